@@ -1,0 +1,563 @@
+//! `nuage`: the command-line face of the engine, for people and scripts.
+//! Errors end here as `anyhow` with the engine's message; exit code 1 for
+//! any failure, 2 for usage errors (clap).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressStyle};
+use nuage_engine::{BackupRef, Engine, Event, Schedule, Status};
+
+#[derive(Parser)]
+#[command(
+    name = "nuage",
+    version,
+    about = "Keeps application databases safe: consistent snapshots, verified local copies, exact restores."
+)]
+struct Cli {
+    /// Nuage's data folder (default: the platform data folder).
+    #[arg(long, global = true, env = "NUAGE_HOME")]
+    home: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Register, list, remove and configure sources.
+    #[command(subcommand)]
+    Source(SourceCmd),
+    /// Show or set when backups run (`nuage run` follows it).
+    Schedule {
+        /// Back up every N minutes.
+        #[arg(long, conflicts_with_all = ["daily", "off"])]
+        every: Option<u32>,
+        /// Back up once a day at this local time (HH:MM).
+        #[arg(long, conflicts_with = "off")]
+        daily: Option<String>,
+        /// No scheduled backups.
+        #[arg(long)]
+        off: bool,
+    },
+    /// Back up sources now (all when none is named).
+    Backup {
+        names: Vec<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List restore points, newest first.
+    List {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a restore point or backup file: into its source (after a
+    /// safety copy), or as a new file with --to.
+    Restore {
+        point: String,
+        #[arg(long)]
+        to: Option<PathBuf>,
+        /// Replace an existing file at --to.
+        #[arg(long)]
+        force: bool,
+        /// Do not ask before replacing the source database.
+        #[arg(long)]
+        yes: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore a backup file (.json or .json.zst) as a new database.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        to: PathBuf,
+        #[arg(long)]
+        force: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a restore point to a file: plain JSON, or zstd if FILE ends in .zst.
+    Export {
+        point: String,
+        file: PathBuf,
+        /// Replace an existing FILE.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Sources, their last backups, the schedule, recent runs.
+    Status {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run the scheduler in the foreground until interrupted.
+    Run,
+}
+
+#[derive(Subcommand)]
+enum SourceCmd {
+    /// Register a SQLite database.
+    Add {
+        path: PathBuf,
+        #[arg(long)]
+        name: Option<String>,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Unregister a source (its restore points are kept).
+    Remove { name: String },
+    /// Set a source's retention.
+    Set {
+        name: String,
+        /// Keep at least the newest N copies.
+        #[arg(long)]
+        keep_last: Option<u32>,
+        /// Keep copies younger than D days.
+        #[arg(long)]
+        keep_days: Option<u32>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("NUAGE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn open(home: Option<PathBuf>) -> Result<Engine> {
+    let home = match home {
+        Some(h) => h,
+        None => nuage_engine::default_home()?,
+    };
+    Ok(Engine::open(&home)?)
+}
+
+fn print_json(v: &impl serde::Serialize) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut out, v)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn human_bytes(n: u64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < units.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
+}
+
+/// Progress on a terminal; nothing when stderr is piped or with --json.
+struct Progress {
+    bar: Option<ProgressBar>,
+}
+
+impl Progress {
+    fn new(enabled: bool) -> Progress {
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+                    .expect("valid template"),
+            );
+            b.enable_steady_tick(Duration::from_millis(120));
+            b
+        });
+        Progress { bar }
+    }
+    fn on(&self, e: &Event) {
+        let Some(bar) = &self.bar else { return };
+        match e {
+            Event::SourceStarted { source } => bar.set_message(format!("{source}: starting")),
+            Event::Progress {
+                source,
+                table,
+                rows,
+            } => bar.set_message(format!("{source}: {table} ({rows} rows)")),
+            Event::RestoreProgress { table, rows } => {
+                bar.set_message(format!("restoring {table} ({rows} rows)"))
+            }
+            Event::SourceFinished { outcome } => bar.println(describe_outcome(outcome)),
+            _ => {}
+        }
+    }
+    fn done(&self) {
+        if let Some(b) = &self.bar {
+            b.finish_and_clear();
+        }
+    }
+}
+
+fn describe_outcome(o: &nuage_engine::SourceOutcome) -> String {
+    match o.status {
+        Status::BackedUp => format!(
+            "{}: backed up as {} ({}, {} tables, {} rows)",
+            o.source,
+            o.id.as_deref().unwrap_or("?"),
+            human_bytes(o.size_bytes.unwrap_or(0)),
+            o.tables.unwrap_or(0),
+            o.rows.unwrap_or(0)
+        ),
+        Status::Unchanged => format!(
+            "{}: unchanged since {}, no new copy",
+            o.source,
+            o.id.as_deref().unwrap_or("?")
+        ),
+        Status::Failed => format!(
+            "{}: FAILED: {}",
+            o.source,
+            o.error.as_deref().unwrap_or("unknown error")
+        ),
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let engine = open(cli.home)?;
+    match cli.command {
+        Command::Source(cmd) => source_cmd(&engine, cmd)?,
+        Command::Schedule { every, daily, off } => {
+            let s = if off {
+                Some(Schedule::Off)
+            } else if let Some(n) = every {
+                Some(Schedule::every(n)?)
+            } else if let Some(t) = daily {
+                Some(Schedule::daily(&t)?)
+            } else {
+                None
+            };
+            if let Some(s) = s {
+                engine.set_schedule(s)?;
+            }
+            println!("schedule: {}", engine.schedule()?.describe());
+        }
+        Command::Backup { names, json } => {
+            let progress = Progress::new(!json);
+            let outcomes = engine.backup(&names, &mut |e| progress.on(&e))?;
+            progress.done();
+            let failed = outcomes.iter().any(|o| o.status == Status::Failed);
+            if json {
+                print_json(&outcomes)?;
+            } else if progress.bar.is_none() {
+                for o in &outcomes {
+                    println!("{}", describe_outcome(o));
+                }
+            }
+            if outcomes.is_empty() && !json {
+                println!("no sources to back up. Add one with `nuage source add PATH`.");
+            }
+            return Ok(i32::from(failed));
+        }
+        Command::List { name, json } => {
+            if let Some(n) = &name {
+                if !engine.sources()?.iter().any(|s| &s.name == n)
+                    && engine.restore_points(Some(n))?.is_empty()
+                {
+                    bail!(nuage_engine::Error::UnknownSource(n.clone()));
+                }
+            }
+            let points = engine.restore_points(name.as_deref())?;
+            if json {
+                print_json(&points)?;
+            } else if points.is_empty() {
+                println!("no restore points yet. Run `nuage backup`.");
+            } else {
+                println!(
+                    "{:<26} {:<16} {:<25} {:>10} {:>7} {:>10}",
+                    "ID", "SOURCE", "CREATED", "SIZE", "TABLES", "ROWS"
+                );
+                for p in &points {
+                    println!(
+                        "{:<26} {:<16} {:<25} {:>10} {:>7} {:>10}",
+                        p.id,
+                        p.source,
+                        p.created_at,
+                        human_bytes(p.size_bytes),
+                        p.tables,
+                        p.rows
+                    );
+                }
+            }
+        }
+        Command::Restore {
+            point,
+            to,
+            force,
+            yes,
+            json,
+        } => {
+            let r = engine.resolve(&point)?;
+            let progress = Progress::new(!json);
+            let report = match to {
+                Some(to) => engine.restore_to(&r, &to, force, &mut |e| progress.on(&e)),
+                None => {
+                    let source = engine.source_of(&r)?;
+                    if !yes {
+                        confirm(&format!(
+                            "Replace the contents of {} (source '{}') with {}? Its current contents are kept as a restore point first.",
+                            source.path.display(),
+                            source.name,
+                            describe_ref(&r)
+                        ))?;
+                    }
+                    engine.restore_in_place(&r, &mut |e| progress.on(&e))
+                }
+            };
+            progress.done();
+            report_restore(&report?, json)?;
+        }
+        Command::Import {
+            file,
+            to,
+            force,
+            json,
+        } => {
+            let progress = Progress::new(!json);
+            let report =
+                engine.restore_to(&BackupRef::File(file), &to, force, &mut |e| progress.on(&e));
+            progress.done();
+            report_restore(&report?, json)?;
+        }
+        Command::Export { point, file, force } => {
+            let BackupRef::Point(p) = engine.resolve(&point)? else {
+                bail!(
+                    "'{point}' is a file, not a restore point. Run `nuage list` to see restore points."
+                );
+            };
+            let n = engine.export(&p, &file, force)?;
+            println!(
+                "exported {} to {} ({})",
+                p.id,
+                file.display(),
+                human_bytes(n)
+            );
+        }
+        Command::Status { json } => {
+            let st = engine.status()?;
+            if json {
+                print_json(&st)?;
+            } else {
+                println!("home: {}", st.home.display());
+                println!("schedule: {}", st.schedule.describe());
+                if st.sources.is_empty() {
+                    println!("no sources. Add one with `nuage source add PATH`.");
+                }
+                for s in &st.sources {
+                    match &s.last_backup {
+                        Some(p) => println!(
+                            "{}: last backup {} ({}, {} tables, {} rows), {} restore points",
+                            s.name,
+                            ago(&p.created_at),
+                            human_bytes(p.size_bytes),
+                            p.tables,
+                            p.rows,
+                            s.restore_points
+                        ),
+                        None => println!("{}: never backed up ({})", s.name, s.path.display()),
+                    }
+                }
+                if let Some(r) = st.last_runs.iter().find(|r| r.outcome == "failed") {
+                    println!(
+                        "last failure: {} at {}: {}",
+                        r.source,
+                        r.finished_at,
+                        r.error.as_deref().unwrap_or("")
+                    );
+                }
+            }
+        }
+        Command::Run => return run_scheduler(&engine),
+    }
+    Ok(0)
+}
+
+fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
+    match cmd {
+        SourceCmd::Add { path, name } => {
+            let s = engine.add_source(&path, name.as_deref())?;
+            println!("added source '{}' ({})", s.name, s.path.display());
+        }
+        SourceCmd::List { json } => {
+            let sources = engine.sources()?;
+            if json {
+                print_json(&sources)?;
+            } else if sources.is_empty() {
+                println!("no sources. Add one with `nuage source add PATH`.");
+            } else {
+                for s in sources {
+                    let keep = match (s.keep_last, s.keep_days) {
+                        (None, None) => "keep 30 days, at least 3".to_string(),
+                        (l, d) => format!(
+                            "keep {}{}",
+                            l.map(|n| format!("last {n}")).unwrap_or_default(),
+                            d.map(|d| format!(" {d} days")).unwrap_or_default()
+                        ),
+                    };
+                    println!("{}\t{}\t{}", s.name, s.path.display(), keep);
+                }
+            }
+        }
+        SourceCmd::Remove { name } => {
+            engine.remove_source(&name)?;
+            println!(
+                "removed source '{name}'; its restore points are kept (see `nuage list {name}`)."
+            );
+        }
+        SourceCmd::Set {
+            name,
+            keep_last,
+            keep_days,
+        } => {
+            if keep_last.is_none() && keep_days.is_none() {
+                bail!("nothing to set: give --keep-last N and/or --keep-days D.");
+            }
+            engine.set_retention(&name, keep_last, keep_days)?;
+            println!("updated retention of '{name}'");
+        }
+    }
+    Ok(())
+}
+
+fn describe_ref(r: &BackupRef) -> String {
+    match r {
+        BackupRef::Point(p) => format!("restore point {} ({})", p.id, p.created_at),
+        BackupRef::File(f) => format!("the backup file {}", f.display()),
+    }
+}
+
+fn confirm(question: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "restoring into the source replaces its contents; pass --yes to confirm, or use --to PATH to restore as a new file."
+        );
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    if matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes") {
+        Ok(())
+    } else {
+        Err(anyhow!("cancelled; nothing was changed."))
+    }
+}
+
+fn report_restore(r: &nuage_engine::RestoreReport, json: bool) -> Result<()> {
+    if json {
+        return print_json(r);
+    }
+    println!(
+        "restored {} ({} tables, {} rows, backed up {}) into {}",
+        r.source,
+        r.tables.len(),
+        r.rows,
+        r.created_at,
+        r.target.display()
+    );
+    if let Some(p) = &r.safety_point {
+        println!("the previous contents are kept as restore point {p}");
+    }
+    if let Some(f) = &r.safety_file {
+        println!(
+            "the previous file could not be read as a database; a raw copy is kept at {}",
+            f.display()
+        );
+    }
+    Ok(())
+}
+
+fn ago(ts: &str) -> String {
+    let Ok(t) = DateTime::parse_from_rfc3339(ts) else {
+        return ts.to_string();
+    };
+    let secs = (Utc::now() - t.with_timezone(&Utc)).num_seconds().max(0);
+    match secs {
+        0..60 => "just now".into(),
+        60..3600 => format!("{} min ago", secs / 60),
+        3600..86400 => format!("{} h ago", secs / 3600),
+        _ => format!("{} days ago", secs / 86400),
+    }
+}
+
+/// The scheduler in the foreground: sleeps until the next due run (a missed
+/// run is due at once), backs up all sources, repeats. SIGINT/SIGTERM end
+/// it after the current run, never in the middle of one.
+fn run_scheduler(engine: &Engine) -> Result<i32> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("installing signal handlers")?;
+    }
+    eprintln!(
+        "nuage: scheduler started ({}); Ctrl-C to stop",
+        engine.schedule()?.describe()
+    );
+    while !stop.load(Ordering::Relaxed) {
+        let schedule = engine.schedule()?;
+        let last = engine
+            .runs(1)?
+            .first()
+            .and_then(|r| DateTime::parse_from_rfc3339(&r.started_at).ok())
+            .map(|t| t.with_timezone(&Utc));
+        let due = schedule.next_run(last, Utc::now());
+        if due.is_some_and(|d| d <= Utc::now()) {
+            match engine.backup(&[], &mut |_| {}) {
+                Ok(outcomes) => {
+                    for o in &outcomes {
+                        eprintln!(
+                            "{} {}",
+                            Utc::now().format("%Y-%m-%d %H:%M:%S"),
+                            describe_outcome(o)
+                        );
+                    }
+                }
+                Err(e) => eprintln!(
+                    "{} backup skipped: {e}",
+                    Utc::now().format("%Y-%m-%d %H:%M:%S")
+                ),
+            }
+            if engine.runs(1)?.is_empty() {
+                // No sources: avoid spinning; the next check is in a second.
+                sleep_until_stopped(&stop, Duration::from_secs(1));
+            }
+            continue;
+        }
+        // Re-read the schedule at least every second, so a change made with
+        // `nuage schedule` applies without a restart.
+        sleep_until_stopped(&stop, Duration::from_secs(1));
+    }
+    eprintln!("nuage: scheduler stopped");
+    Ok(0)
+}
+
+fn sleep_until_stopped(stop: &AtomicBool, d: Duration) {
+    let step = Duration::from_millis(100);
+    let mut left = d;
+    while !stop.load(Ordering::Relaxed) && !left.is_zero() {
+        let s = step.min(left);
+        std::thread::sleep(s);
+        left -= s;
+    }
+}

@@ -1,0 +1,170 @@
+//! Atomic, private file writes: temp file in the target's folder, fsync,
+//! rename, fsync of the folder. A crash at any moment leaves either the old
+//! file or the new one, never a half-written file under the final name.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Files Nuage writes are readable by the user alone.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+
+/// Creates `dir` (and parents) with user-only permissions.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(PRIVATE_DIR_MODE)
+        .create(dir)
+        .map_err(|e| Error::io("create the folder", dir, e))
+}
+
+/// A file being written under a temporary name next to its final path.
+/// Dropped without [`AtomicFile::commit`], the temporary file is removed.
+pub struct AtomicFile {
+    file: Option<File>,
+    tmp: PathBuf,
+    target: PathBuf,
+}
+
+impl AtomicFile {
+    pub fn create(target: &Path) -> Result<AtomicFile> {
+        let tmp = temp_sibling(target, "tmp");
+        let file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(PRIVATE_FILE_MODE)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        Ok(AtomicFile {
+            file: Some(file),
+            tmp,
+            target: target.to_path_buf(),
+        })
+    }
+
+    pub fn temp_path(&self) -> &Path {
+        &self.tmp
+    }
+
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flushes to disk and renames into place. With `overwrite == false`, an
+    /// existing target is never replaced (checked atomically with a hard link).
+    pub fn commit(mut self, overwrite: bool) -> Result<()> {
+        let file = self.file.take().expect("file present until commit");
+        file.sync_all()
+            .map_err(|e| Error::io("write", &self.target, e))?;
+        drop(file);
+        if overwrite {
+            fs::rename(&self.tmp, &self.target)
+                .map_err(|e| Error::io("move into place", &self.target, e))?;
+        } else {
+            match fs::hard_link(&self.tmp, &self.target) {
+                Ok(()) => {
+                    let _ = fs::remove_file(&self.tmp);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(Error::TargetExists(self.target.clone()));
+                }
+                Err(e) => return Err(Error::io("move into place", &self.target, e)),
+            }
+        }
+        sync_parent(&self.target)
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.as_mut().expect("open").write(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.as_mut().expect("open").flush()
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.is_some() || self.tmp.exists() {
+            self.file = None;
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// A unique hidden name in the same folder as `target`, so a rename is atomic.
+pub fn temp_sibling(target: &Path, tag: &str) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    dir.join(format!(".{name}.nuage-{tag}-{:08x}", fastrand::u32(..)))
+}
+
+/// Makes a rename durable.
+pub fn sync_parent(path: &Path) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("sync the folder", dir, e))
+}
+
+/// A writer that hashes (BLAKE3) and counts the bytes passing through it.
+pub struct HashingWriter<W> {
+    inner: W,
+    hasher: blake3::Hasher,
+    bytes: u64,
+}
+
+impl<W: Write> HashingWriter<W> {
+    pub fn new(inner: W) -> Self {
+        HashingWriter {
+            inner,
+            hasher: blake3::Hasher::new(),
+            bytes: 0,
+        }
+    }
+    pub fn finish(self) -> (W, String, u64) {
+        (
+            self.inner,
+            self.hasher.finalize().to_hex().to_string(),
+            self.bytes,
+        )
+    }
+}
+
+impl<W: Write> Write for HashingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// BLAKE3 of a whole file, streamed.
+pub fn hash_file(path: &Path) -> io::Result<(String, u64)> {
+    let mut hasher = blake3::Hasher::new();
+    let file = File::open(path)?;
+    let n = io::copy(
+        &mut io::BufReader::with_capacity(1 << 20, file),
+        &mut hasher,
+    )?;
+    Ok((hasher.finalize().to_hex().to_string(), n))
+}

@@ -1,0 +1,707 @@
+//! `nuage-engine`: everything Nuage does to data, with no user interface.
+//!
+//! The [`Engine`] is opened on a home folder and offers the operations the
+//! CLI and the desktop app expose: register sources, back them up (snapshot →
+//! JSON → zstd → atomic local copy, skipped when unchanged), apply retention,
+//! list restore points, restore, import and export. Progress and state
+//! changes are reported through one typed [`Event`] stream.
+//!
+//! See `docs/ARCHITECTURE.md` for the map and the invariants.
+
+pub mod error;
+pub mod fingerprint;
+pub mod format;
+pub mod fsutil;
+pub mod guard;
+pub mod load;
+pub mod schedule;
+pub mod snapshot;
+pub mod sql;
+pub mod store;
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+pub use error::{Error, InvalidBackup, Result, SourceProblem};
+pub use schedule::Schedule;
+pub use store::{RestorePoint, RunRecord, Source};
+
+use fsutil::{AtomicFile, HashingWriter};
+use store::{HomeLock, Store};
+
+/// zstd level of local copies: level 3 is zstd's default and keeps the
+/// compressor (the pipeline's bottleneck on two cores) near 140 MB/s.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// What happened to one source in a backup run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    BackedUp,
+    Unchanged,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceOutcome {
+    pub source: String,
+    pub status: Status,
+    /// The new restore point, or for `unchanged` the one still current.
+    pub id: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub tables: Option<u64>,
+    pub rows: Option<u64>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+    pub removed_by_retention: Vec<String>,
+}
+
+/// The event stream: the CLI draws progress bars from it, the desktop app
+/// forwards it to the UI and the tray.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        sources: Vec<String>,
+    },
+    SourceStarted {
+        source: String,
+    },
+    Progress {
+        source: String,
+        table: String,
+        rows: u64,
+    },
+    SourceFinished {
+        outcome: SourceOutcome,
+    },
+    RunFinished {
+        failed: usize,
+    },
+    RestoreProgress {
+        table: String,
+        rows: u64,
+    },
+}
+
+/// Where a restore reads from.
+#[derive(Debug, Clone)]
+pub enum BackupRef {
+    Point(RestorePoint),
+    File(PathBuf),
+}
+
+impl BackupRef {
+    fn path(&self) -> &Path {
+        match self {
+            BackupRef::Point(p) => &p.file,
+            BackupRef::File(f) => f,
+        }
+    }
+    fn label(&self) -> String {
+        match self {
+            BackupRef::Point(p) => format!("restore point {}", p.id),
+            BackupRef::File(f) => f.display().to_string(),
+        }
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub target: PathBuf,
+    pub source: String,
+    pub created_at: String,
+    pub tables: Vec<(String, u64)>,
+    pub rows: u64,
+    /// The restore point holding the target's previous contents, when it was replaced.
+    pub safety_point: Option<String>,
+    /// A raw copy of a previous target that could not be snapshotted.
+    pub safety_file: Option<PathBuf>,
+}
+
+/// Overall state, for `nuage status`.
+#[derive(Debug, Clone, Serialize)]
+pub struct StatusReport {
+    pub home: PathBuf,
+    pub schedule: Schedule,
+    pub sources: Vec<SourceStatus>,
+    pub last_runs: Vec<RunRecord>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceStatus {
+    pub name: String,
+    pub path: PathBuf,
+    pub last_backup: Option<RestorePoint>,
+    pub restore_points: usize,
+}
+
+pub struct Engine {
+    store: Store,
+}
+
+/// The default home: the platform data folder (`~/.local/share/nuage` on Linux).
+pub fn default_home() -> Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "nuage")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or_else(|| {
+            Error::Invalid("no home folder found; pass --home DIR or set NUAGE_HOME.".into())
+        })
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Source names become folder names, locally and remotely.
+pub fn valid_source_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+impl Engine {
+    pub fn open(home: &Path) -> Result<Engine> {
+        Ok(Engine {
+            store: Store::open(home)?,
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        self.store.home()
+    }
+
+    pub fn add_source(&self, path: &Path, name: Option<&str>) -> Result<Source> {
+        let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => {
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                stem.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '-'
+                        }
+                    })
+                    .collect()
+            }
+        };
+        if !valid_source_name(&name) {
+            return Err(Error::Invalid(format!(
+                "'{name}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'."
+            )));
+        }
+        // Validate on the spot: the file must be a readable SQLite database.
+        let probe = snapshot::snapshot_header_check(&name, &path)?;
+        let _ = probe;
+        let s = Source {
+            name,
+            kind: "sqlite".into(),
+            path,
+            keep_last: None,
+            keep_days: None,
+            added_at: now(),
+        };
+        self.store.add_source(&s)?;
+        Ok(s)
+    }
+
+    pub fn sources(&self) -> Result<Vec<Source>> {
+        self.store.sources()
+    }
+
+    /// Unregisters a source. Its restore points stay, listed and restorable.
+    pub fn remove_source(&self, name: &str) -> Result<()> {
+        self.store.remove_source(name)
+    }
+
+    pub fn set_retention(
+        &self,
+        name: &str,
+        keep_last: Option<u32>,
+        keep_days: Option<u32>,
+    ) -> Result<()> {
+        if keep_last == Some(0) {
+            return Err(Error::Invalid(
+                "--keep-last must be at least 1: Nuage always keeps the newest copy.".into(),
+            ));
+        }
+        self.store.set_retention(name, keep_last, keep_days)
+    }
+
+    pub fn schedule(&self) -> Result<Schedule> {
+        match self.store.setting("schedule")? {
+            Some(s) => Schedule::parse(&s),
+            None => Ok(Schedule::Off),
+        }
+    }
+
+    pub fn set_schedule(&self, s: Schedule) -> Result<()> {
+        self.store.set_setting("schedule", Some(&s.to_setting()))
+    }
+
+    pub fn restore_points(&self, source: Option<&str>) -> Result<Vec<RestorePoint>> {
+        self.store.restore_points(source)
+    }
+
+    pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        self.store.runs(limit)
+    }
+
+    /// Finds a restore point by id (or unique prefix), or else a backup file.
+    pub fn resolve(&self, point_or_file: &str) -> Result<BackupRef> {
+        let points = self.store.restore_points(None)?;
+        if let Some(p) = points.iter().find(|p| p.id == point_or_file) {
+            return Ok(BackupRef::Point(p.clone()));
+        }
+        let matching: Vec<&RestorePoint> = points
+            .iter()
+            .filter(|p| p.id.starts_with(point_or_file))
+            .collect();
+        let path = Path::new(point_or_file);
+        match matching.len() {
+            1 if !path.exists() => Ok(BackupRef::Point(matching[0].clone())),
+            n if n > 1 && !path.exists() => {
+                Err(Error::AmbiguousRestorePoint(point_or_file.to_string()))
+            }
+            _ if path.is_file() => Ok(BackupRef::File(path.to_path_buf())),
+            _ => Err(Error::UnknownRestorePoint(point_or_file.to_string())),
+        }
+    }
+
+    /// Backs up the named sources (all when `names` is empty). Holds the
+    /// home lock for the whole run. Each source gets an outcome; one
+    /// failing source does not stop the others.
+    pub fn backup(
+        &self,
+        names: &[String],
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Vec<SourceOutcome>> {
+        let _lock = HomeLock::acquire(self.home())?;
+        self.store.sweep()?;
+        let all = self.store.sources()?;
+        let selected: Vec<Source> = if names.is_empty() {
+            all
+        } else {
+            names
+                .iter()
+                .map(|n| self.store.source(n))
+                .collect::<Result<_>>()?
+        };
+        events(Event::RunStarted {
+            sources: selected.iter().map(|s| s.name.clone()).collect(),
+        });
+        let mut outcomes = Vec::new();
+        for s in &selected {
+            events(Event::SourceStarted {
+                source: s.name.clone(),
+            });
+            let started = now();
+            let outcome = match self.backup_one(s, false, events) {
+                Ok(o) => o,
+                Err(e) => SourceOutcome {
+                    source: s.name.clone(),
+                    status: Status::Failed,
+                    id: None,
+                    size_bytes: None,
+                    tables: None,
+                    rows: None,
+                    error: Some(e.to_string()),
+                    error_code: Some(e.code().to_string()),
+                    removed_by_retention: vec![],
+                },
+            };
+            self.store.record_run(&RunRecord {
+                source: s.name.clone(),
+                started_at: started,
+                finished_at: now(),
+                outcome: serde_json::to_value(&outcome.status)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
+                restore_point: outcome.id.clone(),
+                bytes: outcome.size_bytes,
+                error: outcome.error.clone(),
+            })?;
+            events(Event::SourceFinished {
+                outcome: outcome.clone(),
+            });
+            outcomes.push(outcome);
+        }
+        events(Event::RunFinished {
+            failed: outcomes
+                .iter()
+                .filter(|o| o.status == Status::Failed)
+                .count(),
+        });
+        Ok(outcomes)
+    }
+
+    fn backup_one(
+        &self,
+        s: &Source,
+        force: bool,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<SourceOutcome> {
+        let fp = fingerprint::fingerprint(&s.path)
+            .map_err(|e| snapshot::source_io_error(&s.name, &s.path, e))?;
+        let last = self.store.restore_points(Some(&s.name))?.into_iter().next();
+        if let Some(last) = &last {
+            if !force && last.fingerprint == fp && last.source_path == s.path {
+                return Ok(SourceOutcome {
+                    source: s.name.clone(),
+                    status: Status::Unchanged,
+                    id: Some(last.id.clone()),
+                    size_bytes: Some(last.size_bytes),
+                    tables: Some(last.tables),
+                    rows: Some(last.rows),
+                    error: None,
+                    error_code: None,
+                    removed_by_retention: vec![],
+                });
+            }
+        }
+        let created = Utc::now();
+        let created_at = created.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let id = format!(
+            "{}-{:04x}",
+            created.format("%Y%m%d-%H%M%S%3f"),
+            fastrand::u16(..)
+        );
+        let dir = self.store.backups_dir(&s.name);
+        fsutil::create_private_dir(&dir)?;
+        let file = dir.join(format!("{id}.json.zst"));
+        let atomic = AtomicFile::create(&file)?;
+        let hashing = HashingWriter::new(atomic);
+        let mut enc = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL)
+            .map_err(|e| Error::io("compress", &file, e))?;
+        // One worker: compression runs beside serialization on a second core.
+        enc.multithread(1)
+            .map_err(|e| Error::io("compress", &file, e))?;
+        let out = BufWriter::with_capacity(256 << 10, enc);
+        let name = s.name.clone();
+        let (out, stats) = snapshot::snapshot(
+            &s.name,
+            &s.path,
+            &file,
+            &self.store.work_dir(),
+            &created_at,
+            out,
+            &mut |p| {
+                events(Event::Progress {
+                    source: name.clone(),
+                    table: p.table.to_string(),
+                    rows: p.total_rows,
+                })
+            },
+        )?;
+        let enc = out
+            .into_inner()
+            .map_err(|e| Error::io("write", &file, e.into_error()))?;
+        let hashing = enc.finish().map_err(|e| Error::io("write", &file, e))?;
+        let (atomic, checksum, size) = hashing.finish();
+        atomic.commit(false)?;
+        let point = RestorePoint {
+            id: id.clone(),
+            source: s.name.clone(),
+            created_at,
+            size_bytes: size,
+            tables: stats.tables,
+            rows: stats.rows,
+            checksum,
+            file,
+            fingerprint: fp,
+            source_path: s.path.clone(),
+        };
+        self.store.add_restore_point(&point)?;
+        let removed = self.apply_retention(s)?;
+        Ok(SourceOutcome {
+            source: s.name.clone(),
+            status: Status::BackedUp,
+            id: Some(id),
+            size_bytes: Some(size),
+            tables: Some(stats.tables),
+            rows: Some(stats.rows),
+            error: None,
+            error_code: None,
+            removed_by_retention: removed,
+        })
+    }
+
+    /// Deletes local copies that fall outside the source's retention. The
+    /// newest copy is never deleted.
+    fn apply_retention(&self, s: &Source) -> Result<Vec<String>> {
+        let points = self.store.restore_points(Some(&s.name))?;
+        let now = Utc::now();
+        let doomed = retention::select(&points, s.keep_last, s.keep_days, now);
+        let mut removed = Vec::new();
+        for p in doomed {
+            // Forget first: a crash in between leaves an orphan file, swept later.
+            self.store.forget_restore_point(&p.id)?;
+            let _ = std::fs::remove_file(&p.file);
+            removed.push(p.id.clone());
+        }
+        Ok(removed)
+    }
+
+    /// Checks a restore point's local copy against its recorded checksum.
+    fn verify_point(&self, p: &RestorePoint) -> Result<()> {
+        let (sum, _) = fsutil::hash_file(&p.file).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::CorruptCopy {
+                    path: p.file.clone(),
+                    detail: "the file is missing".into(),
+                }
+            } else {
+                Error::io("read", &p.file, e)
+            }
+        })?;
+        if sum != p.checksum {
+            return Err(Error::InvalidBackup(InvalidBackup::Checksum(format!(
+                "restore point {}",
+                p.id
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Builds the database of `r` in a new file at `db_path`, validating
+    /// everything on the way.
+    fn build(
+        &self,
+        r: &BackupRef,
+        db_path: &Path,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<load::Loaded> {
+        if let BackupRef::Point(p) = r {
+            self.verify_point(p)?;
+        }
+        let input = load::open_document(r.path())?;
+        let mut progress = |table: &str, rows: u64| {
+            events(Event::RestoreProgress {
+                table: table.to_string(),
+                rows,
+            })
+        };
+        let result = load::load(input, &r.label(), db_path, &mut progress);
+        if result.is_err() {
+            remove_db_files(db_path);
+        }
+        result
+    }
+
+    /// Restores `r` into a new database file at `to`. The file appears
+    /// only once complete and checked; an existing file is replaced only
+    /// with `force`, and never one that a program is using.
+    pub fn restore_to(
+        &self,
+        r: &BackupRef,
+        to: &Path,
+        force: bool,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<RestoreReport> {
+        if to.exists() && !force {
+            return Err(Error::TargetExists(to.to_path_buf()));
+        }
+        for suffix in ["-wal", "-journal"] {
+            let side = PathBuf::from(format!("{}{suffix}", to.display()));
+            if side.exists() {
+                return Err(Error::RestoreFailed {
+                    path: to.to_path_buf(),
+                    detail: format!(
+                        "{} exists, so a program may be using this database. Close it, or register the file as a source and restore into it with `nuage restore POINT`.",
+                        side.display()
+                    ),
+                });
+            }
+        }
+        let tmp = fsutil::temp_sibling(to, "restore");
+        let loaded = self.build(r, &tmp, events)?;
+        let finish = || -> Result<()> {
+            if loaded.sqlite.journal_mode == "wal" {
+                let c = rusqlite::Connection::open(&tmp).map_err(|e| Error::RestoreFailed {
+                    path: to.into(),
+                    detail: e.to_string(),
+                })?;
+                c.execute_batch("PRAGMA journal_mode = WAL")
+                    .map_err(|e| Error::RestoreFailed {
+                        path: to.into(),
+                        detail: e.to_string(),
+                    })?;
+            }
+            let f = std::fs::File::open(&tmp).map_err(|e| Error::io("open", &tmp, e))?;
+            f.sync_all().map_err(|e| Error::io("write", &tmp, e))?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                &tmp,
+                std::fs::Permissions::from_mode(fsutil::PRIVATE_FILE_MODE),
+            )
+            .map_err(|e| Error::io("set permissions of", &tmp, e))?;
+            if force {
+                std::fs::rename(&tmp, to).map_err(|e| Error::io("move into place", to, e))?;
+            } else {
+                match std::fs::hard_link(&tmp, to) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                        return Err(Error::TargetExists(to.into()));
+                    }
+                    Err(e) => return Err(Error::io("move into place", to, e)),
+                }
+            }
+            fsutil::sync_parent(to)
+        };
+        let placed = finish();
+        remove_db_files(&tmp);
+        placed?;
+        Ok(RestoreReport {
+            target: to.to_path_buf(),
+            source: loaded.source.name.clone(),
+            created_at: loaded.created_at.clone(),
+            tables: loaded.tables.clone(),
+            rows: loaded.rows,
+            safety_point: None,
+            safety_file: None,
+        })
+    }
+
+    /// The registered source a backup belongs to, for a restore in place.
+    pub fn source_of(&self, r: &BackupRef) -> Result<Source> {
+        let name = match r {
+            BackupRef::Point(p) => p.source.clone(),
+            BackupRef::File(f) => load::peek_source(f)?.name,
+        };
+        self.store.source(&name).map_err(|_| {
+            Error::Invalid(format!(
+                "this backup is of source '{name}', which is not registered here. Restore it as a new file with --to PATH."
+            ))
+        })
+    }
+
+    /// Restores `r` over its source's own database, in place, through
+    /// SQLite's online backup API (an application holding the database open
+    /// keeps working). The current contents are kept first as a restore
+    /// point (or, when they cannot be read as a database, as a raw copy).
+    pub fn restore_in_place(
+        &self,
+        r: &BackupRef,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<RestoreReport> {
+        let source = self.source_of(r)?;
+        let _lock = HomeLock::acquire(self.home())?;
+        self.store.sweep()?;
+        let work = self.store.work_dir();
+        fsutil::create_private_dir(&work)?;
+        let tmp = work.join(format!("restore-{:016x}.db", fastrand::u64(..)));
+        let loaded = self.build(r, &tmp, events)?;
+        let result = (|| {
+            let (safety_point, safety_file) = self.safety_copy(&source, events)?;
+            restore::copy_into(&tmp, &source.path)?;
+            Ok(RestoreReport {
+                target: source.path.clone(),
+                source: source.name.clone(),
+                created_at: loaded.created_at.clone(),
+                tables: loaded.tables.clone(),
+                rows: loaded.rows,
+                safety_point,
+                safety_file,
+            })
+        })();
+        remove_db_files(&tmp);
+        result
+    }
+
+    fn safety_copy(
+        &self,
+        s: &Source,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<(Option<String>, Option<PathBuf>)> {
+        if !s.path.exists() {
+            return Ok((None, None));
+        }
+        match self.backup_one(s, false, events) {
+            Ok(o) => Ok((o.id, None)),
+            Err(Error::Source {
+                problem: SourceProblem::Corrupt(..) | SourceProblem::NotADatabase(_),
+                ..
+            }) => {
+                let dir = self.home().join("safety");
+                fsutil::create_private_dir(&dir)?;
+                let dest = dir.join(format!(
+                    "{}-{}.db",
+                    s.name,
+                    Utc::now().format("%Y%m%d-%H%M%S")
+                ));
+                restore::raw_copy(&s.path, &dest)?;
+                Ok((None, Some(dest)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes restore point `id` to `file`: plain JSON, or zstd when the
+    /// name ends in `.zst`. The checksum is verified first.
+    pub fn export(&self, point: &RestorePoint, file: &Path, force: bool) -> Result<u64> {
+        self.verify_point(point)?;
+        if file.exists() && !force {
+            return Err(Error::TargetExists(file.to_path_buf()));
+        }
+        let mut out = AtomicFile::create(file)?;
+        let compressed = file.extension().is_some_and(|e| e == "zst");
+        let copy = |out: &mut AtomicFile| -> std::io::Result<u64> {
+            let f = std::fs::File::open(&point.file)?;
+            if compressed {
+                std::io::copy(&mut std::io::BufReader::new(f), out)
+            } else {
+                let mut dec = zstd::stream::read::Decoder::new(f)?;
+                dec.window_log_max(load::ZSTD_WINDOW_LOG_MAX)?;
+                let mut w = BufWriter::with_capacity(256 << 10, &mut *out);
+                let n = std::io::copy(&mut dec, &mut w)?;
+                w.flush()?;
+                Ok(n)
+            }
+        };
+        let n = copy(&mut out).map_err(|e| Error::io("write", file, e))?;
+        out.commit(force)?;
+        Ok(n)
+    }
+
+    pub fn status(&self) -> Result<StatusReport> {
+        let mut sources = Vec::new();
+        for s in self.store.sources()? {
+            let points = self.store.restore_points(Some(&s.name))?;
+            sources.push(SourceStatus {
+                name: s.name.clone(),
+                path: s.path.clone(),
+                restore_points: points.len(),
+                last_backup: points.into_iter().next(),
+            });
+        }
+        Ok(StatusReport {
+            home: self.home().to_path_buf(),
+            schedule: self.schedule()?,
+            sources,
+            last_runs: self.store.runs(10)?,
+        })
+    }
+}
+
+fn remove_db_files(db: &Path) {
+    for suffix in ["", "-journal", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", db.display()));
+    }
+}
+
+pub mod restore;
+pub mod retention;

@@ -1,0 +1,1136 @@
+//! Reading a backup document into a fresh SQLite database, validating as it
+//! streams: format and version first, every schema statement through
+//! [`guard::create_guarded`], every row against its table, counts against
+//! the document's own. Memory stays bounded: rows are bound to a prepared
+//! statement as their values are parsed, big values are written through
+//! incremental blob I/O, and [`TokenGuard`] caps any single JSON token.
+//!
+//! The database is built in a new file that nobody else sees; placing it
+//! over a target is the caller's job ([`crate::restore`]).
+
+use std::collections::HashMap;
+use std::fmt;
+use std::fs::File;
+use std::io::{self, BufReader, Read, Write};
+use std::path::Path;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use rusqlite::blob::ZeroBlob;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, Statement};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+
+use crate::error::{Error, InvalidBackup, Result};
+use crate::format::{FORMAT_NAME, FORMAT_VERSION, SchemaObject, SourceInfo, SqliteInfo};
+use crate::guard::{self, TokenGuard, TokenTooLarge};
+use crate::sql::{quote_ident, table_columns};
+
+/// Largest zstd window accepted (16 MiB): Nuage writes 2–8 MiB windows; a
+/// frame asking for more is refused instead of allocating it.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+
+/// What a loaded document said and held.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub created_at: String,
+    pub source: SourceInfo,
+    pub sqlite: SqliteInfo,
+    pub tables: Vec<(String, u64)>,
+    pub rows: u64,
+}
+
+/// Opens a backup file for reading: zstd-compressed (recognised by its
+/// magic number, whatever the extension) or plain JSON.
+pub fn open_document(path: &Path) -> Result<Box<dyn Read>> {
+    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+    let mut magic = [0u8; 4];
+    let n = read_fully(&mut f, &mut magic).map_err(|e| Error::io("read", path, e))?;
+    let head = io::Cursor::new(magic[..n].to_vec()).chain(f);
+    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        let mut dec =
+            zstd::stream::read::Decoder::new(head).map_err(|e| Error::io("read", path, e))?;
+        dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
+            .map_err(|e| Error::io("read", path, e))?;
+        Ok(Box::new(BufReader::with_capacity(256 << 10, dec)))
+    } else {
+        Ok(Box::new(BufReader::with_capacity(256 << 10, head)))
+    }
+}
+
+fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..])? {
+            0 => break,
+            n => got += n,
+        }
+    }
+    Ok(got)
+}
+
+/// Reads just the head of a backup file, up to its "source" field.
+pub fn peek_source(path: &Path) -> Result<SourceInfo> {
+    struct Head(Option<SourceInfo>);
+    impl<'de> Visitor<'de> for &mut Head {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a Nuage backup document")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(k) = map.next_key::<String>()? {
+                if k == "source" {
+                    self.0 = Some(map.next_value()?);
+                    return Ok(()); // Stop early; the rest is not read.
+                }
+                if KEYS[..4].contains(&k.as_str()) {
+                    map.next_value::<IgnoredAny>()?;
+                } else {
+                    break;
+                }
+            }
+            Ok(())
+        }
+    }
+    let input = open_document(path)?;
+    let mut head = Head(None);
+    let mut de = serde_json::Deserializer::from_reader(TokenGuard::new(input));
+    let _ = de.deserialize_map(&mut head);
+    head.0.ok_or_else(|| {
+        Error::InvalidBackup(InvalidBackup::NotABackup(
+            path.display().to_string(),
+            "no \"source\" field near its start".into(),
+        ))
+    })
+}
+
+/// Builds a new database at `db_path` from the document read from `input`.
+/// `label` names the document in error messages. On error the caller
+/// deletes `db_path`.
+pub fn load(
+    input: impl Read,
+    label: &str,
+    db_path: &Path,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<Loaded> {
+    let conn = Connection::open(db_path).map_err(|e| Error::RestoreFailed {
+        path: db_path.into(),
+        detail: e.to_string(),
+    })?;
+    let sql_err = |e: rusqlite::Error| Error::RestoreFailed {
+        path: db_path.into(),
+        detail: e.to_string(),
+    };
+    conn.execute_batch(
+        "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF; \
+         PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -16384; PRAGMA ignore_check_constraints = ON;",
+    )
+    .map_err(sql_err)?;
+    let mut loader = Loader::new(&conn, label, progress);
+    let mut de = serde_json::Deserializer::from_reader(TokenGuard::new(input));
+    let parsed = (&mut loader).deserialize(&mut de).and_then(|()| de.end());
+    if let Some(e) = loader.failure.take() {
+        return Err(e);
+    }
+    if let Err(e) = parsed {
+        return Err(loader.classify(e));
+    }
+    loader.finish().map_err(|e| match e {
+        Failure::Engine(e) => e,
+        Failure::Sql(e) => sql_err(e),
+    })
+}
+
+enum Failure {
+    Engine(Error),
+    Sql(rusqlite::Error),
+}
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+/// A table ready to receive rows.
+struct TableMeta {
+    columns: Vec<String>,
+    ordinary: bool,
+    without_rowid: bool,
+    seen: bool,
+}
+
+struct Loader<'c, 'p> {
+    conn: &'c Connection,
+    label: String,
+    failure: Option<Error>,
+    progress: &'p mut dyn FnMut(&str, u64),
+    seen_format: bool,
+    created_at: Option<String>,
+    source: Option<SourceInfo>,
+    sqlite: Option<SqliteInfo>,
+    schema: Vec<SchemaObject>,
+    tables: HashMap<String, TableMeta>,
+    counts: Vec<(String, u64)>,
+    sequence: Vec<(String, i64)>,
+    summary: Option<(u64, u64)>,
+    scratch: Vec<u8>,
+}
+
+impl<'c, 'p> Loader<'c, 'p> {
+    fn new(conn: &'c Connection, label: &str, progress: &'p mut dyn FnMut(&str, u64)) -> Self {
+        Loader {
+            conn,
+            label: label.to_string(),
+            failure: None,
+            progress,
+            seen_format: false,
+            created_at: None,
+            source: None,
+            sqlite: None,
+            schema: Vec::new(),
+            tables: HashMap::new(),
+            counts: Vec::new(),
+            sequence: Vec::new(),
+            summary: None,
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Raises a serde error while keeping the precise engine error aside.
+    fn fail<E: de::Error>(&mut self, e: Error) -> E {
+        let msg = e.to_string();
+        if self.failure.is_none() {
+            self.failure = Some(e);
+        }
+        E::custom(msg)
+    }
+
+    fn invalid(&self, f: impl FnOnce(String) -> InvalidBackup) -> Error {
+        Error::InvalidBackup(f(self.label.clone()))
+    }
+
+    fn mismatch(&self, detail: impl Into<String>) -> Error {
+        let d = detail.into();
+        self.invalid(|l| InvalidBackup::SchemaMismatch(l, d))
+    }
+
+    fn classify(&self, e: serde_json::Error) -> Error {
+        if e.is_io() {
+            let io: io::Error = e.into();
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<TokenTooLarge>())
+            {
+                let d = io.to_string();
+                return self.invalid(|l| InvalidBackup::TooLarge(l, d));
+            }
+            let d = format!("the compressed data is damaged: {io}");
+            return self.invalid(|l| InvalidBackup::Corrupt(l, d));
+        }
+        if !self.seen_format {
+            let d = if e.is_eof() {
+                "the file is empty or ends early".to_string()
+            } else {
+                format!("not a Nuage backup document: {e}")
+            };
+            return self.invalid(|l| InvalidBackup::NotABackup(l, d));
+        }
+        let d = if e.is_eof() {
+            format!("the document ends early, {e}")
+        } else {
+            e.to_string()
+        };
+        self.invalid(|l| InvalidBackup::Corrupt(l, d))
+    }
+
+    /// Creates the tables now; other objects wait until the rows are in, so
+    /// that no trigger fires and indexes are built once.
+    fn apply_tables(&mut self, schema: Vec<SchemaObject>) -> Result<()> {
+        let info = self
+            .sqlite
+            .clone()
+            .ok_or_else(|| self.mismatch("\"sqlite\" must come before \"schema\""))?;
+        self.apply_settings(&info)?;
+        for o in schema.iter().filter(|o| o.kind == "table") {
+            if o.name.starts_with("sqlite_") {
+                return Err(self.refused(o, "names beginning with sqlite_ are reserved"));
+            }
+            guard::create_guarded(self.conn, &o.kind, &o.name, &o.sql)
+                .map_err(|d| self.refused(o, &d))?;
+            let meta = self
+                .table_meta(&o.name)
+                .map_err(|e| self.mismatch(e.to_string()))?;
+            self.tables.insert(o.name.clone(), meta);
+        }
+        if self
+            .conn
+            .query_row(
+                "SELECT count(*) FROM main.sqlite_schema WHERE name = 'sqlite_sequence'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap_or(0)
+            > 0
+        {
+            self.tables.insert(
+                "sqlite_sequence".into(),
+                TableMeta {
+                    columns: vec!["name".into(), "seq".into()],
+                    ordinary: true,
+                    without_rowid: true,
+                    seen: false,
+                },
+            );
+        }
+        self.schema = schema;
+        Ok(())
+    }
+
+    fn refused(&self, o: &SchemaObject, detail: &str) -> Error {
+        let (k, n, d) = (o.kind.clone(), o.name.clone(), detail.to_string());
+        self.invalid(|l| InvalidBackup::RefusedSchema(l, k, n, d))
+    }
+
+    fn apply_settings(&self, info: &SqliteInfo) -> Result<()> {
+        let enc = match info.encoding.as_str() {
+            "UTF-8" | "UTF-16le" | "UTF-16be" => info.encoding.as_str(),
+            other => return Err(self.mismatch(format!("unknown text encoding '{other}'"))),
+        };
+        if !(512..=65536).contains(&info.page_size) || (info.page_size as u64).count_ones() != 1 {
+            return Err(self.mismatch(format!("invalid page size {}", info.page_size)));
+        }
+        if !(0..=2).contains(&info.auto_vacuum) {
+            return Err(self.mismatch(format!("invalid auto_vacuum {}", info.auto_vacuum)));
+        }
+        if i32::try_from(info.user_version).is_err() || i32::try_from(info.application_id).is_err()
+        {
+            return Err(self.mismatch("user_version and application_id must be 32-bit integers"));
+        }
+        self.conn
+            .execute_batch(&format!(
+                "PRAGMA encoding = '{enc}'; PRAGMA page_size = {}; PRAGMA auto_vacuum = {}; BEGIN;",
+                info.page_size, info.auto_vacuum
+            ))
+            .map_err(|e| self.mismatch(e.to_string()))
+    }
+
+    fn table_meta(&self, name: &str) -> rusqlite::Result<TableMeta> {
+        let (kind, wr): (String, bool) = self.conn.query_row(
+            "SELECT type, wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+            [name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        let columns = table_columns(self.conn, name)?
+            .into_iter()
+            .filter(|c| c.1 == 0)
+            .map(|c| c.0)
+            .collect();
+        Ok(TableMeta {
+            columns,
+            ordinary: kind == "table",
+            without_rowid: wr,
+            seen: false,
+        })
+    }
+
+    fn finish(mut self) -> Result<Loaded, Failure> {
+        let conn = self.conn;
+        let missing: Vec<&str> = [
+            ("created_at", self.created_at.is_none()),
+            ("source", self.source.is_none()),
+            ("sqlite", self.sqlite.is_none()),
+            ("summary", self.summary.is_none()),
+        ]
+        .into_iter()
+        .filter(|(_, m)| *m)
+        .map(|(k, _)| k)
+        .collect();
+        if !missing.is_empty() {
+            let d = format!("missing fields: {}", missing.join(", "));
+            return Err(Failure::Engine(
+                self.invalid(|l| InvalidBackup::Corrupt(l, d)),
+            ));
+        }
+        if let Some((t, _)) = self
+            .tables
+            .iter()
+            .find(|(n, m)| !m.seen && n.as_str() != "sqlite_sequence")
+        {
+            return Err(Failure::Engine(
+                self.mismatch(format!("table '{t}' has no data section")),
+            ));
+        }
+        let rows: u64 = self.counts.iter().map(|c| c.1).sum();
+        let (st, sr) = self.summary.unwrap_or_default();
+        if st != self.counts.len() as u64 || sr != rows {
+            return Err(Failure::Engine(self.mismatch(format!(
+                "the summary says {st} tables and {sr} rows, the document holds {} tables and {rows} rows",
+                self.counts.len()
+            ))));
+        }
+        for o in self.schema.iter().filter(|o| o.kind != "table") {
+            guard::create_guarded(conn, &o.kind, &o.name, &o.sql)
+                .map_err(|d| Failure::Engine(self.refused(o, &d)))?;
+        }
+        if !self.sequence.is_empty() {
+            conn.execute("DELETE FROM main.sqlite_sequence", [])?;
+            let mut ins =
+                conn.prepare("INSERT INTO main.sqlite_sequence(name, seq) VALUES (?1, ?2)")?;
+            for (n, s) in &self.sequence {
+                ins.execute(rusqlite::params![n, s])?;
+            }
+        }
+        let info = self.sqlite.clone().expect("checked above");
+        conn.execute_batch(&format!(
+            "PRAGMA user_version = {}; PRAGMA application_id = {}; COMMIT; PRAGMA ignore_check_constraints = OFF;",
+            info.user_version, info.application_id
+        ))?;
+        let check: Vec<String> = conn
+            .prepare("PRAGMA integrity_check(20)")?
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        if check != ["ok"] {
+            let d = format!(
+                "the rebuilt database fails SQLite's integrity check: {}",
+                check.join("; ")
+            );
+            return Err(Failure::Engine(self.mismatch(d)));
+        }
+        for (name, n) in &self.counts {
+            let meta = &self.tables[name];
+            if !meta.ordinary {
+                continue;
+            }
+            let actual: i64 = conn.query_row(
+                &format!("SELECT count(*) FROM main.{}", quote_ident(name)),
+                [],
+                |r| r.get(0),
+            )?;
+            if actual as u64 != *n {
+                return Err(Failure::Engine(self.mismatch(format!(
+                    "table '{name}' has {actual} rows after restore, the backup holds {n}"
+                ))));
+            }
+        }
+        let counts = std::mem::take(&mut self.counts);
+        Ok(Loaded {
+            created_at: self.created_at.take().unwrap_or_default(),
+            source: self.source.take().expect("checked"),
+            sqlite: info,
+            tables: counts,
+            rows,
+        })
+    }
+}
+
+const KEYS: &[&str] = &[
+    "format",
+    "version",
+    "created_at",
+    "generator",
+    "source",
+    "sqlite",
+    "schema",
+    "tables",
+    "summary",
+];
+
+impl<'de> DeserializeSeed<'de> for &mut Loader<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(DocVisitor(self))
+    }
+}
+
+struct DocVisitor<'a, 'c, 'p>(&'a mut Loader<'c, 'p>);
+
+impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Nuage backup document (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let l = self.0;
+        let mut next = 0usize;
+        while let Some(key) = map.next_key::<String>()? {
+            let pos = KEYS.iter().position(|k| *k == key);
+            let pos = match pos {
+                Some(p) if p >= next => p,
+                _ if !l.seen_format => {
+                    let e = l.invalid(|lb| {
+                        InvalidBackup::NotABackup(
+                            lb,
+                            format!("it starts with \"{key}\", not \"format\""),
+                        )
+                    });
+                    return Err(l.fail(e));
+                }
+                _ => {
+                    let e = l.invalid(|lb| {
+                        InvalidBackup::Corrupt(
+                            lb,
+                            format!("unexpected or out-of-order field \"{key}\""),
+                        )
+                    });
+                    return Err(l.fail(e));
+                }
+            };
+            if next == 0 && pos != 0 {
+                let e = l.invalid(|lb| {
+                    InvalidBackup::NotABackup(lb, "it has no \"format\" field first".into())
+                });
+                return Err(l.fail(e));
+            }
+            if pos == 2 && next < 2 {
+                let e = l.invalid(|lb| InvalidBackup::Corrupt(lb, "missing \"version\"".into()));
+                return Err(l.fail(e));
+            }
+            next = pos + 1;
+            match key.as_str() {
+                "format" => {
+                    let v: serde_json::Value = map.next_value()?;
+                    if v.as_str() != Some(FORMAT_NAME) {
+                        let e = l.invalid(|lb| {
+                            InvalidBackup::NotABackup(
+                                lb,
+                                format!("format is {v}, expected \"{FORMAT_NAME}\""),
+                            )
+                        });
+                        return Err(l.fail(e));
+                    }
+                    l.seen_format = true;
+                }
+                "version" => {
+                    let v: serde_json::Value = map.next_value()?;
+                    match v.as_u64() {
+                        Some(FORMAT_VERSION) => {}
+                        Some(other) => {
+                            let e = l.invalid(|lb| {
+                                InvalidBackup::UnsupportedVersion(lb, other, FORMAT_VERSION)
+                            });
+                            return Err(l.fail(e));
+                        }
+                        None => {
+                            let e = l.invalid(|lb| {
+                                InvalidBackup::Corrupt(lb, format!("version is {v}, not a number"))
+                            });
+                            return Err(l.fail(e));
+                        }
+                    }
+                }
+                "created_at" => l.created_at = Some(map.next_value()?),
+                "generator" => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+                "source" => l.source = Some(map.next_value()?),
+                "sqlite" => l.sqlite = Some(map.next_value()?),
+                "schema" => {
+                    let schema: Vec<SchemaObject> = map.next_value()?;
+                    if let Err(e) = l.apply_tables(schema) {
+                        return Err(l.fail(e));
+                    }
+                }
+                "tables" => map.next_value_seed(TablesSeed(&mut *l))?,
+                "summary" => {
+                    #[derive(serde::Deserialize)]
+                    #[serde(deny_unknown_fields)]
+                    struct Summary {
+                        tables: u64,
+                        rows: u64,
+                    }
+                    let s: Summary = map.next_value()?;
+                    l.summary = Some((s.tables, s.rows));
+                }
+                _ => unreachable!("key checked against KEYS"),
+            }
+        }
+        if !l.seen_format {
+            let e =
+                l.invalid(|lb| InvalidBackup::NotABackup(lb, "it has no \"format\" field".into()));
+            return Err(l.fail(e));
+        }
+        if next <= 7 {
+            let e = l.invalid(|lb| {
+                InvalidBackup::Corrupt(lb, "the document has no \"tables\" section".into())
+            });
+            return Err(l.fail(e));
+        }
+        Ok(())
+    }
+}
+
+struct TablesSeed<'a, 'c, 'p>(&'a mut Loader<'c, 'p>);
+
+impl<'de> DeserializeSeed<'de> for TablesSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TablesSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of tables")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        if self.0.conn.is_autocommit() {
+            let e = self.0.mismatch("\"schema\" must come before \"tables\"");
+            return Err(self.0.fail(e));
+        }
+        while seq.next_element_seed(TableSeed(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct TableSeed<'a, 'c, 'p>(&'a mut Loader<'c, 'p>);
+
+impl<'de> DeserializeSeed<'de> for TableSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+/// Rows are inserted into this table as they are parsed.
+struct Target<'c> {
+    name: String,
+    columns: Vec<String>,
+    with_rowid: bool,
+    streamable: bool,
+    is_sequence: bool,
+    insert: Option<Statement<'c>>,
+    rows: u64,
+    last_rowid: i64,
+    /// Big values of the last row still waiting for their fill entries.
+    pending: Vec<(usize, bool, u64)>,
+}
+
+impl<'de> Visitor<'de> for TableSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let l = self.0;
+        let name: String = match map.next_key::<String>()?.as_deref() {
+            Some("name") => map.next_value()?,
+            _ => return Err(l.fail(l.mismatch("each table object must start with \"name\""))),
+        };
+        let Some(meta) = l.tables.get_mut(&name) else {
+            let e = l.mismatch(format!(
+                "rows for table '{name}', which the schema does not create"
+            ));
+            return Err(l.fail(e));
+        };
+        if meta.seen {
+            let e = l.mismatch(format!("table '{name}' appears twice"));
+            return Err(l.fail(e));
+        }
+        meta.seen = true;
+        let (expected_cols, ordinary, without_rowid) =
+            (meta.columns.clone(), meta.ordinary, meta.without_rowid);
+        let columns: Vec<String> = match map.next_key::<String>()?.as_deref() {
+            Some("columns") => map.next_value()?,
+            _ => return Err(l.fail(l.mismatch(format!("table '{name}': \"columns\" expected")))),
+        };
+        if columns != expected_cols {
+            let e = l.mismatch(format!(
+                "table '{name}' has columns {expected_cols:?} but the rows are for {columns:?}"
+            ));
+            return Err(l.fail(e));
+        }
+        let with_rowid: bool = match map.next_key::<String>()?.as_deref() {
+            Some("rowid") => map.next_value()?,
+            _ => return Err(l.fail(l.mismatch(format!("table '{name}': \"rowid\" expected")))),
+        };
+        if with_rowid && without_rowid {
+            let e = l.mismatch(format!(
+                "table '{name}' is WITHOUT ROWID but its rows carry rowids"
+            ));
+            return Err(l.fail(e));
+        }
+        let is_sequence = name == "sqlite_sequence";
+        let insert = if is_sequence {
+            None
+        } else {
+            let mut cols: Vec<String> = Vec::new();
+            if with_rowid {
+                cols.push("rowid".into());
+            }
+            cols.extend(columns.iter().map(|c| quote_ident(c)));
+            let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+            let sql = format!(
+                "INSERT INTO main.{}({}) VALUES ({})",
+                quote_ident(&name),
+                cols.join(", "),
+                params.join(", ")
+            );
+            match l.conn.prepare(&sql) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    let e = l.mismatch(format!("table '{name}': {e}"));
+                    return Err(l.fail(e));
+                }
+            }
+        };
+        let mut target = Target {
+            name: name.clone(),
+            columns,
+            with_rowid,
+            streamable: ordinary && with_rowid,
+            is_sequence,
+            insert,
+            rows: 0,
+            last_rowid: 0,
+            pending: Vec::new(),
+        };
+        match map.next_key::<String>()?.as_deref() {
+            Some("rows") => map.next_value_seed(RowsSeed {
+                l: &mut *l,
+                t: &mut target,
+            })?,
+            _ => return Err(l.fail(l.mismatch(format!("table '{name}': \"rows\" expected")))),
+        }
+        let count: u64 = match map.next_key::<String>()?.as_deref() {
+            Some("row_count") => map.next_value()?,
+            _ => return Err(l.fail(l.mismatch(format!("table '{name}': \"row_count\" expected")))),
+        };
+        if map.next_key::<String>()?.is_some() {
+            return Err(l.fail(l.mismatch(format!(
+                "table '{name}': unexpected field after \"row_count\""
+            ))));
+        }
+        if count != target.rows {
+            let e = l.mismatch(format!(
+                "table '{name}' says {count} rows but holds {}",
+                target.rows
+            ));
+            return Err(l.fail(e));
+        }
+        if !target.pending.is_empty() {
+            return Err(l.fail(l.mismatch(format!("table '{name}': a big value has no data"))));
+        }
+        (l.progress)(&name, target.rows);
+        l.counts.push((name, target.rows));
+        Ok(())
+    }
+}
+
+struct RowsSeed<'a, 'b, 'c, 'p> {
+    l: &'a mut Loader<'c, 'p>,
+    t: &'b mut Target<'c>,
+}
+
+impl<'de> DeserializeSeed<'de> for RowsSeed<'_, '_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowsSeed<'_, '_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq
+            .next_element_seed(RowSeed {
+                l: &mut *self.l,
+                t: &mut *self.t,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+}
+
+struct RowSeed<'a, 'b, 'c, 'p> {
+    l: &'a mut Loader<'c, 'p>,
+    t: &'b mut Target<'c>,
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_, '_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a row (array) or a fill entry (object)")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let (l, t) = (self.l, self.t);
+        if !t.pending.is_empty() {
+            return Err(l.fail(l.mismatch(format!("table '{}': a big value has no data", t.name))));
+        }
+        let row_no = t.rows + 1;
+        let ncols = t.columns.len() + usize::from(t.with_rowid);
+        if t.is_sequence {
+            let name: Option<String> = seq.next_element()?;
+            let seqv: Option<i64> = seq.next_element()?;
+            match (name, seqv, seq.next_element::<IgnoredAny>()?) {
+                (Some(n), Some(s), None) => l.sequence.push((n, s)),
+                _ => return Err(l.fail(l.mismatch("sqlite_sequence rows must be [name, seq]"))),
+            }
+            t.rows += 1;
+            return Ok(());
+        }
+        for i in 0..ncols {
+            let v = seq.next_element_seed(ValueSeed {
+                scratch: &mut l.scratch,
+                rowid: t.with_rowid && i == 0,
+                streamable: t.streamable,
+            })?;
+            let Some(v) = v else {
+                let e = l.mismatch(format!(
+                    "table '{}' row {row_no} has {i} values, expected {ncols}",
+                    t.name
+                ));
+                return Err(l.fail(e));
+            };
+            let stmt = t.insert.as_mut().expect("prepared for ordinary tables");
+            let r = match v {
+                Parsed::Null => stmt.raw_bind_parameter(i + 1, rusqlite::types::Null),
+                Parsed::Int(x) => {
+                    if t.with_rowid && i == 0 {
+                        t.last_rowid = x;
+                    }
+                    stmt.raw_bind_parameter(i + 1, x)
+                }
+                Parsed::Real(x) => stmt.raw_bind_parameter(i + 1, x),
+                Parsed::Text => stmt
+                    .raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(ValueRef::Text(&l.scratch))),
+                Parsed::Blob => stmt
+                    .raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(ValueRef::Blob(&l.scratch))),
+                Parsed::Big { text, size } => {
+                    t.pending.push((i - usize::from(t.with_rowid), text, size));
+                    if text {
+                        stmt.raw_bind_parameter(i + 1, "")
+                    } else {
+                        stmt.raw_bind_parameter(i + 1, ZeroBlob(size as i32))
+                    }
+                }
+            };
+            if let Err(e) = r {
+                return Err(l.fail(l.mismatch(format!("table '{}' row {row_no}: {e}", t.name))));
+            }
+        }
+        if seq.next_element::<IgnoredAny>()?.is_some() {
+            let e = l.mismatch(format!(
+                "table '{}' row {row_no} has more than {ncols} values",
+                t.name
+            ));
+            return Err(l.fail(e));
+        }
+        let stmt = t.insert.as_mut().expect("prepared");
+        if let Err(e) = stmt.raw_execute() {
+            let e = l.mismatch(format!(
+                "table '{}' row {row_no} cannot be inserted: {e}",
+                t.name
+            ));
+            return Err(l.fail(e));
+        }
+        if !t.with_rowid {
+            t.last_rowid = l.conn.last_insert_rowid();
+        }
+        t.pending.reverse();
+        t.rows += 1;
+        if t.rows % 8192 == 0 {
+            (l.progress)(&t.name, t.rows);
+        }
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let (l, t) = (self.l, self.t);
+        let Some((col, text, size)) = t.pending.pop() else {
+            return Err(l.fail(l.mismatch(format!(
+                "table '{}': a fill entry without a big value before it",
+                t.name
+            ))));
+        };
+        let ok_col = match map.next_key::<String>()?.as_deref() {
+            Some("fill") => map.next_value::<usize>()? == col,
+            _ => false,
+        };
+        if !ok_col || map.next_key::<String>()?.as_deref() != Some("chunks") {
+            return Err(l.fail(l.mismatch(format!("table '{}': fill entries must be {{\"fill\": column, \"chunks\": [...]}} in column order", t.name))));
+        }
+        let sink = if text {
+            FillSink::Text(Vec::new())
+        } else {
+            match l.conn.blob_open(
+                "main",
+                t.name.as_str(),
+                t.columns[col].as_str(),
+                t.last_rowid,
+                false,
+            ) {
+                Ok(b) => FillSink::Blob(b),
+                Err(e) => return Err(l.fail(l.mismatch(format!("table '{}': {e}", t.name)))),
+            }
+        };
+        let mut fill = Fill {
+            sink,
+            written: 0,
+            size,
+            scratch: &mut l.scratch,
+            error: None,
+        };
+        map.next_value_seed(&mut fill)?;
+        if let Some(e) = fill.error.take() {
+            let e = l.mismatch(format!("table '{}' row {}: {e}", t.name, t.rows));
+            return Err(l.fail(e));
+        }
+        let written = fill.written;
+        let sink = fill.sink;
+        if written != size {
+            let e = l.mismatch(format!(
+                "table '{}' row {}: a big value declares {size} bytes and holds {written}",
+                t.name, t.rows
+            ));
+            return Err(l.fail(e));
+        }
+        if let FillSink::Text(bytes) = sink {
+            let sql = format!(
+                "UPDATE main.{} SET {} = ?1 WHERE rowid = ?2",
+                quote_ident(&t.name),
+                quote_ident(&t.columns[col])
+            );
+            let r = l.conn.prepare_cached(&sql).and_then(|mut s| {
+                s.raw_bind_parameter(1, ToSqlOutput::Borrowed(ValueRef::Text(&bytes)))?;
+                s.raw_bind_parameter(2, t.last_rowid)?;
+                s.raw_execute()
+            });
+            if let Err(e) = r {
+                return Err(l.fail(l.mismatch(format!("table '{}': {e}", t.name))));
+            }
+        }
+        if map.next_key::<String>()?.is_some() {
+            return Err(l.fail(l.mismatch(format!(
+                "table '{}': unexpected field in a fill entry",
+                t.name
+            ))));
+        }
+        Ok(())
+    }
+}
+
+enum FillSink<'c> {
+    Blob(rusqlite::blob::Blob<'c>),
+    Text(Vec<u8>),
+}
+
+struct Fill<'s, 'c> {
+    sink: FillSink<'c>,
+    written: u64,
+    size: u64,
+    scratch: &'s mut Vec<u8>,
+    error: Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Fill<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut Fill<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of base64 chunks")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(ChunkSeed(&mut *self))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct ChunkSeed<'a, 's, 'c>(&'a mut Fill<'s, 'c>);
+
+impl<'de> DeserializeSeed<'de> for ChunkSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ChunkSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a base64 string")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        let fill = self.0;
+        fill.scratch.clear();
+        B64.decode_vec(v, fill.scratch)
+            .map_err(|e| E::custom(format!("bad base64: {e}")))?;
+        let n = fill.scratch.len() as u64;
+        if fill.written + n > fill.size {
+            fill.error = Some(format!(
+                "a big value holds more than its declared {} bytes",
+                fill.size
+            ));
+            return Err(E::custom("big value too long"));
+        }
+        match &mut fill.sink {
+            FillSink::Blob(b) => {
+                b.write_all(fill.scratch).map_err(|e| {
+                    fill.error = Some(e.to_string());
+                    E::custom(e)
+                })?;
+            }
+            FillSink::Text(t) => t.extend_from_slice(fill.scratch),
+        }
+        fill.written += n;
+        Ok(())
+    }
+}
+
+/// One parsed value; text and blob bytes are left in the loader's scratch
+/// buffer to be bound without another copy.
+enum Parsed {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text,
+    Blob,
+    Big { text: bool, size: u64 },
+}
+
+struct ValueSeed<'s> {
+    scratch: &'s mut Vec<u8>,
+    rowid: bool,
+    streamable: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
+    type Value = Parsed;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Parsed, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueSeed<'_> {
+    type Value = Parsed;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rowid {
+            f.write_str("an integer rowid")
+        } else {
+            f.write_str("a value")
+        }
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Parsed, E> {
+        if self.rowid {
+            return Err(E::custom("a rowid must be an integer"));
+        }
+        Ok(Parsed::Null)
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Parsed, E> {
+        Ok(Parsed::Int(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Parsed, E> {
+        i64::try_from(v)
+            .map(Parsed::Int)
+            .map_err(|_| E::custom(format!("integer {v} is outside SQLite's 64-bit range")))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Parsed, E> {
+        if self.rowid {
+            return Err(E::custom("a rowid must be an integer"));
+        }
+        Ok(Parsed::Real(v))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Parsed, E> {
+        if self.rowid {
+            return Err(E::custom("a rowid must be an integer"));
+        }
+        self.scratch.clear();
+        self.scratch.extend_from_slice(v.as_bytes());
+        Ok(Parsed::Text)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Parsed, A::Error> {
+        if self.rowid {
+            return Err(de::Error::custom("a rowid must be an integer"));
+        }
+        let key: String = map
+            .next_key()?
+            .ok_or_else(|| de::Error::custom("empty object where a value was expected"))?;
+        let parsed = match key.as_str() {
+            "real" => match map.next_value::<String>()?.as_str() {
+                "inf" => Parsed::Real(f64::INFINITY),
+                "-inf" => Parsed::Real(f64::NEG_INFINITY),
+                other => return Err(de::Error::custom(format!("unknown real \"{other}\""))),
+            },
+            "blob" | "text_b64" => {
+                self.scratch.clear();
+                map.next_value_seed(Base64Seed(&mut *self.scratch))?;
+                if key == "blob" {
+                    Parsed::Blob
+                } else {
+                    Parsed::Text
+                }
+            }
+            "blob_size" | "text_size" if self.streamable => {
+                let size: u64 = map.next_value()?;
+                if size > i32::MAX as u64 {
+                    return Err(de::Error::custom("value larger than SQLite allows"));
+                }
+                Parsed::Big {
+                    text: key == "text_size",
+                    size,
+                }
+            }
+            other => return Err(de::Error::custom(format!("unknown value tag \"{other}\""))),
+        };
+        if map.next_key::<IgnoredAny>()?.is_some() {
+            return Err(de::Error::custom("a tagged value has exactly one field"));
+        }
+        Ok(parsed)
+    }
+}
+
+/// Decodes a base64 string, or an array of base64 chunks, into a buffer.
+struct Base64Seed<'s>(&'s mut Vec<u8>);
+
+impl<'de> DeserializeSeed<'de> for Base64Seed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Base64Seed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("base64 text or an array of base64 chunks")
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        if self.0.len() + v.len() / 4 * 3 > i32::MAX as usize {
+            return Err(E::custom("value larger than SQLite allows"));
+        }
+        B64.decode_vec(v, self.0)
+            .map_err(|e| E::custom(format!("bad base64: {e}")))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Base64Chunk(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct Base64Chunk<'s>(&'s mut Vec<u8>);
+
+impl<'de> DeserializeSeed<'de> for Base64Chunk<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_str(Base64Seed(self.0))
+    }
+}

@@ -1,0 +1,623 @@
+//! Consistent snapshots of a live SQLite database, streamed into a
+//! [`DocWriter`].
+//!
+//! * WAL mode: the source is read inside one read transaction on a read-only
+//!   connection. Readers never block writers in WAL mode, so the application
+//!   keeps committing; committed frames still in the `-wal` file are seen,
+//!   uncommitted ones are not.
+//! * Rollback-journal mode: a read transaction would hold a SHARED lock that
+//!   stops the application's commits for the whole export, so the pages are
+//!   first copied with SQLite's online backup API in short steps
+//!   ([`PAGES_PER_STEP`]), releasing the lock between steps. If the
+//!   application commits between steps the copy restarts; after
+//!   [`MAX_RESTARTS`] restarts one single pass finishes it (lock held for
+//!   the copy, ~2 s per GB on this hardware). The copy lives in Nuage's
+//!   private work folder and is deleted afterwards.
+//!
+//! The source is never written: it is opened with `SQLITE_OPEN_READ_ONLY`,
+//! nothing checkpoints it, nothing changes its schema.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rusqlite::backup::{Backup, StepResult};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, ErrorCode, OpenFlags};
+
+use crate::error::{Error, Result, SourceProblem};
+use crate::format::{BIG_VALUE, CHUNK_RAW, DocWriter, SchemaObject, SourceInfo, SqliteInfo};
+use crate::sql::{quote_ident, table_columns};
+
+/// Pages copied per step of a rollback-mode page copy (4 MiB at 4 KiB pages:
+/// about 10 ms of lock at disk speed).
+pub const PAGES_PER_STEP: i32 = 1024;
+/// Restarts tolerated before the page copy is finished in one pass.
+pub const MAX_RESTARTS: u32 = 3;
+/// How long Nuage waits for another program's lock before giving up.
+pub fn busy_timeout() -> Duration {
+    let ms = std::env::var("NUAGE_BUSY_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000);
+    Duration::from_millis(ms)
+}
+
+/// Counts of what a snapshot wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    pub tables: u64,
+    pub rows: u64,
+}
+
+/// Progress of a snapshot, reported every few thousand rows.
+#[derive(Debug, Clone)]
+pub struct SnapshotProgress<'a> {
+    pub table: &'a str,
+    pub table_rows: u64,
+    pub total_rows: u64,
+}
+
+fn problem(name: &str, p: SourceProblem) -> Error {
+    Error::Source {
+        name: name.to_string(),
+        problem: p,
+    }
+}
+
+/// Maps a SQLite error met while reading a source to a message naming it.
+pub(crate) fn source_error(name: &str, path: &Path, e: rusqlite::Error) -> Error {
+    let p = match &e {
+        rusqlite::Error::SqliteFailure(f, msg) => match f.code {
+            ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
+                SourceProblem::Locked(path.to_path_buf(), busy_timeout().as_millis() as u64)
+            }
+            ErrorCode::NotADatabase => SourceProblem::NotADatabase(path.to_path_buf()),
+            ErrorCode::DatabaseCorrupt => SourceProblem::Corrupt(
+                path.to_path_buf(),
+                msg.clone().unwrap_or_else(|| "malformed".into()),
+            ),
+            ErrorCode::PermissionDenied => SourceProblem::PermissionDenied(path.to_path_buf()),
+            ErrorCode::CannotOpen if !path.exists() => SourceProblem::Missing(path.to_path_buf()),
+            _ => SourceProblem::Other(path.to_path_buf(), e.to_string()),
+        },
+        _ => SourceProblem::Other(path.to_path_buf(), e.to_string()),
+    };
+    problem(name, p)
+}
+
+/// Checks the file before SQLite sees it, so the common mistakes get
+/// precise messages. Returns true when the database is in WAL mode.
+fn preflight(name: &str, path: &Path) -> Result<bool> {
+    let mut f = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(problem(name, SourceProblem::Missing(path.to_path_buf())));
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            return Err(problem(
+                name,
+                SourceProblem::PermissionDenied(path.to_path_buf()),
+            ));
+        }
+        Err(e) => {
+            return Err(problem(
+                name,
+                SourceProblem::Other(path.to_path_buf(), e.to_string()),
+            ));
+        }
+    };
+    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+        return Err(problem(
+            name,
+            SourceProblem::NotADatabase(path.to_path_buf()),
+        ));
+    }
+    let mut header = [0u8; 100];
+    let mut got = 0;
+    while got < header.len() {
+        match f.read(&mut header[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) => {
+                return Err(problem(
+                    name,
+                    SourceProblem::Other(path.to_path_buf(), e.to_string()),
+                ));
+            }
+        }
+    }
+    if got == 0 {
+        return Ok(false); // SQLite treats an empty file as an empty database.
+    }
+    if got < 100 || &header[..16] != b"SQLite format 3\0" {
+        return Err(problem(
+            name,
+            SourceProblem::NotADatabase(path.to_path_buf()),
+        ));
+    }
+    Ok(header[18] == 2 && header[19] == 2)
+}
+
+/// Checks that `path` is a readable SQLite database, as when a source is added.
+pub fn snapshot_header_check(name: &str, path: &Path) -> Result<()> {
+    preflight(name, path)?;
+    let conn = open_read_only(name, path)?;
+    read_schema(&conn).map_err(|e| source_error(name, path, e))?;
+    Ok(())
+}
+
+/// Maps an I/O error met while looking at a source file.
+pub(crate) fn source_io_error(name: &str, path: &Path, e: io::Error) -> Error {
+    let p = match e.kind() {
+        io::ErrorKind::NotFound => SourceProblem::Missing(path.to_path_buf()),
+        io::ErrorKind::PermissionDenied => SourceProblem::PermissionDenied(path.to_path_buf()),
+        _ => SourceProblem::Other(path.to_path_buf(), e.to_string()),
+    };
+    problem(name, p)
+}
+
+fn open_read_only(name: &str, path: &Path) -> Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| source_error(name, path, e))?;
+    conn.busy_timeout(busy_timeout())
+        .map_err(|e| source_error(name, path, e))?;
+    Ok(conn)
+}
+
+/// Takes a consistent snapshot of the database at `path` and streams it as a
+/// backup document into `out`. `work_dir` is a private folder for the
+/// rollback-mode page copy.
+pub fn snapshot<W: Write>(
+    name: &str,
+    path: &Path,
+    out_path: &Path,
+    work_dir: &Path,
+    created_at: &str,
+    out: W,
+    progress: &mut dyn FnMut(SnapshotProgress<'_>),
+) -> Result<(W, SnapshotStats)> {
+    let wal = preflight(name, path)?;
+    let source = SourceInfo {
+        name: name.to_string(),
+        kind: "sqlite".into(),
+        path: path.to_string_lossy().into_owned(),
+    };
+    if wal {
+        let conn = open_read_only(name, path)?;
+        // The read transaction starts at the first read and pins the snapshot.
+        conn.execute_batch("BEGIN DEFERRED")
+            .map_err(|e| source_error(name, path, e))?;
+        let r = export(
+            &conn, name, path, out_path, &source, "wal", created_at, out, progress,
+        );
+        let _ = conn.execute_batch("COMMIT");
+        r
+    } else {
+        let copy = PageCopy::take(name, path, work_dir)?;
+        let conn = open_read_only(name, &copy.0)?;
+        conn.execute_batch("BEGIN DEFERRED")
+            .map_err(|e| source_error(name, path, e))?;
+        export(
+            &conn, name, path, out_path, &source, "delete", created_at, out, progress,
+        )
+    }
+}
+
+/// A private page copy of a rollback-mode database, removed on drop.
+struct PageCopy(PathBuf);
+
+impl PageCopy {
+    fn take(name: &str, path: &Path, work_dir: &Path) -> Result<PageCopy> {
+        crate::fsutil::create_private_dir(work_dir)?;
+        let copy = PageCopy(work_dir.join(format!("snapshot-{:016x}.db", fastrand::u64(..))));
+        let src = open_read_only(name, path)?;
+        let mut dst = Connection::open(&copy.0).map_err(|e| source_error(name, path, e))?;
+        // The copy is private (0600) before any page lands in it.
+        set_private(&copy.0);
+        let err = |e| source_error(name, path, e);
+        {
+            let backup = Backup::new(&src, &mut dst).map_err(err)?;
+            let deadline_for_busy = busy_timeout();
+            let mut busy_since: Option<Instant> = None;
+            let mut restarts = 0u32;
+            let mut last_remaining = i32::MAX;
+            let mut pages = PAGES_PER_STEP;
+            loop {
+                let step = backup.step(pages).map_err(err)?;
+                let p = backup.progress();
+                if p.remaining > last_remaining {
+                    restarts += 1;
+                    if restarts >= MAX_RESTARTS {
+                        pages = -1;
+                    }
+                }
+                last_remaining = p.remaining;
+                match step {
+                    StepResult::Done => break,
+                    StepResult::More => {
+                        busy_since = None;
+                        // Let a waiting writer in between steps.
+                        std::thread::yield_now();
+                    }
+                    StepResult::Busy | StepResult::Locked => {
+                        let since = *busy_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() > deadline_for_busy {
+                            return Err(problem(
+                                name,
+                                SourceProblem::Locked(
+                                    path.to_path_buf(),
+                                    deadline_for_busy.as_millis() as u64,
+                                ),
+                            ));
+                        }
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    _ => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        }
+        Ok(copy)
+    }
+}
+
+impl Drop for PageCopy {
+    fn drop(&mut self) {
+        for suffix in ["", "-journal", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+fn set_private(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(
+        path,
+        std::fs::Permissions::from_mode(crate::fsutil::PRIVATE_FILE_MODE),
+    );
+}
+
+/// One table to export.
+struct TableSpec {
+    name: String,
+    columns: Vec<String>,
+    /// The name under which the rowid can be selected, when the table has one.
+    rowid: Option<String>,
+    /// Ordinary rowid table: big values stream through blob I/O.
+    streamable: bool,
+    /// Ordinary table (not virtual): may be scanned `NOT INDEXED`.
+    ordinary: bool,
+}
+
+pub(crate) fn read_info(conn: &Connection, journal_mode: &str) -> rusqlite::Result<SqliteInfo> {
+    let int = |p: &str| conn.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0));
+    Ok(SqliteInfo {
+        encoding: conn.query_row("PRAGMA encoding", [], |r| r.get(0))?,
+        user_version: int("user_version")?,
+        application_id: int("application_id")?,
+        page_size: int("page_size")?,
+        auto_vacuum: int("auto_vacuum")?,
+        journal_mode: journal_mode.to_string(),
+    })
+}
+
+/// Schema objects worth restoring, in creation order: everything in
+/// `sqlite_schema` except SQLite's own objects and virtual tables' shadow
+/// tables (their modules rebuild them).
+pub(crate) fn read_schema(conn: &Connection) -> rusqlite::Result<Vec<SchemaObject>> {
+    let shadow: std::collections::HashSet<String> = conn
+        .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'shadow'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut stmt = conn.prepare(
+        "SELECT type, name, tbl_name, sql FROM main.sqlite_schema \
+         WHERE sql IS NOT NULL AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok(SchemaObject {
+            kind: r.get(0)?,
+            name: r.get(1)?,
+            tbl_name: r.get(2)?,
+            sql: r.get(3)?,
+        })
+    })?;
+    let mut out = Vec::new();
+    for o in rows {
+        let o = o?;
+        if shadow.contains(&o.name) || shadow.contains(&o.tbl_name) {
+            continue;
+        }
+        out.push(o);
+    }
+    Ok(out)
+}
+
+fn table_spec(conn: &Connection, name: &str) -> rusqlite::Result<TableSpec> {
+    let (kind, without_rowid): (String, bool) = conn.query_row(
+        "SELECT type, wr FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+        [name],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let all = table_columns(conn, name)?;
+    let columns: Vec<String> = all
+        .iter()
+        .filter(|c| c.1 == 0)
+        .map(|c| c.0.clone())
+        .collect();
+    let ordinary = kind == "table";
+    let rowid = if without_rowid {
+        None
+    } else {
+        ["rowid", "oid", "_rowid_"]
+            .into_iter()
+            .find(|alias| !all.iter().any(|c| c.0.eq_ignore_ascii_case(alias)))
+            .map(str::to_string)
+            .filter(|alias| {
+                conn.prepare(&format!(
+                    "SELECT {alias} FROM {} LIMIT 0",
+                    quote_ident(name)
+                ))
+                .is_ok()
+            })
+    };
+    let streamable = ordinary && rowid.is_some() && name != "sqlite_sequence";
+    Ok(TableSpec {
+        name: name.to_string(),
+        columns,
+        rowid,
+        streamable,
+        ordinary,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn export<W: Write>(
+    conn: &Connection,
+    name: &str,
+    path: &Path,
+    out_path: &Path,
+    source: &SourceInfo,
+    journal_mode: &str,
+    created_at: &str,
+    out: W,
+    progress: &mut dyn FnMut(SnapshotProgress<'_>),
+) -> Result<(W, SnapshotStats)> {
+    let err = |e| source_error(name, path, e);
+    let schema = read_schema(conn).map_err(err)?;
+    let info = read_info(conn, journal_mode).map_err(err)?;
+    let mut tables: Vec<TableSpec> = Vec::new();
+    for o in schema.iter().filter(|o| o.kind == "table") {
+        tables.push(table_spec(conn, &o.name).map_err(err)?);
+    }
+    let has_seq: bool = conn
+        .query_row(
+            "SELECT count(*) FROM main.sqlite_schema WHERE name = 'sqlite_sequence'",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
+    if has_seq {
+        tables.push(TableSpec {
+            name: "sqlite_sequence".into(),
+            columns: vec!["name".into(), "seq".into()],
+            rowid: None,
+            streamable: false,
+            ordinary: true,
+        });
+    }
+    // Errors on the output side: the copy being written, not the source.
+    let write_err = |e: io::Error| Error::io("write", out_path, e);
+    let mut doc = DocWriter::begin(out, created_at, source, &info, &schema).map_err(write_err)?;
+    let mut stats = SnapshotStats::default();
+    for t in &tables {
+        export_table(conn, t, &mut doc, &mut stats.rows, progress).map_err(|e| match e {
+            ExportError::Sql(e) => match &e {
+                rusqlite::Error::SqliteFailure(f, Some(msg))
+                    if f.code == ErrorCode::Unknown && msg.contains("no such module") =>
+                {
+                    problem(
+                        name,
+                        SourceProblem::Unsupported {
+                            table: t.name.clone(),
+                            detail: format!("{msg}; Nuage cannot read this virtual table"),
+                        },
+                    )
+                }
+                _ => err(e),
+            },
+            ExportError::Io(e) => write_err(e),
+        })?;
+        stats.tables += 1;
+    }
+    let out = doc.finish(stats.tables, stats.rows).map_err(write_err)?;
+    Ok((out, stats))
+}
+
+enum ExportError {
+    Sql(rusqlite::Error),
+    Io(io::Error),
+}
+impl From<rusqlite::Error> for ExportError {
+    fn from(e: rusqlite::Error) -> Self {
+        ExportError::Sql(e)
+    }
+}
+impl From<io::Error> for ExportError {
+    fn from(e: io::Error) -> Self {
+        ExportError::Io(e)
+    }
+}
+
+fn export_table<W: Write>(
+    conn: &Connection,
+    t: &TableSpec,
+    doc: &mut DocWriter<W>,
+    total: &mut u64,
+    progress: &mut dyn FnMut(SnapshotProgress<'_>),
+) -> Result<u64, ExportError> {
+    let table = quote_ident(&t.name);
+    let mut select = Vec::with_capacity(t.columns.len() + 2);
+    if let Some(r) = &t.rowid {
+        select.push(r.clone());
+    }
+    let big = |c: &str| format!("octet_length({}) > {BIG_VALUE}", quote_ident(c));
+    for c in &t.columns {
+        if t.streamable {
+            select.push(format!("iif({}, NULL, {})", big(c), quote_ident(c)));
+        } else {
+            select.push(quote_ident(c));
+        }
+    }
+    if t.streamable {
+        let flags: Vec<String> = t.columns.iter().map(|c| big(c)).collect();
+        select.push(format!("({})", flags.join(" OR ")));
+    }
+    let sql = format!(
+        "SELECT {} FROM main.{table}{}",
+        select.join(", "),
+        if t.ordinary && t.name != "sqlite_sequence" {
+            " NOT INDEXED"
+        } else {
+            ""
+        }
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let first_col = usize::from(t.rowid.is_some());
+    let ncols = t.columns.len();
+    doc.begin_table(&t.name, &t.columns, t.rowid.is_some())?;
+    let mut rows = stmt.query([])?;
+    let mut n: u64 = 0;
+    let mut bigs: Vec<usize> = Vec::new();
+    while let Some(row) = rows.next()? {
+        doc.begin_row()?;
+        if t.rowid.is_some() {
+            doc.integer(row.get_ref(0)?.as_i64().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Integer,
+                    Box::new(e),
+                )
+            })?)?;
+        }
+        let has_big =
+            t.streamable && matches!(row.get_ref(first_col + ncols)?, ValueRef::Integer(1));
+        bigs.clear();
+        for i in 0..ncols {
+            if i > 0 || t.rowid.is_some() {
+                doc.sep()?;
+            }
+            let v = row.get_ref(first_col + i)?;
+            if has_big && matches!(v, ValueRef::Null) {
+                if let Some((is_text, size)) =
+                    big_value_kind(conn, t, i, row.get_ref(0)?.as_i64().unwrap_or(0))?
+                {
+                    doc.big_placeholder(is_text, size)?;
+                    bigs.push(i);
+                    continue;
+                }
+            }
+            write_value(doc, v)?;
+        }
+        doc.end_row()?;
+        if !bigs.is_empty() {
+            let rowid = row.get_ref(0)?.as_i64().unwrap_or(0);
+            for &i in &bigs {
+                stream_big(conn, t, i, rowid, doc)?;
+            }
+        }
+        n += 1;
+        *total += 1;
+        if n % 4096 == 0 {
+            progress(SnapshotProgress {
+                table: &t.name,
+                table_rows: n,
+                total_rows: *total,
+            });
+        }
+    }
+    progress(SnapshotProgress {
+        table: &t.name,
+        table_rows: n,
+        total_rows: *total,
+    });
+    doc.end_table(n)?;
+    Ok(n)
+}
+
+#[inline]
+fn write_value<W: Write>(doc: &mut DocWriter<W>, v: ValueRef<'_>) -> io::Result<()> {
+    match v {
+        ValueRef::Null => doc.null(),
+        ValueRef::Integer(i) => doc.integer(i),
+        ValueRef::Real(f) => doc.real(f),
+        ValueRef::Text(s) => doc.text(s),
+        ValueRef::Blob(b) => doc.blob(b),
+    }
+}
+
+/// For a column that came back NULL in a row flagged as holding a big value:
+/// is it really big (and text or blob), and how many bytes?
+fn big_value_kind(
+    conn: &Connection,
+    t: &TableSpec,
+    col: usize,
+    rowid: i64,
+) -> rusqlite::Result<Option<(bool, u64)>> {
+    let c = quote_ident(&t.columns[col]);
+    let sql = format!(
+        "SELECT typeof({c}), octet_length({c}) FROM main.{} WHERE {} = ?1",
+        quote_ident(&t.name),
+        t.rowid.as_deref().unwrap_or("rowid")
+    );
+    let (ty, len): (String, Option<i64>) =
+        conn.query_row(&sql, [rowid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(match (ty.as_str(), len) {
+        ("text", Some(l)) if l as usize > BIG_VALUE => Some((true, l as u64)),
+        ("blob", Some(l)) if l as usize > BIG_VALUE => Some((false, l as u64)),
+        _ => None,
+    })
+}
+
+/// Streams a big value through SQLite's incremental blob I/O: memory stays
+/// at one chunk whatever the value's size.
+fn stream_big<W: Write>(
+    conn: &Connection,
+    t: &TableSpec,
+    col: usize,
+    rowid: i64,
+    doc: &mut DocWriter<W>,
+) -> Result<(), ExportError> {
+    let mut blob = conn.blob_open(
+        "main",
+        t.name.as_str(),
+        t.columns[col].as_str(),
+        rowid,
+        true,
+    )?;
+    let mut buf = vec![0u8; CHUNK_RAW];
+    doc.begin_fill(col)?;
+    let mut first = true;
+    loop {
+        let mut got = 0;
+        while got < buf.len() {
+            let n = blob.read(&mut buf[got..])?;
+            if n == 0 {
+                break;
+            }
+            got += n;
+        }
+        if got == 0 {
+            break;
+        }
+        doc.fill_chunk(first, &buf[..got])?;
+        first = false;
+        if got < buf.len() {
+            break;
+        }
+    }
+    doc.end_fill()?;
+    Ok(())
+}

@@ -1,0 +1,432 @@
+//! The home folder: state database, local copies, private work folder, lock.
+//!
+//! ```text
+//! <home>/state.sqlite             sources, restore points, runs, settings
+//! <home>/backups/<source>/<id>.json.zst
+//! <home>/tmp/                     page copies and restores being built
+//! <home>/safety/                  raw copies of databases that could not be snapshotted before a restore
+//! <home>/lock                     held by the process that backs up or restores
+//! ```
+//! Everything is created user-only (0700 folders, 0600 files).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::fsutil::{PRIVATE_FILE_MODE, create_private_dir};
+
+const SCHEMA: &str = "
+CREATE TABLE sources(
+    name TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    path TEXT NOT NULL,
+    keep_last INTEGER,
+    keep_days INTEGER,
+    added_at TEXT NOT NULL
+);
+CREATE TABLE restore_points(
+    id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    file TEXT NOT NULL,
+    size_bytes INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    tables INTEGER NOT NULL,
+    rows INTEGER NOT NULL,
+    fingerprint TEXT NOT NULL,
+    source_path TEXT NOT NULL
+);
+CREATE INDEX restore_points_by_source ON restore_points(source, created_at);
+CREATE TABLE settings(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE runs(
+    id INTEGER PRIMARY KEY,
+    source TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    restore_point TEXT,
+    bytes INTEGER,
+    error TEXT
+);
+";
+
+/// A registered source.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Source {
+    pub name: String,
+    pub kind: String,
+    pub path: PathBuf,
+    pub keep_last: Option<u32>,
+    pub keep_days: Option<u32>,
+    pub added_at: String,
+}
+
+/// A local copy that can be restored.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RestorePoint {
+    pub id: String,
+    pub source: String,
+    pub created_at: String,
+    pub size_bytes: u64,
+    pub tables: u64,
+    pub rows: u64,
+    pub checksum: String,
+    #[serde(skip)]
+    pub file: PathBuf,
+    #[serde(skip)]
+    pub fingerprint: String,
+    pub source_path: PathBuf,
+}
+
+/// One recorded run of one source.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RunRecord {
+    pub source: String,
+    pub started_at: String,
+    pub finished_at: String,
+    pub outcome: String,
+    pub restore_point: Option<String>,
+    pub bytes: Option<u64>,
+    pub error: Option<String>,
+}
+
+pub struct Store {
+    home: PathBuf,
+    db: Connection,
+}
+
+fn state_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
+    move |e| Error::State {
+        path: path.to_path_buf(),
+        source: e,
+    }
+}
+
+impl Store {
+    pub fn open(home: &Path) -> Result<Store> {
+        create_private_dir(home)?;
+        let path = home.join("state.sqlite");
+        if !path.exists() {
+            // Create it user-only before SQLite writes anything into it.
+            OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(PRIVATE_FILE_MODE)
+                .open(&path)
+                .map_err(|e| Error::io("create", &path, e))?;
+        }
+        let db = Connection::open(&path).map_err(state_err(&path))?;
+        db.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(state_err(&path))?;
+        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
+            .map_err(state_err(&path))?;
+        let version: i64 = db
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(state_err(&path))?;
+        if version == 0 {
+            db.execute_batch(&format!(
+                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = 1; COMMIT;"
+            ))
+            .or_else(|e| {
+                // Another process may have created it first.
+                let _ = db.execute_batch("ROLLBACK");
+                let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                if v == 1 { Ok(()) } else { Err(e) }
+            })
+            .map_err(state_err(&path))?;
+        } else if version != 1 {
+            return Err(Error::Invalid(format!(
+                "{} was written by a newer Nuage (state version {version}). Update Nuage.",
+                path.display()
+            )));
+        }
+        Ok(Store {
+            home: home.to_path_buf(),
+            db,
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.home
+    }
+
+    pub fn work_dir(&self) -> PathBuf {
+        self.home.join("tmp")
+    }
+
+    pub fn backups_dir(&self, source: &str) -> PathBuf {
+        self.home.join("backups").join(source)
+    }
+
+    fn err(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        let path = self.home.join("state.sqlite");
+        move |e| Error::State {
+            path: path.clone(),
+            source: e,
+        }
+    }
+
+    pub fn add_source(&self, s: &Source) -> Result<()> {
+        let r = self.db.execute(
+            "INSERT INTO sources(name, kind, path, keep_last, keep_days, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![s.name, s.kind, s.path.to_string_lossy(), s.keep_last, s.keep_days, s.added_at],
+        );
+        match r {
+            Err(rusqlite::Error::SqliteFailure(f, _))
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                Err(Error::SourceExists(s.name.clone()))
+            }
+            r => r.map(|_| ()).map_err(self.err()),
+        }
+    }
+
+    pub fn sources(&self) -> Result<Vec<Source>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT name, kind, path, keep_last, keep_days, added_at FROM sources ORDER BY name")
+            .map_err(self.err())?;
+        stmt.query_map([], |r| {
+            Ok(Source {
+                name: r.get(0)?,
+                kind: r.get(1)?,
+                path: PathBuf::from(r.get::<_, String>(2)?),
+                keep_last: r.get(3)?,
+                keep_days: r.get(4)?,
+                added_at: r.get(5)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err())
+    }
+
+    pub fn source(&self, name: &str) -> Result<Source> {
+        self.sources()?
+            .into_iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| Error::UnknownSource(name.to_string()))
+    }
+
+    pub fn remove_source(&self, name: &str) -> Result<()> {
+        let n = self
+            .db
+            .execute("DELETE FROM sources WHERE name = ?1", [name])
+            .map_err(self.err())?;
+        if n == 0 {
+            Err(Error::UnknownSource(name.to_string()))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn set_retention(
+        &self,
+        name: &str,
+        keep_last: Option<u32>,
+        keep_days: Option<u32>,
+    ) -> Result<()> {
+        self.source(name)?;
+        if let Some(n) = keep_last {
+            self.db
+                .execute(
+                    "UPDATE sources SET keep_last = ?2 WHERE name = ?1",
+                    params![name, n],
+                )
+                .map_err(self.err())?;
+        }
+        if let Some(d) = keep_days {
+            self.db
+                .execute(
+                    "UPDATE sources SET keep_days = ?2 WHERE name = ?1",
+                    params![name, d],
+                )
+                .map_err(self.err())?;
+        }
+        Ok(())
+    }
+
+    pub fn setting(&self, key: &str) -> Result<Option<String>> {
+        self.db
+            .query_row("SELECT value FROM settings WHERE key = ?1", [key], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.err())
+    }
+
+    pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        match value {
+            Some(v) => self.db.execute(
+                "INSERT INTO settings(key, value) VALUES (?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                params![key, v],
+            ),
+            None => self.db.execute("DELETE FROM settings WHERE key = ?1", [key]),
+        }
+        .map(|_| ())
+        .map_err(self.err())
+    }
+
+    pub fn add_restore_point(&self, p: &RestorePoint) -> Result<()> {
+        let rel = p.file.strip_prefix(&self.home).unwrap_or(&p.file);
+        self.db
+            .execute(
+                "INSERT INTO restore_points(id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    p.id,
+                    p.source,
+                    p.created_at,
+                    rel.to_string_lossy(),
+                    p.size_bytes as i64,
+                    p.checksum,
+                    p.tables as i64,
+                    p.rows as i64,
+                    p.fingerprint,
+                    p.source_path.to_string_lossy()
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Restore points, newest first.
+    pub fn restore_points(&self, source: Option<&str>) -> Result<Vec<RestorePoint>> {
+        let mut stmt = self
+            .db
+            .prepare(
+                "SELECT id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path \
+                 FROM restore_points WHERE ?1 IS NULL OR source = ?1 ORDER BY created_at DESC, id DESC",
+            )
+            .map_err(self.err())?;
+        let home = self.home.clone();
+        stmt.query_map([source], |r| {
+            Ok(RestorePoint {
+                id: r.get(0)?,
+                source: r.get(1)?,
+                created_at: r.get(2)?,
+                file: home.join(r.get::<_, String>(3)?),
+                size_bytes: r.get::<_, i64>(4)? as u64,
+                checksum: r.get(5)?,
+                tables: r.get::<_, i64>(6)? as u64,
+                rows: r.get::<_, i64>(7)? as u64,
+                fingerprint: r.get(8)?,
+                source_path: PathBuf::from(r.get::<_, String>(9)?),
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err())
+    }
+
+    pub fn forget_restore_point(&self, id: &str) -> Result<()> {
+        self.db
+            .execute("DELETE FROM restore_points WHERE id = ?1", [id])
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    pub fn record_run(&self, r: &RunRecord) -> Result<()> {
+        self.db
+            .execute(
+                "INSERT INTO runs(source, started_at, finished_at, outcome, restore_point, bytes, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![r.source, r.started_at, r.finished_at, r.outcome, r.restore_point, r.bytes.map(|b| b as i64), r.error],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// The most recent runs, newest first.
+    pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT source, started_at, finished_at, outcome, restore_point, bytes, error FROM runs ORDER BY id DESC LIMIT ?1")
+            .map_err(self.err())?;
+        stmt.query_map([limit], |r| {
+            Ok(RunRecord {
+                source: r.get(0)?,
+                started_at: r.get(1)?,
+                finished_at: r.get(2)?,
+                outcome: r.get(3)?,
+                restore_point: r.get(4)?,
+                bytes: r.get::<_, Option<i64>>(5)?.map(|b| b as u64),
+                error: r.get(6)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err())
+    }
+
+    /// Removes what a crash may have left: half-written temp files, and
+    /// local copies that were renamed into place but never recorded.
+    /// Called with the home lock held.
+    pub fn sweep(&self) -> Result<()> {
+        let _ = std::fs::remove_dir_all(self.work_dir());
+        let known: std::collections::HashSet<PathBuf> = self
+            .restore_points(None)?
+            .into_iter()
+            .map(|p| p.file)
+            .collect();
+        let Ok(dirs) = std::fs::read_dir(self.home.join("backups")) else {
+            return Ok(());
+        };
+        for dir in dirs.flatten() {
+            let Ok(files) = std::fs::read_dir(dir.path()) else {
+                continue;
+            };
+            for f in files.flatten() {
+                let p = f.path();
+                let name = f.file_name().to_string_lossy().into_owned();
+                let temp = name.starts_with('.') && name.contains(".nuage-");
+                let orphan = name.ends_with(".json.zst") && !known.contains(&p);
+                if temp || orphan {
+                    tracing::info!(file = %p.display(), "removing leftover from an interrupted run");
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The exclusive lock of a home folder, held while backing up or restoring.
+pub struct HomeLock {
+    _file: File,
+}
+
+impl HomeLock {
+    pub fn acquire(home: &Path) -> Result<HomeLock> {
+        create_private_dir(home)?;
+        let path = home.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(PRIVATE_FILE_MODE)
+            .open(&path)
+            .map_err(|e| Error::io("open", &path, e))?;
+        match file.try_lock() {
+            Ok(()) => {
+                let _ = file.set_len(0);
+                let _ = write!(file, "pid {}", std::process::id());
+                let _ = file.flush();
+                Ok(HomeLock { _file: file })
+            }
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                Err(Error::Busy {
+                    home: home.to_path_buf(),
+                    holder: (!holder.is_empty()).then(|| holder.to_string()),
+                })
+            }
+            Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
+        }
+    }
+}
