@@ -40,6 +40,11 @@ pub fn fingerprint(db: &Path) -> io::Result<String> {
     h.update(&header[..n]);
     let wal = format!("{}-wal", db.display());
     match File::open(&wal) {
+        // An empty WAL holds no frames: the same database as no WAL at all.
+        // (A read-only reader such as Nuage itself may leave one behind.)
+        Ok(w) if w.metadata()?.len() == 0 => {
+            h.update(b"no-wal");
+        }
         Ok(w) => {
             let wm = w.metadata()?;
             h.update(b"wal");

@@ -193,13 +193,19 @@ fn authorize(creating: &str, vtabs: &[String], ctx: AuthContext<'_>) -> Authoriz
         }
         // Read-only pragmas that modules run internally: R-Tree sizes its
         // nodes from the page size, FTS5 checks the data version.
-        AuthAction::Pragma { pragma_name, pragma_value: None }
-            if ["page_size", "data_version"].iter().any(|p| pragma_name.eq_ignore_ascii_case(p)) =>
+        AuthAction::Pragma {
+            pragma_name,
+            pragma_value: None,
+        } if ["page_size", "data_version"]
+            .iter()
+            .any(|p| pragma_name.eq_ignore_ascii_case(p)) =>
         {
             Authorization::Allow
         }
         AuthAction::CreateVtable { module_name, .. }
-            if ALLOWED_MODULES.iter().any(|m| m.eq_ignore_ascii_case(module_name)) =>
+            if ALLOWED_MODULES
+                .iter()
+                .any(|m| m.eq_ignore_ascii_case(module_name)) =>
         {
             Authorization::Allow
         }
@@ -211,8 +217,14 @@ fn authorize(creating: &str, vtabs: &[String], ctx: AuthContext<'_>) -> Authoriz
 /// being created or of virtual tables already created: modules such as FTS5
 /// flush their buffered index into them when a later statement runs.
 fn writable_while_creating(creating: &str, vtabs: &[String], table: &str) -> bool {
-    let shadow_of = |owner: &str| table.strip_prefix(owner).is_some_and(|rest| rest.starts_with('_'));
-    table.eq_ignore_ascii_case("sqlite_master") || shadow_of(creating) || vtabs.iter().any(|v| shadow_of(v))
+    let shadow_of = |owner: &str| {
+        table
+            .strip_prefix(owner)
+            .is_some_and(|rest| rest.starts_with('_'))
+    };
+    table.eq_ignore_ascii_case("sqlite_master")
+        || shadow_of(creating)
+        || vtabs.iter().any(|v| shadow_of(v))
 }
 
 /// Executes one schema statement from an untrusted document, or explains
@@ -226,7 +238,9 @@ pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> R
         .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'virtual'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| e.to_string())?;
-    conn.authorizer(Some(move |ctx: AuthContext<'_>| authorize(&creating, &vtabs, ctx)));
+    conn.authorizer(Some(move |ctx: AuthContext<'_>| {
+        authorize(&creating, &vtabs, ctx)
+    }));
     let r = conn.prepare(sql).and_then(|mut s| s.raw_execute());
     conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
     match r {

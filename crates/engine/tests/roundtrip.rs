@@ -48,20 +48,49 @@ fn every_edge_value_survives() {
         Value::Blob((0..=255).collect()),
     ];
     for (i, v) in values.iter().enumerate() {
-        c.execute("INSERT INTO v(id, a, b) VALUES (?1, ?2, ?2)", rusqlite::params![i as i64 * 1000 - 7, v]).unwrap();
-        c.execute("INSERT INTO strict_t(k, x) VALUES (?1, ?2)", rusqlite::params![i as i64, v]).unwrap();
-        c.execute("INSERT INTO w(k, v) VALUES (?1, ?2)", rusqlite::params![format!("k{i}"), v]).unwrap();
+        c.execute(
+            "INSERT INTO v(id, a, b) VALUES (?1, ?2, ?2)",
+            rusqlite::params![i as i64 * 1000 - 7, v],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO strict_t(k, x) VALUES (?1, ?2)",
+            rusqlite::params![i as i64, v],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO w(k, v) VALUES (?1, ?2)",
+            rusqlite::params![format!("k{i}"), v],
+        )
+        .unwrap();
     }
     // Text that is not valid UTF-8, stored as TEXT (CAST keeps the bytes).
-    c.execute("INSERT INTO v(id, t) VALUES (99999, CAST(X'66FF00FE80C3' AS TEXT))", []).unwrap();
-    c.execute("INSERT INTO w(k, v) VALUES (CAST(X'C328' AS TEXT), CAST(X'ED' AS TEXT))", []).unwrap();
+    c.execute(
+        "INSERT INTO v(id, t) VALUES (99999, CAST(X'66FF00FE80C3' AS TEXT))",
+        [],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO w(k, v) VALUES (CAST(X'C328' AS TEXT), CAST(X'ED' AS TEXT))",
+        [],
+    )
+    .unwrap();
     // Extreme rowids.
-    c.execute("INSERT INTO v(id, a) VALUES (?1, 'min')", [i64::MIN]).unwrap();
-    c.execute("INSERT INTO v(id, a) VALUES (?1, 'max')", [i64::MAX]).unwrap();
-    c.execute_batch("PRAGMA user_version = 42; PRAGMA application_id = -123456;").unwrap();
+    c.execute("INSERT INTO v(id, a) VALUES (?1, 'min')", [i64::MIN])
+        .unwrap();
+    c.execute("INSERT INTO v(id, a) VALUES (?1, 'max')", [i64::MAX])
+        .unwrap();
+    c.execute_batch("PRAGMA user_version = 42; PRAGMA application_id = -123456;")
+        .unwrap();
     drop(c);
     let l = logical(&db);
-    assert_eq!(l.pragmas, vec![("user_version".into(), 42), ("application_id".into(), -123456)]);
+    assert_eq!(
+        l.pragmas,
+        vec![
+            ("user_version".into(), 42),
+            ("application_id".into(), -123456)
+        ]
+    );
     check(&db, dir.path());
 }
 
@@ -106,15 +135,26 @@ fn schema_features_survive_and_triggers_do_not_fire() {
     let r = Connection::open(&restored).unwrap();
     // The trigger existed but did not fire during the restore: audit has
     // exactly the 3 rows the source had.
-    let audit: i64 = r.query_row("SELECT count(*) FROM audit", [], |x| x.get(0)).unwrap();
+    let audit: i64 = r
+        .query_row("SELECT count(*) FROM audit", [], |x| x.get(0))
+        .unwrap();
     assert_eq!(audit, 3);
     // AUTOINCREMENT continues after the deleted row, as in the source.
-    r.execute("INSERT INTO parent(name) VALUES ('d')", []).unwrap();
+    r.execute("INSERT INTO parent(name) VALUES ('d')", [])
+        .unwrap();
     assert_eq!(r.last_insert_rowid(), 4);
     // Full-text index works on the restored table.
-    let hit: i64 = r.query_row("SELECT rowid FROM notes WHERE notes MATCH 'backups'", [], |x| x.get(0)).unwrap();
+    let hit: i64 = r
+        .query_row(
+            "SELECT rowid FROM notes WHERE notes MATCH 'backups'",
+            [],
+            |x| x.get(0),
+        )
+        .unwrap();
     assert_eq!(hit, 10);
-    let ok: String = r.query_row("PRAGMA integrity_check", [], |x| x.get(0)).unwrap();
+    let ok: String = r
+        .query_row("PRAGMA integrity_check", [], |x| x.get(0))
+        .unwrap();
     assert_eq!(ok, "ok");
 }
 
@@ -129,14 +169,32 @@ fn big_values_stream_in_every_kind_of_table() {
          CREATE TABLE wr(k INTEGER PRIMARY KEY, data BLOB) WITHOUT ROWID;",
     )
     .unwrap();
-    let mut big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+    let mut big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
     big[0] = 0;
     let text: String = "é€x".repeat(150_000); // ~900 KB of multi-byte UTF-8
-    c.execute("INSERT INTO files VALUES (1, 'a', ?1, ?2)", rusqlite::params![big, text]).unwrap();
-    c.execute("INSERT INTO files VALUES (2, 'exactly', zeroblob(262144), NULL)", []).unwrap();
+    c.execute(
+        "INSERT INTO files VALUES (1, 'a', ?1, ?2)",
+        rusqlite::params![big, text],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO files VALUES (2, 'exactly', zeroblob(262144), NULL)",
+        [],
+    )
+    .unwrap();
     c.execute("INSERT INTO files VALUES (3, 'just over', zeroblob(262145), CAST(zeroblob(300000) AS TEXT))", []).unwrap();
-    c.execute("INSERT INTO files VALUES (4, 'invalid utf8', X'00', CAST(?1 AS TEXT))", [vec![0xffu8; 400_000]]).unwrap();
-    c.execute("INSERT INTO strict_files VALUES (1, ?1, ?2)", rusqlite::params![text, big]).unwrap();
+    c.execute(
+        "INSERT INTO files VALUES (4, 'invalid utf8', X'00', CAST(?1 AS TEXT))",
+        [vec![0xffu8; 400_000]],
+    )
+    .unwrap();
+    c.execute(
+        "INSERT INTO strict_files VALUES (1, ?1, ?2)",
+        rusqlite::params![text, big],
+    )
+    .unwrap();
     c.execute("INSERT INTO wr VALUES (1, ?1)", [&big]).unwrap();
     drop(c);
     check(&db, dir.path());
@@ -147,16 +205,28 @@ fn wal_database_with_uncheckpointed_commits() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("wal.db");
     let c = Connection::open(&db).unwrap();
-    c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t(x);").unwrap();
+    c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; CREATE TABLE t(x);")
+        .unwrap();
     for i in 0..500 {
         c.execute("INSERT INTO t VALUES (?1)", [i]).unwrap();
     }
     // The connection stays open: the rows live only in the -wal file.
-    assert!(std::fs::metadata(format!("{}-wal", db.display())).unwrap().len() > 0);
+    assert!(
+        std::fs::metadata(format!("{}-wal", db.display()))
+            .unwrap()
+            .len()
+            > 0
+    );
     let restored = round_trip(dir.path(), &db);
-    let n: i64 = Connection::open(&restored).unwrap().query_row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+    let n: i64 = Connection::open(&restored)
+        .unwrap()
+        .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(n, 500);
-    let mode: String = Connection::open(&restored).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    let mode: String = Connection::open(&restored)
+        .unwrap()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
     assert_eq!(mode, "wal", "a WAL source restores as a WAL database");
     drop(c);
 }
@@ -164,7 +234,9 @@ fn wal_database_with_uncheckpointed_commits() {
 #[test]
 fn corpus_databases_round_trip() {
     let Some(corpus) = support::corpus_dir() else {
-        eprintln!("SKIPPED corpus_databases_round_trip: NUAGE_CORPUS is not set (CI sets it to ../shared/corpus)");
+        eprintln!(
+            "SKIPPED corpus_databases_round_trip: NUAGE_CORPUS is not set (CI sets it to ../shared/corpus)"
+        );
         return;
     };
     let mut seen = 0;
@@ -179,7 +251,11 @@ fn corpus_databases_round_trip() {
         check(&copy, dir.path());
         seen += 1;
     }
-    assert!(seen >= 2, "expected the corpus databases in {}", corpus.display());
+    assert!(
+        seen >= 2,
+        "expected the corpus databases in {}",
+        corpus.display()
+    );
 }
 
 // ---- generated schemas and values ----
@@ -196,18 +272,42 @@ fn value() -> impl Strategy<Value = Value> {
         Just(Value::Null),
         any::<i64>().prop_map(Value::Integer),
         prop_oneof![Just(i64::MIN), Just(i64::MAX), Just(0i64)].prop_map(Value::Integer),
-        any::<f64>().prop_filter("SQLite stores no NaN", |f| !f.is_nan()).prop_map(Value::Real),
-        prop_oneof![Just(-0.0f64), Just(f64::INFINITY), Just(f64::NEG_INFINITY), Just(5e-324)].prop_map(Value::Real),
+        any::<f64>()
+            .prop_filter("SQLite stores no NaN", |f| !f.is_nan())
+            .prop_map(Value::Real),
+        prop_oneof![
+            Just(-0.0f64),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(5e-324)
+        ]
+        .prop_map(Value::Real),
         ".{0,40}".prop_map(Value::Text),
         proptest::collection::vec(any::<u8>(), 0..300).prop_map(Value::Blob),
     ]
 }
 
 fn table() -> impl Strategy<Value = TableGen> {
-    (0u8..4, proptest::collection::vec(prop_oneof![Just(""), Just("INTEGER"), Just("REAL"), Just("TEXT"), Just("BLOB"), Just("NUMERIC")], 1..5))
+    (
+        0u8..4,
+        proptest::collection::vec(
+            prop_oneof![
+                Just(""),
+                Just("INTEGER"),
+                Just("REAL"),
+                Just("TEXT"),
+                Just("BLOB"),
+                Just("NUMERIC")
+            ],
+            1..5,
+        ),
+    )
         .prop_flat_map(|(kind, types)| {
             let n = types.len();
-            let rows = proptest::collection::vec((any::<i64>(), proptest::collection::vec(value(), n)), 0..25);
+            let rows = proptest::collection::vec(
+                (any::<i64>(), proptest::collection::vec(value(), n)),
+                0..25,
+            );
             (Just(kind), Just(types), rows)
         })
         .prop_map(|(kind, types, rows)| TableGen { kind, types, rows })
@@ -227,16 +327,29 @@ fn build(path: &std::path::Path, tables: &[TableGen], raw_text: &[Vec<u8>]) {
             .collect();
         let sql = match t.kind {
             0 => format!("CREATE TABLE t{ti}({})", cols.join(", ")),
-            1 => format!("CREATE TABLE t{ti}(id INTEGER PRIMARY KEY, {})", cols.join(", ")),
-            2 => format!("CREATE TABLE t{ti}(id INTEGER PRIMARY KEY, {}) WITHOUT ROWID", cols.join(", ")),
-            _ => format!("CREATE TABLE t{ti}(id INTEGER PRIMARY KEY, {}) STRICT", cols.join(", ")),
+            1 => format!(
+                "CREATE TABLE t{ti}(id INTEGER PRIMARY KEY, {})",
+                cols.join(", ")
+            ),
+            2 => format!(
+                "CREATE TABLE t{ti}(id INTEGER PRIMARY KEY, {}) WITHOUT ROWID",
+                cols.join(", ")
+            ),
+            _ => format!(
+                "CREATE TABLE t{ti}(id INTEGER PRIMARY KEY, {}) STRICT",
+                cols.join(", ")
+            ),
         };
         c.execute(&sql, []).unwrap();
         let n = t.types.len();
         let names: Vec<String> = (0..n).map(|i| format!("c{i}")).collect();
         let params: Vec<String> = (2..=n + 1).map(|i| format!("?{i}")).collect();
         let key = if t.kind == 0 { "rowid" } else { "id" };
-        let ins = format!("INSERT OR IGNORE INTO t{ti}({key}, {}) VALUES (?1, {})", names.join(", "), params.join(", "));
+        let ins = format!(
+            "INSERT OR IGNORE INTO t{ti}({key}, {}) VALUES (?1, {})",
+            names.join(", "),
+            params.join(", ")
+        );
         for (rowid, vals) in &t.rows {
             let mut all = vec![Value::Integer(*rowid)];
             all.extend(vals.iter().cloned());
@@ -245,7 +358,8 @@ fn build(path: &std::path::Path, tables: &[TableGen], raw_text: &[Vec<u8>]) {
     }
     c.execute("CREATE TABLE raw(t TEXT)", []).unwrap();
     for r in raw_text {
-        c.execute("INSERT INTO raw VALUES (CAST(?1 AS TEXT))", [r]).unwrap();
+        c.execute("INSERT INTO raw VALUES (CAST(?1 AS TEXT))", [r])
+            .unwrap();
     }
 }
 

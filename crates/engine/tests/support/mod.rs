@@ -53,7 +53,13 @@ pub fn logical(path: &Path) -> Logical {
         .unwrap();
     let pragmas = ["user_version", "application_id"]
         .iter()
-        .map(|p| (p.to_string(), c.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0)).unwrap()))
+        .map(|p| {
+            (
+                p.to_string(),
+                c.query_row(&format!("PRAGMA {p}"), [], |r| r.get(0))
+                    .unwrap(),
+            )
+        })
         .collect();
     let encoding = c.query_row("PRAGMA encoding", [], |r| r.get(0)).unwrap();
     let names: Vec<(String, String, bool)> = c
@@ -69,7 +75,9 @@ pub fn logical(path: &Path) -> Logical {
             continue; // Rebuilt by their module; compared through the virtual table.
         }
         let cols: Vec<String> = c
-            .prepare("SELECT name FROM pragma_table_xinfo(?1) WHERE hidden IN (0, 2, 3) ORDER BY cid")
+            .prepare(
+                "SELECT name FROM pragma_table_xinfo(?1) WHERE hidden IN (0, 2, 3) ORDER BY cid",
+            )
             .unwrap()
             .query_map([&name], |r| r.get(0))
             .unwrap()
@@ -86,13 +94,20 @@ pub fn logical(path: &Path) -> Logical {
         let mut stmt = c.prepare(&sql).unwrap();
         let n = stmt.column_count();
         let rows: Vec<Vec<Exact>> = stmt
-            .query_map([], |r| Ok((0..n).map(|i| Exact::from(r.get_ref(i).unwrap())).collect()))
+            .query_map([], |r| {
+                Ok((0..n).map(|i| Exact::from(r.get_ref(i).unwrap())).collect())
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
         tables.push((name, rows));
     }
-    Logical { schema, pragmas, encoding, tables }
+    Logical {
+        schema,
+        pragmas,
+        encoding,
+        tables,
+    }
 }
 
 /// An engine on a fresh home inside `dir`.
@@ -109,14 +124,19 @@ pub fn round_trip(dir: &Path, db: &Path) -> PathBuf {
     assert_eq!(out[0].status, Status::BackedUp, "{:?}", out[0].error);
     let point = e.restore_points(Some(&name)).unwrap().remove(0);
     let to = dir.join(format!("{name}-restored.db"));
-    e.restore_to(&BackupRef::Point(point), &to, false, &mut |_| {}).unwrap();
+    e.restore_to(&BackupRef::Point(point), &to, false, &mut |_| {})
+        .unwrap();
     to
 }
 
 fn fastrand_name() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
-    format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    format!(
+        "{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 pub fn corpus_dir() -> Option<PathBuf> {

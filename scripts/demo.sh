@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The whole local flow on a sample business database, offline:
+# create it, keep writing to it, back it up, list restore points, restore
+# into a new file and prove it identical, export and re-import as JSON.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+NUAGE=${NUAGE:-target/debug/nuage}
+demo=$(mktemp -d "${TMPDIR:-/tmp}/nuage-demo.XXXXXX")
+export NUAGE_HOME="$demo/home"
+db="$demo/garage.db"
+say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+say "A sample business database: $db"
+sqlite3 "$db" <<'SQL'
+PRAGMA journal_mode = WAL;
+CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, phone TEXT);
+CREATE TABLE vehicles(id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), plate TEXT UNIQUE, make TEXT, model TEXT, year INTEGER);
+CREATE TABLE invoices(id INTEGER PRIMARY KEY AUTOINCREMENT, vehicle_id INTEGER REFERENCES vehicles(id), issued TEXT, amount REAL, paid INTEGER DEFAULT 0, scan BLOB);
+CREATE INDEX invoices_vehicle ON invoices(vehicle_id);
+CREATE VIEW unpaid AS SELECT * FROM invoices WHERE paid = 0;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 500)
+INSERT INTO customers SELECT i, 'Customer ' || i, 'c' || i || '@example.com', CASE WHEN i % 7 THEN '+33 6 12 34 ' || printf('%02d', i % 100) END FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 800)
+INSERT INTO vehicles SELECT i, 1 + i % 500, 'AB-' || printf('%03d', i) || '-CD', 'Renault', 'Clio', 2005 + i % 18 FROM n;
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000)
+INSERT INTO invoices(vehicle_id, issued, amount, paid, scan) SELECT 1 + i % 800, date('2024-01-01', '+' || (i % 700) || ' days'), round(50 + (i * 37 % 1000) + 0.99, 2), i % 3 != 0, CASE WHEN i % 10 = 0 THEN randomblob(2000) END FROM n;
+PRAGMA user_version = 12;
+SQL
+
+say "Register it and back it up (the application keeps writing meanwhile)"
+$NUAGE source add "$db" --name garage
+( for i in $(seq 1 40); do sqlite3 "$db" "INSERT INTO invoices(vehicle_id, issued, amount) VALUES (1, date('now'), $i.5)" 2>/dev/null; sleep 0.02; done ) &
+writer=$!
+$NUAGE backup
+wait $writer
+$NUAGE backup
+say "Nothing changed since: the next run is skipped"
+$NUAGE backup
+
+say "Restore points"
+$NUAGE list
+id=$($NUAGE list garage --json | jq -r '.[0].id')
+
+say "Restore $id into a new file and compare with the source"
+$NUAGE restore "$id" --to "$demo/restored.db"
+for t in customers vehicles invoices; do
+  a=$(sqlite3 "$db" ".mode quote" "SELECT * FROM $t ORDER BY rowid" | sha256sum)
+  b=$(sqlite3 "$demo/restored.db" ".mode quote" "SELECT * FROM $t ORDER BY rowid" | sha256sum)
+  [ "$a" = "$b" ] && echo "  $t: identical" || { echo "  $t: DIFFERENT"; exit 1; }
+done
+sqlite3 "$demo/restored.db" "PRAGMA integrity_check; PRAGMA user_version;" | sed 's/^/  /'
+
+say "Export it as plain JSON (readable with jq) and import it back"
+$NUAGE export "$id" "$demo/garage-backup.json"
+jq -c '{format, version, created_at, tables: [.tables[] | {name, row_count}]}' "$demo/garage-backup.json"
+$NUAGE import "$demo/garage-backup.json" --to "$demo/imported.db"
+
+say "Status"
+$NUAGE status
+echo
+echo "Everything is in $demo (home: $NUAGE_HOME)."

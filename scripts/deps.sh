@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs what building and testing Nuage needs on a fresh Debian machine.
+# Idempotent and quiet when everything is already there.
+set -euo pipefail
+
+need_apt=()
+command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
+command -v zstd >/dev/null || need_apt+=(zstd)
+command -v jq >/dev/null || need_apt+=(jq)
+command -v cc >/dev/null || need_apt+=(build-essential)
+[ -x /usr/bin/time ] || need_apt+=(time)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "deps: installing ${need_apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+  else
+    echo "deps: please install: ${need_apt[*]} (e.g. sudo apt-get install ${need_apt[*]})" >&2
+    exit 1
+  fi
+fi
+command -v cargo >/dev/null || { echo "deps: Rust is missing; install it from rustup.rs" >&2; exit 1; }
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
+command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
