@@ -271,14 +271,13 @@ fn run(cli: Cli) -> Result<i32> {
             return Ok(i32::from(failed));
         }
         Command::List { name, json } => {
-            if let Some(n) = &name {
-                if !engine.sources()?.iter().any(|s| &s.name == n)
-                    && engine.restore_points(Some(n))?.is_empty()
-                {
+            let points = engine.restore_points(name.as_deref())?;
+            if let Some(n) = name.as_ref().filter(|_| points.is_empty()) {
+                // A removed source still lists its restore points; an unknown name is an error.
+                if !engine.sources()?.iter().any(|s| &s.name == n) {
                     bail!(nuage_engine::Error::UnknownSource(n.clone()));
                 }
             }
-            let points = engine.restore_points(name.as_deref())?;
             if json {
                 print_json(&points)?;
             } else if points.is_empty() {
@@ -523,24 +522,25 @@ fn run_scheduler(engine: &Engine) -> Result<i32> {
             .map(|t| t.with_timezone(&Utc));
         let due = schedule.next_run(last, Utc::now());
         if due.is_some_and(|d| d <= Utc::now()) {
+            let stamp = || Utc::now().format("%Y-%m-%d %H:%M:%S");
             match engine.backup(&[], &mut |_| {}) {
+                Ok(outcomes) if outcomes.is_empty() => {
+                    eprintln!(
+                        "{} no sources yet; add one with `nuage source add PATH`",
+                        stamp()
+                    );
+                    sleep_until_stopped(&stop, Duration::from_secs(60));
+                }
                 Ok(outcomes) => {
                     for o in &outcomes {
-                        eprintln!(
-                            "{} {}",
-                            Utc::now().format("%Y-%m-%d %H:%M:%S"),
-                            describe_outcome(o)
-                        );
+                        eprintln!("{} {}", stamp(), describe_outcome(o));
                     }
                 }
-                Err(e) => eprintln!(
-                    "{} backup skipped: {e}",
-                    Utc::now().format("%Y-%m-%d %H:%M:%S")
-                ),
-            }
-            if engine.runs(1)?.is_empty() {
-                // No sources: avoid spinning; the next check is in a second.
-                sleep_until_stopped(&stop, Duration::from_secs(1));
+                Err(e) => {
+                    // Typically another nuage process holds the home: try again shortly.
+                    eprintln!("{} backup postponed: {e}", stamp());
+                    sleep_until_stopped(&stop, Duration::from_secs(30));
+                }
             }
             continue;
         }

@@ -33,6 +33,7 @@ pub struct AtomicFile {
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<AtomicFile> {
+        ensure_parent(target)?;
         let tmp = temp_sibling(target, "tmp");
         let file = OpenOptions::new()
             .write(true)
@@ -95,6 +96,22 @@ impl Drop for AtomicFile {
             self.file = None;
             let _ = fs::remove_file(&self.tmp);
         }
+    }
+}
+
+/// Fails clearly when the folder a file should go into does not exist.
+pub fn ensure_parent(target: &Path) -> Result<()> {
+    let dir = target
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if dir.is_dir() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "the folder {} does not exist. Create it or choose another path.",
+            dir.display()
+        )))
     }
 }
 

@@ -204,8 +204,7 @@ impl Engine {
             )));
         }
         // Validate on the spot: the file must be a readable SQLite database.
-        let probe = snapshot::snapshot_header_check(&name, &path)?;
-        let _ = probe;
+        snapshot::snapshot_header_check(&name, &path)?;
         let s = Source {
             name,
             kind: "sqlite".into(),
@@ -309,7 +308,7 @@ impl Engine {
                 source: s.name.clone(),
             });
             let started = now();
-            let outcome = match self.backup_one(s, false, events) {
+            let outcome = match self.backup_one(s, events) {
                 Ok(o) => o,
                 Err(e) => SourceOutcome {
                     source: s.name.clone(),
@@ -349,29 +348,25 @@ impl Engine {
         Ok(outcomes)
     }
 
-    fn backup_one(
-        &self,
-        s: &Source,
-        force: bool,
-        events: &mut dyn FnMut(Event),
-    ) -> Result<SourceOutcome> {
+    fn backup_one(&self, s: &Source, events: &mut dyn FnMut(Event)) -> Result<SourceOutcome> {
         let fp = fingerprint::fingerprint(&s.path)
             .map_err(|e| snapshot::source_io_error(&s.name, &s.path, e))?;
         let last = self.store.restore_points(Some(&s.name))?.into_iter().next();
-        if let Some(last) = &last {
-            if !force && last.fingerprint == fp && last.source_path == s.path {
-                return Ok(SourceOutcome {
-                    source: s.name.clone(),
-                    status: Status::Unchanged,
-                    id: Some(last.id.clone()),
-                    size_bytes: Some(last.size_bytes),
-                    tables: Some(last.tables),
-                    rows: Some(last.rows),
-                    error: None,
-                    error_code: None,
-                    removed_by_retention: vec![],
-                });
-            }
+        if let Some(last) = last
+            .as_ref()
+            .filter(|l| l.fingerprint == fp && l.source_path == s.path)
+        {
+            return Ok(SourceOutcome {
+                source: s.name.clone(),
+                status: Status::Unchanged,
+                id: Some(last.id.clone()),
+                size_bytes: Some(last.size_bytes),
+                tables: Some(last.tables),
+                rows: Some(last.rows),
+                error: None,
+                error_code: None,
+                removed_by_retention: vec![],
+            });
         }
         let created = Utc::now();
         let created_at = created.to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -515,6 +510,7 @@ impl Engine {
         if to.exists() && !force {
             return Err(Error::TargetExists(to.to_path_buf()));
         }
+        fsutil::ensure_parent(to)?;
         for suffix in ["-wal", "-journal"] {
             let side = PathBuf::from(format!("{}{suffix}", to.display()));
             if side.exists() {
@@ -630,7 +626,7 @@ impl Engine {
         if !s.path.exists() {
             return Ok((None, None));
         }
-        match self.backup_one(s, false, events) {
+        match self.backup_one(s, events) {
             Ok(o) => Ok((o.id, None)),
             Err(Error::Source {
                 problem: SourceProblem::Corrupt(..) | SourceProblem::NotADatabase(_),

@@ -510,14 +510,15 @@ fn export_table<W: Write>(
                 doc.sep()?;
             }
             let v = row.get_ref(first_col + i)?;
-            if has_big && matches!(v, ValueRef::Null) {
-                if let Some((is_text, size)) =
-                    big_value_kind(conn, t, i, row.get_ref(0)?.as_i64().unwrap_or(0))?
-                {
-                    doc.big_placeholder(is_text, size)?;
-                    bigs.push(i);
-                    continue;
-                }
+            let big = if has_big && matches!(v, ValueRef::Null) {
+                big_value_kind(conn, t, i, row.get_ref(0)?.as_i64().unwrap_or(0))?
+            } else {
+                None
+            };
+            if let Some((is_text, size)) = big {
+                doc.big_placeholder(is_text, size)?;
+                bigs.push(i);
+                continue;
             }
             write_value(doc, v)?;
         }
@@ -530,7 +531,7 @@ fn export_table<W: Write>(
         }
         n += 1;
         *total += 1;
-        if n % 4096 == 0 {
+        if n.is_multiple_of(4096) {
             progress(SnapshotProgress {
                 table: &t.name,
                 table_rows: n,
