@@ -1,0 +1,229 @@
+//! The `nuage` command-line contract that scripts rely on (README), run
+//! through the real binary.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::{Env, s};
+use rusqlite::Connection;
+use rusqlite::types::Value;
+
+/// All rows of all tables, in rowid/key order, as exact values.
+fn contents(db: &std::path::Path) -> Vec<(String, Vec<Vec<Value>>)> {
+    let c = Connection::open(db).unwrap();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|t| {
+            let mut stmt = c
+                .prepare(&format!("SELECT * FROM \"{t}\" ORDER BY 1"))
+                .unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((0..n).map(|i| r.get::<_, Value>(i).unwrap()).collect())
+                })
+                .unwrap()
+                .collect::<Result<Vec<Vec<Value>>, _>>()
+                .unwrap();
+            (t, rows)
+        })
+        .collect()
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"))
+}
+
+#[test]
+fn backup_list_export_import_round_trip_through_the_cli() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    let sources = json(&env.run_ok(&["source", "list", "--json"]));
+    assert_eq!(sources[0]["name"], "shop");
+
+    let first = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(first[0]["status"], "backed_up");
+    let id = first[0]["id"].as_str().unwrap().to_string();
+    let again = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(
+        again[0]["status"], "unchanged",
+        "an unchanged source writes no new copy"
+    );
+    assert_eq!(again[0]["id"], id.as_str());
+
+    let points = env.points();
+    assert_eq!(points.len(), 1);
+    for field in ["id", "source", "created_at", "size_bytes", "tables", "rows"] {
+        assert!(!points[0][field].is_null(), "list --json lacks {field}");
+    }
+    assert_eq!(points[0]["source"], "shop");
+
+    // Plain JSON export: a self-describing document a person can read.
+    let plain = env.export(&id, "shop.json");
+    let doc = json(&std::fs::read_to_string(&plain).unwrap());
+    assert_eq!(doc["format"], "nuage-backup");
+    assert_eq!(doc["version"], 1);
+    assert_eq!(doc["source"]["name"], "shop");
+    assert!(
+        doc["schema"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["type"] == "table")
+    );
+    // Compressed export, recognised by its extension.
+    let zst = env.export(&id, "shop.json.zst");
+    assert_eq!(
+        &std::fs::read(&zst).unwrap()[..4],
+        &[0x28, 0xb5, 0x2f, 0xfd]
+    );
+
+    let original = contents(&db);
+    for (file, to) in [(&plain, "from-json.db"), (&zst, "from-zst.db")] {
+        let target = env.path(to);
+        env.run_ok(&["import", s(file), "--to", s(&target)]);
+        assert_eq!(contents(&target), original, "import of {}", file.display());
+    }
+    let restored = env.path("restored.db");
+    // A unique prefix of the id is enough.
+    env.run_ok(&["restore", &id[..12], "--to", s(&restored)]);
+    assert_eq!(contents(&restored), original);
+}
+
+#[test]
+fn restore_in_place_with_yes_keeps_the_previous_state_as_a_restore_point() {
+    let env = Env::new();
+    let db = env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    let good = contents(&db);
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("DELETE FROM people")
+        .unwrap();
+    let damaged = contents(&db);
+    assert_ne!(good, damaged);
+
+    let out = json(&env.run_ok(&["restore", &id, "--yes", "--json"]));
+    assert_eq!(contents(&db), good);
+    let safety = out["safety_point"]
+        .as_str()
+        .expect("safety point id")
+        .to_string();
+    let back = env.path("damaged.db");
+    env.run_ok(&["restore", &safety, "--to", s(&back)]);
+    assert_eq!(
+        contents(&back),
+        damaged,
+        "the replaced contents are never lost"
+    );
+}
+
+#[test]
+fn sources_retention_and_removal() {
+    let env = Env::new();
+    let db = env.add_sample_source("a.db");
+    env.run_ok(&["source", "set", "a", "--keep-last", "2"]);
+    let c = Connection::open(&db).unwrap();
+    for i in 0..4 {
+        c.execute(
+            "UPDATE people SET name = ?1 WHERE rowid = 1",
+            [format!("n{i}")],
+        )
+        .unwrap();
+        env.backup_ok();
+    }
+    assert_eq!(env.points().len(), 2, "keep-last 2");
+    let (st, _, err) = env.run(&["source", "set", "a", "--keep-last", "0"]);
+    assert!(!st.success());
+    assert!(err.contains("at least 1"), "{err}");
+
+    env.run_ok(&["source", "remove", "a"]);
+    assert!(
+        json(&env.run_ok(&["source", "list", "--json"]))
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        env.points().len(),
+        2,
+        "removing a source keeps its restore points"
+    );
+    let (st, _, err) = env.run(&["list", "nosuch"]);
+    assert!(!st.success());
+    assert!(err.contains("no source named 'nosuch'"), "{err}");
+}
+
+#[test]
+fn schedule_is_stored_and_validated() {
+    let env = Env::new();
+    assert!(env.run_ok(&["schedule"]).contains("off"));
+    assert!(
+        env.run_ok(&["schedule", "--every", "30"])
+            .contains("every 30 minutes")
+    );
+    assert!(
+        env.run_ok(&["schedule", "--daily", "02:30"])
+            .contains("daily at 02:30")
+    );
+    assert!(env.run_ok(&["schedule"]).contains("daily at 02:30"));
+    let (st, _, err) = env.run(&["schedule", "--daily", "25:61"]);
+    assert!(!st.success());
+    assert!(err.contains("HH:MM"), "{err}");
+    assert!(env.run_ok(&["schedule", "--off"]).contains("off"));
+}
+
+#[test]
+fn run_backs_up_on_schedule_and_stops_cleanly_on_sigterm() {
+    let env = Env::new();
+    env.add_sample_source("s.db");
+    env.run_ok(&["schedule", "--every", "60"]);
+    let mut child = env
+        .command(&["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Never run before: the first run is due at once.
+    let started = Instant::now();
+    while env.points().is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no scheduled backup within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("scheduler stopped"), "{err}");
+    assert_eq!(env.points().len(), 1, "one run, not one per loop");
+}
+
+#[test]
+fn piped_output_is_plain_and_status_reports_sources() {
+    let env = Env::new();
+    env.add_sample_source("p.db");
+    let o = env.run_full(&["backup"]);
+    assert!(o.succeeded(), "{}", o.describe());
+    assert!(
+        o.stderr.is_empty(),
+        "no progress bar when stderr is not a terminal: {:?}",
+        o.stderr
+    );
+    assert!(o.stdout.contains("p: backed up as"), "{}", o.stdout);
+    let st = json(&env.run_ok(&["status", "--json"]));
+    assert_eq!(st["sources"][0]["name"], "p");
+    assert!(st["sources"][0]["last_backup"]["id"].is_string());
+    assert!(env.run_ok(&["status"]).contains("p: last backup just now"));
+}
