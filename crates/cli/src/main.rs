@@ -261,8 +261,15 @@ fn run(cli: Cli) -> Result<i32> {
             if json {
                 print_json(&outcomes)?;
             } else if progress.bar.is_none() {
-                for o in &outcomes {
+                for o in outcomes.iter().filter(|o| o.status != Status::Failed) {
                     println!("{}", describe_outcome(o));
+                }
+            }
+            // Failures always reach stderr, so `nuage backup >/dev/null` in
+            // cron still reports them (the progress bar already printed them).
+            if json || progress.bar.is_none() {
+                for o in outcomes.iter().filter(|o| o.status == Status::Failed) {
+                    eprintln!("{}", describe_outcome(o));
                 }
             }
             if outcomes.is_empty() && !json {

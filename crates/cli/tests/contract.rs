@@ -227,3 +227,54 @@ fn piped_output_is_plain_and_status_reports_sources() {
     assert!(st["sources"][0]["last_backup"]["id"].is_string());
     assert!(env.run_ok(&["status"]).contains("p: last backup just now"));
 }
+
+#[test]
+fn a_backup_killed_midway_leaves_nothing_half_done() {
+    let env = Env::new();
+    let db = env.path("big.db");
+    common::create_big_db(&db, 120 << 20);
+    env.run_ok(&["source", "add", s(&db)]);
+    let mut child = env
+        .command(&["backup"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the copy is being written, then kill -9.
+    let dir = env.home().join("backups/big");
+    let started = Instant::now();
+    loop {
+        let writing = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with('.'))
+            })
+            .unwrap_or(false);
+        if writing {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "backup never started writing"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert!(
+        env.points().is_empty(),
+        "a killed backup records no restore point"
+    );
+    // The next run starts over cleanly, and leaves only its finished copy.
+    let id = env.backup_ok();
+    let files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files, vec![format!("{id}.json.zst")]);
+    assert!(
+        !env.home().join("tmp").exists()
+            || std::fs::read_dir(env.home().join("tmp")).unwrap().count() == 0
+    );
+}

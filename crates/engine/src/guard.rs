@@ -40,7 +40,23 @@ pub struct TokenGuard<R> {
     in_str: bool,
     escaped: bool,
     run: u64,
+    /// Digits of the current number token, while it is still an integer.
+    int_digits: u32,
+    is_float: bool,
 }
+
+/// Marker carried by the I/O error raised for an integer literal wider than
+/// 64 bits. `serde_json` would silently turn it into a float, so the bytes
+/// are checked before they are parsed: a number spelled without `.`, `e`
+/// or `E` is an INTEGER in the backup format, and none has over 19 digits.
+#[derive(Debug)]
+pub struct IntegerTooLarge;
+impl std::fmt::Display for IntegerTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "an integer is outside SQLite's 64-bit range")
+    }
+}
+impl std::error::Error for IntegerTooLarge {}
 
 impl<R: Read> TokenGuard<R> {
     pub fn new(inner: R) -> Self {
@@ -49,7 +65,21 @@ impl<R: Read> TokenGuard<R> {
             in_str: false,
             escaped: false,
             run: 0,
+            int_digits: 0,
+            is_float: false,
         }
+    }
+
+    /// At the end of a token: an integer literal of over 19 digits cannot
+    /// be a 64-bit integer.
+    fn end_number(&mut self) -> io::Result<()> {
+        let too_wide = !self.is_float && self.int_digits > 19;
+        self.int_digits = 0;
+        self.is_float = false;
+        if too_wide {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, IntegerTooLarge));
+        }
+        Ok(())
     }
 
     fn scan(&mut self, buf: &[u8]) -> io::Result<()> {
@@ -87,7 +117,22 @@ impl<R: Read> TokenGuard<R> {
                         self.in_str = true;
                         self.run = 0;
                     }
-                    b'{' | b'}' | b'[' | b']' | b',' | b':' => self.run = 0,
+                    b'{' | b'}' | b'[' | b']' | b',' | b':' => {
+                        self.end_number()?;
+                        self.run = 0;
+                    }
+                    b' ' | b'\t' | b'\n' | b'\r' => {
+                        self.end_number()?;
+                        self.run += 1;
+                    }
+                    b'0'..=b'9' => {
+                        self.run += 1;
+                        self.int_digits = self.int_digits.saturating_add(1);
+                    }
+                    b'.' | b'e' | b'E' => {
+                        self.run += 1;
+                        self.is_float = true;
+                    }
                     _ => self.run += 1,
                 }
                 i += 1;
@@ -342,6 +387,17 @@ mod tests {
             let e = try_create(kind, name, sql).expect_err(sql);
             assert!(!e.is_empty());
         }
+    }
+
+    #[test]
+    fn integers_wider_than_64_bits_are_refused_before_parsing() {
+        let pass =
+            |doc: &str| io::copy(&mut TokenGuard::new(doc.as_bytes()), &mut io::sink()).is_ok();
+        assert!(pass(
+            "[9223372036854775807, -9223372036854775808, 1e300, 12345678901234567890123.5, \"99999999999999999999999\"]"
+        ));
+        assert!(!pass("[1, 99999999999999999999999]"));
+        assert!(!pass("[-99999999999999999999]"));
     }
 
     #[test]

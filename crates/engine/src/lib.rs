@@ -382,6 +382,10 @@ impl Engine {
         let hashing = HashingWriter::new(atomic);
         let mut enc = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL)
             .map_err(|e| Error::io("compress", &file, e))?;
+        // Every frame carries its own checksum, so a damaged export is
+        // refused even where the recorded BLAKE3 is not known.
+        enc.include_checksum(true)
+            .map_err(|e| Error::io("compress", &file, e))?;
         // One worker: compression runs beside serialization on a second core.
         enc.multithread(1)
             .map_err(|e| Error::io("compress", &file, e))?;
@@ -478,6 +482,7 @@ impl Engine {
         &self,
         r: &BackupRef,
         db_path: &Path,
+        target: &Path,
         events: &mut dyn FnMut(Event),
     ) -> Result<load::Loaded> {
         if let BackupRef::Point(p) = r {
@@ -490,7 +495,7 @@ impl Engine {
                 rows,
             })
         };
-        let result = load::load(input, &r.label(), db_path, &mut progress);
+        let result = load::load(input, &r.label(), db_path, target, &mut progress);
         if result.is_err() {
             remove_db_files(db_path);
         }
@@ -524,7 +529,7 @@ impl Engine {
             }
         }
         let tmp = fsutil::temp_sibling(to, "restore");
-        let loaded = self.build(r, &tmp, events)?;
+        let loaded = self.build(r, &tmp, to, events)?;
         let finish = || -> Result<()> {
             if loaded.sqlite.journal_mode == "wal" {
                 let c = rusqlite::Connection::open(&tmp).map_err(|e| Error::RestoreFailed {
@@ -600,7 +605,7 @@ impl Engine {
         let work = self.store.work_dir();
         fsutil::create_private_dir(&work)?;
         let tmp = work.join(format!("restore-{:016x}.db", fastrand::u64(..)));
-        let loaded = self.build(r, &tmp, events)?;
+        let loaded = self.build(r, &tmp, &source.path, events)?;
         let result = (|| {
             let (safety_point, safety_file) = self.safety_copy(&source, events)?;
             restore::copy_into(&tmp, &source.path)?;

@@ -105,28 +105,25 @@ pub fn peek_source(path: &Path) -> Result<SourceInfo> {
 }
 
 /// Builds a new database at `db_path` from the document read from `input`.
-/// `label` names the document in error messages. On error the caller
-/// deletes `db_path`.
+/// `label` names the document and `target` the file being restored, in
+/// error messages. On error the caller deletes `db_path`.
 pub fn load(
     input: impl Read,
     label: &str,
     db_path: &Path,
+    target: &Path,
     progress: &mut dyn FnMut(&str, u64),
 ) -> Result<Loaded> {
     let conn = Connection::open(db_path).map_err(|e| Error::RestoreFailed {
-        path: db_path.into(),
+        path: target.into(),
         detail: e.to_string(),
     })?;
-    let sql_err = |e: rusqlite::Error| Error::RestoreFailed {
-        path: db_path.into(),
-        detail: e.to_string(),
-    };
     conn.execute_batch(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF; \
          PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -16384; PRAGMA ignore_check_constraints = ON;",
     )
-    .map_err(sql_err)?;
-    let mut loader = Loader::new(&conn, label, progress);
+    .map_err(|e| write_failure(&conn, target, e))?;
+    let mut loader = Loader::new(&conn, label, target, progress);
     let mut de = serde_json::Deserializer::from_reader(TokenGuard::new(input));
     let parsed = (&mut loader).deserialize(&mut de).and_then(|()| de.end());
     if let Some(e) = loader.failure.take() {
@@ -137,8 +134,23 @@ pub fn load(
     }
     loader.finish().map_err(|e| match e {
         Failure::Engine(e) => e,
-        Failure::Sql(e) => sql_err(e),
+        Failure::Sql(e) => write_failure(&conn, target, e),
     })
+}
+
+/// A failed write into the database being built: a full disk says so and
+/// names the file the user asked for, not Nuage's temporary one.
+fn write_failure(conn: &Connection, target: &Path, e: rusqlite::Error) -> Error {
+    if crate::sql::is_disk_full(conn, &e) {
+        Error::DiskFull {
+            path: target.into(),
+        }
+    } else {
+        Error::RestoreFailed {
+            path: target.into(),
+            detail: e.to_string(),
+        }
+    }
 }
 
 enum Failure {
@@ -161,6 +173,7 @@ struct TableMeta {
 
 struct Loader<'c, 'p> {
     conn: &'c Connection,
+    target: std::path::PathBuf,
     label: String,
     failure: Option<Error>,
     progress: &'p mut dyn FnMut(&str, u64),
@@ -177,9 +190,15 @@ struct Loader<'c, 'p> {
 }
 
 impl<'c, 'p> Loader<'c, 'p> {
-    fn new(conn: &'c Connection, label: &str, progress: &'p mut dyn FnMut(&str, u64)) -> Self {
+    fn new(
+        conn: &'c Connection,
+        label: &str,
+        target: &Path,
+        progress: &'p mut dyn FnMut(&str, u64),
+    ) -> Self {
         Loader {
             conn,
+            target: target.to_path_buf(),
             label: label.to_string(),
             failure: None,
             progress,
@@ -217,6 +236,13 @@ impl<'c, 'p> Loader<'c, 'p> {
     fn classify(&self, e: serde_json::Error) -> Error {
         if e.is_io() {
             let io: io::Error = e.into();
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.is::<guard::IntegerTooLarge>())
+            {
+                let d = io.to_string();
+                return self.invalid(|l| InvalidBackup::Corrupt(l, d));
+            }
             if io
                 .get_ref()
                 .is_some_and(|inner| inner.is::<TokenTooLarge>())
@@ -832,10 +858,16 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
         }
         let stmt = t.insert.as_mut().expect("prepared");
         if let Err(e) = stmt.raw_execute() {
-            let e = l.mismatch(format!(
-                "table '{}' row {row_no} cannot be inserted: {e}",
-                t.name
-            ));
+            let e = if crate::sql::is_disk_full(l.conn, &e) {
+                Error::DiskFull {
+                    path: l.target.clone(),
+                }
+            } else {
+                l.mismatch(format!(
+                    "table '{}' row {row_no} cannot be inserted: {e}",
+                    t.name
+                ))
+            };
             return Err(l.fail(e));
         }
         if !t.with_rowid {
@@ -886,6 +918,11 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
             error: None,
         };
         map.next_value_seed(&mut fill)?;
+        if fill.error.is_some() && crate::sql::last_error_is_disk_full(l.conn) {
+            return Err(l.fail(Error::DiskFull {
+                path: l.target.clone(),
+            }));
+        }
         if let Some(e) = fill.error.take() {
             let e = l.mismatch(format!("table '{}' row {}: {e}", t.name, t.rows));
             return Err(l.fail(e));
@@ -911,7 +948,14 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
                 s.raw_execute()
             });
             if let Err(e) = r {
-                return Err(l.fail(l.mismatch(format!("table '{}': {e}", t.name))));
+                let e = if crate::sql::is_disk_full(l.conn, &e) {
+                    Error::DiskFull {
+                        path: l.target.clone(),
+                    }
+                } else {
+                    l.mismatch(format!("table '{}': {e}", t.name))
+                };
+                return Err(l.fail(e));
             }
         }
         if map.next_key::<String>()?.is_some() {

@@ -219,6 +219,7 @@ impl PageCopy {
         // The copy is private (0600) before any page lands in it.
         set_private(&copy.0);
         let err = |e| source_error(name, path, e);
+        let mut failed = None;
         {
             let backup = Backup::new(&src, &mut dst).map_err(err)?;
             let deadline_for_busy = busy_timeout();
@@ -227,7 +228,13 @@ impl PageCopy {
             let mut last_remaining = i32::MAX;
             let mut pages = PAGES_PER_STEP;
             loop {
-                let step = backup.step(pages).map_err(err)?;
+                let step = match backup.step(pages) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                };
                 let p = backup.progress();
                 if p.remaining > last_remaining {
                     restarts += 1;
@@ -259,6 +266,15 @@ impl PageCopy {
                     _ => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
+        }
+        if let Some(e) = failed {
+            // The copy is Nuage's own file: a full disk is ours, not the source's.
+            if crate::sql::is_disk_full(&dst, &e) {
+                return Err(Error::DiskFull {
+                    path: copy.0.clone(),
+                });
+            }
+            return Err(err(e));
         }
         Ok(copy)
     }

@@ -58,6 +58,8 @@ impl Outcome {
 /// Runs a prepared command to completion, draining its output, with a hard
 /// time limit (the child is killed and the test fails on a hang). Reaps it
 /// with `wait4` to learn its peak memory.
+// The child is reaped with `wait4` (for its rusage), not `Child::wait`.
+#[allow(clippy::zombie_processes)]
 pub fn run_command(mut cmd: Command, timeout: Duration) -> Outcome {
     let what = format!("{cmd:?}");
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -264,7 +266,12 @@ impl Env {
             .map(|e| e.expect("dir entry").path())
             .filter(|p| p.to_string_lossy().ends_with(".json.zst"))
             .collect();
-        assert_eq!(files.len(), 1, "expected one local copy in {}", dir.display());
+        assert_eq!(
+            files.len(),
+            1,
+            "expected one local copy in {}",
+            dir.display()
+        );
         files[0].clone()
     }
 
@@ -445,7 +452,10 @@ pub fn dump_db(path: &Path) -> String {
 /// Replaces the single occurrence of `from` in `doc` (the edit must hit).
 pub fn replace_once(doc: &str, from: &str, to: &str) -> String {
     let n = doc.matches(from).count();
-    assert_eq!(n, 1, "expected exactly one {from:?} in the document:\n{doc}");
+    assert_eq!(
+        n, 1,
+        "expected exactly one {from:?} in the document:\n{doc}"
+    );
     doc.replacen(from, to, 1)
 }
 
@@ -479,12 +489,17 @@ pub fn assert_new_target_absent(target: &Path) {
     );
 }
 
-/// The run failed the way the CLI promises (exit code 1, no panic, no
-/// signal) with every `fragment` in its stderr.
-pub fn assert_failed_with(o: &Outcome, fragments: &[&str]) {
+/// The run failed the way the CLI promises: exit code 1 (an error, not a
+/// crash, a panic or a signal).
+pub fn assert_failed(o: &Outcome) {
     assert!(
         !o.succeeded(),
         "expected a failure, but nuage succeeded:\n{}",
+        o.describe()
+    );
+    assert!(
+        !o.stderr.contains("panicked"),
+        "nuage panicked:\n{}",
         o.describe()
     );
     assert_eq!(
@@ -493,11 +508,10 @@ pub fn assert_failed_with(o: &Outcome, fragments: &[&str]) {
         "expected exit code 1 (an error, not a crash):\n{}",
         o.describe()
     );
-    assert!(
-        !o.stderr.contains("panicked"),
-        "nuage panicked:\n{}",
-        o.describe()
-    );
+}
+
+/// Every `fragment` is in stderr.
+pub fn assert_stderr_has(o: &Outcome, fragments: &[&str]) {
     for f in fragments {
         assert!(
             o.stderr.contains(f),
@@ -507,6 +521,12 @@ pub fn assert_failed_with(o: &Outcome, fragments: &[&str]) {
     }
 }
 
+/// [`assert_failed`] and [`assert_stderr_has`].
+pub fn assert_failed_with(o: &Outcome, fragments: &[&str]) {
+    assert_failed(o);
+    assert_stderr_has(o, fragments);
+}
+
 /// `nuage import BACKUP --to NEW` must fail with `fragments` and leave no
 /// NEW and no temp files; then `--force` over an existing database must
 /// fail the same way and leave that database byte for byte as it was.
@@ -514,18 +534,36 @@ pub fn assert_failed_with(o: &Outcome, fragments: &[&str]) {
 pub fn assert_import_refused(env: &Env, backup: &Path, fragments: &[&str]) -> Outcome {
     let target = env.out().join("restored.db");
     let o = env.run_full(&["import", s(backup), "--to", s(&target)]);
-    assert_failed_with(&o, fragments);
+    assert_failed(&o);
     assert_new_target_absent(&target);
+    assert_stderr_has(&o, fragments);
 
     let existing = env.out().join("existing.db");
     create_other_db(&existing);
     let pristine = Pristine::of(&existing);
     let o2 = env.run_full(&["import", s(backup), "--to", s(&existing), "--force"]);
-    assert_failed_with(&o2, fragments);
+    assert_failed(&o2);
     pristine.assert_untouched();
     drop(pristine);
     let hidden = hidden_entries(&env.out());
     assert!(hidden.is_empty(), "temp files left in out/: {hidden:?}");
+    assert_stderr_has(&o2, fragments);
     fs::remove_file(&existing).expect("remove existing target");
     o
+}
+
+/// Compresses what `feed` writes with the system `zstd` into `out`,
+/// streaming (nothing big is held in memory).
+pub fn zstd_compress_to(out: &Path, feed: impl FnOnce(&mut dyn io::Write) -> io::Result<()>) {
+    let file = fs::File::create(out).expect("create .zst");
+    let mut child = Command::new("/usr/bin/zstd")
+        .args(["-q", "-c", "-3"])
+        .stdin(Stdio::piped())
+        .stdout(file)
+        .spawn()
+        .expect("start /usr/bin/zstd");
+    let mut stdin = child.stdin.take().expect("zstd stdin");
+    feed(&mut stdin).expect("feed zstd");
+    drop(stdin);
+    assert!(child.wait().expect("wait zstd").success(), "zstd failed");
 }

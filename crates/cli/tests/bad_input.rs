@@ -1,0 +1,858 @@
+//! What `nuage` does with bad input: damaged, foreign, hostile or
+//! inconsistent backup files, local copies that changed, a full disk,
+//! sources that are missing, not databases or locked, a second process,
+//! and a restore nobody confirmed. Every case must fail with exit code 1
+//! and a message a person can act on, and leave restore targets exactly as
+//! they were (a new target never appears, temp files never stay behind).
+
+mod common;
+
+use std::fs;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use common::*;
+
+// ---------------------------------------------------------------------------
+// Control: the unmodified document restores exactly, so each failure below
+// is caused by the one edit the test makes.
+
+#[test]
+fn control_good_backup_imports_exactly() {
+    let env = Env::new();
+    let (good, _) = env.good_json();
+    let target = env.out().join("restored.db");
+    env.run_ok(&["import", s(&good), "--to", s(&target)]);
+    assert_eq!(dump_db(&target), dump_db(&env.path("app.db")));
+    assert!(hidden_entries(&env.out()).is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// 1. Truncated files.
+
+#[test]
+fn truncated_json_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let half = env.write("half.json", &doc.as_bytes()[..doc.len() / 2]);
+    assert_import_refused(&env, &half, &["truncated or corrupt"]);
+}
+
+#[test]
+fn truncated_zst_is_refused() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    let zst = env.export(&id, "good.json.zst");
+    let bytes = fs::read(&zst).unwrap();
+    assert_eq!(&bytes[..4], &[0x28, 0xb5, 0x2f, 0xfd], "export is zstd");
+    let half = env.write("half.json.zst", &bytes[..bytes.len() / 2]);
+    assert_import_refused(&env, &half, &["truncated or corrupt"]);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Corrupt bytes inside a compressed export: each of 16 corruptions (4
+// bytes flipped) across the middle half of the file must be detected; none
+// may restore. A damaged .json.zst should be called damaged ("truncated or
+// corrupt"); "not a Nuage backup" is tolerated when the damage garbles the
+// document's head.
+
+#[test]
+fn corrupt_bytes_in_zst_are_detected() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    let zst = env.export(&id, "good.json.zst");
+    let good = fs::read(&zst).unwrap();
+    let reference = dump_db(&env.path("app.db"));
+    let mut silent = Vec::new();
+    let spots = 16;
+    for k in 0..spots {
+        let pos = good.len() / 4 + k * (good.len() / 2) / spots;
+        let mut bad = good.clone();
+        for b in &mut bad[pos..pos + 4] {
+            *b ^= 0xA5;
+        }
+        let file = env.write(&format!("corrupt-{k}.json.zst"), &bad);
+        let target = env.out().join(format!("restored-{k}.db"));
+        let o = env.run_full(&["import", s(&file), "--to", s(&target)]);
+        if o.succeeded() {
+            let same = dump_db(&target) == reference;
+            silent.push(format!(
+                "bytes {pos}..{} of {}: import succeeded (exit 0), restored data {}",
+                pos + 4,
+                good.len(),
+                if same {
+                    "identical to the source"
+                } else {
+                    "DIFFERENT from the source"
+                }
+            ));
+            fs::remove_file(&target).unwrap();
+            continue;
+        }
+        assert_failed(&o);
+        assert_new_target_absent(&target);
+        assert!(
+            o.stderr.contains("truncated or corrupt") || o.stderr.contains("not a Nuage backup"),
+            "unhelpful message for a damaged file:\n{}",
+            o.describe()
+        );
+    }
+    assert!(
+        silent.is_empty(),
+        "corruption went undetected at {} of {spots} spots:\n{}",
+        silent.len(),
+        silent.join("\n")
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 3. Not a backup at all.
+
+#[test]
+fn text_file_is_not_a_backup() {
+    let env = Env::new();
+    let f = env.write(
+        "notes.json",
+        "Shopping list:\n- milk\n- eggs\nThis is not a backup.\n",
+    );
+    assert_import_refused(&env, &f, &["not a Nuage backup"]);
+}
+
+#[test]
+fn foreign_json_is_not_a_backup() {
+    let env = Env::new();
+    let f = env.write("hello.json", r#"{"hello": 1}"#);
+    assert_import_refused(&env, &f, &["not a Nuage backup"]);
+}
+
+#[test]
+fn empty_file_is_not_a_backup() {
+    let env = Env::new();
+    let f = env.write("empty.json", "");
+    assert_import_refused(&env, &f, &["not a Nuage backup"]);
+}
+
+// ---------------------------------------------------------------------------
+// 4. A newer format version.
+
+#[test]
+fn newer_format_version_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let f = env.write(
+        "v2.json",
+        replace_once(&doc, r#""version":1,"#, r#""version":2,"#),
+    );
+    assert_import_refused(&env, &f, &["version 2 is not supported", "Update Nuage"]);
+}
+
+// ---------------------------------------------------------------------------
+// 5. Hostile JSON inside a row. Person 1's row is [rowid, id, name, score,
+// visits] = [1,1,"person 1",1.25,3].
+
+const PERSON_1: &str = r#"[1,1,"person 1",1.25,3]"#;
+
+#[test]
+fn integer_wider_than_64_bits_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let f = env.write(
+        "bigint.json",
+        replace_once(
+            &doc,
+            PERSON_1,
+            r#"[1,1,"person 1",1.25,99999999999999999999999]"#,
+        ),
+    );
+    let target = env.out().join("restored.db");
+    let o = env.run_full(&["import", s(&f), "--to", s(&target)]);
+    if o.succeeded() {
+        let c = rusqlite::Connection::open(&target).unwrap();
+        let (v, t): (String, String) = c
+            .query_row(
+                "SELECT CAST(visits AS TEXT), typeof(visits) FROM people WHERE id = 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        panic!(
+            "the integer 99999999999999999999999 was accepted and stored as {t} {v}:\n{}",
+            o.describe()
+        );
+    }
+    assert_failed(&o);
+    assert_new_target_absent(&target);
+    assert_stderr_has(&o, &["truncated or corrupt"]);
+    assert_import_refused(&env, &f, &["truncated or corrupt"]);
+}
+
+#[test]
+fn integer_just_past_i64_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let f = env.write(
+        "bigint.json",
+        replace_once(
+            &doc,
+            PERSON_1,
+            r#"[1,1,"person 1",1.25,9223372036854775808]"#,
+        ),
+    );
+    assert_import_refused(&env, &f, &["truncated or corrupt", "64-bit range"]);
+}
+
+#[test]
+fn float_overflow_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let f = env.write(
+        "inf.json",
+        replace_once(&doc, PERSON_1, r#"[1,1,"person 1",1e999,3]"#),
+    );
+    assert_import_refused(&env, &f, &["truncated or corrupt"]);
+}
+
+#[test]
+fn deep_nesting_is_refused_without_crashing() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    // As a value (not a valid value at all), and as an extra value after
+    // the last column (skipped over, then refused as one value too many).
+    for (i, row, message) in [
+        (
+            0,
+            format!(r#"[1,1,"person 1",1.25,{deep}]"#),
+            "truncated or corrupt",
+        ),
+        (
+            1,
+            format!(r#"[1,1,"person 1",1.25,3,{deep}]"#),
+            "does not match the schema",
+        ),
+    ] {
+        let f = env.write(
+            &format!("deep-{i}.json"),
+            replace_once(&doc, PERSON_1, &row),
+        );
+        assert_import_refused(&env, &f, &[message]);
+    }
+}
+
+#[test]
+fn oversized_string_hits_the_safety_limit() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    // Control: a 1 MiB name is fine.
+    let ok = env.write(
+        "long-ok.json",
+        replace_once(
+            &doc,
+            PERSON_1,
+            &format!(r#"[1,1,"{}",1.25,3]"#, "a".repeat(1 << 20)),
+        ),
+    );
+    let t = env.out().join("control.db");
+    env.run_ok(&["import", s(&ok), "--to", s(&t)]);
+    fs::remove_file(&t).unwrap();
+    // 20 MiB in one string token: over the 16 MiB guard.
+    let f = env.write(
+        "long.json",
+        replace_once(
+            &doc,
+            PERSON_1,
+            &format!(r#"[1,1,"{}",1.25,3]"#, "a".repeat(20 << 20)),
+        ),
+    );
+    let o = assert_import_refused(&env, &f, &["safety limit"]);
+    eprintln!(
+        "20 MiB string refused in {:?}, peak RSS {} MiB",
+        o.elapsed,
+        o.max_rss_kib >> 10
+    );
+    assert!(
+        o.max_rss_kib < 256 << 10,
+        "memory grew to {} MiB on a 20 MiB document:\n{}",
+        o.max_rss_kib >> 10,
+        o.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 6. Decompression bomb: a small .json.zst whose document holds 300 MiB of
+// whitespace inside a row.
+
+/// Writes a compressed document: `doc` with `spaces` bytes of blanks
+/// inserted inside person 1's row.
+fn write_padded_zst(env: &Env, name: &str, doc: &str, spaces: usize) -> std::path::PathBuf {
+    let at = doc.find(PERSON_1).expect("person 1") + "[1,".len();
+    let (head, tail) = doc.split_at(at);
+    let out = env.path(name);
+    zstd_compress_to(&out, |w| {
+        w.write_all(head.as_bytes())?;
+        let blanks = vec![b' '; 1 << 20];
+        let mut left = spaces;
+        while left > 0 {
+            let n = left.min(blanks.len());
+            w.write_all(&blanks[..n])?;
+            left -= n;
+        }
+        w.write_all(tail.as_bytes())
+    });
+    out
+}
+
+#[test]
+fn decompression_bomb_hits_the_safety_limit_quickly() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    // Control: the same construction with 1 MiB of blanks restores.
+    let ok = write_padded_zst(&env, "padded-ok.json.zst", &doc, 1 << 20);
+    let t = env.out().join("control.db");
+    env.run_ok(&["import", s(&ok), "--to", s(&t)]);
+    fs::remove_file(&t).unwrap();
+
+    let bomb = write_padded_zst(&env, "bomb.json.zst", &doc, 300 << 20);
+    let size = fs::metadata(&bomb).unwrap().len();
+    assert!(
+        size < 1 << 20,
+        "the bomb should be small, it is {size} bytes"
+    );
+    let o = assert_import_refused(&env, &bomb, &["safety limit", "decompression bomb"]);
+    eprintln!(
+        "bomb of {size} bytes refused in {:?}, peak RSS {} MiB",
+        o.elapsed,
+        o.max_rss_kib >> 10
+    );
+    assert!(
+        o.elapsed < Duration::from_secs(30),
+        "took {:?} to refuse the bomb",
+        o.elapsed
+    );
+    assert!(
+        o.max_rss_kib < 256 << 10,
+        "memory grew to {} MiB on the bomb:\n{}",
+        o.max_rss_kib >> 10,
+        o.describe()
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 7. Schema statements that do something other than create the object.
+
+const PEOPLE_SQL: &str = r#""sql":"CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL, visits INTEGER)""#;
+const INDEX_SQL: &str = r#""sql":"CREATE INDEX people_name ON people(name)""#;
+
+/// Replaces one schema statement with `sql` and checks the import is refused.
+fn schema_attack(env: &Env, doc: &str, original: &str, sql: &str) {
+    let edited = replace_once(
+        doc,
+        original,
+        &format!(r#""sql":{}"#, serde_json::to_string(sql).unwrap()),
+    );
+    let f = env.write("attack.json", edited);
+    assert_import_refused(env, &f, &["refused schema statement"]);
+}
+
+#[test]
+fn schema_attach_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let x = env.path("x.db");
+    schema_attack(
+        &env,
+        &doc,
+        PEOPLE_SQL,
+        &format!("ATTACH DATABASE '{}' AS x", x.display()),
+    );
+    assert!(!x.exists(), "the ATTACH created {}", x.display());
+}
+
+#[test]
+fn schema_second_statement_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    schema_attack(
+        &env,
+        &doc,
+        PEOPLE_SQL,
+        "CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL, visits INTEGER); DROP TABLE files",
+    );
+    let y = env.path("y.db");
+    schema_attack(
+        &env,
+        &doc,
+        PEOPLE_SQL,
+        &format!(
+            "CREATE TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL, visits INTEGER); ATTACH DATABASE '{}' AS y",
+            y.display()
+        ),
+    );
+    assert!(!y.exists(), "the ATTACH created {}", y.display());
+}
+
+#[test]
+fn schema_second_statement_in_an_index_is_refused() {
+    // Indexes are created after the rows are in: the refusal comes late
+    // and must still leave nothing behind.
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let z = env.path("z.db");
+    schema_attack(
+        &env,
+        &doc,
+        INDEX_SQL,
+        &format!(
+            "CREATE INDEX people_name ON people(name); ATTACH DATABASE '{}' AS z",
+            z.display()
+        ),
+    );
+    assert!(!z.exists(), "the ATTACH created {}", z.display());
+}
+
+#[test]
+fn schema_pragma_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    schema_attack(&env, &doc, PEOPLE_SQL, "PRAGMA writable_schema=1");
+}
+
+#[test]
+fn schema_temp_table_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    schema_attack(
+        &env,
+        &doc,
+        PEOPLE_SQL,
+        "CREATE TEMP TABLE people(id INTEGER PRIMARY KEY, name TEXT NOT NULL, score REAL, visits INTEGER)",
+    );
+}
+
+#[test]
+fn schema_unknown_virtual_table_module_is_refused() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    schema_attack(
+        &env,
+        &doc,
+        PEOPLE_SQL,
+        "CREATE VIRTUAL TABLE people USING unknownmodule",
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 8. Data that does not match the schema or its own counts.
+
+fn mismatch(from: &str, to: &str) {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let f = env.write("mismatch.json", replace_once(&doc, from, to));
+    assert_import_refused(&env, &f, &["does not match the schema"]);
+}
+
+#[test]
+fn rows_for_a_table_not_in_the_schema_are_refused() {
+    mismatch(
+        r#"{"name":"tags","columns""#,
+        r#"{"name":"ghost","columns""#,
+    );
+}
+
+#[test]
+fn row_with_a_value_too_few_is_refused() {
+    mismatch(PERSON_1, r#"[1,1,"person 1",1.25]"#);
+}
+
+#[test]
+fn row_with_an_extra_value_is_refused() {
+    mismatch(PERSON_1, r#"[1,1,"person 1",1.25,3,4]"#);
+}
+
+#[test]
+fn columns_that_differ_from_the_schema_are_refused() {
+    mismatch(
+        r#""columns":["id","name","score","visits"]"#,
+        r#""columns":["id","name","points","visits"]"#,
+    );
+}
+
+#[test]
+fn row_count_that_differs_from_the_rows_is_refused() {
+    mismatch(r#""row_count":40}"#, r#""row_count":41}"#);
+}
+
+#[test]
+fn summary_that_differs_is_refused() {
+    mismatch(
+        r#""summary":{"tables":3,"rows":47}"#,
+        r#""summary":{"tables":3,"rows":48}"#,
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 9. Existing targets.
+
+#[test]
+fn restore_over_an_existing_file_needs_force() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    let existing = env.out().join("existing.db");
+    create_other_db(&existing);
+    let pristine = Pristine::of(&existing);
+    let o = env.run_full(&["restore", &id, "--to", s(&existing)]);
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["already exists", "--force"]);
+    assert!(hidden_entries(&env.out()).is_empty());
+}
+
+#[test]
+fn force_with_a_corrupt_backup_leaves_the_target_untouched() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let half = env.write("half.json", &doc.as_bytes()[..doc.len() * 2 / 3]);
+    let existing = env.out().join("existing.db");
+    create_other_db(&existing);
+    let pristine = Pristine::of(&existing);
+    let o = env.run_full(&["import", s(&half), "--to", s(&existing), "--force"]);
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["truncated or corrupt"]);
+    assert!(hidden_entries(&env.out()).is_empty());
+}
+
+#[test]
+fn in_place_restore_from_a_corrupt_file_leaves_the_source_untouched() {
+    let env = Env::new();
+    let (_, doc) = env.good_json();
+    let app = env.path("app.db");
+    // The source changed since; the damaged backup must not replace it.
+    rusqlite::Connection::open(&app)
+        .unwrap()
+        .execute("UPDATE people SET name = 'changed' WHERE id = 2", [])
+        .unwrap();
+    let pristine = Pristine::of(&app);
+    let bad = env.write(
+        "bad.json",
+        replace_once(&doc, r#""row_count":40}"#, r#""row_count":39}"#),
+    );
+    let o = env.run_full(&["restore", s(&bad), "--yes"]);
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["does not match the schema"]);
+    assert_eq!(env.points().len(), 1, "no new restore point expected");
+}
+
+// ---------------------------------------------------------------------------
+// 10. A local copy that changed after it was written.
+
+fn damage_local_copy(env: &Env) -> String {
+    env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    let copy = env.local_copy("app");
+    let mut bytes = fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    fs::write(&copy, bytes).unwrap();
+    id
+}
+
+#[test]
+fn checksum_mismatch_blocks_restore_to_a_new_file() {
+    let env = Env::new();
+    let id = damage_local_copy(&env);
+    let target = env.out().join("restored.db");
+    let o = env.run_full(&["restore", &id, "--to", s(&target)]);
+    assert_failed(&o);
+    assert_new_target_absent(&target);
+    assert_stderr_has(&o, &["checksum"]);
+
+    let existing = env.out().join("existing.db");
+    create_other_db(&existing);
+    let pristine = Pristine::of(&existing);
+    let o = env.run_full(&["restore", &id, "--to", s(&existing), "--force"]);
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["checksum"]);
+}
+
+#[test]
+fn checksum_mismatch_blocks_in_place_restore() {
+    let env = Env::new();
+    let id = damage_local_copy(&env);
+    let app = env.path("app.db");
+    let pristine = Pristine::of(&app);
+    let o = env.run_full(&["restore", &id, "--yes"]);
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["checksum"]);
+}
+
+#[test]
+fn checksum_mismatch_blocks_export() {
+    let env = Env::new();
+    let id = damage_local_copy(&env);
+    for name in ["exported.json", "exported.json.zst"] {
+        let target = env.out().join(name);
+        let o = env.run_full(&["export", &id, s(&target)]);
+        assert_failed(&o);
+        assert_new_target_absent(&target);
+        assert_stderr_has(&o, &["checksum"]);
+    }
+}
+
+// ---------------------------------------------------------------------------
+// 11. A full disk (simulated with RLIMIT_FSIZE: writes past 64 KiB fail
+// with EFBIG).
+
+const FILE_LIMIT: u64 = 64 << 10;
+
+#[test]
+fn disk_full_during_import() {
+    let env = Env::new();
+    let big = env.path("big.db");
+    create_big_db(&big, 3 << 20);
+    env.run_ok(&["source", "add", s(&big)]);
+    let id = env.backup_ok();
+    let good = env.export(&id, "big.json");
+
+    let target = env.out().join("restored.db");
+    let mut cmd = env.command(&["import", s(&good), "--to", s(&target)]);
+    limit_file_size(&mut cmd, FILE_LIMIT);
+    let o = run_command(cmd, DEFAULT_TIMEOUT);
+    assert_failed(&o);
+    assert_new_target_absent(&target);
+
+    let existing = env.out().join("existing.db");
+    create_other_db(&existing);
+    let pristine = Pristine::of(&existing);
+    let mut cmd = env.command(&["import", s(&good), "--to", s(&existing), "--force"]);
+    limit_file_size(&mut cmd, FILE_LIMIT);
+    let o2 = run_command(cmd, DEFAULT_TIMEOUT);
+    assert_failed(&o2);
+    pristine.assert_untouched();
+    assert!(hidden_entries(&env.out()).is_empty());
+
+    assert_stderr_has(&o, &["not enough disk space"]);
+    assert!(
+        !o.stderr.contains(".nuage-restore-"),
+        "the message names a hidden temp file instead of the target:\n{}",
+        o.describe()
+    );
+    assert_stderr_has(&o2, &["not enough disk space"]);
+}
+
+/// A failed backup run: exit code 1, the outcome names the source and
+/// carries every fragment (text mode prints outcomes on stdout).
+fn assert_backup_failed(o: &Outcome, fragments: &[&str]) {
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "expected exit code 1:\n{}",
+        o.describe()
+    );
+    assert!(!o.stderr.contains("panicked"), "panic:\n{}", o.describe());
+    let all = format!("{}{}", o.stdout, o.stderr);
+    for f in fragments {
+        assert!(all.contains(f), "output lacks {f:?}:\n{}", o.describe());
+    }
+}
+
+/// `backup --json`: the one outcome is `failed`, with an error holding
+/// every fragment.
+fn assert_json_backup_failed(o: &Outcome, fragments: &[&str]) {
+    assert_eq!(o.status.code(), Some(1), "{}", o.describe());
+    let v: serde_json::Value = serde_json::from_str(&o.stdout)
+        .unwrap_or_else(|e| panic!("backup --json output is not JSON ({e}):\n{}", o.describe()));
+    let outcome = &v.as_array().expect("outcomes")[0];
+    assert_eq!(outcome["status"], "failed", "{}", o.describe());
+    let err = outcome["error"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no error field:\n{}", o.describe()));
+    for f in fragments {
+        assert!(err.contains(f), "error lacks {f:?}:\n{}", o.describe());
+    }
+}
+
+#[test]
+fn disk_full_during_backup() {
+    let env = Env::new();
+    let big = env.path("big.db");
+    create_big_db(&big, 3 << 20);
+    env.run_ok(&["source", "add", s(&big)]);
+    let source = Pristine::of(&big);
+
+    let mut cmd = env.command(&["backup"]);
+    limit_file_size(&mut cmd, FILE_LIMIT);
+    let text = run_command(cmd, DEFAULT_TIMEOUT);
+    let mut cmd = env.command(&["backup", "--json"]);
+    limit_file_size(&mut cmd, FILE_LIMIT);
+    let json = run_command(cmd, DEFAULT_TIMEOUT);
+
+    source.assert_untouched();
+    assert!(
+        env.points().is_empty(),
+        "a failed backup recorded a restore point"
+    );
+    let copies = env.home().join("backups").join("big");
+    if copies.exists() {
+        let left: Vec<_> = fs::read_dir(&copies).unwrap().collect();
+        assert!(
+            left.is_empty(),
+            "files left in {}: {left:?}",
+            copies.display()
+        );
+    }
+    let work = env.home().join("tmp");
+    if work.exists() {
+        let left: Vec<_> = fs::read_dir(&work).unwrap().collect();
+        assert!(
+            left.is_empty(),
+            "files left in {}: {left:?}",
+            work.display()
+        );
+    }
+    assert_backup_failed(&text, &["big: FAILED", "not enough disk space"]);
+    assert_json_backup_failed(&json, &["not enough disk space"]);
+}
+
+// ---------------------------------------------------------------------------
+// 12. Source problems.
+
+#[test]
+fn adding_a_missing_source_is_refused() {
+    let env = Env::new();
+    let missing = env.path("missing.db");
+    let o = env.run_full(&["source", "add", s(&missing)]);
+    assert_failed_with(&o, &["does not exist"]);
+    assert!(!missing.exists(), "source add created the missing file");
+    assert_eq!(env.run_ok(&["source", "list", "--json"]).trim(), "[]");
+}
+
+#[test]
+fn adding_a_text_file_as_a_source_is_refused() {
+    let env = Env::new();
+    let txt = env.write("notes.txt", "not a database, just some notes\n".repeat(10));
+    let pristine = Pristine::of(&txt);
+    let o = env.run_full(&["source", "add", s(&txt)]);
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["not a SQLite database"]);
+    assert_eq!(env.run_ok(&["source", "list", "--json"]).trim(), "[]");
+}
+
+#[test]
+fn backing_up_a_deleted_source_fails_naming_it() {
+    let env = Env::new();
+    let app = env.add_sample_source("app.db");
+    fs::remove_file(&app).unwrap();
+
+    let o = env.run_full(&["backup"]);
+    assert_backup_failed(&o, &["app: FAILED", "source 'app'", "does not exist"]);
+    let o = env.run_full(&["backup", "--json"]);
+    assert_json_backup_failed(&o, &["source 'app'", "does not exist"]);
+    assert!(env.points().is_empty());
+    assert!(!app.exists(), "the backup recreated the deleted source");
+}
+
+/// A person running `nuage backup >/dev/null` (or from cron, keeping only
+/// errors) must still see why a source failed.
+#[test]
+fn backup_failure_reason_is_on_stderr() {
+    let env = Env::new();
+    let app = env.add_sample_source("app.db");
+    fs::remove_file(&app).unwrap();
+    let o = env.run_full(&["backup"]);
+    assert_failed_with(&o, &["app", "does not exist"]);
+}
+
+#[test]
+fn backing_up_a_locked_source_fails_with_locked() {
+    let env = Env::new();
+    let app = env.add_sample_source("app.db");
+    let holder = rusqlite::Connection::open(&app).unwrap();
+    let mode: String = holder
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "delete", "the sample uses a rollback journal");
+    holder
+        .execute_batch(
+            "PRAGMA locking_mode=EXCLUSIVE; BEGIN EXCLUSIVE;
+             INSERT INTO people(name, score, visits) VALUES ('writer', 0.5, 1);",
+        )
+        .unwrap();
+
+    let mut cmd = env.command(&["backup"]);
+    cmd.env("NUAGE_BUSY_TIMEOUT_MS", "300");
+    let o = run_command(cmd, Duration::from_secs(60));
+    assert_backup_failed(&o, &["app: FAILED", "locked"]);
+
+    let mut cmd = env.command(&["backup", "--json"]);
+    cmd.env("NUAGE_BUSY_TIMEOUT_MS", "300");
+    let o = run_command(cmd, Duration::from_secs(60));
+    assert_json_backup_failed(&o, &["source 'app'", "locked"]);
+    assert!(
+        o.elapsed < Duration::from_secs(20),
+        "gave up only after {:?}",
+        o.elapsed
+    );
+
+    holder.execute_batch("COMMIT").unwrap();
+    drop(holder);
+    assert!(env.points().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// 13. A second Nuage process.
+
+#[test]
+fn a_second_process_is_refused_while_the_home_is_locked() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(env.home().join("lock"))
+        .unwrap();
+    // SAFETY: flock on a descriptor we own.
+    let r = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    assert_eq!(r, 0, "could not lock: {}", std::io::Error::last_os_error());
+
+    let o = env.run_full(&["backup"]);
+    assert_failed_with(&o, &["another Nuage process"]);
+    let o = env.run_full(&["backup", "--json"]);
+    assert_failed_with(&o, &["another Nuage process"]);
+
+    drop(lock);
+    assert!(env.points().is_empty());
+}
+
+// ---------------------------------------------------------------------------
+// 14. Replacing a source without a confirmation.
+
+#[test]
+fn in_place_restore_needs_yes_without_a_terminal() {
+    let env = Env::new();
+    let app = env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    rusqlite::Connection::open(&app)
+        .unwrap()
+        .execute("DELETE FROM people WHERE id > 20", [])
+        .unwrap();
+    let pristine = Pristine::of(&app);
+    let o = env.run_full(&["restore", &id]);
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["--yes"]);
+    assert_eq!(
+        env.points().len(),
+        1,
+        "no safety copy should have been made"
+    );
+}
