@@ -168,7 +168,10 @@ CREATE TABLE invoices (
     tax             REAL NOT NULL,
     paid            INTEGER NOT NULL DEFAULT 0 CHECK (paid IN (0, 1)),
     paid_on         TEXT,
-    payment_method  TEXT
+    payment_method  TEXT,
+    billing_name    TEXT NOT NULL,
+    billing_address TEXT,
+    notes           TEXT
 );
 CREATE INDEX invoices_customer ON invoices(customer_id);
 CREATE INDEX invoices_repair ON invoices(repair_id);
@@ -180,6 +183,7 @@ CREATE TABLE invoice_lines (
     description  TEXT NOT NULL,
     quantity     REAL NOT NULL,
     unit_price   REAL NOT NULL,
+    vat_rate     REAL NOT NULL,
     line_total   REAL NOT NULL
 );
 CREATE INDEX invoice_lines_invoice ON invoice_lines(invoice_id);
@@ -193,6 +197,8 @@ CREATE TABLE appointments (
     duration_min  INTEGER NOT NULL,
     reason        TEXT NOT NULL,
     confirmed     INTEGER NOT NULL DEFAULT 0,
+    booked_at     TEXT NOT NULL,
+    reminder_sent_at TEXT,
     notes         TEXT
 );
 CREATE INDEX appointments_customer ON appointments(customer_id);
@@ -205,7 +211,8 @@ CREATE TABLE stock_movements (
     moved_at    TEXT NOT NULL,
     delta       INTEGER NOT NULL,
     reason      TEXT NOT NULL,
-    invoice_id  INTEGER REFERENCES invoices(id)
+    invoice_id  INTEGER REFERENCES invoices(id),
+    recorded_by TEXT NOT NULL
 );
 CREATE INDEX stock_movements_part ON stock_movements(part_id);
 CREATE INDEX stock_movements_invoice ON stock_movements(invoice_id);
@@ -325,12 +332,12 @@ impl<'c> Stmts<'c> {
                 "INSERT INTO repairs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             )?,
             invoice: c.prepare(
-                "INSERT INTO invoices VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO invoices VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
             )?,
-            line: c.prepare("INSERT INTO invoice_lines VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?,
+            line: c.prepare("INSERT INTO invoice_lines VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?,
             appointment: c
-                .prepare("INSERT INTO appointments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?,
-            movement: c.prepare("INSERT INTO stock_movements VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?,
+                .prepare("INSERT INTO appointments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)")?,
+            movement: c.prepare("INSERT INTO stock_movements VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?,
             attachment: c
                 .prepare("INSERT INTO attachments VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")?,
         })
@@ -351,8 +358,9 @@ struct Counts {
     attachments: u64,
 }
 
+/// What invoice lines need of a part: "SKU name" and the sale price.
 struct Part {
-    name: String,
+    label: String,
     price: f64,
 }
 
@@ -364,7 +372,9 @@ struct Garage<'c> {
     parts: Vec<Part>,
     blob_bytes: u64,
     blob: Vec<u8>,
-    text: String,
+    /// The current customer, as printed on invoices.
+    billing_name: String,
+    billing_address: Option<String>,
 }
 
 impl<'c> Garage<'c> {
@@ -377,7 +387,8 @@ impl<'c> Garage<'c> {
             parts: Vec::new(),
             blob_bytes: 0,
             blob: Vec::with_capacity(2 << 20),
-            text: String::with_capacity(4096),
+            billing_name: String::new(),
+            billing_address: None,
         })
     }
 
@@ -418,7 +429,9 @@ impl<'c> Garage<'c> {
                 want = 0;
             }
             while self.blob_bytes < want {
-                let repair = self.rng.u64(first_repair.min(self.n.repairs)..=self.n.repairs);
+                let repair = self
+                    .rng
+                    .u64(first_repair.min(self.n.repairs)..=self.n.repairs);
                 self.add_attachment(repair as i64)?;
             }
             if db_bytes(self.conn)? >= target_bytes {
@@ -437,13 +450,17 @@ impl<'c> Garage<'c> {
             let price = cents(cost * (1.35 + self.rng.f64() * 0.5));
             let location = format!(
                 "{}{}-{:02}",
-                self.rng.choice(b"ABCDEFGH".iter()).map(|&b| b as char).unwrap(),
+                self.rng
+                    .choice(b"ABCDEFGH".iter())
+                    .map(|&b| b as char)
+                    .unwrap(),
                 self.rng.u8(1..=6),
                 self.rng.u8(1..=40)
             );
+            let sku = format!("{prefix}-{:06}", id * 7 + 100_000);
             self.st.part.execute(params![
                 id,
-                format!("{prefix}-{:06}", id * 7 + 100_000),
+                sku,
                 name,
                 category,
                 self.rng.choice(SUPPLIERS).unwrap(),
@@ -453,7 +470,10 @@ impl<'c> Garage<'c> {
                 self.rng.i64(2..12),
                 location,
             ])?;
-            self.parts.push(Part { name, price });
+            self.parts.push(Part {
+                label: format!("{sku} {name}"),
+                price,
+            });
         }
         self.n.parts = PARTS as u64;
         Ok(())
@@ -504,6 +524,11 @@ impl<'c> Garage<'c> {
             (None, None)
         };
         let notes = (rng.u8(..100) < 22).then(|| pick_sentences(rng, CUSTOMER_NOTES, 1, 3));
+        self.billing_name = format!("{first} {}", last.to_uppercase());
+        self.billing_address = match (&address, &postcode, city) {
+            (Some(a), Some(p), Some(c)) => Some(format!("{a}\n{p} {}", c.to_uppercase())),
+            _ => None,
+        };
         self.st.customer.execute(params![
             id,
             first,
@@ -529,7 +554,7 @@ impl<'c> Garage<'c> {
                 first_vehicle = vehicle;
             }
         }
-        for _ in 0..self.rng.usize(0..=8) {
+        for _ in 0..self.rng.usize(0..=6) {
             self.add_appointment(id, first_vehicle, since)?;
         }
         Ok(())
@@ -547,8 +572,10 @@ impl<'c> Garage<'c> {
         for _ in 0..14 {
             vin.push(*rng.choice(VIN_CHARS).unwrap() as char);
         }
-        let fuel = *rng
-            .choice(["petrol", "petrol", "diesel", "diesel", "hybrid", "electric", "LPG"])
+        let fuel = rng
+            .choice([
+                "petrol", "petrol", "diesel", "diesel", "hybrid", "electric", "LPG",
+            ])
             .unwrap();
         let colour = (rng.u8(..100) >= 10).then(|| *rng.choice(COLOURS).unwrap());
         let mut mileage = ((2026 - year) * rng.i64(6_000..22_000)).max(500);
@@ -567,7 +594,7 @@ impl<'c> Garage<'c> {
 
         // Repairs, oldest first, spread between the customer's first visit
         // and today.
-        let repairs = self.rng.usize(1..=9);
+        let repairs = self.rng.usize(1..=7);
         let mut day = since;
         for r in 0..repairs {
             let left = (LAST_DAY - day).max(1);
@@ -591,7 +618,7 @@ impl<'c> Garage<'c> {
         let id = self.n.repairs as i64;
         let rng = &mut self.rng;
         let status = if recent {
-            *rng.choice(["open", "in_progress", "done"]).unwrap()
+            rng.choice(["open", "in_progress", "done"]).unwrap()
         } else if rng.u8(..100) < 4 {
             "cancelled"
         } else {
@@ -605,11 +632,16 @@ impl<'c> Garage<'c> {
             rng.choice(SYMPTOMS).unwrap()
         )?;
         write!(description, "Found {}. ", rng.choice(FINDINGS).unwrap())?;
-        if rng.bool() {
-            write!(description, "{}.", rng.choice(WORK_DONE).unwrap())?;
+        if rng.u8(..100) < 60 {
+            write!(
+                description,
+                "Also found {}. ",
+                rng.choice(FINDINGS).unwrap()
+            )?;
         }
+        write!(description, "{}.", rng.choice(WORK_DONE).unwrap())?;
         let hours = f64::from(rng.u8(1..=28)) * 0.25;
-        let notes = (rng.u8(..100) < 30).then(|| pick_sentences(rng, REPAIR_NOTES, 1, 2));
+        let notes = (rng.u8(..100) < 45).then(|| pick_sentences(rng, REPAIR_NOTES, 1, 3));
         self.st.repair.execute(params![
             id,
             vehicle,
@@ -631,33 +663,27 @@ impl<'c> Garage<'c> {
     fn add_invoice(&mut self, customer: i64, repair: i64, day: i64, hours: f64) -> Result<()> {
         self.n.invoices += 1;
         let id = self.n.invoices as i64;
-        let mut amount = 0.0;
-        // The labour line, then parts.
-        amount += self.add_line(id, None, "Main d'oeuvre atelier", hours, LABOUR_RATE)?;
-        let lines = self.rng.usize(1..=7);
-        for _ in 0..lines {
+        // The labour line, then parts (index into `parts`, quantity); the
+        // invoice row goes first so that the lines' foreign keys hold.
+        let mut lines = vec![(None, hours, LABOUR_RATE)];
+        for _ in 0..self.rng.usize(1..=3) {
             let part = self.rng.usize(..self.parts.len());
-            let qty = f64::from(*self.rng.choice([1u8, 1, 1, 1, 2, 2, 4]).unwrap());
-            let name = std::mem::take(&mut self.parts[part].name);
-            let price = self.parts[part].price;
-            amount += self.add_line(id, Some(part as i64 + 1), &name, qty, price)?;
-            self.parts[part].name = name;
-            self.add_movement(part as i64 + 1, day, -(qty as i64), "sale", Some(id))?;
-            // Restock now and then.
-            if self.rng.u8(..100) < 12 {
-                let qty = self.rng.i64(5..40);
-                self.add_movement(part as i64 + 1, day + 1, qty, "delivery", None)?;
-            }
+            let qty = f64::from(self.rng.choice([1u8, 1, 1, 1, 2, 2, 4]).unwrap());
+            lines.push((Some(part), qty, self.parts[part].price));
         }
-        if self.rng.u8(..100) < 3 {
-            amount += self.add_line(id, None, "Remise fidelite", 1.0, -cents(amount * 0.05))?;
-        }
+        let mut amount: f64 = lines.iter().map(|&(_, q, p)| cents(q * p)).sum();
+        let discount = (self.rng.u8(..100) < 3).then(|| -cents(amount * 0.05));
+        amount += discount.unwrap_or(0.0);
         let amount = cents(amount);
         let rng = &mut self.rng;
         let recent = LAST_DAY - day < 45;
         let paid = rng.u8(..100) < if recent { 55 } else { 97 };
         let paid_on = paid.then(|| date(day + rng.i64(0..40)));
-        let method = paid.then(|| *rng.choice(["card", "card", "card", "cash", "transfer", "cheque"]).unwrap());
+        let notes = (rng.u8(..100) < 20).then(|| *rng.choice(INVOICE_NOTES).unwrap());
+        let method = paid.then(|| {
+            rng.choice(["card", "card", "card", "cash", "transfer", "cheque"])
+                .unwrap()
+        });
         self.st.invoice.execute(params![
             id,
             format!("F{}-{:07}", 2016 + (day - FIRST_DAY) / 365, id),
@@ -670,7 +696,34 @@ impl<'c> Garage<'c> {
             paid,
             paid_on,
             method,
+            self.billing_name,
+            self.billing_address,
+            notes,
         ])?;
+
+        for (part, qty, price) in lines {
+            let Some(part) = part else {
+                self.add_line(id, None, "Main d'oeuvre atelier", qty, price)?;
+                continue;
+            };
+            let name = std::mem::take(&mut self.parts[part].label);
+            let part_id = part as i64 + 1;
+            self.add_line(id, Some(part_id), &name, qty, price)?;
+            self.parts[part].label = name;
+            // About half the parts come from stock; the rest are ordered
+            // for the job.
+            if self.rng.bool() {
+                self.add_movement(part_id, day, -(qty as i64), "sale", Some(id))?;
+            }
+            // Restock now and then.
+            if self.rng.u8(..100) < 12 {
+                let qty = self.rng.i64(5..40);
+                self.add_movement(part_id, day + 1, qty, "delivery", None)?;
+            }
+        }
+        if let Some(d) = discount {
+            self.add_line(id, None, "Remise fidélité 5%", 1.0, d)?;
+        }
         Ok(())
     }
 
@@ -691,6 +744,7 @@ impl<'c> Garage<'c> {
             description,
             qty,
             unit_price,
+            VAT,
             total
         ])?;
         Ok(total)
@@ -712,7 +766,8 @@ impl<'c> Garage<'c> {
             at,
             delta,
             reason,
-            invoice
+            invoice,
+            self.rng.choice(MECHANICS).unwrap(),
         ])?;
         Ok(())
     }
@@ -728,14 +783,19 @@ impl<'c> Garage<'c> {
             rng.choice(["00", "15", "30", "45"]).unwrap()
         );
         let notes = (rng.u8(..100) < 15).then(|| pick_sentences(rng, APPOINTMENT_NOTES, 1, 1));
+        let booked = day - rng.i64(0..30);
+        let booked_at = timestamp(rng, booked);
+        let reminder = (rng.u8(..100) < 60).then(|| timestamp(rng, day - 1));
         self.st.appointment.execute(params![
             self.n.appointments as i64,
             customer,
             (self.rng.u8(..100) >= 7).then_some(vehicle),
             starts_at,
-            *self.rng.choice([30, 45, 60, 60, 90, 120, 240]).unwrap(),
+            self.rng.choice([30, 45, 60, 60, 90, 120, 240]).unwrap(),
             self.rng.choice(SYMPTOMS).unwrap(),
             self.rng.u8(..100) < 80,
+            booked_at,
+            reminder,
             notes,
         ])?;
         Ok(())
@@ -776,11 +836,13 @@ impl<'c> Garage<'c> {
         };
         // Photos belong to the repair; documents sometimes to its invoice.
         let invoice: Option<i64> = (mime == "application/pdf" && rng.bool())
-            .then(|| self.conn.query_row(
-                "SELECT id FROM invoices WHERE repair_id = ?1",
-                [repair],
-                |r| r.get(0),
-            ))
+            .then(|| {
+                self.conn.query_row(
+                    "SELECT id FROM invoices WHERE repair_id = ?1",
+                    [repair],
+                    |r| r.get(0),
+                )
+            })
             .transpose()
             .or_else(|e| match e {
                 rusqlite::Error::QueryReturnedNoRows => Ok(None),
@@ -926,22 +988,119 @@ fn pick_sentences(rng: &mut fastrand::Rng, from: &[&str], min: usize, max: usize
 }
 
 const FIRST_NAMES: &[&str] = &[
-    "Jean", "Marie", "Pierre", "Sophie", "Luc", "Camille", "Nicolas", "Julie", "Thomas", "Léa",
-    "François", "Chloé", "Antoine", "Manon", "Hélène", "Mathieu", "Inès", "Karim", "Fatima",
-    "Yasmine", "Hugo", "Emma", "Louis", "Zoé", "Céline", "Olivier", "Nathalie", "Stéphane",
-    "Isabelle", "Sébastien", "Aurélie", "Jérôme", "Élodie", "Mehdi", "Sarah", "Paul", "Anaïs",
-    "Théo", "Margaux", "Bruno", "Sandrine", "Patrick", "Christine", "Rémi", "Laure", "Amine",
-    "Noémie", "Gaëlle", "Joël", "Agnès",
+    "Jean",
+    "Marie",
+    "Pierre",
+    "Sophie",
+    "Luc",
+    "Camille",
+    "Nicolas",
+    "Julie",
+    "Thomas",
+    "Léa",
+    "François",
+    "Chloé",
+    "Antoine",
+    "Manon",
+    "Hélène",
+    "Mathieu",
+    "Inès",
+    "Karim",
+    "Fatima",
+    "Yasmine",
+    "Hugo",
+    "Emma",
+    "Louis",
+    "Zoé",
+    "Céline",
+    "Olivier",
+    "Nathalie",
+    "Stéphane",
+    "Isabelle",
+    "Sébastien",
+    "Aurélie",
+    "Jérôme",
+    "Élodie",
+    "Mehdi",
+    "Sarah",
+    "Paul",
+    "Anaïs",
+    "Théo",
+    "Margaux",
+    "Bruno",
+    "Sandrine",
+    "Patrick",
+    "Christine",
+    "Rémi",
+    "Laure",
+    "Amine",
+    "Noémie",
+    "Gaëlle",
+    "Joël",
+    "Agnès",
 ];
 
 const LAST_NAMES: &[&str] = &[
-    "Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy",
-    "Moreau", "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "David", "Bertrand", "Roux",
-    "Vincent", "Fournier", "Morel", "Girard", "André", "Lefebvre", "Mercier", "Dupont", "Lambert",
-    "Bonnet", "François", "Martinez", "Legrand", "Garnier", "Faure", "Rousseau", "Blanc",
-    "Guérin", "Muller", "Henry", "Roussel", "Nicolas", "Perrin", "Morin", "Mathieu", "Clément",
-    "Gauthier", "Dumont", "Lopez", "Fontaine", "Chevalier", "Robin", "Benali", "Haddad", "Nguyen",
-    "Da Silva", "Ferreira", "Le Gall", "Le Goff", "Kerbrat", "Bouvier", "Châtelain",
+    "Martin",
+    "Bernard",
+    "Dubois",
+    "Thomas",
+    "Robert",
+    "Richard",
+    "Petit",
+    "Durand",
+    "Leroy",
+    "Moreau",
+    "Simon",
+    "Laurent",
+    "Lefèvre",
+    "Michel",
+    "Garcia",
+    "David",
+    "Bertrand",
+    "Roux",
+    "Vincent",
+    "Fournier",
+    "Morel",
+    "Girard",
+    "André",
+    "Lefebvre",
+    "Mercier",
+    "Dupont",
+    "Lambert",
+    "Bonnet",
+    "François",
+    "Martinez",
+    "Legrand",
+    "Garnier",
+    "Faure",
+    "Rousseau",
+    "Blanc",
+    "Guérin",
+    "Muller",
+    "Henry",
+    "Roussel",
+    "Nicolas",
+    "Perrin",
+    "Morin",
+    "Mathieu",
+    "Clément",
+    "Gauthier",
+    "Dumont",
+    "Lopez",
+    "Fontaine",
+    "Chevalier",
+    "Robin",
+    "Benali",
+    "Haddad",
+    "Nguyen",
+    "Da Silva",
+    "Ferreira",
+    "Le Gall",
+    "Le Goff",
+    "Kerbrat",
+    "Bouvier",
+    "Châtelain",
 ];
 
 const EMAIL_DOMAINS: &[&str] = &[
@@ -958,7 +1117,16 @@ const EMAIL_DOMAINS: &[&str] = &[
 ];
 
 const STREET_KINDS: &[&str] = &[
-    "rue", "rue", "rue", "avenue", "boulevard", "chemin", "allée", "impasse", "place", "route",
+    "rue",
+    "rue",
+    "rue",
+    "avenue",
+    "boulevard",
+    "chemin",
+    "allée",
+    "impasse",
+    "place",
+    "route",
 ];
 
 const STREET_NAMES: &[&str] = &[
@@ -1018,7 +1186,9 @@ const MAKES: &[(&str, &str, &[&str])] = &[
     (
         "Renault",
         "VF1",
-        &["Clio", "Mégane", "Captur", "Scénic", "Kangoo", "Twingo", "Zoé"],
+        &[
+            "Clio", "Mégane", "Captur", "Scénic", "Kangoo", "Twingo", "Zoé",
+        ],
     ),
     (
         "Peugeot",
@@ -1036,8 +1206,16 @@ const MAKES: &[(&str, &str, &[&str])] = &[
         "WVW",
         &["Golf", "Polo", "Tiguan", "Passat", "T-Roc"],
     ),
-    ("Toyota", "JTD", &["Yaris", "Corolla", "C-HR", "RAV4", "Aygo"]),
-    ("Ford", "WF0", &["Fiesta", "Focus", "Kuga", "Transit", "Puma"]),
+    (
+        "Toyota",
+        "JTD",
+        &["Yaris", "Corolla", "C-HR", "RAV4", "Aygo"],
+    ),
+    (
+        "Ford",
+        "WF0",
+        &["Fiesta", "Focus", "Kuga", "Transit", "Puma"],
+    ),
     ("Fiat", "ZFA", &["500", "Panda", "Tipo", "Doblo"]),
     ("BMW", "WBA", &["Série 1", "Série 3", "X1", "X3"]),
     ("Opel", "W0L", &["Corsa", "Astra", "Mokka", "Vivaro"]),
@@ -1123,6 +1301,15 @@ const REPAIR_NOTES: &[&str] = &[
     "Second opinion requested by the insurer.",
     "Key left in the key box.",
     "Quote valid 30 days.",
+];
+
+const INVOICE_NOTES: &[&str] = &[
+    "Paiement à réception de facture.",
+    "Pris en charge par l'assurance (dossier en cours).",
+    "Garantie pièces et main d'oeuvre 12 mois.",
+    "Acompte de 30% versé à la commande.",
+    "Facture adressée à l'employeur.",
+    "Pénalités de retard : 3 fois le taux d'intérêt légal.",
 ];
 
 const APPOINTMENT_NOTES: &[&str] = &[

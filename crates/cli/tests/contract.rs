@@ -187,7 +187,7 @@ fn run_backs_up_on_schedule_and_stops_cleanly_on_sigterm() {
     let env = Env::new();
     env.add_sample_source("s.db");
     env.run_ok(&["schedule", "--every", "60"]);
-    let mut child = env
+    let child = env
         .command(&["run"])
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
