@@ -304,6 +304,12 @@ struct TableSpec {
     rowid: Option<String>,
     /// Ordinary rowid table: big values stream through blob I/O.
     streamable: bool,
+    /// Per column: may hold big TEXT/BLOB values, so it is read through the
+    /// big-value guard. Columns with INTEGER, REAL or NUMERIC affinity are
+    /// read directly: testing their length would make SQLite format every
+    /// number as text (a third of the backup's CPU time), and large values
+    /// do not live there in practice.
+    guarded: Vec<bool>,
     /// Ordinary table (not virtual): may be scanned `NOT INDEXED`.
     ordinary: bool,
 }
@@ -363,6 +369,15 @@ fn table_spec(conn: &Connection, name: &str) -> rusqlite::Result<TableSpec> {
         .filter(|c| c.1 == 0)
         .map(|c| c.0.clone())
         .collect();
+    let strict: bool = conn.query_row(
+        "SELECT strict FROM pragma_table_list WHERE schema = 'main' AND name = ?1",
+        [name],
+        |r| r.get(0),
+    )?;
+    let guarded = declared_types(conn, name)?
+        .into_iter()
+        .map(|ty| may_hold_big_values(&ty, strict))
+        .collect();
     let ordinary = kind == "table";
     let rowid = if without_rowid {
         None
@@ -386,7 +401,35 @@ fn table_spec(conn: &Connection, name: &str) -> rusqlite::Result<TableSpec> {
         rowid,
         streamable,
         ordinary,
+        guarded,
     })
+}
+
+/// Declared types of the stored (non-generated, non-hidden) columns.
+fn declared_types(conn: &Connection, table: &str) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn
+        .prepare("SELECT type FROM pragma_table_xinfo(?1, 'main') WHERE hidden = 0 ORDER BY cid")?;
+    let rows = stmt.query_map([table], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// Whether a column may hold large values, by SQLite's affinity rules
+/// (datatype3.html §3.1, applied in this order): INTEGER affinity if the
+/// type contains "INT"; TEXT if "CHAR", "CLOB" or "TEXT"; BLOB (none) if
+/// "BLOB" or no type; otherwise REAL or NUMERIC. TEXT and BLOB affinity (and
+/// STRICT `ANY`) may hold large values; the numeric affinities hold numbers.
+fn may_hold_big_values(declared: &str, strict: bool) -> bool {
+    let t = declared.to_ascii_uppercase();
+    if strict {
+        matches!(t.as_str(), "TEXT" | "BLOB" | "ANY")
+    } else if t.contains("INT") {
+        false
+    } else {
+        ["CHAR", "CLOB", "TEXT", "BLOB"]
+            .iter()
+            .any(|k| t.contains(k))
+            || t.trim().is_empty()
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -422,6 +465,7 @@ fn export<W: Write>(
             rowid: None,
             streamable: false,
             ordinary: true,
+            guarded: vec![false, false],
         });
     }
     // Errors on the output side: the copy being written, not the source.
@@ -480,15 +524,23 @@ fn export_table<W: Write>(
         select.push(r.clone());
     }
     let big = |c: &str| format!("octet_length({}) > {BIG_VALUE}", quote_ident(c));
-    for c in &t.columns {
-        if t.streamable {
+    let guarded: Vec<&String> = t
+        .columns
+        .iter()
+        .zip(&t.guarded)
+        .filter(|(_, g)| **g)
+        .map(|(c, _)| c)
+        .collect();
+    let streamable = t.streamable && !guarded.is_empty();
+    for (c, g) in t.columns.iter().zip(&t.guarded) {
+        if streamable && *g {
             select.push(format!("iif({}, NULL, {})", big(c), quote_ident(c)));
         } else {
             select.push(quote_ident(c));
         }
     }
-    if t.streamable {
-        let flags: Vec<String> = t.columns.iter().map(|c| big(c)).collect();
+    if streamable {
+        let flags: Vec<String> = guarded.iter().map(|c| big(c)).collect();
         select.push(format!("({})", flags.join(" OR ")));
     }
     let sql = format!(
@@ -518,8 +570,7 @@ fn export_table<W: Write>(
                 )
             })?)?;
         }
-        let has_big =
-            t.streamable && matches!(row.get_ref(first_col + ncols)?, ValueRef::Integer(1));
+        let has_big = streamable && matches!(row.get_ref(first_col + ncols)?, ValueRef::Integer(1));
         bigs.clear();
         for i in 0..ncols {
             if i > 0 || t.rowid.is_some() {
@@ -637,4 +688,34 @@ fn stream_big<W: Write>(
     }
     doc.end_fill()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::may_hold_big_values;
+
+    #[test]
+    fn only_text_and_blob_affinity_columns_are_guarded_for_big_values() {
+        for (ty, strict, guarded) in [
+            ("INTEGER", false, false),
+            ("BIGINT", false, false),
+            ("REAL", false, false),
+            ("DOUBLE PRECISION", false, false),
+            ("NUMERIC", false, false),
+            ("DATETIME", false, false),
+            ("DECIMAL(10,2)", false, false),
+            ("TEXT", false, true),
+            ("VARCHAR(20)", false, true),
+            ("CLOB", false, true),
+            ("BLOB", false, true),
+            ("", false, true),
+            ("INT", true, false),
+            ("REAL", true, false),
+            ("ANY", true, true),
+            ("TEXT", true, true),
+            ("BLOB", true, true),
+        ] {
+            assert_eq!(may_hold_big_values(ty, strict), guarded, "{ty} strict={strict}");
+        }
+    }
 }
