@@ -166,12 +166,15 @@ impl<W: Write> DocWriter<W> {
         }
     }
 
-    /// Text that is valid UTF-8 is a JSON string; other bytes are tagged.
+    /// Text that is valid UTF-8 is a JSON string; other bytes, and text
+    /// too long for one JSON token, are tagged (the latter in chunks).
     #[inline]
     pub fn text(&mut self, v: &[u8]) -> io::Result<()> {
         match std::str::from_utf8(v) {
-            Ok(s) => serde_json::to_writer(&mut self.w, s).map_err(io::Error::from),
-            Err(_) => self.tagged(b"text_b64", v),
+            Ok(s) if v.len() <= BIG_VALUE => {
+                serde_json::to_writer(&mut self.w, s).map_err(io::Error::from)
+            }
+            _ => self.tagged(b"text_b64", v),
         }
     }
 

@@ -715,7 +715,11 @@ mod tests {
             ("TEXT", true, true),
             ("BLOB", true, true),
         ] {
-            assert_eq!(may_hold_big_values(ty, strict), guarded, "{ty} strict={strict}");
+            assert_eq!(
+                may_hold_big_values(ty, strict),
+                guarded,
+                "{ty} strict={strict}"
+            );
         }
     }
 }

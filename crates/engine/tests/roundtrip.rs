@@ -201,6 +201,27 @@ fn big_values_stream_in_every_kind_of_table() {
 }
 
 #[test]
+fn big_values_in_numeric_columns_stay_restorable() {
+    // Numeric-affinity columns are read without the big-value guard; a
+    // large text or blob stored there anyway must still make a document
+    // the reader accepts (no JSON token over its 16 MiB cap).
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("odd.db");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, r REAL)")
+        .unwrap();
+    let text = "x".repeat(17 << 20);
+    let blob: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
+    c.execute(
+        "INSERT INTO t VALUES (1, ?1, ?2)",
+        rusqlite::params![text, blob],
+    )
+    .unwrap();
+    drop(c);
+    check(&db, dir.path());
+}
+
+#[test]
 fn wal_database_with_uncheckpointed_commits() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("wal.db");
