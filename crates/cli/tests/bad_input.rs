@@ -745,6 +745,44 @@ fn adding_a_text_file_as_a_source_is_refused() {
     assert_eq!(env.run_ok(&["source", "list", "--json"]).trim(), "[]");
 }
 
+/// A database this user may not read. CI runs as root, whom file modes do
+/// not stop, so there the backup runs as `nobody` (with a home it can write).
+#[test]
+fn backing_up_an_unreadable_source_says_permission_denied() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let env = Env::new();
+    let app = env.add_sample_source("app.db");
+    let as_root = unsafe { libc::geteuid() } == 0;
+    fs::set_permissions(&app, fs::Permissions::from_mode(0o000)).unwrap();
+    let mut cmd = env.command(&["backup"]);
+    if as_root {
+        // nobody needs to traverse the test folder and own the home.
+        fs::set_permissions(env.root(), fs::Permissions::from_mode(0o755)).unwrap();
+        chown_tree(&env.home(), 65534, 65534);
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    let o = run_command(cmd, Duration::from_secs(60));
+    assert_backup_failed(&o, &["app: FAILED", "permission denied", "read access"]);
+    fs::set_permissions(&app, fs::Permissions::from_mode(0o644)).unwrap();
+}
+
+fn chown_tree(p: &std::path::Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(p, Some(uid), Some(gid)).unwrap();
+    if p.is_dir() {
+        for e in fs::read_dir(p).unwrap() {
+            chown_tree(&e.unwrap().path(), uid, gid);
+        }
+    }
+}
+
 #[test]
 fn backing_up_a_deleted_source_fails_naming_it() {
     let env = Env::new();
