@@ -73,6 +73,12 @@ pub enum Error {
 
     #[error("restoring into {}: {detail}", .path.display())]
     RestoreFailed { path: PathBuf, detail: String },
+
+    /// A destination could not be used; `code` is one of the closed set the
+    /// UI branches on (`offline`, `throttled`, `sign_in_required`,
+    /// `destination_full`, `destination_unavailable`).
+    #[error("{message}")]
+    Destination { code: &'static str, message: String },
 }
 
 /// Why a source could not be snapshotted.
@@ -136,6 +142,7 @@ impl Error {
             Error::Busy { .. } => "busy",
             Error::DiskFull { .. } => "disk_full",
             Error::Io { .. } | Error::State { .. } | Error::RestoreFailed { .. } => "io",
+            Error::Destination { code, .. } => code,
         }
     }
 

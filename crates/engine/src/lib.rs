@@ -8,6 +8,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map and the invariants.
 
+pub mod destination;
 pub mod error;
 pub mod fingerprint;
 pub mod format;

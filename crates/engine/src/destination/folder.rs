@@ -1,0 +1,160 @@
+//! A local or network folder (a NAS mount, a USB disk, a synced folder):
+//! the same contract as a cloud drive, no network code.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use nuage_graph::QuickXorHash;
+
+use super::{Capabilities, Destination, RemoteFile, UploadJournal, point_id_of};
+use crate::error::{Error, Result};
+use crate::fsutil::{AtomicFile, create_private_dir};
+
+pub struct FolderDestination {
+    root: PathBuf,
+}
+
+impl FolderDestination {
+    pub fn new(root: &Path) -> Result<FolderDestination> {
+        let root = std::path::absolute(root).map_err(|e| Error::io("resolve", root, e))?;
+        Ok(FolderDestination { root })
+    }
+
+    fn unavailable(&self, e: io::Error) -> Error {
+        Error::Destination {
+            code: "destination_unavailable",
+            message: format!(
+                "the backup folder {} cannot be used ({e}). Check that the disk or network share is connected, or choose another folder with `nuage destination folder PATH`.",
+                self.root.display()
+            ),
+        }
+    }
+
+    fn file(&self, folder: &str, name: &str) -> Result<PathBuf> {
+        if point_id_of(name).is_none() || !crate::valid_source_name(folder) {
+            return Err(Error::Invalid(format!(
+                "'{folder}/{name}' is not a file Nuage creates"
+            )));
+        }
+        Ok(self.root.join(folder).join(name))
+    }
+
+    fn hash_of(path: &Path) -> io::Result<(String, u64)> {
+        let mut h = QuickXorHash::new();
+        let n = io::copy(
+            &mut BufReader::with_capacity(1 << 20, File::open(path)?),
+            &mut h,
+        )?;
+        Ok((h.to_base64(), n))
+    }
+}
+
+impl Destination for FolderDestination {
+    fn describe(&self) -> String {
+        format!("folder {}", self.root.display())
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        // The hash is read back from the stored file: a check of what is
+        // really on the disk, not of what was sent.
+        Capabilities {
+            server_hash: true,
+            resumable: false,
+        }
+    }
+
+    fn upload(
+        &mut self,
+        folder: &str,
+        name: &str,
+        local: &Path,
+        _journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile> {
+        let target = self.file(folder, name)?;
+        if !self.root.is_dir() {
+            return Err(self.unavailable(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the folder does not exist",
+            )));
+        }
+        let dir = target.parent().expect("has a parent");
+        create_private_dir(dir)?;
+        let mut out = AtomicFile::create(&target)?;
+        let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut sent = 0u64;
+        loop {
+            let n =
+                io::Read::read(&mut input, &mut buf).map_err(|e| Error::io("read", local, e))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("write", &target, e))?;
+            sent += n as u64;
+            progress(sent);
+        }
+        out.commit(true)?;
+        let (quickxor, size) =
+            Self::hash_of(&target).map_err(|e| Error::io("read back", &target, e))?;
+        Ok(RemoteFile {
+            name: name.to_string(),
+            size,
+            quickxor: Some(quickxor),
+        })
+    }
+
+    fn list(&mut self, folder: &str) -> Result<Vec<RemoteFile>> {
+        if !self.root.is_dir() {
+            return Err(self.unavailable(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the folder does not exist",
+            )));
+        }
+        let dir = self.root.join(folder);
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.unavailable(e)),
+        };
+        let mut files = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| self.unavailable(e))?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if point_id_of(&name).is_none() {
+                continue;
+            }
+            let (quickxor, size) = Self::hash_of(&e.path()).map_err(|err| self.unavailable(err))?;
+            files.push(RemoteFile {
+                name,
+                size,
+                quickxor: Some(quickxor),
+            });
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
+    }
+
+    fn download(&mut self, folder: &str, name: &str, out: &mut dyn Write) -> Result<u64> {
+        let path = self.file(folder, name)?;
+        let f = File::open(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => {
+                Error::UnknownRestorePoint(name.trim_end_matches(".json.zst").to_string())
+            }
+            _ => self.unavailable(e),
+        })?;
+        io::copy(&mut BufReader::with_capacity(1 << 20, f), out)
+            .map_err(|e| Error::io("copy", &path, e))
+    }
+
+    fn delete(&mut self, folder: &str, name: &str) -> Result<()> {
+        let path = self.file(folder, name)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(self.unavailable(e)),
+        }
+    }
+}

@@ -1,0 +1,163 @@
+//! Where backups go besides the local store: one small trait that every
+//! destination implements, and one conformance suite that every destination
+//! passes (`tests/destinations.rs`), modelled on Litestream's replica-client
+//! contract.
+//!
+//! Layout, the same everywhere: one folder per source, one file per restore
+//! point named `<restore point id>.json.zst`. Ids start with the UTC time, so
+//! names sort by time and never collide. A destination only ever lists or
+//! deletes files with that shape: whatever else lives in the folder is not
+//! Nuage's and is left alone.
+
+pub mod folder;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Result;
+
+/// A file as a destination stores it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RemoteFile {
+    /// `<restore point id>.json.zst`
+    pub name: String,
+    pub size: u64,
+    /// The destination's own QuickXorHash of the stored bytes, when it has one.
+    pub quickxor: Option<String>,
+}
+
+impl RemoteFile {
+    /// The restore point id this file holds.
+    pub fn point_id(&self) -> Option<&str> {
+        point_id_of(&self.name)
+    }
+}
+
+/// What a destination can do, so callers need not know which one it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Reports a hash of what it stored, computed on its side.
+    pub server_hash: bool,
+    /// Can continue an interrupted upload where it stopped.
+    pub resumable: bool,
+}
+
+/// Progress of a resumable upload, persisted by the engine so that a crash,
+/// a kill or a reboot continues where the server says it stopped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadSession {
+    pub url: String,
+    pub next_offset: u64,
+}
+
+/// Where a destination keeps its [`UploadSession`] between attempts.
+pub trait UploadJournal {
+    fn load(&self) -> Option<UploadSession>;
+    fn save(&mut self, session: &UploadSession) -> Result<()>;
+    fn clear(&mut self) -> Result<()>;
+}
+
+/// A journal for destinations or callers that do not resume.
+#[derive(Default)]
+pub struct NoJournal;
+
+impl UploadJournal for NoJournal {
+    fn load(&self) -> Option<UploadSession> {
+        None
+    }
+    fn save(&mut self, _: &UploadSession) -> Result<()> {
+        Ok(())
+    }
+    fn clear(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A place backups are copied to.
+pub trait Destination: Send {
+    /// For people: "folder /mnt/nas/backups".
+    fn describe(&self) -> String;
+    fn capabilities(&self) -> Capabilities;
+    /// Stores `local` as `<folder>/<name>`, replacing a previous file of that
+    /// name, and returns what the destination now holds.
+    fn upload(
+        &mut self,
+        folder: &str,
+        name: &str,
+        local: &Path,
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile>;
+    /// Nuage's files in `<folder>`, sorted by name (oldest first). An
+    /// absent folder is empty.
+    fn list(&mut self, folder: &str) -> Result<Vec<RemoteFile>>;
+    /// Streams `<folder>/<name>` into `out`; returns the byte count.
+    fn download(&mut self, folder: &str, name: &str, out: &mut dyn Write) -> Result<u64>;
+    /// Deletes `<folder>/<name>`; refuses names Nuage did not create.
+    fn delete(&mut self, folder: &str, name: &str) -> Result<()>;
+}
+
+/// How a destination is configured, as stored in the state database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DestinationConfig {
+    Folder { path: PathBuf },
+}
+
+impl DestinationConfig {
+    pub fn open(&self) -> Result<Box<dyn Destination>> {
+        match self {
+            DestinationConfig::Folder { path } => {
+                Ok(Box::new(folder::FolderDestination::new(path)?))
+            }
+        }
+    }
+}
+
+/// The file name of a restore point at a destination.
+pub fn file_name(point_id: &str) -> String {
+    format!("{point_id}.json.zst")
+}
+
+/// The restore point id in a file name Nuage created, or `None` for any
+/// other name (`YYYYMMDD-HHMMSSmmm-xxxx.json.zst`).
+pub fn point_id_of(name: &str) -> Option<&str> {
+    let id = name.strip_suffix(".json.zst")?;
+    let b = id.as_bytes();
+    let shape = b.len() == 23
+        && b[..8].iter().all(u8::is_ascii_digit)
+        && b[8] == b'-'
+        && b[9..18].iter().all(u8::is_ascii_digit)
+        && b[18] == b'-'
+        && b[19..].iter().all(|c| c.is_ascii_hexdigit());
+    shape.then_some(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_names_nuage_creates_are_recognised() {
+        assert_eq!(
+            point_id_of("20261121-054041123-3fa2.json.zst"),
+            Some("20261121-054041123-3fa2")
+        );
+        for other in [
+            "20261121-054041123-3fa2.json",
+            "notes.json.zst",
+            "20261121-054041123-3fa2.json.zst.tmp",
+            "2026112x-054041123-3fa2.json.zst",
+            "20261121-054041123-zzzz.json.zst",
+            "../20261121-054041123-3fa2.json.zst",
+        ] {
+            assert_eq!(point_id_of(other), None, "{other}");
+        }
+        assert_eq!(
+            point_id_of(&file_name("20261121-054041123-3fa2")),
+            Some("20261121-054041123-3fa2")
+        );
+    }
+}

@@ -1,0 +1,167 @@
+//! The destination contract, one suite that every destination passes.
+
+use std::path::Path;
+
+use nuage_engine::destination::folder::FolderDestination;
+use nuage_engine::destination::{Destination, NoJournal, file_name};
+use nuage_graph::QuickXorHash;
+
+fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
+
+fn local_file(dir: &Path, name: &str, data: &[u8]) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+fn quickxor(data: &[u8]) -> String {
+    let mut h = QuickXorHash::new();
+    h.update(data);
+    h.to_base64()
+}
+
+/// The contract. `plant_foreign` puts a file Nuage did not create into a
+/// source folder, the way a person might.
+fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn Fn(&str, &str)) {
+    let (a, b, c) = (
+        "20261121-054041123-00aa",
+        "20261121-054042000-00bb",
+        "20261122-000000000-00cc",
+    );
+
+    // An absent folder is empty, not an error.
+    assert!(dest.list("shop").unwrap().is_empty());
+
+    // Upload: what the destination holds is what was sent, with its hash.
+    let data_a = bytes(1, 3 << 20);
+    let file_a = local_file(scratch, "a", &data_a);
+    let mut seen = 0;
+    let r = dest
+        .upload("shop", &file_name(a), &file_a, &mut NoJournal, &mut |n| {
+            seen = n
+        })
+        .unwrap();
+    assert_eq!(r.size, data_a.len() as u64);
+    assert_eq!(r.point_id(), Some(a));
+    assert_eq!(seen, data_a.len() as u64, "progress reaches the full size");
+    if dest.capabilities().server_hash {
+        assert_eq!(r.quickxor.as_deref(), Some(quickxor(&data_a).as_str()));
+    }
+
+    // Listing: only Nuage's files, sorted by time (by name), with sizes and hashes.
+    dest.upload(
+        "shop",
+        &file_name(c),
+        &local_file(scratch, "c", b"c"),
+        &mut NoJournal,
+        &mut |_| {},
+    )
+    .unwrap();
+    dest.upload(
+        "shop",
+        &file_name(b),
+        &local_file(scratch, "b", b""),
+        &mut NoJournal,
+        &mut |_| {},
+    )
+    .unwrap();
+    plant_foreign("shop", "holiday photo.jpg");
+    let listed = dest.list("shop").unwrap();
+    let names: Vec<&str> = listed.iter().map(|f| f.point_id().unwrap()).collect();
+    assert_eq!(names, vec![a, b, c]);
+    assert_eq!(listed[1].size, 0, "empty files are stored too");
+    assert!(
+        dest.list("other").unwrap().is_empty(),
+        "one folder per source"
+    );
+
+    // Replacing a file keeps one file, with the new content.
+    let data_a2 = bytes(2, 1000);
+    dest.upload(
+        "shop",
+        &file_name(a),
+        &local_file(scratch, "a2", &data_a2),
+        &mut NoJournal,
+        &mut |_| {},
+    )
+    .unwrap();
+    let listed = dest.list("shop").unwrap();
+    assert_eq!(listed.len(), 3);
+    assert_eq!(listed[0].size, 1000);
+
+    // Download streams the stored bytes.
+    let mut got = Vec::new();
+    assert_eq!(
+        dest.download("shop", &file_name(a), &mut got).unwrap(),
+        1000
+    );
+    assert_eq!(got, data_a2);
+    assert!(
+        dest.download(
+            "shop",
+            &file_name("20200101-000000000-0000"),
+            &mut Vec::new()
+        )
+        .is_err()
+    );
+
+    // Delete: idempotent, and never touches what Nuage did not create.
+    dest.delete("shop", &file_name(a)).unwrap();
+    dest.delete("shop", &file_name(a)).unwrap();
+    assert!(dest.delete("shop", "holiday photo.jpg").is_err());
+    assert!(dest.delete("../shop", &file_name(b)).is_err());
+    let left: Vec<String> = dest
+        .list("shop")
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(left, vec![file_name(b), file_name(c)]);
+}
+
+#[test]
+fn folder_destination_passes_the_conformance_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("nas");
+    std::fs::create_dir(&root).unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let mut dest = FolderDestination::new(&root).unwrap();
+    let plant = |folder: &str, name: &str| {
+        std::fs::create_dir_all(root.join(folder)).unwrap();
+        std::fs::write(root.join(folder).join(name), b"not a backup").unwrap();
+    };
+    conformance(&mut dest, &scratch, &plant);
+    assert!(
+        root.join("shop/holiday photo.jpg").exists(),
+        "foreign files are left alone"
+    );
+}
+
+#[test]
+fn a_missing_folder_is_reported_as_unavailable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut dest = FolderDestination::new(&dir.path().join("unplugged-usb-disk")).unwrap();
+    let local = local_file(dir.path(), "x", b"x");
+    let e = dest
+        .upload(
+            "shop",
+            &file_name("20261121-054041123-00aa"),
+            &local,
+            &mut NoJournal,
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "destination_unavailable");
+    assert!(
+        e.to_string().contains("disk or network share is connected"),
+        "{e}"
+    );
+    assert_eq!(
+        dest.list("shop").unwrap_err().code(),
+        "destination_unavailable"
+    );
+}
