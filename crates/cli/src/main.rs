@@ -12,7 +12,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use nuage_engine::{BackupRef, Engine, Event, Schedule, Status};
+use nuage_engine::store::Location;
+use nuage_engine::{BackupRef, DestinationConfig, Engine, Event, Schedule, Status};
 
 #[derive(Parser)]
 #[command(
@@ -90,6 +91,9 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// Where backups are copied besides the local store.
+    #[command(subcommand)]
+    Destination(DestinationCmd),
     /// Sources, their last backups, the schedule, recent runs.
     Status {
         #[arg(long)]
@@ -97,6 +101,19 @@ enum Command {
     },
     /// Run the scheduler in the foreground until interrupted.
     Run,
+}
+
+#[derive(Subcommand)]
+enum DestinationCmd {
+    /// A local or network folder (NAS, USB disk): one subfolder per source.
+    Folder { path: PathBuf },
+    /// The current destination.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Keep backups locally only.
+    Remove,
 }
 
 #[derive(Subcommand)]
@@ -212,6 +229,20 @@ impl Progress {
 }
 
 fn describe_outcome(o: &nuage_engine::SourceOutcome) -> String {
+    let local = describe_local(o);
+    match &o.upload {
+        Some(u) if u.state == "verified" && !u.uploaded.is_empty() => {
+            format!("{local}; uploaded and verified at the destination")
+        }
+        Some(u) if u.state != "verified" => format!(
+            "{local}; upload pending (kept locally, retried at the next run): {}",
+            u.error.as_deref().unwrap_or("unknown error")
+        ),
+        _ => local,
+    }
+}
+
+fn describe_local(o: &nuage_engine::SourceOutcome) -> String {
     match o.status {
         Status::BackedUp => format!(
             "{}: backed up as {} ({}, {} tables, {} rows)",
@@ -258,6 +289,7 @@ fn run(cli: Cli) -> Result<i32> {
             let outcomes = engine.backup(&names, &mut |e| progress.on(&e))?;
             progress.done();
             let failed = outcomes.iter().any(|o| o.status == Status::Failed);
+            let pending = outcomes.iter().any(|o| o.upload.as_ref().is_some_and(|u| u.state != "verified"));
             if json {
                 print_json(&outcomes)?;
             } else if progress.bar.is_none() {
@@ -272,18 +304,32 @@ fn run(cli: Cli) -> Result<i32> {
                     eprintln!("{}", describe_outcome(o));
                 }
             }
+            if pending && !json {
+                eprintln!("warning: some copies are kept locally only for now; `nuage backup` retries the upload.");
+            }
             if outcomes.is_empty() && !json {
                 println!("no sources to back up. Add one with `nuage source add PATH`.");
             }
-            return Ok(i32::from(failed));
+            // 1: a source failed; 3: everything is backed up locally but an
+            // upload is still pending.
+            return Ok(if failed {
+                1
+            } else if pending {
+                3
+            } else {
+                0
+            });
         }
         Command::List { name, json } => {
-            let points = engine.restore_points(name.as_deref())?;
+            let (points, problem) = engine.all_restore_points(name.as_deref())?;
             if let Some(n) = name.as_ref().filter(|_| points.is_empty()) {
                 // A removed source still lists its restore points; an unknown name is an error.
                 if !engine.sources()?.iter().any(|s| &s.name == n) {
                     bail!(nuage_engine::Error::UnknownSource(n.clone()));
                 }
+            }
+            if let Some(e) = problem {
+                eprintln!("warning: showing local restore points only: {e}");
             }
             if json {
                 print_json(&points)?;
@@ -291,22 +337,54 @@ fn run(cli: Cli) -> Result<i32> {
                 println!("no restore points yet. Run `nuage backup`.");
             } else {
                 println!(
-                    "{:<26} {:<16} {:<25} {:>10} {:>7} {:>10}",
+                    "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  WHERE",
                     "ID", "SOURCE", "CREATED", "SIZE", "TABLES", "ROWS"
                 );
                 for p in &points {
+                    let (tables, rows) = match p.location {
+                        Location::Remote => ("-".to_string(), "-".to_string()),
+                        _ => (p.tables.to_string(), p.rows.to_string()),
+                    };
+                    let place = match (p.location, p.upload.as_deref()) {
+                        (Location::Both, _) => "local + destination",
+                        (Location::Remote, _) => "destination only",
+                        (Location::Local, Some("pending")) => "local (upload pending)",
+                        (Location::Local, _) => "local",
+                    };
                     println!(
-                        "{:<26} {:<16} {:<25} {:>10} {:>7} {:>10}",
+                        "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  {place}",
                         p.id,
                         p.source,
                         p.created_at,
                         human_bytes(p.size_bytes),
-                        p.tables,
-                        p.rows
+                        tables,
+                        rows
                     );
                 }
             }
         }
+        Command::Destination(cmd) => match cmd {
+            DestinationCmd::Folder { path } => {
+                let config = DestinationConfig::Folder { path: std::path::absolute(&path)? };
+                engine.set_destination(Some(&config))?;
+                println!("backups will also be copied to {}", config.open()?.describe());
+            }
+            DestinationCmd::Show { json } => {
+                let config = engine.destination()?;
+                if json {
+                    print_json(&config)?;
+                } else {
+                    match config {
+                        Some(c) => println!("{}", c.open()?.describe()),
+                        None => println!("no destination: backups are kept locally only. Set one with `nuage destination folder PATH`."),
+                    }
+                }
+            }
+            DestinationCmd::Remove => {
+                engine.set_destination(None)?;
+                println!("no destination: backups are kept locally only (copies already made elsewhere are left there).");
+            }
+        },
         Command::Restore {
             point,
             to,

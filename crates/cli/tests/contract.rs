@@ -278,3 +278,107 @@ fn a_backup_killed_midway_leaves_nothing_half_done() {
             || std::fs::read_dir(env.home().join("tmp")).unwrap().count() == 0
     );
 }
+
+fn json_of(o: &common::Outcome) -> serde_json::Value {
+    json(&o.stdout)
+}
+
+#[test]
+fn copies_go_to_the_destination_verified_and_come_back_after_the_home_is_lost() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    let nas = env.path("nas");
+    std::fs::create_dir(&nas).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    let out = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    let id = out[0]["id"].as_str().unwrap().to_string();
+    // The destination holds the local copy, byte for byte.
+    let local = std::fs::read(env.home().join(format!("backups/shop/{id}.json.zst"))).unwrap();
+    let remote = std::fs::read(nas.join(format!("shop/{id}.json.zst"))).unwrap();
+    assert_eq!(local, remote);
+    assert_eq!(env.points()[0]["location"], "both");
+
+    // The machine's Nuage data is lost; the destination is all that is left.
+    std::fs::remove_dir_all(env.home()).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    let points = env.points();
+    assert_eq!(points.len(), 1);
+    assert_eq!(points[0]["location"], "remote");
+    assert_eq!(points[0]["id"], id.as_str());
+    let back = env.path("back.db");
+    env.run_ok(&["restore", &id, "--to", s(&back)]);
+    assert_eq!(contents(&back), contents(&db));
+    let exported = env.path("again.json");
+    env.run_ok(&["export", &id, s(&exported)]);
+    assert_eq!(
+        json(&std::fs::read_to_string(&exported).unwrap())["format"],
+        "nuage-backup"
+    );
+}
+
+#[test]
+fn an_unreachable_destination_keeps_copies_local_and_catches_up_later() {
+    let env = Env::new();
+    env.add_sample_source("shop.db");
+    let nas = env.path("nas");
+    std::fs::create_dir(&nas).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    // The share is unplugged.
+    let away = env.path("nas-away");
+    std::fs::rename(&nas, &away).unwrap();
+    let o = env.run_full(&["backup", "--json"]);
+    assert_eq!(
+        o.status.code(),
+        Some(3),
+        "exit 3: backed up locally, upload pending\n{}",
+        o.describe()
+    );
+    let out = json_of(&o);
+    assert_eq!(out[0]["status"], "backed_up");
+    assert_eq!(out[0]["upload"]["state"], "pending");
+    assert_eq!(out[0]["upload"]["error_code"], "destination_unavailable");
+    assert_eq!(env.points()[0]["location"], "local");
+    // Plugged back in: the next run has nothing new, but uploads what waited.
+    std::fs::rename(&away, &nas).unwrap();
+    let out = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(out[0]["status"], "unchanged");
+    assert_eq!(out[0]["upload"]["state"], "verified");
+    assert_eq!(out[0]["upload"]["uploaded"].as_array().unwrap().len(), 1);
+    assert_eq!(env.points()[0]["location"], "both");
+}
+
+#[test]
+fn retention_applies_at_the_destination_and_spares_foreign_files() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    let nas = env.path("nas");
+    std::fs::create_dir_all(nas.join("shop")).unwrap();
+    std::fs::write(nas.join("shop/notes.txt"), "mine").unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    env.run_ok(&["source", "set", "shop", "--keep-last", "2"]);
+    let c = Connection::open(&db).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        c.execute(
+            "UPDATE people SET name = ?1 WHERE rowid = 1",
+            [format!("n{i}")],
+        )
+        .unwrap();
+        ids.push(env.backup_ok());
+    }
+    let mut remote: Vec<String> = std::fs::read_dir(nas.join("shop"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    remote.sort();
+    assert_eq!(
+        remote,
+        vec![
+            format!("{}.json.zst", ids[2]),
+            format!("{}.json.zst", ids[3]),
+            "notes.txt".to_string()
+        ]
+    );
+}

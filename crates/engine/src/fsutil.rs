@@ -139,10 +139,23 @@ pub fn sync_parent(path: &Path) -> Result<()> {
         .map_err(|e| Error::io("sync the folder", dir, e))
 }
 
-/// A writer that hashes (BLAKE3) and counts the bytes passing through it.
+/// What [`HashingWriter`] saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hashes {
+    /// BLAKE3, hex: Nuage's own check of its local copies (GB/s).
+    pub blake3: String,
+    /// QuickXorHash, base64: what OneDrive and SharePoint report for the
+    /// uploaded file, computed in the same pass so the upload can be verified.
+    pub quickxor: String,
+    pub bytes: u64,
+}
+
+/// A writer that hashes (BLAKE3 and QuickXorHash) and counts the bytes
+/// passing through it.
 pub struct HashingWriter<W> {
     inner: W,
-    hasher: blake3::Hasher,
+    blake3: blake3::Hasher,
+    quickxor: nuage_graph::QuickXorHash,
     bytes: u64,
 }
 
@@ -150,23 +163,26 @@ impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
         HashingWriter {
             inner,
-            hasher: blake3::Hasher::new(),
+            blake3: blake3::Hasher::new(),
+            quickxor: Default::default(),
             bytes: 0,
         }
     }
-    pub fn finish(self) -> (W, String, u64) {
-        (
-            self.inner,
-            self.hasher.finalize().to_hex().to_string(),
-            self.bytes,
-        )
+    pub fn finish(self) -> (W, Hashes) {
+        let hashes = Hashes {
+            blake3: self.blake3.finalize().to_hex().to_string(),
+            quickxor: self.quickxor.to_base64(),
+            bytes: self.bytes,
+        };
+        (self.inner, hashes)
     }
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        self.blake3.update(&buf[..n]);
+        self.quickxor.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }

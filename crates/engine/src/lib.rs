@@ -19,6 +19,7 @@ pub mod schedule;
 pub mod snapshot;
 pub mod sql;
 pub mod store;
+mod upload;
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -58,6 +59,23 @@ pub struct SourceOutcome {
     pub error: Option<String>,
     pub error_code: Option<String>,
     pub removed_by_retention: Vec<String>,
+    /// What happened at the destination, when one is configured.
+    pub upload: Option<UploadOutcome>,
+}
+
+/// The destination side of one source's run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct UploadOutcome {
+    /// `verified` (everything of this source is at the destination and
+    /// checked), or `pending` (some copies wait for the next run: `error`
+    /// says why).
+    pub state: String,
+    /// Restore points uploaded and verified during this run.
+    pub uploaded: Vec<String>,
+    /// Files removed at the destination by retention.
+    pub removed: Vec<String>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
 }
 
 /// The event stream: the CLI draws progress bars from it, the desktop app
@@ -77,7 +95,7 @@ pub enum Event {
         rows: u64,
     },
     SourceFinished {
-        outcome: SourceOutcome,
+        outcome: Box<SourceOutcome>,
     },
     RunFinished {
         failed: usize,
@@ -86,22 +104,26 @@ pub enum Event {
         table: String,
         rows: u64,
     },
+    UploadProgress {
+        source: String,
+        point: String,
+        bytes: u64,
+        total: u64,
+    },
 }
 
 /// Where a restore reads from.
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // made once per restore, never stored in bulk
 pub enum BackupRef {
     Point(RestorePoint),
     File(PathBuf),
 }
 
+pub use destination::DestinationConfig;
+pub use upload::DestinationSlot;
+
 impl BackupRef {
-    fn path(&self) -> &Path {
-        match self {
-            BackupRef::Point(p) => &p.file,
-            BackupRef::File(f) => f,
-        }
-    }
     fn label(&self) -> String {
         match self {
             BackupRef::Point(p) => format!("restore point {}", p.id),
@@ -262,22 +284,55 @@ impl Engine {
 
     /// Finds a restore point by id (or unique prefix), or else a backup file.
     pub fn resolve(&self, point_or_file: &str) -> Result<BackupRef> {
-        let points = self.store.restore_points(None)?;
-        if let Some(p) = points.iter().find(|p| p.id == point_or_file) {
-            return Ok(BackupRef::Point(p.clone()));
-        }
-        let matching: Vec<&RestorePoint> = points
-            .iter()
-            .filter(|p| p.id.starts_with(point_or_file))
-            .collect();
         let path = Path::new(point_or_file);
-        match matching.len() {
-            1 if !path.exists() => Ok(BackupRef::Point(matching[0].clone())),
-            n if n > 1 && !path.exists() => {
-                Err(Error::AmbiguousRestorePoint(point_or_file.to_string()))
+        let local = self.store.restore_points(None)?;
+        if let Some(r) = Self::match_point(&local, point_or_file, path)? {
+            return Ok(r);
+        }
+        if path.is_file() {
+            return Ok(BackupRef::File(path.to_path_buf()));
+        }
+        // Not here: perhaps only at the destination (a lost home, another machine).
+        if self.destination()?.is_some() {
+            let (everywhere, _) = self.all_restore_points(None)?;
+            if let Some(r) = Self::match_point(&everywhere, point_or_file, path)? {
+                return Ok(r);
             }
-            _ if path.is_file() => Ok(BackupRef::File(path.to_path_buf())),
-            _ => Err(Error::UnknownRestorePoint(point_or_file.to_string())),
+        }
+        Err(Error::UnknownRestorePoint(point_or_file.to_string()))
+    }
+
+    /// A restore point by exact id, or by unique prefix when no file has that name.
+    fn match_point(points: &[RestorePoint], key: &str, path: &Path) -> Result<Option<BackupRef>> {
+        if let Some(p) = points.iter().find(|p| p.id == key) {
+            return Ok(Some(BackupRef::Point(p.clone())));
+        }
+        if path.exists() || key.is_empty() {
+            return Ok(None);
+        }
+        let matching: Vec<&RestorePoint> =
+            points.iter().filter(|p| p.id.starts_with(key)).collect();
+        match matching.len() {
+            0 => Ok(None),
+            1 => Ok(Some(BackupRef::Point(matching[0].clone()))),
+            _ => Err(Error::AmbiguousRestorePoint(key.to_string())),
+        }
+    }
+
+    /// The local file holding `r`: the local copy (checksum verified), the
+    /// given file, or a verified download of a point kept only at the
+    /// destination (removed again when the guard drops).
+    fn local_file(&self, r: &BackupRef) -> Result<(PathBuf, Option<TempFile>)> {
+        match r {
+            BackupRef::Point(p) if p.location == store::Location::Remote => {
+                let path = self.download_remote(p)?;
+                Ok((path.clone(), Some(TempFile(path))))
+            }
+            BackupRef::Point(p) => {
+                self.verify_point(p)?;
+                Ok((p.file.clone(), None))
+            }
+            BackupRef::File(f) => Ok((f.clone(), None)),
         }
     }
 
@@ -303,6 +358,7 @@ impl Engine {
         events(Event::RunStarted {
             sources: selected.iter().map(|s| s.name.clone()).collect(),
         });
+        let mut destination = self.open_destination()?;
         let mut outcomes = Vec::new();
         for s in &selected {
             events(Event::SourceStarted {
@@ -321,6 +377,7 @@ impl Engine {
                     error: Some(e.to_string()),
                     error_code: Some(e.code().to_string()),
                     removed_by_retention: vec![],
+                    upload: None,
                 },
             };
             self.store.record_run(&RunRecord {
@@ -335,8 +392,12 @@ impl Engine {
                 bytes: outcome.size_bytes,
                 error: outcome.error.clone(),
             })?;
+            let mut outcome = outcome;
+            if let Some(dest) = destination.as_mut().filter(|_| outcome.status != Status::Failed) {
+                outcome.upload = Some(self.sync_source(dest, s, events));
+            }
             events(Event::SourceFinished {
-                outcome: outcome.clone(),
+                outcome: Box::new(outcome.clone()),
             });
             outcomes.push(outcome);
         }
@@ -367,6 +428,7 @@ impl Engine {
                 error: None,
                 error_code: None,
                 removed_by_retention: vec![],
+                upload: None,
             });
         }
         let created = Utc::now();
@@ -411,7 +473,8 @@ impl Engine {
             .into_inner()
             .map_err(|e| Error::io("write", &file, e.into_error()))?;
         let hashing = enc.finish().map_err(|e| Error::io("write", &file, e))?;
-        let (atomic, checksum, size) = hashing.finish();
+        let (atomic, hashes) = hashing.finish();
+        let size = hashes.bytes;
         atomic.commit(false)?;
         let point = RestorePoint {
             id: id.clone(),
@@ -420,7 +483,10 @@ impl Engine {
             size_bytes: size,
             tables: stats.tables,
             rows: stats.rows,
-            checksum,
+            checksum: hashes.blake3,
+            quickxor: Some(hashes.quickxor),
+            location: store::Location::Local,
+            upload: None,
             file,
             fingerprint: fp,
             source_path: s.path.clone(),
@@ -437,6 +503,7 @@ impl Engine {
             error: None,
             error_code: None,
             removed_by_retention: removed,
+            upload: None,
         })
     }
 
@@ -486,10 +553,8 @@ impl Engine {
         target: &Path,
         events: &mut dyn FnMut(Event),
     ) -> Result<load::Loaded> {
-        if let BackupRef::Point(p) = r {
-            self.verify_point(p)?;
-        }
-        let input = load::open_document(r.path())?;
+        let (file, _download) = self.local_file(r)?;
+        let input = load::open_document(&file)?;
         let mut progress = |table: &str, rows: u64| {
             events(Event::RestoreProgress {
                 table: table.to_string(),
@@ -655,14 +720,14 @@ impl Engine {
     /// Writes restore point `id` to `file`: plain JSON, or zstd when the
     /// name ends in `.zst`. The checksum is verified first.
     pub fn export(&self, point: &RestorePoint, file: &Path, force: bool) -> Result<u64> {
-        self.verify_point(point)?;
         if file.exists() && !force {
             return Err(Error::TargetExists(file.to_path_buf()));
         }
+        let (copy_of, _download) = self.local_file(&BackupRef::Point(point.clone()))?;
         let mut out = AtomicFile::create(file)?;
         let compressed = file.extension().is_some_and(|e| e == "zst");
         let copy = |out: &mut AtomicFile| -> std::io::Result<u64> {
-            let f = std::fs::File::open(&point.file)?;
+            let f = std::fs::File::open(&copy_of)?;
             if compressed {
                 std::io::copy(&mut std::io::BufReader::new(f), out)
             } else {
@@ -696,6 +761,15 @@ impl Engine {
             sources,
             last_runs: self.store.runs(10)?,
         })
+    }
+}
+
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 

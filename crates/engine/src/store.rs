@@ -20,6 +20,27 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::fsutil::{PRIVATE_FILE_MODE, create_private_dir};
 
+/// Each step brings the state database from version i to i + 1.
+const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS];
+
+/// Version 2: the QuickXorHash of each local copy, and the upload state of
+/// each restore point at the configured destination.
+const UPLOADS: &str = "
+ALTER TABLE restore_points ADD COLUMN quickxor TEXT;
+CREATE TABLE uploads(
+    point_id TEXT NOT NULL,
+    destination TEXT NOT NULL,
+    state TEXT NOT NULL,
+    size_bytes INTEGER,
+    session TEXT,
+    error TEXT,
+    error_code TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (point_id, destination)
+);
+";
+
 const SCHEMA: &str = "
 CREATE TABLE sources(
     name TEXT PRIMARY KEY,
@@ -76,11 +97,41 @@ pub struct RestorePoint {
     pub tables: u64,
     pub rows: u64,
     pub checksum: String,
+    /// QuickXorHash of the local copy (restore points made before version 2
+    /// of the state database have none).
+    #[serde(skip)]
+    pub quickxor: Option<String>,
+    /// Where copies of this restore point exist.
+    pub location: Location,
+    /// The upload state at the configured destination, if any.
+    pub upload: Option<String>,
     #[serde(skip)]
     pub file: PathBuf,
     #[serde(skip)]
     pub fingerprint: String,
     pub source_path: PathBuf,
+}
+
+/// Where the copies of a restore point are.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Location {
+    /// Only in the local store.
+    Local,
+    /// Only at the destination (its local copy is gone, or another machine made it).
+    Remote,
+    /// Locally and, verified, at the destination.
+    Both,
+}
+
+/// One restore point's upload at one destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadRow {
+    pub state: String,
+    pub session: Option<String>,
+    pub error: Option<String>,
+    pub error_code: Option<String>,
+    pub attempts: u32,
 }
 
 /// One recorded run of one source.
@@ -129,22 +180,30 @@ impl Store {
         let version: i64 = db
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(state_err(&path))?;
-        if version == 0 {
-            db.execute_batch(&format!(
-                "BEGIN IMMEDIATE; {SCHEMA} PRAGMA user_version = 1; COMMIT;"
-            ))
-            .or_else(|e| {
-                // Another process may have created it first.
-                let _ = db.execute_batch("ROLLBACK");
-                let v: i64 = db.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-                if v == 1 { Ok(()) } else { Err(e) }
-            })
-            .map_err(state_err(&path))?;
-        } else if version != 1 {
+        if version > MIGRATIONS.len() as i64 {
             return Err(Error::Invalid(format!(
                 "{} was written by a newer Nuage (state version {version}). Update Nuage.",
                 path.display()
             )));
+        }
+        for (i, step) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let to = i as i64 + 1;
+            // Another process may migrate at the same moment: re-check inside
+            // the write transaction.
+            db.execute_batch("BEGIN IMMEDIATE")
+                .map_err(state_err(&path))?;
+            let now: i64 = db
+                .query_row("PRAGMA user_version", [], |r| r.get(0))
+                .map_err(state_err(&path))?;
+            let r = if now < to {
+                db.execute_batch(&format!("{step} PRAGMA user_version = {to}; COMMIT;"))
+            } else {
+                db.execute_batch("COMMIT")
+            };
+            if let Err(e) = r {
+                let _ = db.execute_batch("ROLLBACK");
+                return Err(state_err(&path)(e));
+            }
         }
         Ok(Store {
             home: home.to_path_buf(),
@@ -276,8 +335,8 @@ impl Store {
         let rel = p.file.strip_prefix(&self.home).unwrap_or(&p.file);
         self.db
             .execute(
-                "INSERT INTO restore_points(id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                "INSERT INTO restore_points(id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path, quickxor) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 params![
                     p.id,
                     p.source,
@@ -288,7 +347,8 @@ impl Store {
                     p.tables as i64,
                     p.rows as i64,
                     p.fingerprint,
-                    p.source_path.to_string_lossy()
+                    p.source_path.to_string_lossy(),
+                    p.quickxor
                 ],
             )
             .map(|_| ())
@@ -300,7 +360,7 @@ impl Store {
         let mut stmt = self
             .db
             .prepare(
-                "SELECT id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path \
+                "SELECT id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path, quickxor \
                  FROM restore_points WHERE ?1 IS NULL OR source = ?1 ORDER BY created_at DESC, id DESC",
             )
             .map_err(self.err())?;
@@ -317,13 +377,101 @@ impl Store {
                 rows: r.get::<_, i64>(7)? as u64,
                 fingerprint: r.get(8)?,
                 source_path: PathBuf::from(r.get::<_, String>(9)?),
+                quickxor: r.get(10)?,
+                location: Location::Local,
+                upload: None,
             })
         })
         .and_then(|rows| rows.collect())
         .map_err(self.err())
     }
 
+    pub fn upload(&self, point_id: &str, destination: &str) -> Result<Option<UploadRow>> {
+        self.db
+            .query_row(
+                "SELECT state, session, error, error_code, attempts FROM uploads WHERE point_id = ?1 AND destination = ?2",
+                [point_id, destination],
+                |r| {
+                    Ok(UploadRow {
+                        state: r.get(0)?,
+                        session: r.get(1)?,
+                        error: r.get(2)?,
+                        error_code: r.get(3)?,
+                        attempts: r.get(4)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Records the state of an upload (`pending`, `verified`, `failed`); a
+    /// failure counts an attempt.
+    pub fn set_upload(
+        &self,
+        point_id: &str,
+        destination: &str,
+        state: &str,
+        size: Option<u64>,
+        error: Option<(&str, &str)>,
+    ) -> Result<()> {
+        self.db
+            .execute(
+                "INSERT INTO uploads(point_id, destination, state, size_bytes, error, error_code, attempts, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(point_id, destination) DO UPDATE SET state = excluded.state,
+                    size_bytes = coalesce(excluded.size_bytes, size_bytes), error = excluded.error,
+                    error_code = excluded.error_code, attempts = attempts + excluded.attempts,
+                    updated_at = excluded.updated_at",
+                params![
+                    point_id,
+                    destination,
+                    state,
+                    size.map(|s| s as i64),
+                    error.map(|e| e.1),
+                    error.map(|e| e.0),
+                    i64::from(error.is_some()),
+                    chrono::Utc::now().to_rfc3339()
+                ],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Persists (or clears) the resumable session of an upload.
+    pub fn set_upload_session(
+        &self,
+        point_id: &str,
+        destination: &str,
+        session: Option<&str>,
+    ) -> Result<()> {
+        self.db
+            .execute(
+                "UPDATE uploads SET session = ?3 WHERE point_id = ?1 AND destination = ?2",
+                params![point_id, destination, session],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Upload states at `destination`, by restore point id.
+    pub fn upload_states(
+        &self,
+        destination: &str,
+    ) -> Result<std::collections::HashMap<String, String>> {
+        let mut stmt = self
+            .db
+            .prepare("SELECT point_id, state FROM uploads WHERE destination = ?1")
+            .map_err(self.err())?;
+        stmt.query_map([destination], |r| Ok((r.get(0)?, r.get(1)?)))
+            .and_then(|rows| rows.collect())
+            .map_err(self.err())
+    }
+
     pub fn forget_restore_point(&self, id: &str) -> Result<()> {
+        self.db
+            .execute("DELETE FROM uploads WHERE point_id = ?1", [id])
+            .map_err(self.err())?;
         self.db
             .execute("DELETE FROM restore_points WHERE id = ?1", [id])
             .map(|_| ())

@@ -34,6 +34,7 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
 
     // An absent folder is empty, not an error.
     assert!(dest.list("shop").unwrap().is_empty());
+    assert!(dest.folders().unwrap().is_empty());
 
     // Upload: what the destination holds is what was sent, with its hash.
     let data_a = bytes(1, 3 << 20);
@@ -77,6 +78,7 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
         dest.list("other").unwrap().is_empty(),
         "one folder per source"
     );
+    assert_eq!(dest.folders().unwrap(), vec!["shop".to_string()]);
 
     // Replacing a file keeps one file, with the new content.
     let data_a2 = bytes(2, 1000);
@@ -163,5 +165,48 @@ fn a_missing_folder_is_reported_as_unavailable() {
     assert_eq!(
         dest.list("shop").unwrap_err().code(),
         "destination_unavailable"
+    );
+}
+
+#[test]
+fn a_home_from_before_destinations_is_migrated_and_its_copies_uploaded() {
+    use nuage_engine::destination::DestinationConfig;
+    use nuage_engine::{Engine, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("app.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let home = dir.path().join("home");
+    {
+        let e = Engine::open(&home).unwrap();
+        e.add_source(&db, Some("app")).unwrap();
+        e.backup(&[], &mut |_| {}).unwrap();
+    }
+    // Turn the state database back into version 1, as the first release wrote it.
+    rusqlite::Connection::open(home.join("state.sqlite"))
+        .unwrap()
+        .execute_batch("DROP TABLE uploads; ALTER TABLE restore_points DROP COLUMN quickxor; PRAGMA user_version = 1;")
+        .unwrap();
+
+    let e = Engine::open(&home).unwrap();
+    let point = e.restore_points(None).unwrap().remove(0);
+    assert_eq!(
+        point.quickxor, None,
+        "copies from version 1 have no QuickXorHash"
+    );
+    let nas = dir.path().join("nas");
+    std::fs::create_dir(&nas).unwrap();
+    e.set_destination(Some(&DestinationConfig::Folder { path: nas.clone() }))
+        .unwrap();
+    let out = e.backup(&[], &mut |_| {}).unwrap().remove(0);
+    assert_eq!(out.status, Status::Unchanged);
+    let upload = out.upload.unwrap();
+    assert_eq!(upload.state, "verified", "{:?}", upload.error);
+    assert_eq!(upload.uploaded, vec![point.id.clone()]);
+    assert_eq!(
+        std::fs::read(&point.file).unwrap(),
+        std::fs::read(nas.join("app").join(file_name(&point.id))).unwrap()
     );
 }

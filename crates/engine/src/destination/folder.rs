@@ -106,6 +106,18 @@ impl Destination for FolderDestination {
         })
     }
 
+    fn folders(&mut self) -> Result<Vec<String>> {
+        let entries = fs::read_dir(&self.root).map_err(|e| self.unavailable(e))?;
+        let mut names: Vec<String> = entries
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| crate::valid_source_name(n))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
     fn list(&mut self, folder: &str) -> Result<Vec<RemoteFile>> {
         if !self.root.is_dir() {
             return Err(self.unavailable(io::Error::new(

@@ -90,6 +90,8 @@ pub trait Destination: Send {
         journal: &mut dyn UploadJournal,
         progress: &mut dyn FnMut(u64),
     ) -> Result<RemoteFile>;
+    /// The source folders present (names that can be source names), sorted.
+    fn folders(&mut self) -> Result<Vec<String>>;
     /// Nuage's files in `<folder>`, sorted by name (oldest first). An
     /// absent folder is empty.
     fn list(&mut self, folder: &str) -> Result<Vec<RemoteFile>>;

@@ -1,0 +1,351 @@
+//! The destination side of a backup run: upload each restore point after its
+//! local copy is written, verify it against the destination's own hash,
+//! remember what is verified, retry what is not at the next run, and apply
+//! retention at the destination too. The local copy is always written first
+//! and stays the fallback.
+
+use std::path::PathBuf;
+
+use chrono::{NaiveDateTime, Utc};
+
+use crate::destination::{
+    Destination, DestinationConfig, RemoteFile, UploadJournal, UploadSession, file_name,
+};
+use crate::error::{Error, Result};
+use crate::store::{Location, RestorePoint, Store};
+use crate::{Engine, Event, Source, UploadOutcome, retention};
+
+/// The destination of a run, opened once: its key in the state database
+/// (its description) and the destination itself, or why it cannot be used.
+pub type DestinationSlot = std::result::Result<(String, Box<dyn Destination>), Error>;
+
+/// Keeps an upload's resumable session in the state database.
+struct StoreJournal<'a> {
+    store: &'a Store,
+    point: &'a str,
+    destination: &'a str,
+    session: Option<UploadSession>,
+}
+
+impl UploadJournal for StoreJournal<'_> {
+    fn load(&self) -> Option<UploadSession> {
+        self.session.clone()
+    }
+    fn save(&mut self, session: &UploadSession) -> Result<()> {
+        let json = serde_json::to_string(session).expect("serializable");
+        self.store
+            .set_upload_session(self.point, self.destination, Some(&json))?;
+        self.session = Some(session.clone());
+        Ok(())
+    }
+    fn clear(&mut self) -> Result<()> {
+        self.store
+            .set_upload_session(self.point, self.destination, None)?;
+        self.session = None;
+        Ok(())
+    }
+}
+
+/// When a restore point was made, from its id (`YYYYMMDD-HHMMSSmmm-xxxx`).
+fn created_at_of(id: &str) -> Option<String> {
+    let t = NaiveDateTime::parse_from_str(id.get(..18)?, "%Y%m%d-%H%M%S%3f").ok()?;
+    Some(
+        t.and_utc()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    )
+}
+
+impl Engine {
+    pub fn destination(&self) -> Result<Option<DestinationConfig>> {
+        match self.store.setting("destination")? {
+            None => Ok(None),
+            Some(json) => serde_json::from_str(&json)
+                .map(Some)
+                .map_err(|e| Error::Invalid(format!("the stored destination is unreadable ({e}); set it again with `nuage destination`."))),
+        }
+    }
+
+    /// Sets (or with `None` removes) the destination. Copies already made
+    /// are uploaded to a new destination at the next run.
+    pub fn set_destination(&self, config: Option<&DestinationConfig>) -> Result<()> {
+        if let Some(c) = config {
+            // Refuse a destination that cannot be used right now.
+            c.open()?.list("nuage-check")?;
+        }
+        let json = config.map(|c| serde_json::to_string(c).expect("serializable"));
+        self.store.set_setting("destination", json.as_deref())
+    }
+
+    /// Opens the configured destination for one run.
+    pub fn open_destination(&self) -> Result<Option<DestinationSlot>> {
+        Ok(self
+            .destination()?
+            .map(|c| c.open().map(|d| (d.describe(), d))))
+    }
+
+    /// Uploads every restore point of `s` not yet verified at the
+    /// destination (oldest first), then applies retention there.
+    pub(crate) fn sync_source(
+        &self,
+        slot: &mut DestinationSlot,
+        s: &Source,
+        events: &mut dyn FnMut(Event),
+    ) -> UploadOutcome {
+        let mut out = UploadOutcome {
+            state: "verified".into(),
+            uploaded: vec![],
+            removed: vec![],
+            error: None,
+            error_code: None,
+        };
+        let (key, dest) = match slot {
+            Ok(d) => d,
+            Err(e) => {
+                out.state = "pending".into();
+                out.error = Some(e.to_string());
+                out.error_code = Some(e.code().to_string());
+                return out;
+            }
+        };
+        let result = (|| -> Result<()> {
+            let mut points = self.store.restore_points(Some(&s.name))?;
+            points.reverse();
+            let states = self.store.upload_states(key)?;
+            for p in points
+                .iter()
+                .filter(|p| states.get(&p.id).map(String::as_str) != Some("verified"))
+            {
+                self.upload_point(dest.as_mut(), key, p, events)?;
+                out.uploaded.push(p.id.clone());
+            }
+            out.removed = self.remote_retention(dest.as_mut(), s)?;
+            Ok(())
+        })();
+        if let Err(e) = result {
+            out.state = "pending".into();
+            out.error = Some(e.to_string());
+            out.error_code = Some(e.code().to_string());
+        }
+        out
+    }
+
+    fn upload_point(
+        &self,
+        dest: &mut dyn Destination,
+        key: &str,
+        p: &RestorePoint,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<()> {
+        let expected = match &p.quickxor {
+            Some(q) => q.clone(),
+            None => {
+                let mut h = nuage_graph::QuickXorHash::new();
+                let f = std::fs::File::open(&p.file).map_err(|e| Error::io("read", &p.file, e))?;
+                std::io::copy(&mut std::io::BufReader::new(f), &mut h)
+                    .map_err(|e| Error::io("read", &p.file, e))?;
+                h.to_base64()
+            }
+        };
+        let previous = self.store.upload(&p.id, key)?;
+        if previous.is_none() {
+            self.store
+                .set_upload(&p.id, key, "pending", Some(p.size_bytes), None)?;
+        }
+        let session = previous
+            .and_then(|r| r.session)
+            .and_then(|j| serde_json::from_str(&j).ok());
+        let mut journal = StoreJournal {
+            store: &self.store,
+            point: &p.id,
+            destination: key,
+            session,
+        };
+        let source = p.source.clone();
+        let result = dest.upload(
+            &p.source,
+            &file_name(&p.id),
+            &p.file,
+            &mut journal,
+            &mut |sent| {
+                events(Event::UploadProgress {
+                    source: source.clone(),
+                    point: p.id.clone(),
+                    bytes: sent,
+                    total: p.size_bytes,
+                })
+            },
+        );
+        let remote = match result {
+            Ok(r) => r,
+            Err(e) => {
+                self.store.set_upload(
+                    &p.id,
+                    key,
+                    "pending",
+                    None,
+                    Some((e.code(), &e.to_string())),
+                )?;
+                return Err(e);
+            }
+        };
+        let hash_ok = !dest.capabilities().server_hash
+            || remote.quickxor.as_deref() == Some(expected.as_str());
+        if remote.size != p.size_bytes || !hash_ok {
+            // Never leave a bad copy at the destination under a good name.
+            let _ = dest.delete(&p.source, &file_name(&p.id));
+            let e = Error::Destination {
+                code: "hash_mismatch",
+                message: format!(
+                    "the copy of {} at {} does not match the local copy (size {} vs {}, hash {} vs {expected}); it was removed and will be uploaded again at the next run.",
+                    p.id,
+                    dest.describe(),
+                    remote.size,
+                    p.size_bytes,
+                    remote.quickxor.as_deref().unwrap_or("none")
+                ),
+            };
+            self.store.set_upload(
+                &p.id,
+                key,
+                "pending",
+                None,
+                Some((e.code(), &e.to_string())),
+            )?;
+            return Err(e);
+        }
+        journal.clear()?;
+        self.store
+            .set_upload(&p.id, key, "verified", Some(remote.size), None)
+    }
+
+    /// Retention at the destination: the same rules as locally, applied to
+    /// the files found there, so copies made by another machine or before a
+    /// home was lost age out too. Only Nuage's own files are considered.
+    fn remote_retention(&self, dest: &mut dyn Destination, s: &Source) -> Result<Vec<String>> {
+        let files = dest.list(&s.name)?;
+        let mut points: Vec<RestorePoint> = files
+            .iter()
+            .filter_map(|f| self.remote_point(&s.name, f))
+            .collect();
+        points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        let doomed: Vec<String> = retention::select(&points, s.keep_last, s.keep_days, Utc::now())
+            .into_iter()
+            .map(|p| p.id.clone())
+            .collect();
+        for id in &doomed {
+            dest.delete(&s.name, &file_name(id))?;
+        }
+        Ok(doomed)
+    }
+
+    fn remote_point(&self, source: &str, f: &RemoteFile) -> Option<RestorePoint> {
+        let id = f.point_id()?.to_string();
+        Some(RestorePoint {
+            created_at: created_at_of(&id)?,
+            id,
+            source: source.to_string(),
+            size_bytes: f.size,
+            tables: 0,
+            rows: 0,
+            checksum: String::new(),
+            quickxor: f.quickxor.clone(),
+            location: Location::Remote,
+            upload: Some("verified".into()),
+            file: PathBuf::new(),
+            fingerprint: String::new(),
+            source_path: PathBuf::new(),
+        })
+    }
+
+    /// Restore points wherever they are, newest first: local ones marked
+    /// `both` when verified at the destination, plus files found only at
+    /// the destination. When the destination cannot be listed, the local
+    /// points come back with the reason.
+    pub fn all_restore_points(
+        &self,
+        source: Option<&str>,
+    ) -> Result<(Vec<RestorePoint>, Option<Error>)> {
+        let mut points = self.store.restore_points(source)?;
+        let Some(slot) = self.open_destination()? else {
+            return Ok((points, None));
+        };
+        let (key, mut dest) = match slot {
+            Ok(d) => d,
+            Err(e) => return Ok((points, Some(e))),
+        };
+        let states = self.store.upload_states(&key)?;
+        for p in &mut points {
+            p.upload = states.get(&p.id).cloned();
+            if p.upload.as_deref() == Some("verified") {
+                p.location = Location::Both;
+            }
+        }
+        let mut names: Vec<String> = match source {
+            Some(s) => vec![s.to_string()],
+            None => match dest.folders() {
+                Ok(folders) => folders,
+                Err(e) => return Ok((points, Some(e))),
+            },
+        };
+        names.sort();
+        names.dedup();
+        let known: std::collections::HashSet<String> =
+            points.iter().map(|p| p.id.clone()).collect();
+        let mut problem = None;
+        for name in names {
+            match dest.list(&name) {
+                Ok(files) => points.extend(
+                    files
+                        .iter()
+                        .filter_map(|f| self.remote_point(&name, f))
+                        .filter(|p| !known.contains(&p.id)),
+                ),
+                Err(e) => {
+                    problem = Some(e);
+                    break;
+                }
+            }
+        }
+        points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok((points, problem))
+    }
+
+    /// Downloads a restore point that exists only at the destination into
+    /// the private work folder, checking it against the destination's hash.
+    pub(crate) fn download_remote(&self, p: &RestorePoint) -> Result<PathBuf> {
+        let (_, mut dest) = self
+            .open_destination()?
+            .ok_or_else(|| Error::UnknownRestorePoint(p.id.clone()))??;
+        let work = self.store.work_dir();
+        crate::fsutil::create_private_dir(&work)?;
+        let path = work.join(file_name(&p.id));
+        let mut out = crate::fsutil::HashingWriter::new(crate::fsutil::AtomicFile::create(&path)?);
+        dest.download(&p.source, &file_name(&p.id), &mut out)?;
+        let (file, hashes) = out.finish();
+        if p.quickxor.as_deref().is_some_and(|q| q != hashes.quickxor)
+            || hashes.bytes != p.size_bytes
+        {
+            return Err(Error::Destination {
+                code: "hash_mismatch",
+                message: format!(
+                    "the download of {} does not match the destination's hash; try again, or use another restore point.",
+                    p.id
+                ),
+            });
+        }
+        file.commit(true)?;
+        Ok(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn creation_time_is_read_back_from_the_id() {
+        assert_eq!(
+            super::created_at_of("20261121-054041123-3fa2").as_deref(),
+            Some("2026-11-21T05:40:41.123Z")
+        );
+        assert_eq!(super::created_at_of("garbage"), None);
+    }
+}
