@@ -9,6 +9,13 @@ command -v zstd >/dev/null || need_apt+=(zstd)
 command -v jq >/dev/null || need_apt+=(jq)
 command -v cc >/dev/null || need_apt+=(build-essential)
 [ -x /usr/bin/time ] || need_apt+=(time)
+# The token store: building keyring's Secret Service backend needs libdbus
+# (found with pkg-config); `make test` runs the tests on a private session
+# bus (dbus-run-session, dbus-send) with a real gnome-keyring.
+command -v pkg-config >/dev/null || need_apt+=(pkg-config)
+pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
+command -v gnome-keyring-daemon >/dev/null || need_apt+=(gnome-keyring)
+{ command -v dbus-run-session && command -v dbus-send; } >/dev/null || need_apt+=(dbus-x11)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: installing ${need_apt[*]}"

@@ -67,6 +67,18 @@ pub enum GraphError {
     )]
     SignInDeclined,
 
+    /// Device-code flow: the person cancelled while Nuage was waiting.
+    #[error("sign-in was cancelled; nothing was changed. Sign in again when you are ready.")]
+    SignInCancelled,
+
+    /// The keychain could not be used; the message says how to fix it.
+    #[error("{message}")]
+    Keychain { message: String },
+
+    /// No app registration is configured: the message explains how to get one.
+    #[error("{}", crate::auth::HOW_TO_REGISTER)]
+    NoClientId,
+
     /// Device-code flow: the code expired before the user finished.
     #[error(
         "the sign-in code expired before sign-in was finished. Start the sign-in again and enter the new code promptly."
@@ -220,8 +232,11 @@ impl GraphError {
             | SignInPending { .. }
             | SignInDeclined
             | SignInExpired
+            | SignInCancelled
+            | NoClientId
             | SignInFailed { .. } => "sign_in_required",
             Offline { .. } | Network { .. } => "offline",
+            Keychain { .. } => "keychain_unavailable",
             Throttled { .. } => "throttled",
             QuotaExceeded => "destination_full",
             NotFound { .. } => "not_found",
@@ -247,6 +262,7 @@ impl GraphError {
     /// Every value [`GraphError::code`] can return.
     pub const CODES: &'static [&'static str] = &[
         "sign_in_required",
+        "keychain_unavailable",
         "offline",
         "throttled",
         "destination_full",
@@ -334,6 +350,13 @@ mod tests {
             SignInPending { slow_down: true },
             SignInDeclined,
             SignInExpired,
+            SignInCancelled,
+            NoClientId,
+            Keychain {
+                message:
+                    "No keychain is available. Start gnome-keyring, or set NUAGE_TOKEN_STORE=file."
+                        .into(),
+            },
             SignInFailed {
                 error: "invalid_client".into(),
                 codes: vec![7000218],
@@ -410,6 +433,7 @@ mod tests {
                 "ask",
                 "nothing needs to be done",
                 "Give it a name",
+                "NUAGE_TOKEN_STORE=file",
             ];
             assert!(
                 actionable.iter().any(|a| msg.contains(a)),

@@ -12,10 +12,14 @@
 //! - [`names`] — sharing-link encoding, path-segment encoding, name rules.
 //! - [`quickxor`] — QuickXorHash.
 
+pub mod auth;
+pub mod client;
 pub mod error;
 pub mod names;
 pub mod quickxor;
 pub mod retry;
+pub mod session;
+pub mod tokens;
 pub mod types;
 
 pub use error::{GraphError, NetworkErrorKind};
