@@ -94,6 +94,24 @@ enum Command {
     /// Where backups are copied besides the local store.
     #[command(subcommand)]
     Destination(DestinationCmd),
+    /// Sign in to a Microsoft account (device code), or with --app as an
+    /// app registration (client secret read from standard input).
+    Login {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long)]
+        client_id: Option<String>,
+        /// App-only sign-in for an unattended machine.
+        #[arg(long, requires_all = ["tenant", "client_id"])]
+        app: bool,
+    },
+    /// Forget the Microsoft sign-in (backups keep landing locally).
+    Logout,
+    /// The signed-in account, its drive type and quota.
+    Whoami {
+        #[arg(long)]
+        json: bool,
+    },
     /// Sources, their last backups, the schedule, recent runs.
     Status {
         #[arg(long)]
@@ -107,6 +125,19 @@ enum Command {
 enum DestinationCmd {
     /// A local or network folder (NAS, USB disk): one subfolder per source.
     Folder { path: PathBuf },
+    /// A OneDrive/SharePoint folder: a path in your drive (created when
+    /// missing), or a folder's sharing link. Sign in first with `nuage login`.
+    #[command(name = "onedrive")]
+    OneDrive {
+        #[arg(
+            long,
+            conflicts_with = "share_link",
+            required_unless_present = "share_link"
+        )]
+        folder: Option<String>,
+        #[arg(long)]
+        share_link: Option<String>,
+    },
     /// The current destination.
     Show {
         #[arg(long)]
@@ -289,7 +320,9 @@ fn run(cli: Cli) -> Result<i32> {
             let outcomes = engine.backup(&names, &mut |e| progress.on(&e))?;
             progress.done();
             let failed = outcomes.iter().any(|o| o.status == Status::Failed);
-            let pending = outcomes.iter().any(|o| o.upload.as_ref().is_some_and(|u| u.state != "verified"));
+            let pending = outcomes
+                .iter()
+                .any(|o| o.upload.as_ref().is_some_and(|u| u.state != "verified"));
             if json {
                 print_json(&outcomes)?;
             } else if progress.bar.is_none() {
@@ -305,7 +338,9 @@ fn run(cli: Cli) -> Result<i32> {
                 }
             }
             if pending && !json {
-                eprintln!("warning: some copies are kept locally only for now; `nuage backup` retries the upload.");
+                eprintln!(
+                    "warning: some copies are kept locally only for now; `nuage backup` retries the upload."
+                );
             }
             if outcomes.is_empty() && !json {
                 println!("no sources to back up. Add one with `nuage source add PATH`.");
@@ -365,9 +400,25 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Destination(cmd) => match cmd {
             DestinationCmd::Folder { path } => {
-                let config = DestinationConfig::Folder { path: std::path::absolute(&path)? };
+                let config = DestinationConfig::Folder {
+                    path: std::path::absolute(&path)?,
+                };
                 engine.set_destination(Some(&config))?;
-                println!("backups will also be copied to {}", config.open()?.describe());
+                println!(
+                    "backups will also be copied to {}",
+                    config.open(engine.home())?.describe()
+                );
+            }
+            DestinationCmd::OneDrive { folder, share_link } => {
+                let config = match (folder, share_link) {
+                    (_, Some(link)) => engine.use_share_link(&link)?,
+                    (Some(f), None) => engine.use_onedrive_folder(&f)?,
+                    (None, None) => unreachable!("clap requires one"),
+                };
+                println!(
+                    "backups will also be uploaded to {}",
+                    config.open(engine.home())?.describe()
+                );
             }
             DestinationCmd::Show { json } => {
                 let config = engine.destination()?;
@@ -375,14 +426,18 @@ fn run(cli: Cli) -> Result<i32> {
                     print_json(&config)?;
                 } else {
                     match config {
-                        Some(c) => println!("{}", c.open()?.describe()),
-                        None => println!("no destination: backups are kept locally only. Set one with `nuage destination folder PATH`."),
+                        Some(c) => println!("{}", c.open(engine.home())?.describe()),
+                        None => println!(
+                            "no destination: backups are kept locally only. Set one with `nuage destination folder PATH`."
+                        ),
                     }
                 }
             }
             DestinationCmd::Remove => {
                 engine.set_destination(None)?;
-                println!("no destination: backups are kept locally only (copies already made elsewhere are left there).");
+                println!(
+                    "no destination: backups are kept locally only (copies already made elsewhere are left there)."
+                );
             }
         },
         Command::Restore {
@@ -437,6 +492,66 @@ fn run(cli: Cli) -> Result<i32> {
                 file.display(),
                 human_bytes(n)
             );
+        }
+        Command::Login {
+            tenant,
+            client_id,
+            app,
+        } => {
+            let reg = engine.app_registration(client_id.as_deref(), tenant.as_deref())?;
+            let account = if app {
+                let mut secret = String::new();
+                if std::io::stdin().is_terminal() {
+                    eprint!("client secret: ");
+                }
+                std::io::stdin().read_line(&mut secret)?;
+                let secret = secret.trim();
+                if secret.is_empty() {
+                    bail!(
+                        "no client secret on standard input. Pipe it in, e.g. `nuage login --app ... < secret.txt`."
+                    );
+                }
+                engine.sign_in_app(&reg, &nuage_graph::types::Secret::new(secret))?
+            } else {
+                let flow = engine.start_sign_in(&reg)?;
+                if flow.message.is_empty() {
+                    eprintln!(
+                        "To sign in, open {} and enter the code {}",
+                        flow.verification_uri, flow.user_code
+                    );
+                } else {
+                    eprintln!("{}", flow.message);
+                }
+                let cancel = Arc::new(AtomicBool::new(false));
+                signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&cancel))?;
+                engine.finish_sign_in(&flow, &reg, &cancel)?
+            };
+            println!("signed in as {}", account.name);
+            if let Some(w) = engine.token_store_warning()? {
+                eprintln!("warning: {w}");
+            }
+        }
+        Command::Logout => {
+            engine.sign_out()?;
+            println!("signed out; backups keep landing locally. Sign in again with `nuage login`.");
+        }
+        Command::Whoami { json } => {
+            let a = engine.whoami()?;
+            if json {
+                print_json(&a)?;
+            } else {
+                println!("{}", a.name);
+                if let Some(t) = &a.drive_type {
+                    println!("drive: {t}");
+                }
+                if let (Some(used), Some(total)) = (a.quota_used, a.quota_total) {
+                    println!(
+                        "quota: {} of {} used",
+                        human_bytes(used),
+                        human_bytes(total)
+                    );
+                }
+            }
         }
         Command::Status { json } => {
             let st = engine.status()?;

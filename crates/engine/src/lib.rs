@@ -8,6 +8,7 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map and the invariants.
 
+pub mod account;
 pub mod destination;
 pub mod error;
 pub mod fingerprint;
@@ -393,7 +394,10 @@ impl Engine {
                 error: outcome.error.clone(),
             })?;
             let mut outcome = outcome;
-            if let Some(dest) = destination.as_mut().filter(|_| outcome.status != Status::Failed) {
+            if let Some(dest) = destination
+                .as_mut()
+                .filter(|_| outcome.status != Status::Failed)
+            {
                 outcome.upload = Some(self.sync_source(dest, s, events));
             }
             events(Event::SourceFinished {

@@ -70,7 +70,7 @@ impl Engine {
     pub fn set_destination(&self, config: Option<&DestinationConfig>) -> Result<()> {
         if let Some(c) = config {
             // Refuse a destination that cannot be used right now.
-            c.open()?.list("nuage-check")?;
+            c.open(self.home())?.list("nuage-check")?;
         }
         let json = config.map(|c| serde_json::to_string(c).expect("serializable"));
         self.store.set_setting("destination", json.as_deref())
@@ -80,7 +80,7 @@ impl Engine {
     pub fn open_destination(&self) -> Result<Option<DestinationSlot>> {
         Ok(self
             .destination()?
-            .map(|c| c.open().map(|d| (d.describe(), d))))
+            .map(|c| c.open(self.home()).map(|d| (d.describe(), d))))
     }
 
     /// Uploads every restore point of `s` not yet verified at the

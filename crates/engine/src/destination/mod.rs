@@ -10,6 +10,7 @@
 //! Nuage's and is left alone.
 
 pub mod folder;
+pub mod onedrive;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -105,14 +106,44 @@ pub trait Destination: Send {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DestinationConfig {
-    Folder { path: PathBuf },
+    Folder {
+        path: PathBuf,
+    },
+    /// A OneDrive/SharePoint folder, resolved once to its drive and item
+    /// (a sharing link is followed to the owner's drive).
+    OneDrive {
+        label: String,
+        drive_id: String,
+        item_id: String,
+    },
 }
 
 impl DestinationConfig {
-    pub fn open(&self) -> Result<Box<dyn Destination>> {
+    /// Opens the destination for a run of the Nuage home `home` (whose
+    /// keychain entry holds the Microsoft sign-in).
+    pub fn open(&self, home: &Path) -> Result<Box<dyn Destination>> {
         match self {
             DestinationConfig::Folder { path } => {
                 Ok(Box::new(folder::FolderDestination::new(path)?))
+            }
+            DestinationConfig::OneDrive {
+                label,
+                drive_id,
+                item_id,
+            } => {
+                let endpoints = nuage_graph::auth::Endpoints::from_env();
+                let tokens = nuage_graph::session::KeychainTokens::load(home, endpoints.clone())
+                    .map_err(onedrive::graph_error)?;
+                let root = nuage_graph::types::ItemLocation {
+                    drive_id: drive_id.clone(),
+                    item_id: item_id.clone(),
+                };
+                Ok(Box::new(onedrive::OneDriveDestination::new(
+                    endpoints,
+                    root,
+                    label.clone(),
+                    Box::new(tokens),
+                )))
             }
         }
     }

@@ -1,0 +1,526 @@
+//! End to end: the real `nuage` binary against the Microsoft identity +
+//! Graph emulator (the only stand-in, the network being closed), with the
+//! real keychain (`make test` runs the suite under a session bus with an
+//! unlocked gnome-keyring).
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use std::time::{Duration, Instant};
+
+use common::{Env, Outcome, run_command, s};
+use nuage_emulator::{Config, Emulator, FaultKind, FaultSpec, Handle};
+use serde_json::Value;
+
+const CLIENT_ID: &str = "3f2b6a8e-1c4d-4e5f-9a0b-7c8d9e0f1a2b";
+
+struct Cloud {
+    env: Env,
+    emu: Handle,
+}
+
+impl Cloud {
+    fn new() -> Cloud {
+        Cloud::with(Config::for_tests())
+    }
+
+    fn with(mut config: Config) -> Cloud {
+        config.confidential_clients = vec![(CLIENT_ID.into(), "s3cret-value-of-the-app".into())];
+        let emu = Emulator::start_in_thread(config).expect("emulator starts");
+        Cloud {
+            env: Env::new(),
+            emu,
+        }
+    }
+
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = self.env.command(args);
+        c.env("NUAGE_AUTHORITY_URL", self.emu.authority_url())
+            .env("NUAGE_GRAPH_URL", self.emu.graph_url())
+            .env("NUAGE_CLIENT_ID", CLIENT_ID)
+            .env("NUAGE_RETRY_BUDGET_SECS", "60")
+            .env_remove("NUAGE_TENANT")
+            .env_remove("NUAGE_TOKEN_STORE");
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Outcome {
+        run_command(self.cmd(args), Duration::from_secs(120))
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let o = self.run(args);
+        assert!(o.succeeded(), "expected success:\n{}", o.describe());
+        o.stdout
+    }
+
+    /// `nuage login`, approving the device code the way a person would.
+    fn login(&self) -> Outcome {
+        self.login_answering(true)
+    }
+
+    /// `nuage login` while a person approves (or declines) the code on
+    /// the sign-in page.
+    fn login_answering(&self, approve: bool) -> Outcome {
+        let cmd = self.cmd(&["login"]);
+        let login = std::thread::spawn(move || run_command(cmd, Duration::from_secs(60)));
+        let started = Instant::now();
+        loop {
+            if let Some(code) = self.emu.pending_user_codes().first() {
+                if approve {
+                    self.emu.approve(code).unwrap()
+                } else {
+                    self.emu.decline(code).unwrap()
+                }
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "no device code requested"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        login.join().unwrap()
+    }
+
+    fn signed_in_with_folder(&self, folder: &str) {
+        let o = self.login();
+        assert!(o.succeeded(), "{}", o.describe());
+        self.ok(&["destination", "onedrive", "--folder", folder]);
+    }
+
+    /// `list --json` against the emulator.
+    fn points(&self) -> Vec<Value> {
+        json(&self.ok(&["list", "--json"]))
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    /// `backup --json`, which must back up and upload; the restore point id.
+    fn backup_ok(&self) -> String {
+        let out = json(&self.ok(&["backup", "--json"]));
+        assert_eq!(out[0]["status"], "backed_up", "{out}");
+        assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+        out[0]["id"].as_str().unwrap().to_string()
+    }
+
+    fn state(&self) -> Value {
+        self.emu.state()
+    }
+
+    /// Files of a drive in the emulator, as (path, size, quickXorHash).
+    fn files(&self, drive: &str) -> Vec<(String, u64, String)> {
+        let st = self.state();
+        let d = st["drives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["driveType"] == drive || d["id"] == drive)
+            .unwrap()
+            .clone();
+        d["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap().to_string(),
+                    f["size"].as_u64().unwrap(),
+                    f["quickXorHash"].as_str().unwrap_or("").to_string(),
+                )
+            })
+            .collect()
+    }
+}
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Every file below `dir`, read whole (small test homes only).
+fn all_bytes_below(dir: &std::path::Path) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(all_bytes_below(&p));
+        } else {
+            out.extend(std::fs::read(&p).unwrap_or_default());
+        }
+    }
+    out
+}
+
+fn contains(hay: &[u8], needle: &str) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle.as_bytes())
+}
+
+#[test]
+fn device_sign_in_then_backup_lands_verified_in_onedrive() {
+    let c = Cloud::new();
+    let db = c.env.add_sample_source("shop.db");
+    let o = c.login();
+    assert!(o.succeeded(), "{}", o.describe());
+    assert!(
+        o.stdout.contains("signed in as ada.lovelace@outlook.com"),
+        "{}",
+        o.stdout
+    );
+    assert!(
+        o.stderr.contains("enter the code") || o.stderr.contains("code"),
+        "the code is shown: {}",
+        o.stderr
+    );
+    let who = json(&c.ok(&["whoami", "--json"]));
+    assert_eq!(who["name"], "ada.lovelace@outlook.com");
+    assert_eq!(who["drive_type"], "personal");
+    assert!(who["quota_total"].as_u64().unwrap() > 0);
+
+    c.ok(&["destination", "onedrive", "--folder", "Backups/Nuage"]);
+    let out = json(&c.ok(&["backup", "--json"]));
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    let id = out[0]["id"].as_str().unwrap().to_string();
+    let local = std::fs::read(c.env.home().join(format!("backups/shop/{id}.json.zst"))).unwrap();
+    let remote = c
+        .emu
+        .file_bytes("personal", &format!("/Backups/Nuage/shop/{id}.json.zst"))
+        .expect("uploaded");
+    assert_eq!(remote, local, "the bytes in OneDrive are the local copy's");
+    assert_eq!(c.points()[0]["location"], "both");
+
+    // No token ever reaches the home folder or an output. The emulator's
+    // tokens are long random strings; none of them appears.
+    let st = c.state();
+    assert!(st["tokens"]["refresh"].as_u64().unwrap() >= 1);
+    let home = all_bytes_below(&c.env.home());
+    for needle in ["refresh_token", "access_token", "Bearer "] {
+        assert!(
+            !contains(&home, needle),
+            "'{needle}' found in the home folder"
+        );
+        assert!(!o.stdout.contains(needle) && !o.stderr.contains(needle));
+    }
+    let _ = db;
+}
+
+#[test]
+fn declined_and_expired_sign_ins_say_what_to_do() {
+    let c = Cloud::new();
+    let o = c.login_answering(false);
+    assert!(!o.succeeded());
+    assert!(
+        o.stderr.contains("sign-in was declined") && o.stderr.contains("Start the sign-in again"),
+        "{}",
+        o.stderr
+    );
+
+    let mut config = Config::for_tests();
+    config.device_code_lifetime = Duration::from_secs(2);
+    let c = Cloud::with(config);
+    let o = c.run(&["login"]);
+    assert!(!o.succeeded());
+    assert!(o.stderr.contains("expired"), "{}", o.stderr);
+    let o = c.run(&["whoami"]);
+    assert!(!o.succeeded());
+    assert!(
+        o.stderr.contains("Sign in again") || o.stderr.contains("no longer signed in"),
+        "{}",
+        o.stderr
+    );
+}
+
+#[test]
+fn without_a_client_id_the_error_explains_how_to_register_one() {
+    let c = Cloud::new();
+    let mut cmd = c.cmd(&["login"]);
+    cmd.env_remove("NUAGE_CLIENT_ID");
+    let o = run_command(cmd, Duration::from_secs(30));
+    assert!(!o.succeeded());
+    for step in [
+        "App registrations",
+        "Allow public client flows",
+        "Files.ReadWrite",
+        "--client-id",
+    ] {
+        assert!(o.stderr.contains(step), "missing '{step}':\n{}", o.stderr);
+    }
+}
+
+#[test]
+fn app_only_sign_in_writes_into_a_shared_sharepoint_folder() {
+    let c = Cloud::new();
+    let share = c.emu.register_share("/Sites/Garage/Backups").unwrap();
+    c.env.add_sample_source("garage.db");
+    let secret = c.env.write("secret.txt", "s3cret-value-of-the-app\n");
+    let mut cmd = c.cmd(&[
+        "login",
+        "--app",
+        "--tenant",
+        "contoso.onmicrosoft.com",
+        "--client-id",
+        CLIENT_ID,
+    ]);
+    cmd.stdin(std::fs::File::open(&secret).unwrap());
+    let o = run_command(cmd, Duration::from_secs(60));
+    std::fs::remove_file(&secret).unwrap();
+    assert!(o.succeeded(), "{}", o.describe());
+    assert!(
+        !o.stdout.contains("s3cret") && !o.stderr.contains("s3cret"),
+        "the secret is never echoed"
+    );
+    assert!(
+        !contains(&all_bytes_below(&c.env.home()), "s3cret-value-of-the-app"),
+        "the secret is only in the keychain"
+    );
+
+    c.ok(&["destination", "onedrive", "--share-link", &share.url]);
+    let out = json(&c.ok(&["backup", "--json"]));
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    let id = out[0]["id"].as_str().unwrap();
+    assert!(
+        c.files("business")
+            .iter()
+            .any(|f| f.0 == format!("/Sites/Garage/Backups/garage/{id}.json.zst")),
+        "the copy lands in the owner's drive: {:?}",
+        c.files("business")
+    );
+}
+
+#[test]
+fn throttling_storm_is_waited_out_exactly_and_the_upload_completes() {
+    let c = Cloud::new();
+    c.env.add_sample_source("shop.db");
+    c.signed_in_with_folder("Backups");
+    c.emu
+        .inject(vec![
+            FaultSpec::new(FaultKind::Throttle)
+                .path("*/content*")
+                .count(3)
+                .retry_after(&[1, 2, 3]),
+        ])
+        .unwrap();
+    let started = Instant::now();
+    let out = json(&c.ok(&["backup", "--json"]));
+    let took = started.elapsed();
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    assert!(
+        took >= Duration::from_secs(6),
+        "Retry-After 1+2+3 s must be waited out, took {took:?}"
+    );
+    let st = c.state();
+    assert_eq!(
+        st["requests"]["by_status"]["429"].as_u64(),
+        Some(3),
+        "{}",
+        st["requests"]
+    );
+}
+
+#[test]
+fn an_expired_access_token_is_refreshed_and_a_revoked_sign_in_leaves_copies_pending() {
+    let c = Cloud::new();
+    let db = c.env.add_sample_source("shop.db");
+    c.signed_in_with_folder("Backups");
+    c.ok(&["backup"]);
+    // The access token expires: refreshed once, the run succeeds.
+    c.emu.expire_access_tokens();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE people SET name = 'x' WHERE rowid = 1", [])
+        .unwrap();
+    let out = json(&c.ok(&["backup", "--json"]));
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    // The sign-in is revoked: the backup still lands locally, the upload
+    // waits, and the reason says to sign in again.
+    c.emu.revoke_refresh_tokens();
+    c.emu.expire_access_tokens();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("UPDATE people SET name = 'y' WHERE rowid = 1", [])
+        .unwrap();
+    let o = c.run(&["backup", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", o.describe());
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["status"], "backed_up");
+    assert_eq!(out[0]["upload"]["error_code"], "sign_in_required");
+    assert!(
+        out[0]["upload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Sign in again")
+    );
+    // Signing in again lets the next run catch up.
+    assert!(c.login().succeeded());
+    let out = json(&c.ok(&["backup", "--json"]));
+    assert_eq!(out[0]["status"], "unchanged");
+    assert_eq!(out[0]["upload"]["state"], "verified");
+    assert_eq!(out[0]["upload"]["uploaded"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_large_upload_killed_midway_resumes_where_the_server_stopped() {
+    let c = Cloud::new();
+    let db = c.env.path("big.db");
+    common::create_big_db(&db, 200 << 20);
+    c.ok(&["source", "add", s(&db)]);
+    c.signed_in_with_folder("Backups");
+    let mut child = c
+        .cmd(&["backup"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let size = loop {
+        let st = c.state();
+        let received = st["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["received"].as_u64().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        if received >= 60 << 20 {
+            break st["sessions"][0]["total"].as_u64().unwrap();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the upload never got going: {}",
+            st["sessions"]
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert!(size > 200 << 20 || size > 150 << 20, "a large copy: {size}");
+    let fragments_before = fragment_puts(&c.state());
+
+    let out = json(&c.ok(&["backup", "--json"]));
+    assert_eq!(
+        out[0]["status"], "unchanged",
+        "the local copy was already made: {out}"
+    );
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    let id = out[0]["id"].as_str().unwrap();
+    let local = std::fs::read(c.env.home().join(format!("backups/big/{id}.json.zst"))).unwrap();
+    assert_eq!(
+        c.emu
+            .file_bytes("personal", &format!("/Backups/big/{id}.json.zst"))
+            .unwrap(),
+        local
+    );
+    // Resumed, not restarted: at most one fragment sent twice.
+    let fragment = 10 << 20;
+    let needed = (local.len() as u64).div_ceil(fragment);
+    let sent = fragment_puts(&c.state());
+    assert!(
+        sent <= needed + 1,
+        "{sent} fragments for {needed} needed ({fragments_before} before the kill)"
+    );
+}
+
+/// Successful fragment PUTs to upload URLs seen by the emulator.
+fn fragment_puts(st: &Value) -> u64 {
+    st["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["path"].as_str().unwrap().contains("/_upload/")
+                && matches!(r["status"].as_u64(), Some(200..=202))
+        })
+        .count() as u64
+}
+
+#[test]
+fn remote_retention_and_restore_from_a_remote_only_restore_point() {
+    let c = Cloud::new();
+    let db = c.env.add_sample_source("shop.db");
+    c.signed_in_with_folder("Backups");
+    c.ok(&["source", "set", "shop", "--keep-last", "2"]);
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        conn.execute("UPDATE people SET visits = ?1 WHERE rowid = 1", [i])
+            .unwrap();
+        ids.push(c.backup_ok());
+    }
+    let remote: Vec<String> = c.files("personal").into_iter().map(|f| f.0).collect();
+    assert_eq!(
+        remote,
+        vec![
+            format!("/Backups/shop/{}.json.zst", ids[1]),
+            format!("/Backups/shop/{}.json.zst", ids[2])
+        ]
+    );
+    // The machine's Nuage data is lost; OneDrive still has the backups.
+    std::fs::remove_dir_all(c.env.home()).unwrap();
+    assert!(c.login().succeeded());
+    c.ok(&["destination", "onedrive", "--folder", "Backups"]);
+    let points = c.points();
+    assert_eq!(
+        points.iter().filter(|p| p["location"] == "remote").count(),
+        2,
+        "{points:?}"
+    );
+    let back = c.env.path("back.db");
+    c.ok(&["restore", &ids[2], "--to", s(&back)]);
+    let n: i64 = rusqlite::Connection::open(&back)
+        .unwrap()
+        .query_row("SELECT visits FROM people WHERE rowid = 1", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    assert_eq!(n, 2);
+}
+
+#[test]
+fn the_file_token_store_is_an_explicit_opt_in_with_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let c = Cloud::new();
+    c.env.add_sample_source("shop.db");
+    let mut cmd = c.cmd(&["login"]);
+    cmd.env("NUAGE_TOKEN_STORE", "file");
+    let login = std::thread::spawn(move || run_command(cmd, Duration::from_secs(60)));
+    let started = Instant::now();
+    while c.emu.pending_user_codes().is_empty() {
+        assert!(started.elapsed() < Duration::from_secs(30));
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    c.emu.approve(&c.emu.pending_user_codes()[0]).unwrap();
+    let o = login.join().unwrap();
+    assert!(o.succeeded(), "{}", o.describe());
+    assert!(
+        o.stderr.contains("warning:") && o.stderr.contains("file"),
+        "{}",
+        o.stderr
+    );
+    let secrets = c.env.home().join("secrets");
+    assert_eq!(
+        std::fs::metadata(&secrets).unwrap().permissions().mode() & 0o777,
+        0o700
+    );
+    for f in std::fs::read_dir(&secrets).unwrap().flatten() {
+        assert_eq!(
+            f.metadata().unwrap().permissions().mode() & 0o777,
+            0o600,
+            "{}",
+            f.path().display()
+        );
+    }
+    let mut cmd = c.cmd(&["destination", "onedrive", "--folder", "Backups"]);
+    cmd.env("NUAGE_TOKEN_STORE", "file");
+    assert!(run_command(cmd, Duration::from_secs(60)).succeeded());
+    let mut cmd = c.cmd(&["backup", "--json"]);
+    cmd.env("NUAGE_TOKEN_STORE", "file");
+    let o = run_command(cmd, Duration::from_secs(60));
+    assert_eq!(
+        json(&o.stdout)[0]["upload"]["state"],
+        "verified",
+        "{}",
+        o.describe()
+    );
+}

@@ -1,0 +1,225 @@
+//! Signing in to Microsoft and choosing a OneDrive or SharePoint folder:
+//! the engine side of `nuage login / logout / whoami / destination onedrive`
+//! (and of the desktop app's sign-in screen). Tokens go to the keychain
+//! through `nuage_graph::session`; nothing secret is stored here.
+
+use std::sync::atomic::AtomicBool;
+
+use nuage_graph::GraphError;
+use nuage_graph::auth::{self, AppRegistration, DeviceFlow, Endpoints};
+use nuage_graph::client::{Graph, TokenSource};
+use nuage_graph::session::{self, KeychainTokens};
+use nuage_graph::types::{Secret, TokenResponse};
+use serde::Serialize;
+
+use crate::Engine;
+use crate::destination::DestinationConfig;
+use crate::destination::onedrive::{graph_error, retry_budget};
+use crate::error::{Error, Result};
+
+/// Who Nuage is signed in as, and the drive it writes to.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Account {
+    /// `user` (device sign-in) or `app` (client credentials).
+    pub kind: String,
+    pub name: String,
+    pub drive_type: Option<String>,
+    pub quota_total: Option<u64>,
+    pub quota_used: Option<u64>,
+    pub quota_remaining: Option<u64>,
+}
+
+/// An access token just obtained, for the calls right after signing in.
+struct JustIssued(Secret);
+
+impl TokenSource for JustIssued {
+    fn access_token(&mut self) -> nuage_graph::error::Result<Secret> {
+        Ok(self.0.clone())
+    }
+    fn refresh(&mut self) -> nuage_graph::error::Result<Secret> {
+        Err(GraphError::SignInRequired { codes: vec![] })
+    }
+}
+
+impl Engine {
+    /// The app registration to sign in with: the arguments, else
+    /// `NUAGE_CLIENT_ID` / `NUAGE_TENANT`, else what was used last time.
+    pub fn app_registration(
+        &self,
+        client_id: Option<&str>,
+        tenant: Option<&str>,
+    ) -> Result<AppRegistration> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+        let saved = self
+            .store
+            .setting("app_registration")?
+            .and_then(|j| serde_json::from_str::<AppRegistration>(&j).ok());
+        let client_id = client_id
+            .map(str::to_string)
+            .or_else(|| env("NUAGE_CLIENT_ID"))
+            .or_else(|| saved.as_ref().map(|s| s.client_id.clone()))
+            .ok_or_else(|| graph_error(GraphError::NoClientId))?;
+        let tenant = tenant
+            .map(str::to_string)
+            .or_else(|| env("NUAGE_TENANT"))
+            .or_else(|| saved.as_ref().map(|s| s.tenant.clone()))
+            .unwrap_or_else(|| "common".to_string());
+        Ok(AppRegistration { client_id, tenant })
+    }
+
+    /// Starts a device sign-in: show the result's `message` (or
+    /// `user_code` and `verification_uri`), then call [`Engine::finish_sign_in`].
+    pub fn start_sign_in(&self, app: &AppRegistration) -> Result<DeviceFlow> {
+        DeviceFlow::start(&Endpoints::from_env(), app).map_err(graph_error)
+    }
+
+    /// Waits for the person to approve, then keeps the tokens in the keychain.
+    pub fn finish_sign_in(
+        &self,
+        flow: &DeviceFlow,
+        app: &AppRegistration,
+        cancel: &AtomicBool,
+    ) -> Result<Account> {
+        let tokens = flow.wait(cancel).map_err(graph_error)?;
+        let account = self.describe_user(&tokens)?;
+        session::save_user_tokens(self.home(), app, &tokens, Some(account.name.clone()))
+            .map_err(graph_error)?;
+        self.store.set_setting(
+            "app_registration",
+            Some(&serde_json::to_string(app).expect("serializable")),
+        )?;
+        Ok(account)
+    }
+
+    fn describe_user(&self, tokens: &TokenResponse) -> Result<Account> {
+        let mut src = JustIssued(tokens.access_token.clone());
+        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut src, retry_budget());
+        let me = graph.me().map_err(graph_error)?;
+        let drive = graph.my_drive().map_err(graph_error)?;
+        Ok(user_account(me, drive))
+    }
+
+    /// App-only sign-in (an unattended machine): checks the secret with
+    /// the identity platform, then keeps it in the keychain.
+    pub fn sign_in_app(&self, app: &AppRegistration, secret: &Secret) -> Result<Account> {
+        auth::client_credentials(&Endpoints::from_env(), app, secret).map_err(graph_error)?;
+        session::save_app_credentials(self.home(), app, secret).map_err(graph_error)?;
+        self.store.set_setting(
+            "app_registration",
+            Some(&serde_json::to_string(app).expect("serializable")),
+        )?;
+        Ok(Account {
+            kind: "app".into(),
+            name: format!("app {} in tenant {}", app.client_id, app.tenant),
+            drive_type: None,
+            quota_total: None,
+            quota_used: None,
+            quota_remaining: None,
+        })
+    }
+
+    /// Set when tokens are kept outside the keychain (`NUAGE_TOKEN_STORE=file`):
+    /// front ends show it whenever they sign in or use the account.
+    pub fn token_store_warning(&self) -> Result<Option<String>> {
+        session::store_warning(self.home()).map_err(graph_error)
+    }
+
+    /// Forgets every credential of this home. Backups keep landing locally.
+    pub fn sign_out(&self) -> Result<()> {
+        session::sign_out(self.home()).map_err(graph_error)
+    }
+
+    /// Who is signed in, with the drive's type and quota.
+    pub fn whoami(&self) -> Result<Account> {
+        let mut tokens =
+            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
+        if tokens.is_app() {
+            let name = tokens.account();
+            tokens.access_token().map_err(graph_error)?;
+            return Ok(Account {
+                kind: "app".into(),
+                name,
+                drive_type: None,
+                quota_total: None,
+                quota_used: None,
+                quota_remaining: None,
+            });
+        }
+        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
+        let me = graph.me().map_err(graph_error)?;
+        let drive = graph.my_drive().map_err(graph_error)?;
+        Ok(user_account(me, drive))
+    }
+
+    /// A folder of the signed-in user's drive (created when missing) as the
+    /// destination.
+    pub fn use_onedrive_folder(&self, path: &str) -> Result<DestinationConfig> {
+        let path = path.trim_matches('/').to_string();
+        let mut tokens =
+            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
+        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
+        let root = graph.my_root().map_err(graph_error)?;
+        let at = graph.ensure_path(&root, &path).map_err(graph_error)?;
+        let config = DestinationConfig::OneDrive {
+            label: format!("OneDrive folder /{path}"),
+            drive_id: at.drive_id,
+            item_id: at.item_id,
+        };
+        self.set_destination(Some(&config))?;
+        Ok(config)
+    }
+
+    /// A folder given by a SharePoint/OneDrive sharing link as the
+    /// destination (the link is resolved once to its drive and item).
+    pub fn use_share_link(&self, link: &str) -> Result<DestinationConfig> {
+        let mut tokens =
+            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
+        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
+        let item = graph.resolve_share_link(link).map_err(graph_error)?;
+        if !item.is_folder() && item.remote_item.as_ref().is_none_or(|r| r.folder.is_none()) {
+            return Err(Error::Invalid(
+                "that sharing link is for a file, not a folder. Share a folder and use its link."
+                    .into(),
+            ));
+        }
+        let at = item
+            .location()
+            .ok_or_else(|| Error::Invalid("the sharing link did not resolve to a folder".into()))?;
+        let config = DestinationConfig::OneDrive {
+            label: format!(
+                "shared folder \"{}\"",
+                item.name.clone().unwrap_or_default()
+            ),
+            drive_id: at.drive_id,
+            item_id: at.item_id,
+        };
+        self.set_destination(Some(&config))?;
+        Ok(config)
+    }
+}
+
+fn user_account(me: nuage_graph::types::User, drive: nuage_graph::types::Drive) -> Account {
+    let quota = drive.quota.as_ref();
+    Account {
+        kind: "user".into(),
+        name: me
+            .user_principal_name
+            .clone()
+            .or(me.display_name.clone())
+            .or(me.mail.clone())
+            .unwrap_or_else(|| "a Microsoft account".into()),
+        drive_type: drive
+            .drive_type
+            .as_ref()
+            .map(|t| format!("{t:?}").to_lowercase()),
+        quota_total: quota
+            .and_then(|q| q.total)
+            .and_then(|v| u64::try_from(v).ok()),
+        quota_used: quota
+            .and_then(|q| q.used)
+            .and_then(|v| u64::try_from(v).ok()),
+        quota_remaining: quota
+            .and_then(|q| q.remaining)
+            .and_then(|v| u64::try_from(v).ok()),
+    }
+}

@@ -1,0 +1,222 @@
+//! A folder in OneDrive or SharePoint, through Microsoft Graph: a folder of
+//! the signed-in user's drive, or a folder given by a sharing link (which
+//! may live in another drive). Same contract as every destination.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::Duration;
+
+use nuage_graph::GraphError;
+use nuage_graph::auth::Endpoints;
+use nuage_graph::client::{Graph, SessionStore, TokenSource};
+use nuage_graph::types::{ItemLocation, Secret};
+
+use super::{Capabilities, Destination, RemoteFile, UploadJournal, UploadSession, point_id_of};
+use crate::error::{Error, Result};
+
+/// How long one run keeps retrying Graph (throttling, outages) before the
+/// uploads are left pending for the next run. `NUAGE_RETRY_BUDGET_SECS`
+/// overrides it (tests).
+pub fn retry_budget() -> Duration {
+    let secs = std::env::var("NUAGE_RETRY_BUDGET_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(600);
+    Duration::from_secs(secs)
+}
+
+/// A Graph failure as the engine reports it: the same closed set of codes,
+/// the same actionable message.
+pub fn graph_error(e: GraphError) -> Error {
+    let code = match e.code() {
+        "sign_in_required" => "sign_in_required",
+        "offline" => "offline",
+        "throttled" => "throttled",
+        "destination_full" => "destination_full",
+        "hash_mismatch" => "hash_mismatch",
+        "not_found" => "not_found",
+        _ => "destination_unavailable",
+    };
+    Error::Destination {
+        code,
+        message: e.to_string(),
+    }
+}
+
+pub struct OneDriveDestination {
+    endpoints: Endpoints,
+    /// The folder that holds one subfolder per source.
+    root: ItemLocation,
+    label: String,
+    tokens: Box<dyn TokenSource + Send>,
+}
+
+impl OneDriveDestination {
+    pub fn new(
+        endpoints: Endpoints,
+        root: ItemLocation,
+        label: String,
+        tokens: Box<dyn TokenSource + Send>,
+    ) -> Self {
+        OneDriveDestination {
+            endpoints,
+            root,
+            label,
+            tokens,
+        }
+    }
+
+    fn graph(&mut self) -> Graph<'_> {
+        Graph::new(&self.endpoints.graph, self.tokens.as_mut(), retry_budget())
+    }
+
+    fn file_location(&mut self, folder: &str, name: &str) -> Result<Option<ItemLocation>> {
+        if point_id_of(name).is_none() || !crate::valid_source_name(folder) {
+            return Err(Error::Invalid(format!(
+                "'{folder}/{name}' is not a file Nuage creates"
+            )));
+        }
+        let root = self.root.clone();
+        let item = self
+            .graph()
+            .child_by_path(&root, &format!("{folder}/{name}"))
+            .map_err(graph_error)?;
+        Ok(item.and_then(|i| i.location()))
+    }
+}
+
+/// The engine's journal seen as the graph client's session store.
+struct Sessions<'a>(&'a mut dyn UploadJournal);
+
+impl SessionStore for Sessions<'_> {
+    fn load(&self) -> Option<(Secret, u64)> {
+        self.0.load().map(|s| (Secret::new(s.url), s.next_offset))
+    }
+    fn save(&mut self, url: &Secret, next_offset: u64) -> nuage_graph::error::Result<()> {
+        self.0
+            .save(&UploadSession {
+                url: url.expose().to_string(),
+                next_offset,
+            })
+            .map_err(|e| GraphError::InvalidResponse {
+                detail: format!("cannot record the upload's progress: {e}"),
+            })
+    }
+    fn clear(&mut self) -> nuage_graph::error::Result<()> {
+        self.0.clear().map_err(|e| GraphError::InvalidResponse {
+            detail: format!("cannot record the upload's progress: {e}"),
+        })
+    }
+}
+
+impl Destination for OneDriveDestination {
+    fn describe(&self) -> String {
+        self.label.clone()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            server_hash: true,
+            resumable: true,
+        }
+    }
+
+    fn upload(
+        &mut self,
+        folder: &str,
+        name: &str,
+        local: &Path,
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile> {
+        let file = File::open(local).map_err(|e| Error::io("read", local, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("read", local, e))?
+            .len();
+        let root = self.root.clone();
+        let mut graph = self.graph();
+        let parent = graph.ensure_folder(&root, folder).map_err(graph_error)?;
+        let mut read_at = |offset: u64, buf: &mut [u8]| file.read_exact_at(buf, offset);
+        let item = graph
+            .upload(
+                &parent,
+                name,
+                size,
+                &mut read_at,
+                &mut Sessions(journal),
+                progress,
+            )
+            .map_err(graph_error)?;
+        Ok(RemoteFile {
+            name: item.name.clone().unwrap_or_else(|| name.to_string()),
+            size: item.size.unwrap_or(0),
+            quickxor: item.quick_xor_hash().map(str::to_string),
+        })
+    }
+
+    fn folders(&mut self) -> Result<Vec<String>> {
+        let root = self.root.clone();
+        let mut names: Vec<String> = self
+            .graph()
+            .children(&root)
+            .map_err(graph_error)?
+            .into_iter()
+            .filter(|i| i.is_folder())
+            .filter_map(|i| i.name)
+            .filter(|n| crate::valid_source_name(n))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn list(&mut self, folder: &str) -> Result<Vec<RemoteFile>> {
+        if !crate::valid_source_name(folder) {
+            return Ok(Vec::new());
+        }
+        let root = self.root.clone();
+        let mut graph = self.graph();
+        let Some(dir) = graph
+            .child_by_path(&root, folder)
+            .map_err(graph_error)?
+            .and_then(|i| i.location())
+        else {
+            return Ok(Vec::new());
+        };
+        let mut files: Vec<RemoteFile> = graph
+            .children(&dir)
+            .map_err(graph_error)?
+            .into_iter()
+            .filter(|i| i.is_file())
+            .filter_map(|i| {
+                let name = i.name.clone()?;
+                point_id_of(&name)?;
+                Some(RemoteFile {
+                    size: i.size.unwrap_or(0),
+                    quickxor: i.quick_xor_hash().map(str::to_string),
+                    name,
+                })
+            })
+            .collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
+    }
+
+    fn download(&mut self, folder: &str, name: &str, out: &mut dyn Write) -> Result<u64> {
+        let Some(at) = self.file_location(folder, name)? else {
+            return Err(Error::UnknownRestorePoint(
+                name.trim_end_matches(".json.zst").to_string(),
+            ));
+        };
+        self.graph().download(&at, out).map_err(graph_error)
+    }
+
+    fn delete(&mut self, folder: &str, name: &str) -> Result<()> {
+        match self.file_location(folder, name)? {
+            Some(at) => self.graph().delete(&at).map_err(graph_error),
+            None => Ok(()),
+        }
+    }
+}
