@@ -524,3 +524,131 @@ fn the_file_token_store_is_an_explicit_opt_in_with_a_warning() {
         o.describe()
     );
 }
+
+/// Waits until the emulator has received at least `bytes` of an upload session.
+fn wait_for_upload(c: &Cloud, bytes: u64) {
+    let started = Instant::now();
+    loop {
+        let st = c.state();
+        let received = st["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["received"].as_u64().unwrap_or(0))
+            .max()
+            .unwrap_or(0);
+        if received >= bytes {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "the upload never got going: {}",
+            st["sessions"]
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+#[test]
+fn a_session_lost_mid_upload_is_replaced_and_the_rest_goes_to_the_new_url() {
+    let c = Cloud::new();
+    let db = c.env.path("big.db");
+    common::create_big_db(&db, 60 << 20);
+    c.ok(&["source", "add", s(&db)]);
+    c.signed_in_with_folder("Backups");
+    let cmd = c.cmd(&["backup", "--json"]);
+    let run = std::thread::spawn(move || run_command(cmd, Duration::from_secs(120)));
+    wait_for_upload(&c, 20 << 20);
+    assert!(c.emu.expire_upload_sessions(None) >= 1);
+    let o = run.join().unwrap();
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["upload"]["state"], "verified", "{}", o.describe());
+    let id = out[0]["id"].as_str().unwrap();
+    let local = std::fs::read(c.env.home().join(format!("backups/big/{id}.json.zst"))).unwrap();
+    assert_eq!(
+        c.emu
+            .file_bytes("personal", &format!("/Backups/big/{id}.json.zst"))
+            .unwrap(),
+        local
+    );
+    // Fragments went to two upload URLs: the lost one, then its replacement.
+    let st = c.state();
+    let urls: std::collections::BTreeSet<&str> = st["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["method"] == "PUT")
+        .filter_map(|r| r["path"].as_str())
+        .filter(|p| p.contains("/_upload/"))
+        .collect();
+    assert_eq!(urls.len(), 2, "{urls:?}");
+}
+
+#[test]
+fn dropped_connections_and_partial_accepts_still_store_the_exact_bytes() {
+    let c = Cloud::new();
+    let db = c.env.path("big.db");
+    common::create_big_db(&db, 40 << 20);
+    c.ok(&["source", "add", s(&db)]);
+    c.signed_in_with_folder("Backups");
+    c.emu
+        .inject(vec![
+            FaultSpec::new(FaultKind::DropConnection)
+                .path("/_upload/*")
+                .method("PUT")
+                .count(2),
+            FaultSpec::new(FaultKind::PartialAccept)
+                .path("/_upload/*")
+                .method("PUT")
+                .count(2),
+            FaultSpec::new(FaultKind::Unavailable)
+                .path("/_upload/*")
+                .method("PUT")
+                .count(1),
+        ])
+        .unwrap();
+    let out = json(&c.ok(&["backup", "--json"]));
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    let id = out[0]["id"].as_str().unwrap();
+    let local = std::fs::read(c.env.home().join(format!("backups/big/{id}.json.zst"))).unwrap();
+    assert_eq!(
+        c.emu
+            .file_bytes("personal", &format!("/Backups/big/{id}.json.zst"))
+            .unwrap(),
+        local
+    );
+    let st = c.state();
+    assert!(
+        st["requests"]["dropped_connections"].as_u64().unwrap() >= 2,
+        "{}",
+        st["requests"]
+    );
+    assert!(
+        st["requests"]["faults_fired"].as_u64().unwrap() >= 5,
+        "{}",
+        st["requests"]
+    );
+}
+
+#[test]
+fn a_full_onedrive_keeps_copies_local_and_says_so() {
+    let c = Cloud::new();
+    let db = c.env.path("big.db");
+    common::create_big_db(&db, 8 << 20);
+    c.ok(&["source", "add", s(&db)]);
+    c.signed_in_with_folder("Backups");
+    c.emu.set_quota("personal", 1 << 20).unwrap();
+    let o = c.run(&["backup", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", o.describe());
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["status"], "backed_up");
+    assert_eq!(out[0]["upload"]["error_code"], "destination_full");
+    assert!(
+        out[0]["upload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("Free some space"),
+        "{out}"
+    );
+    assert_eq!(c.points()[0]["location"], "local");
+}
