@@ -558,8 +558,12 @@ fn run(cli: Cli) -> Result<i32> {
             if json {
                 print_json(&st)?;
             } else {
+                println!("state: {}", st.summary);
                 println!("home: {}", st.home.display());
                 println!("schedule: {}", st.schedule.describe());
+                if let Some(d) = &st.destination {
+                    println!("destination: {d}");
+                }
                 if st.sources.is_empty() {
                     println!("no sources. Add one with `nuage source add PATH`.");
                 }

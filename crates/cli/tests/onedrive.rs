@@ -652,3 +652,46 @@ fn a_full_onedrive_keeps_copies_local_and_says_so() {
     );
     assert_eq!(c.points()[0]["location"], "local");
 }
+
+#[test]
+fn throttling_longer_than_a_run_leaves_uploads_waiting_until_a_stated_time() {
+    let c = Cloud::new();
+    c.env.add_sample_source("shop.db");
+    c.signed_in_with_folder("Backups");
+    // Microsoft asks for 2 minutes; this run may retry for one.
+    c.emu
+        .inject(vec![
+            FaultSpec::new(FaultKind::Throttle)
+                .path("*/content*")
+                .count(5)
+                .retry_after(&[120]),
+        ])
+        .unwrap();
+    let started = Instant::now();
+    let o = c.run(&["backup", "--json"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "Nuage does not sleep past its budget"
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", o.describe());
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["upload"]["error_code"], "throttled");
+    let status = json(&c.ok(&["status", "--json"]));
+    assert_eq!(status["state"], "waiting", "{status}");
+    let summary = status["summary"].as_str().unwrap();
+    assert!(
+        summary.contains("throttled until") && summary.contains("safe locally"),
+        "{summary}"
+    );
+    // Signed out: the state says so and what to do.
+    c.ok(&["logout"]);
+    let status = json(&c.ok(&["status", "--json"]));
+    assert_eq!(status["state"], "needs_attention");
+    assert!(
+        status["summary"]
+            .as_str()
+            .unwrap()
+            .contains("Sign in again"),
+        "{status}"
+    );
+}

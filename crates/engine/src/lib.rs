@@ -152,6 +152,11 @@ pub struct RestoreReport {
 pub struct StatusReport {
     pub home: PathBuf,
     pub schedule: Schedule,
+    /// The overall state, as the tray shows it.
+    pub state: State,
+    /// The state in words, with what to do when something needs doing.
+    pub summary: String,
+    pub destination: Option<String>,
     pub sources: Vec<SourceStatus>,
     pub last_runs: Vec<RunRecord>,
 }
@@ -162,6 +167,27 @@ pub struct SourceStatus {
     pub path: PathBuf,
     pub last_backup: Option<RestorePoint>,
     pub restore_points: usize,
+    /// Copies waiting to reach the destination.
+    pub uploads_pending: usize,
+    /// Why they wait (the last upload error), and its code.
+    pub upload_error: Option<String>,
+    pub upload_error_code: Option<String>,
+}
+
+/// What Nuage is doing about the data, in one word.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    /// Every source backed up, every copy at the destination.
+    UpToDate,
+    /// Copies are safe locally and wait for the network or the end of
+    /// throttling; nothing to do.
+    Waiting,
+    /// A run failed, or uploads need the person: sign in again, free space,
+    /// fix a source or a destination.
+    NeedsAttention,
+    /// Nothing backed up yet.
+    NotStarted,
 }
 
 pub struct Engine {
@@ -749,23 +775,117 @@ impl Engine {
     }
 
     pub fn status(&self) -> Result<StatusReport> {
+        let destination = self.destination()?;
+        let (dest_key, dest_problem) = match destination.as_ref().map(|c| c.open(self.home())) {
+            Some(Ok(d)) => (Some(d.describe()), None),
+            Some(Err(e)) => (None, Some(e.to_string())),
+            None => (None, None),
+        };
+        let runs = self.store.runs(50)?;
         let mut sources = Vec::new();
         for s in self.store.sources()? {
             let points = self.store.restore_points(Some(&s.name))?;
+            let mut pending = 0;
+            let (mut error, mut code) = (None, None);
+            if let Some(key) = &dest_key {
+                for p in &points {
+                    match self.store.upload(&p.id, key)? {
+                        Some(u) if u.state == "verified" => {}
+                        Some(u) => {
+                            pending += 1;
+                            if error.is_none() {
+                                error = u.error;
+                                code = u.error_code;
+                            }
+                        }
+                        None => pending += 1,
+                    }
+                }
+            }
             sources.push(SourceStatus {
                 name: s.name.clone(),
                 path: s.path.clone(),
                 restore_points: points.len(),
                 last_backup: points.into_iter().next(),
+                uploads_pending: pending,
+                upload_error: error,
+                upload_error_code: code,
             });
         }
+        let (state, summary) = overall_state(&sources, &runs, dest_problem.as_deref());
         Ok(StatusReport {
             home: self.home().to_path_buf(),
             schedule: self.schedule()?,
+            state,
+            summary,
+            destination: dest_key,
             sources,
-            last_runs: self.store.runs(10)?,
+            last_runs: runs.into_iter().take(10).collect(),
         })
     }
+}
+
+/// The one state that sums up the sources: the latest run of each source,
+/// and the uploads still waiting.
+fn overall_state(
+    sources: &[SourceStatus],
+    runs: &[RunRecord],
+    destination_problem: Option<&str>,
+) -> (State, String) {
+    let failed = sources
+        .iter()
+        .filter_map(|s| runs.iter().find(|r| r.source == s.name))
+        .find(|r| r.outcome == "failed");
+    if let Some(r) = failed {
+        let why = r.error.as_deref().unwrap_or("unknown error");
+        return (
+            State::NeedsAttention,
+            format!(
+                "needs attention: the last backup of '{}' failed: {why}",
+                r.source
+            ),
+        );
+    }
+    if let Some(problem) = destination_problem {
+        return (
+            State::NeedsAttention,
+            format!(
+                "needs attention: copies are safe locally but the destination cannot be used: {problem}"
+            ),
+        );
+    }
+    if let Some(s) = sources.iter().find(|s| s.uploads_pending > 0) {
+        let why = s
+            .upload_error
+            .clone()
+            .unwrap_or_else(|| "not uploaded yet".into());
+        let waiting = matches!(
+            s.upload_error_code.as_deref(),
+            None | Some("offline" | "throttled")
+        );
+        let (state, prefix) = if waiting {
+            (
+                State::Waiting,
+                "waiting: copies are safe locally and will be uploaded",
+            )
+        } else {
+            (
+                State::NeedsAttention,
+                "needs attention: copies are safe locally but cannot be uploaded",
+            )
+        };
+        return (
+            state,
+            format!("{prefix} ({} of '{}'): {why}", s.uploads_pending, s.name),
+        );
+    }
+    if sources.iter().all(|s| s.last_backup.is_none()) {
+        return (
+            State::NotStarted,
+            "nothing backed up yet. Run `nuage backup`.".into(),
+        );
+    }
+    (State::UpToDate, "up to date".into())
 }
 
 /// A file removed when dropped.

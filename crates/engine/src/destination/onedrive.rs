@@ -39,10 +39,17 @@ pub fn graph_error(e: GraphError) -> Error {
         "not_found" => "not_found",
         _ => "destination_unavailable",
     };
-    Error::Destination {
-        code,
-        message: e.to_string(),
+    let mut message = e.to_string();
+    if let Some(wait) = e.retry_after() {
+        // Say when, not only how long: "throttled until 14:32".
+        let until = chrono::Local::now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        message = format!(
+            "{} (throttled until {})",
+            message.trim_end_matches('.'),
+            until.format("%H:%M")
+        );
     }
+    Error::Destination { code, message }
 }
 
 pub struct OneDriveDestination {
