@@ -223,3 +223,87 @@ fn user_account(me: nuage_graph::types::User, drive: nuage_graph::types::Drive) 
             .and_then(|v| u64::try_from(v).ok()),
     }
 }
+
+/// One folder shown by a folder picker.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FolderEntry {
+    pub name: String,
+    pub drive_id: String,
+    pub item_id: String,
+    pub child_count: Option<u64>,
+}
+
+/// One page of a folder's subfolders; pass `next` back for the next page.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FolderPage {
+    pub folders: Vec<FolderEntry>,
+    pub next: Option<String>,
+}
+
+impl Engine {
+    /// Lists the subfolders of `parent` (the drive's root when `None`) in
+    /// the signed-in user's OneDrive, one page at a time, for a folder picker.
+    pub fn browse_onedrive(
+        &self,
+        parent: Option<(&str, &str)>,
+        next: Option<&str>,
+        page_size: u32,
+    ) -> Result<FolderPage> {
+        let mut tokens =
+            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
+        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
+        let at = match parent {
+            Some((drive_id, item_id)) => nuage_graph::types::ItemLocation {
+                drive_id: drive_id.into(),
+                item_id: item_id.into(),
+            },
+            None => graph.my_root().map_err(graph_error)?,
+        };
+        let page = graph
+            .children_page(&at, next, page_size.clamp(1, 999))
+            .map_err(graph_error)?;
+        let folders = page
+            .value
+            .into_iter()
+            .filter(|i| i.is_folder())
+            .filter_map(|i| {
+                let loc = i.location()?;
+                Some(FolderEntry {
+                    name: i.name.clone()?,
+                    drive_id: loc.drive_id,
+                    item_id: loc.item_id,
+                    child_count: i.folder.as_ref().and_then(|f| f.child_count),
+                })
+            })
+            .collect();
+        Ok(FolderPage {
+            folders,
+            next: page.next_link,
+        })
+    }
+
+    /// Creates a folder named `name` in `parent` (or the root) for a folder picker.
+    pub fn create_onedrive_folder(
+        &self,
+        parent: Option<(&str, &str)>,
+        name: &str,
+    ) -> Result<FolderEntry> {
+        let mut tokens =
+            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
+        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
+        let at = match parent {
+            Some((drive_id, item_id)) => nuage_graph::types::ItemLocation {
+                drive_id: drive_id.into(),
+                item_id: item_id.into(),
+            },
+            None => graph.my_root().map_err(graph_error)?,
+        };
+        let loc = graph.ensure_folder(&at, name).map_err(graph_error)?;
+        Ok(FolderEntry {
+            name: name.to_string(),
+            drive_id: loc.drive_id,
+            item_id: loc.item_id,
+            child_count: Some(0),
+        })
+    }
+}

@@ -307,11 +307,11 @@ pub fn refresh(
     let client = BasicClient::new(ClientId::new(app.client_id.clone()))
         .set_token_uri(TokenUrl::new(endpoints.url(&app.tenant, "token")).map_err(bad_url)?);
     let token = RefreshToken::new(refresh_token.expose().to_string());
-    let mut req = client.exchange_refresh_token(&token);
-    for s in USER_SCOPES {
-        req = req.add_scope(Scope::new((*s).to_string()));
-    }
-    req.request(&identity_http())
+    // No `scope`: a refresh may only ask for a subset of what was granted
+    // (contract §1.3), and without one it carries the original grant over.
+    client
+        .exchange_refresh_token(&token)
+        .request(&identity_http())
         .map(|t| to_response(&t))
         .map_err(oauth_error)
 }

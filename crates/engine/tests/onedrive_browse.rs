@@ -1,0 +1,79 @@
+//! The folder picker's API against the Graph emulator.
+
+use nuage_emulator::{Config, Emulator};
+use nuage_engine::Engine;
+use nuage_graph::auth::AppRegistration;
+use nuage_graph::types::TokenResponse;
+
+#[test]
+fn folders_are_listed_page_by_page_and_created_on_request() {
+    const CLIENT: &str = "3f2b6a8e-1c4d-4e5f-9a0b-7c8d9e0f1a2b";
+    let mut config = Config::for_tests();
+    config.allowed_client_ids = vec![CLIENT.into()];
+    let emu = Emulator::start_in_thread(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    // SAFETY: nextest runs each test in its own process; nothing else reads
+    // the environment concurrently.
+    unsafe {
+        std::env::set_var("NUAGE_TOKEN_STORE", "file");
+        std::env::set_var("NUAGE_GRAPH_URL", emu.graph_url());
+        std::env::set_var("NUAGE_AUTHORITY_URL", emu.authority_url());
+    }
+    let engine = Engine::open(&home).unwrap();
+    // Granted without Files.ReadWrite.All, and the emulator's access tokens
+    // live 5 minutes here, so every call refreshes: the refresh must not ask
+    // for more than was granted (it once did, and signed the user out).
+    let tokens: TokenResponse =
+        serde_json::from_value(emu.mint_tokens("Files.ReadWrite User.Read offline_access"))
+            .unwrap();
+    let app = AppRegistration {
+        client_id: CLIENT.into(),
+        tenant: "common".into(),
+    };
+    nuage_graph::session::save_user_tokens(&home, &app, &tokens, Some("ada".into())).unwrap();
+
+    let made: Vec<String> = (0..5).map(|i| format!("Folder {i}")).collect();
+    for name in &made {
+        engine.create_onedrive_folder(None, name).unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut next: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let page = engine.browse_onedrive(None, next.as_deref(), 2).unwrap();
+        pages += 1;
+        assert!(page.folders.len() <= 2);
+        seen.extend(page.folders.iter().map(|f| f.name.clone()));
+        match page.next {
+            Some(n) => next = Some(n),
+            None => break,
+        }
+    }
+    seen.sort();
+    assert_eq!(seen, made);
+    assert!(pages >= 3, "paged: {pages} pages");
+    // Into a folder, and a folder created there.
+    let parent = engine
+        .browse_onedrive(None, None, 10)
+        .unwrap()
+        .folders
+        .into_iter()
+        .find(|f| f.name == "Folder 3")
+        .unwrap();
+    let child = engine
+        .create_onedrive_folder(Some((&parent.drive_id, &parent.item_id)), "Nuage")
+        .unwrap();
+    let inside = engine
+        .browse_onedrive(Some((&parent.drive_id, &parent.item_id)), None, 10)
+        .unwrap();
+    assert_eq!(inside.folders, vec![child]);
+    // Names OneDrive refuses are refused before any request.
+    assert!(
+        engine
+            .create_onedrive_folder(None, "bad:name")
+            .unwrap_err()
+            .to_string()
+            .contains(':')
+    );
+}
