@@ -11,7 +11,7 @@ db="$demo/garage.db"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "A sample business database: $db"
-sqlite3 "$db" <<'SQL'
+sqlite3 "$db" >/dev/null <<'SQL'
 PRAGMA journal_mode = WAL;
 CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, phone TEXT);
 CREATE TABLE vehicles(id INTEGER PRIMARY KEY, customer_id INTEGER REFERENCES customers(id), plate TEXT UNIQUE, make TEXT, model TEXT, year INTEGER);
@@ -54,6 +54,27 @@ say "Export it as plain JSON (readable with jq) and import it back"
 $NUAGE export "$id" "$demo/garage-backup.json"
 jq -c '{format, version, created_at, tables: [.tables[] | {name, row_count}]}' "$demo/garage-backup.json"
 $NUAGE import "$demo/garage-backup.json" --to "$demo/imported.db"
+
+say "OneDrive, offline: the Microsoft identity + Graph emulator stands in for the cloud"
+EMULATOR=${EMULATOR:-target/debug/nuage-emulator}
+client=7c9e6679-7425-40de-944b-e07fc1f90ae7
+"$EMULATOR" --client-id "$client" --auto-approve-after 2 --poll-interval-ms 1000 > "$demo/emulator.out" 2> "$demo/emulator.log" &
+emulator=$!
+trap 'kill $emulator 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$demo/emulator.out" ] && break; sleep 0.05; done
+url=$(head -1 "$demo/emulator.out" | sed 's/^listening on //')
+export NUAGE_AUTHORITY_URL=$url NUAGE_GRAPH_URL=$url/v1.0 NUAGE_CLIENT_ID=$client
+# A fresh or headless machine may have no keychain: the demo keeps its
+# tokens in its own temporary home (Nuage prints a warning about it).
+export NUAGE_TOKEN_STORE=file
+echo "emulator at $url (the device code is approved automatically after two polls)"
+$NUAGE login
+$NUAGE whoami
+$NUAGE destination onedrive --folder "Backups/Nuage"
+sqlite3 "$db" "UPDATE customers SET phone = '+33 6 00 00 00 00' WHERE id = 1"
+$NUAGE backup
+$NUAGE list garage
+curl -s "$url/_emulator/state" | jq -r '.drives[0].files[] | "  in OneDrive: \(.path) (\(.size) bytes, quickXorHash \(.quickXorHash))"'
 
 say "Status"
 $NUAGE status

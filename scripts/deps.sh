@@ -7,6 +7,7 @@ need_apt=()
 command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v jq >/dev/null || need_apt+=(jq)
+command -v curl >/dev/null || need_apt+=(curl)
 command -v cc >/dev/null || need_apt+=(build-essential)
 [ -x /usr/bin/time ] || need_apt+=(time)
 # The token store: building keyring's Secret Service backend needs libdbus
