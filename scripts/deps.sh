@@ -8,6 +8,7 @@ command -v sqlite3 >/dev/null || need_apt+=(sqlite3)
 command -v zstd >/dev/null || need_apt+=(zstd)
 command -v jq >/dev/null || need_apt+=(jq)
 command -v curl >/dev/null || need_apt+=(curl)
+command -v bc >/dev/null || need_apt+=(bc)
 command -v cc >/dev/null || need_apt+=(build-essential)
 [ -x /usr/bin/time ] || need_apt+=(time)
 # The token store: building keyring's Secret Service backend needs libdbus
