@@ -30,6 +30,7 @@ test: lint
 
 bench: deps
 	@bash bench/run.sh
+	@bash bench/upload.sh
 
 fmt:
 	$(CARGO) fmt --all
