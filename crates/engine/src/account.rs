@@ -41,6 +41,31 @@ impl TokenSource for JustIssued {
     }
 }
 
+/// The signed-in Graph client of a home, for one call of the engine.
+fn with_graph<T>(
+    engine: &Engine,
+    call: impl FnOnce(&mut Graph<'_>) -> nuage_graph::error::Result<T>,
+) -> Result<T> {
+    let endpoints = Endpoints::from_env();
+    let mut tokens = KeychainTokens::load(engine.home(), endpoints.clone()).map_err(graph_error)?;
+    let mut graph = Graph::new(&endpoints.graph, &mut tokens, retry_budget());
+    call(&mut graph).map_err(graph_error)
+}
+
+/// A folder given as (drive id, item id), or the drive's root.
+fn folder_or_root(
+    graph: &mut Graph<'_>,
+    parent: Option<(&str, &str)>,
+) -> nuage_graph::error::Result<nuage_graph::types::ItemLocation> {
+    match parent {
+        Some((drive_id, item_id)) => Ok(nuage_graph::types::ItemLocation {
+            drive_id: drive_id.into(),
+            item_id: item_id.into(),
+        }),
+        None => graph.my_root(),
+    }
+}
+
 impl Engine {
     /// The app registration to sign in with: the arguments, else
     /// `NUAGE_CLIENT_ID` / `NUAGE_TENANT`, else what was used last time.
@@ -155,11 +180,10 @@ impl Engine {
     /// destination.
     pub fn use_onedrive_folder(&self, path: &str) -> Result<DestinationConfig> {
         let path = path.trim_matches('/').to_string();
-        let mut tokens =
-            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
-        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
-        let root = graph.my_root().map_err(graph_error)?;
-        let at = graph.ensure_path(&root, &path).map_err(graph_error)?;
+        let at = with_graph(self, |g| {
+            let root = g.my_root()?;
+            g.ensure_path(&root, &path)
+        })?;
         let config = DestinationConfig::OneDrive {
             label: format!("OneDrive folder /{path}"),
             drive_id: at.drive_id,
@@ -172,10 +196,7 @@ impl Engine {
     /// A folder given by a SharePoint/OneDrive sharing link as the
     /// destination (the link is resolved once to its drive and item).
     pub fn use_share_link(&self, link: &str) -> Result<DestinationConfig> {
-        let mut tokens =
-            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
-        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
-        let item = graph.resolve_share_link(link).map_err(graph_error)?;
+        let item = with_graph(self, |g| g.resolve_share_link(link))?;
         if !item.is_folder() && item.remote_item.as_ref().is_none_or(|r| r.folder.is_none()) {
             return Err(Error::Invalid(
                 "that sharing link is for a file, not a folder. Share a folder and use its link."
@@ -249,19 +270,10 @@ impl Engine {
         next: Option<&str>,
         page_size: u32,
     ) -> Result<FolderPage> {
-        let mut tokens =
-            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
-        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
-        let at = match parent {
-            Some((drive_id, item_id)) => nuage_graph::types::ItemLocation {
-                drive_id: drive_id.into(),
-                item_id: item_id.into(),
-            },
-            None => graph.my_root().map_err(graph_error)?,
-        };
-        let page = graph
-            .children_page(&at, next, page_size.clamp(1, 999))
-            .map_err(graph_error)?;
+        let page = with_graph(self, |g| {
+            let at = folder_or_root(g, parent)?;
+            g.children_page(&at, next, page_size.clamp(1, 999))
+        })?;
         let folders = page
             .value
             .into_iter()
@@ -288,17 +300,10 @@ impl Engine {
         parent: Option<(&str, &str)>,
         name: &str,
     ) -> Result<FolderEntry> {
-        let mut tokens =
-            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
-        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
-        let at = match parent {
-            Some((drive_id, item_id)) => nuage_graph::types::ItemLocation {
-                drive_id: drive_id.into(),
-                item_id: item_id.into(),
-            },
-            None => graph.my_root().map_err(graph_error)?,
-        };
-        let loc = graph.ensure_folder(&at, name).map_err(graph_error)?;
+        let loc = with_graph(self, |g| {
+            let at = folder_or_root(g, parent)?;
+            g.ensure_folder(&at, name)
+        })?;
         Ok(FolderEntry {
             name: name.to_string(),
             drive_id: loc.drive_id,

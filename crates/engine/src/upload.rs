@@ -129,6 +129,17 @@ impl Engine {
         out
     }
 
+    /// Records why an upload waits for the next run.
+    fn mark_pending(&self, point: &str, key: &str, e: &Error) -> Result<()> {
+        self.store.set_upload(
+            point,
+            key,
+            "pending",
+            None,
+            Some((e.code(), &e.to_string())),
+        )
+    }
+
     fn upload_point(
         &self,
         dest: &mut dyn Destination,
@@ -178,13 +189,7 @@ impl Engine {
         let remote = match result {
             Ok(r) => r,
             Err(e) => {
-                self.store.set_upload(
-                    &p.id,
-                    key,
-                    "pending",
-                    None,
-                    Some((e.code(), &e.to_string())),
-                )?;
+                self.mark_pending(&p.id, key, &e)?;
                 return Err(e);
             }
         };
@@ -204,13 +209,7 @@ impl Engine {
                     remote.quickxor.as_deref().unwrap_or("none")
                 ),
             };
-            self.store.set_upload(
-                &p.id,
-                key,
-                "pending",
-                None,
-                Some((e.code(), &e.to_string())),
-            )?;
+            self.mark_pending(&p.id, key, &e)?;
             return Err(e);
         }
         journal.clear()?;
