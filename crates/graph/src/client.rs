@@ -64,6 +64,21 @@ pub struct Graph<'t> {
     fragment: u64,
 }
 
+/// The HTTP client type, for callers that keep one for a whole run.
+pub type HttpClient = Client;
+
+/// The HTTP client for Graph: redirects are followed by hand (a download's
+/// 302 goes to a pre-authenticated URL that must not get the bearer token),
+/// bounded connect and request timeouts. Cloning it shares its pool.
+pub fn http_client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(20))
+        .timeout(Duration::from_secs(300))
+        .build()
+        .expect("a TLS backend is compiled in")
+}
+
 fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
     if e.is_timeout() {
         NetworkErrorKind::Timeout
@@ -95,19 +110,27 @@ impl<'t> Graph<'t> {
     /// A client for `base` (e.g. `https://graph.microsoft.com/v1.0`) that
     /// gives up retrying after `budget`.
     pub fn new(base: &str, tokens: &'t mut dyn TokenSource, budget: Duration) -> Graph<'t> {
-        let http = Client::builder()
-            // Redirects are followed by hand: a download's 302 goes to a
-            // pre-authenticated URL that must not get the bearer token.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(20))
-            .timeout(Duration::from_secs(300))
-            .build()
-            .expect("a TLS backend is compiled in");
+        Graph::with_client(
+            &http_client(),
+            base,
+            tokens,
+            Budget::new(Instant::now(), budget),
+        )
+    }
+
+    /// A client sharing an HTTP connection pool and a run's time budget
+    /// with other calls of the same run.
+    pub fn with_client(
+        http: &Client,
+        base: &str,
+        tokens: &'t mut dyn TokenSource,
+        budget: Budget,
+    ) -> Graph<'t> {
         Graph {
-            http,
+            http: http.clone(),
             base: base.trim_end_matches('/').to_string(),
             tokens,
-            budget: Budget::new(Instant::now(), budget),
+            budget,
             config: RetryConfig::default(),
             fragment: DEFAULT_FRAGMENT,
         }

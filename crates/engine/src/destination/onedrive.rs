@@ -6,11 +6,12 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nuage_graph::GraphError;
 use nuage_graph::auth::Endpoints;
 use nuage_graph::client::{Graph, SessionStore, TokenSource};
+use nuage_graph::retry::Budget;
 use nuage_graph::types::{ItemLocation, Secret};
 
 use super::{Capabilities, Destination, RemoteFile, UploadJournal, UploadSession, point_id_of};
@@ -58,6 +59,10 @@ pub struct OneDriveDestination {
     root: ItemLocation,
     label: String,
     tokens: Box<dyn TokenSource + Send>,
+    /// One connection pool for the whole run.
+    http: nuage_graph::client::HttpClient,
+    /// The time this run may spend retrying, shared by all its calls.
+    budget: Budget,
 }
 
 impl OneDriveDestination {
@@ -72,11 +77,18 @@ impl OneDriveDestination {
             root,
             label,
             tokens,
+            http: nuage_graph::client::http_client(),
+            budget: Budget::new(Instant::now(), retry_budget()),
         }
     }
 
     fn graph(&mut self) -> Graph<'_> {
-        Graph::new(&self.endpoints.graph, self.tokens.as_mut(), retry_budget())
+        Graph::with_client(
+            &self.http,
+            &self.endpoints.graph,
+            self.tokens.as_mut(),
+            self.budget,
+        )
     }
 
     fn file_location(&mut self, folder: &str, name: &str) -> Result<Option<ItemLocation>> {
