@@ -37,7 +37,8 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
     assert!(dest.folders().unwrap().is_empty());
 
     // Upload: what the destination holds is what was sent, with its hash.
-    let data_a = bytes(1, 3 << 20);
+    // Over 4 MiB: destinations with simple and chunked uploads use the latter.
+    let data_a = bytes(1, 5 << 20);
     let file_a = local_file(scratch, "a", &data_a);
     let mut seen = 0;
     let r = dest
@@ -208,5 +209,64 @@ fn a_home_from_before_destinations_is_migrated_and_its_copies_uploaded() {
     assert_eq!(
         std::fs::read(&point.file).unwrap(),
         std::fs::read(nas.join("app").join(file_name(&point.id))).unwrap()
+    );
+}
+
+#[test]
+fn onedrive_destination_passes_the_conformance_suite() {
+    use nuage_emulator::{Config, Emulator};
+    use nuage_engine::destination::onedrive::OneDriveDestination;
+    use nuage_graph::client::{Graph, TokenSource};
+    use nuage_graph::types::Secret;
+
+    /// A fixed access token the emulator minted.
+    struct Minted(Secret);
+    impl TokenSource for Minted {
+        fn access_token(&mut self) -> nuage_graph::error::Result<Secret> {
+            Ok(self.0.clone())
+        }
+        fn refresh(&mut self) -> nuage_graph::error::Result<Secret> {
+            Ok(self.0.clone())
+        }
+    }
+
+    let emu = Emulator::start_in_thread(Config::for_tests()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path();
+    let token = Secret::new(emu.mint_access_token("Files.ReadWrite User.Read"));
+    let endpoints = nuage_graph::auth::Endpoints {
+        authority: emu.authority_url(),
+        graph: emu.graph_url(),
+    };
+    // The destination's root folder, as `nuage destination onedrive --folder Backups/Nuage` makes it.
+    let mut src = Minted(token.clone());
+    let root = {
+        let mut g = Graph::new(
+            &endpoints.graph,
+            &mut src,
+            std::time::Duration::from_secs(30),
+        );
+        let r = g.my_root().unwrap();
+        g.ensure_path(&r, "Backups/Nuage").unwrap()
+    };
+    let mut dest = OneDriveDestination::new(
+        endpoints,
+        root,
+        "OneDrive folder /Backups/Nuage".into(),
+        Box::new(Minted(token)),
+    );
+    let plant = |folder: &str, name: &str| {
+        emu.put_file(
+            "personal",
+            &format!("/Backups/Nuage/{folder}/{name}"),
+            b"not a backup",
+        )
+        .unwrap();
+    };
+    conformance(&mut dest, scratch, &plant);
+    assert!(
+        emu.file_bytes("personal", "/Backups/Nuage/shop/holiday photo.jpg")
+            .is_some(),
+        "foreign files are left alone"
     );
 }
