@@ -488,6 +488,7 @@ impl<'t> Graph<'t> {
             match outcome {
                 Ok(item) => {
                     sessions.clear()?;
+                    progress(size);
                     return Ok(item);
                 }
                 // Expired or lost: a new session from zero, and every later
