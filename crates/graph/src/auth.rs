@@ -218,6 +218,14 @@ impl DeviceFlow {
         })
     }
 
+    /// Polls every `interval` instead of the advertised one: for tests of
+    /// the server's `slow_down` answer, which a compliant client never sees.
+    #[doc(hidden)]
+    pub fn poll_every(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
     /// Polls until the person approves (tokens), declines, the code
     /// expires, or `cancel` is set.
     pub fn wait(&self, cancel: &AtomicBool) -> Result<TokenResponse> {
