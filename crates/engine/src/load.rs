@@ -94,7 +94,10 @@ pub fn peek_source(path: &Path) -> Result<SourceInfo> {
     }
     let input = open_document(path)?;
     let mut head = Head(None);
-    let mut de = serde_json::Deserializer::from_reader(TokenGuard::new(input));
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
+        64 << 10,
+        TokenGuard::new(input),
+    ));
     let _ = de.deserialize_map(&mut head);
     head.0.ok_or_else(|| {
         Error::InvalidBackup(InvalidBackup::NotABackup(
@@ -124,7 +127,10 @@ pub fn load(
     )
     .map_err(|e| write_failure(&conn, target, e))?;
     let mut loader = Loader::new(&conn, label, target, progress);
-    let mut de = serde_json::Deserializer::from_reader(TokenGuard::new(input));
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
+        64 << 10,
+        TokenGuard::new(input),
+    ));
     let parsed = (&mut loader).deserialize(&mut de).and_then(|()| de.end());
     if let Some(e) = loader.failure.take() {
         return Err(e);
