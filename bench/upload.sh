@@ -23,7 +23,7 @@ sqlite3 "$db" "CREATE TABLE b(id INTEGER PRIMARY KEY, data BLOB);
   WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $MB)
   INSERT INTO b(data) SELECT randomblob(1000000) FROM n;"
 
-"$BIN/nuage-emulator" --client-id "$CLIENT" --auto-approve-after 1 --poll-interval-ms 1000 >"$OUT/emulator.out" 2>"$OUT/emulator.log" &
+"$BIN/nuage-emulator" --client-id "$CLIENT" --auto-approve-after 1 --poll-interval-ms 1000 --quota 100000000000 >"$OUT/emulator.out" 2>"$OUT/emulator.log" &
 emu=$!
 trap 'kill $emu 2>/dev/null || true' EXIT
 for _ in $(seq 200); do [ -s "$OUT/emulator.out" ] && break; sleep 0.05; done
