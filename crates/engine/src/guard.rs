@@ -272,17 +272,35 @@ fn writable_while_creating(creating: &str, vtabs: &[String], table: &str) -> boo
         || vtabs.iter().any(|v| shadow_of(v))
 }
 
+/// Why a schema statement from a backup file was refused, in words the
+/// caller puts into [`crate::InvalidBackup::RefusedSchema`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refusal(pub String);
+
+impl From<String> for Refusal {
+    fn from(s: String) -> Self {
+        Refusal(s)
+    }
+}
+
+impl From<&str> for Refusal {
+    fn from(s: &str) -> Self {
+        Refusal(s.to_string())
+    }
+}
+
 /// Executes one schema statement from an untrusted document, or explains
-/// why it was refused. The caller maps the explanation into an error.
-pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> Result<(), String> {
+/// why it was refused.
+pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> Result<(), Refusal> {
     if let Some(p) = head_problem(kind, sql) {
-        return Err(p);
+        return Err(Refusal(p));
     }
     let creating = name.to_string();
     let vtabs: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'virtual'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| Refusal(e.to_string()))?;
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
         authorize(&creating, &vtabs, ctx)
     }));
@@ -299,7 +317,7 @@ pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> R
                     .into(),
             );
         }
-        Err(e) => return Err(format!("SQLite rejected it: {e}")),
+        Err(e) => return Err(format!("SQLite rejected it: {e}").into()),
     }
     let created: Option<String> = conn
         .query_row(
@@ -310,9 +328,7 @@ pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> R
         .ok();
     match created {
         Some(t) if t == kind => Ok(()),
-        _ => Err(format!(
-            "the statement does not create the {kind} named '{name}'"
-        )),
+        _ => Err(format!("the statement does not create the {kind} named '{name}'").into()),
     }
 }
 
@@ -320,7 +336,7 @@ pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> R
 mod tests {
     use super::*;
 
-    fn try_create(kind: &str, name: &str, sql: &str) -> Result<(), String> {
+    fn try_create(kind: &str, name: &str, sql: &str) -> Result<(), Refusal> {
         let conn = Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE base(a, b)").unwrap();
         create_guarded(&conn, kind, name, sql)
@@ -385,7 +401,7 @@ mod tests {
             ("weird", "x", "CREATE TABLE x(a)"),
         ] {
             let e = try_create(kind, name, sql).expect_err(sql);
-            assert!(!e.is_empty());
+            assert!(!e.0.is_empty());
         }
     }
 

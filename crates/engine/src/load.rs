@@ -288,7 +288,7 @@ impl<'c, 'p> Loader<'c, 'p> {
                 return Err(self.refused(o, "names beginning with sqlite_ are reserved"));
             }
             guard::create_guarded(self.conn, &o.kind, &o.name, &o.sql)
-                .map_err(|d| self.refused(o, &d))?;
+                .map_err(|d| self.refused(o, &d.0))?;
             let meta = self
                 .table_meta(&o.name)
                 .map_err(|e| self.mismatch(e.to_string()))?;
@@ -402,7 +402,7 @@ impl<'c, 'p> Loader<'c, 'p> {
         }
         for o in self.schema.iter().filter(|o| o.kind != "table") {
             guard::create_guarded(conn, &o.kind, &o.name, &o.sql)
-                .map_err(|d| Failure::Engine(self.refused(o, &d)))?;
+                .map_err(|d| Failure::Engine(self.refused(o, &d.0)))?;
         }
         if !self.sequence.is_empty() {
             conn.execute("DELETE FROM main.sqlite_sequence", [])?;
