@@ -124,6 +124,9 @@ pub enum Location {
     Both,
 }
 
+/// Upload state (`pending`, `verified`) by restore point id.
+pub type UploadStates = std::collections::HashMap<String, String>;
+
 /// One restore point's upload at one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRow {
@@ -455,10 +458,7 @@ impl Store {
     }
 
     /// Upload states at `destination`, by restore point id.
-    pub fn upload_states(
-        &self,
-        destination: &str,
-    ) -> Result<std::collections::HashMap<String, String>> {
+    pub fn upload_states(&self, destination: &str) -> Result<UploadStates> {
         let mut stmt = self
             .db
             .prepare("SELECT point_id, state FROM uploads WHERE destination = ?1")
