@@ -290,20 +290,47 @@ fn json_detail(e: &serde_json::Error) -> String {
 /// Calls block (see the module documentation): from an async runtime, use
 /// `spawn_blocking`.
 pub trait TokenStore: Send + Sync {
+    /// The JSON document of `kind` under `key`, `None` if there is none.
+    fn read(&self, kind: Kind, key: &str) -> Result<Option<String>>;
+    /// Stores `json` as the document of `kind` under `key`, replacing it.
+    fn write(&self, kind: Kind, key: &str, json: &str) -> Result<()>;
+    /// Forgets the document of `kind` under `key`; nothing to forget is not
+    /// an error.
+    fn remove(&self, kind: Kind, key: &str) -> Result<()>;
+
     /// The tokens saved under `key`, `None` if there are none.
-    fn load_tokens(&self, key: &str) -> Result<Option<StoredTokens>>;
+    fn load_tokens(&self, key: &str) -> Result<Option<StoredTokens>> {
+        decode(self.read(Kind::Tokens, key)?, Kind::Tokens, self.place())
+    }
     /// Saves `tokens` under `key`, replacing what was there.
-    fn save_tokens(&self, key: &str, tokens: &StoredTokens) -> Result<()>;
+    fn save_tokens(&self, key: &str, tokens: &StoredTokens) -> Result<()> {
+        self.write(Kind::Tokens, key, &to_json(tokens))
+    }
     /// Forgets the tokens under `key`; nothing to forget is not an error.
-    fn delete_tokens(&self, key: &str) -> Result<()>;
+    fn delete_tokens(&self, key: &str) -> Result<()> {
+        self.remove(Kind::Tokens, key)
+    }
 
     /// The app credentials saved under `key`, `None` if there are none.
-    fn load_app_credentials(&self, key: &str) -> Result<Option<AppCredentials>>;
+    fn load_app_credentials(&self, key: &str) -> Result<Option<AppCredentials>> {
+        decode(
+            self.read(Kind::AppCredentials, key)?,
+            Kind::AppCredentials,
+            self.place(),
+        )
+    }
     /// Saves `credentials` under `key`, replacing what was there.
-    fn save_app_credentials(&self, key: &str, credentials: &AppCredentials) -> Result<()>;
+    fn save_app_credentials(&self, key: &str, credentials: &AppCredentials) -> Result<()> {
+        self.write(Kind::AppCredentials, key, &to_json(credentials))
+    }
     /// Forgets the app credentials under `key`; nothing to forget is not an
     /// error.
-    fn delete_app_credentials(&self, key: &str) -> Result<()>;
+    fn delete_app_credentials(&self, key: &str) -> Result<()> {
+        self.remove(Kind::AppCredentials, key)
+    }
+
+    /// What holds the values, for error messages.
+    fn place(&self) -> &'static str;
 
     /// Where values go, for people: "the keychain (Secret Service)", "the
     /// folder …".
@@ -372,9 +399,9 @@ fn check_key(key: &str) -> Result<()> {
     }
 }
 
-/// The two kinds of value, with their entry names.
-#[derive(Clone, Copy)]
-enum Kind {
+/// The two kinds of value a store keeps, one JSON document each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
     Tokens,
     AppCredentials,
 }
@@ -393,6 +420,22 @@ impl Kind {
             Kind::AppCredentials => "app credentials",
         }
     }
+}
+
+/// Reads back a stored document; a damaged one is reported without its content.
+fn decode<T: serde::de::DeserializeOwned>(
+    json: Option<String>,
+    kind: Kind,
+    place: &'static str,
+) -> Result<Option<T>> {
+    json.map(|j| {
+        serde_json::from_str(&j).map_err(|e| TokenStoreError::Corrupt {
+            what: kind.what(),
+            place,
+            detail: json_detail(&e),
+        })
+    })
+    .transpose()
 }
 
 fn to_json<T: Serialize>(value: &T) -> String {
@@ -467,48 +510,6 @@ impl KeyringStore {
             .build(None, &self.service, &user)
             .map_err(|e| keychain_error(e, kind))?;
         Ok(keyring::Entry::new_with_credential(credential))
-    }
-
-    fn load<T: serde::de::DeserializeOwned>(&self, kind: Kind, key: &str) -> Result<Option<T>> {
-        let entry = self.entry(kind, key)?;
-        let json = match entry.get_password() {
-            Ok(json) => json,
-            Err(keyring::Error::NoEntry) => return Ok(None),
-            Err(e) => return Err(keychain_error(e, kind)),
-        };
-        serde_json::from_str(&json)
-            .map(Some)
-            .map_err(|e| TokenStoreError::Corrupt {
-                what: kind.what(),
-                place: "keychain",
-                detail: json_detail(&e),
-            })
-    }
-
-    fn save<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<()> {
-        let entry = self.entry(kind, key)?;
-        let json = to_json(value);
-        match entry.set_password(&json) {
-            Ok(()) => Ok(()),
-            // Several matching items (left by hand or by another tool):
-            // replace them all by one.
-            Err(keyring::Error::Ambiguous(items)) => {
-                delete_all(&items, kind)?;
-                entry
-                    .set_password(&json)
-                    .map_err(|e| keychain_error(e, kind))
-            }
-            Err(e) => Err(keychain_error(e, kind)),
-        }
-    }
-
-    fn delete(&self, kind: Kind, key: &str) -> Result<()> {
-        let entry = self.entry(kind, key)?;
-        match entry.delete_credential() {
-            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
-            Err(keyring::Error::Ambiguous(items)) => delete_all(&items, kind),
-            Err(e) => Err(keychain_error(e, kind)),
-        }
     }
 }
 
@@ -614,24 +615,45 @@ fn platform_failure(_inner: &(dyn std::error::Error + Send + Sync + 'static)) ->
 }
 
 impl TokenStore for KeyringStore {
-    fn load_tokens(&self, key: &str) -> Result<Option<StoredTokens>> {
-        self.load(Kind::Tokens, key)
+    fn place(&self) -> &'static str {
+        "keychain"
     }
-    fn save_tokens(&self, key: &str, tokens: &StoredTokens) -> Result<()> {
-        self.save(Kind::Tokens, key, tokens)
+
+    fn read(&self, kind: Kind, key: &str) -> Result<Option<String>> {
+        let entry = self.entry(kind, key)?;
+        let json = match entry.get_password() {
+            Ok(json) => json,
+            Err(keyring::Error::NoEntry) => return Ok(None),
+            Err(e) => return Err(keychain_error(e, kind)),
+        };
+        Ok(Some(json))
     }
-    fn delete_tokens(&self, key: &str) -> Result<()> {
-        self.delete(Kind::Tokens, key)
+
+    fn write(&self, kind: Kind, key: &str, json: &str) -> Result<()> {
+        let entry = self.entry(kind, key)?;
+        match entry.set_password(json) {
+            Ok(()) => Ok(()),
+            // Several matching items (left by hand or by another tool):
+            // replace them all by one.
+            Err(keyring::Error::Ambiguous(items)) => {
+                delete_all(&items, kind)?;
+                entry
+                    .set_password(json)
+                    .map_err(|e| keychain_error(e, kind))
+            }
+            Err(e) => Err(keychain_error(e, kind)),
+        }
     }
-    fn load_app_credentials(&self, key: &str) -> Result<Option<AppCredentials>> {
-        self.load(Kind::AppCredentials, key)
+
+    fn remove(&self, kind: Kind, key: &str) -> Result<()> {
+        let entry = self.entry(kind, key)?;
+        match entry.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(keyring::Error::Ambiguous(items)) => delete_all(&items, kind),
+            Err(e) => Err(keychain_error(e, kind)),
+        }
     }
-    fn save_app_credentials(&self, key: &str, credentials: &AppCredentials) -> Result<()> {
-        self.save(Kind::AppCredentials, key, credentials)
-    }
-    fn delete_app_credentials(&self, key: &str) -> Result<()> {
-        self.delete(Kind::AppCredentials, key)
-    }
+
     fn location(&self) -> String {
         format!("the keychain ({})", Self::BACKEND)
     }
@@ -695,8 +717,23 @@ impl FileStore {
         check_key(key)?;
         Ok(self.dir.join(format!("{}-{key}.json", kind.prefix())))
     }
+}
 
-    fn load<T: serde::de::DeserializeOwned>(&self, kind: Kind, key: &str) -> Result<Option<T>> {
+/// Makes a rename or removal in `dir` durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    #[cfg(unix)]
+    File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+impl TokenStore for FileStore {
+    fn place(&self) -> &'static str {
+        "token file"
+    }
+
+    fn read(&self, kind: Kind, key: &str) -> Result<Option<String>> {
         let path = self.path(kind, key)?;
         let mut file = match File::open(&path) {
             Ok(f) => f,
@@ -751,16 +788,10 @@ impl FileStore {
                 }
             }
         })?;
-        serde_json::from_str(&json)
-            .map(Some)
-            .map_err(|e| TokenStoreError::Corrupt {
-                what: kind.what(),
-                place: "token file",
-                detail: json_detail(&e),
-            })
+        Ok(Some(json))
     }
 
-    fn save<T: Serialize>(&self, kind: Kind, key: &str, value: &T) -> Result<()> {
+    fn write(&self, kind: Kind, key: &str, json: &str) -> Result<()> {
         let path = self.path(kind, key)?;
         let name = path.file_name().expect("a file name").to_string_lossy();
         let tmp = self
@@ -772,7 +803,7 @@ impl FileStore {
             #[cfg(unix)]
             std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
             let mut file = options.open(&tmp)?;
-            file.write_all(to_json(value).as_bytes())?;
+            file.write_all(json.as_bytes())?;
             file.sync_all()?;
             drop(file);
             fs::rename(&tmp, &path)?;
@@ -788,7 +819,7 @@ impl FileStore {
         })
     }
 
-    fn delete(&self, kind: Kind, key: &str) -> Result<()> {
+    fn remove(&self, kind: Kind, key: &str) -> Result<()> {
         let path = self.path(kind, key)?;
         match fs::remove_file(&path) {
             Ok(()) => sync_dir(&self.dir).map_err(|source| TokenStoreError::File {
@@ -804,36 +835,7 @@ impl FileStore {
             }),
         }
     }
-}
 
-/// Makes a rename or removal in `dir` durable.
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    #[cfg(unix)]
-    File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-impl TokenStore for FileStore {
-    fn load_tokens(&self, key: &str) -> Result<Option<StoredTokens>> {
-        self.load(Kind::Tokens, key)
-    }
-    fn save_tokens(&self, key: &str, tokens: &StoredTokens) -> Result<()> {
-        self.save(Kind::Tokens, key, tokens)
-    }
-    fn delete_tokens(&self, key: &str) -> Result<()> {
-        self.delete(Kind::Tokens, key)
-    }
-    fn load_app_credentials(&self, key: &str) -> Result<Option<AppCredentials>> {
-        self.load(Kind::AppCredentials, key)
-    }
-    fn save_app_credentials(&self, key: &str, credentials: &AppCredentials) -> Result<()> {
-        self.save(Kind::AppCredentials, key, credentials)
-    }
-    fn delete_app_credentials(&self, key: &str) -> Result<()> {
-        self.delete(Kind::AppCredentials, key)
-    }
     fn location(&self) -> String {
         format!("the folder {}", self.dir.display())
     }
