@@ -230,6 +230,18 @@ impl<'c, 'p> Loader<'c, 'p> {
         E::custom(msg)
     }
 
+    /// A row that SQLite refused: a full disk, or data that does not fit
+    /// the schema (`what` says where).
+    fn row_failure(&self, e: rusqlite::Error, what: String) -> Error {
+        if crate::sql::is_disk_full(self.conn, &e) {
+            Error::DiskFull {
+                path: self.target.clone(),
+            }
+        } else {
+            self.mismatch(format!("{what}: {e}"))
+        }
+    }
+
     fn invalid(&self, f: impl FnOnce(String) -> InvalidBackup) -> Error {
         Error::InvalidBackup(f(self.label.clone()))
     }
@@ -864,16 +876,10 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
         }
         let stmt = t.insert.as_mut().expect("prepared");
         if let Err(e) = stmt.raw_execute() {
-            let e = if crate::sql::is_disk_full(l.conn, &e) {
-                Error::DiskFull {
-                    path: l.target.clone(),
-                }
-            } else {
-                l.mismatch(format!(
-                    "table '{}' row {row_no} cannot be inserted: {e}",
-                    t.name
-                ))
-            };
+            let e = l.row_failure(
+                e,
+                format!("table '{}' row {row_no} cannot be inserted", t.name),
+            );
             return Err(l.fail(e));
         }
         if !t.with_rowid {
@@ -954,13 +960,7 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
                 s.raw_execute()
             });
             if let Err(e) = r {
-                let e = if crate::sql::is_disk_full(l.conn, &e) {
-                    Error::DiskFull {
-                        path: l.target.clone(),
-                    }
-                } else {
-                    l.mismatch(format!("table '{}': {e}", t.name))
-                };
+                let e = l.row_failure(e, format!("table '{}'", t.name));
                 return Err(l.fail(e));
             }
         }
