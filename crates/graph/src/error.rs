@@ -222,19 +222,20 @@ pub enum GraphError {
 
 impl GraphError {
     /// Stable machine code for scripts and the desktop UI. Closed set:
-    /// `sign_in_required`, `offline`, `throttled`, `destination_full`,
+    /// `sign_in_required`, `sign_in_declined`, `sign_in_expired`,
+    /// `cancelled`, `offline`, `throttled`, `destination_full`,
     /// `not_found`, `conflict`, `access_denied`, `invalid_request`,
     /// `server_error`, `hash_mismatch`.
     pub fn code(&self) -> &'static str {
         use GraphError::*;
         match self {
-            SignInRequired { .. }
-            | SignInPending { .. }
-            | SignInDeclined
-            | SignInExpired
-            | SignInCancelled
-            | NoClientId
-            | SignInFailed { .. } => "sign_in_required",
+            SignInRequired { .. } | SignInPending { .. } | NoClientId | SignInFailed { .. } => {
+                "sign_in_required"
+            }
+            // The sign-in screen tells these apart: "start again" or close.
+            SignInDeclined => "sign_in_declined",
+            SignInExpired => "sign_in_expired",
+            SignInCancelled => "cancelled",
             Offline { .. } | Network { .. } => "offline",
             Keychain { .. } => "keychain_unavailable",
             Throttled { .. } => "throttled",
@@ -262,6 +263,9 @@ impl GraphError {
     /// Every value [`GraphError::code`] can return.
     pub const CODES: &'static [&'static str] = &[
         "sign_in_required",
+        "sign_in_declined",
+        "sign_in_expired",
+        "cancelled",
         "keychain_unavailable",
         "offline",
         "throttled",

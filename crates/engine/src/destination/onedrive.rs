@@ -33,6 +33,10 @@ pub fn retry_budget() -> Duration {
 pub fn graph_error(e: GraphError) -> Error {
     let code = match e.code() {
         "sign_in_required" => "sign_in_required",
+        "sign_in_declined" => "sign_in_declined",
+        "sign_in_expired" => "sign_in_expired",
+        "cancelled" => "cancelled",
+        "keychain_unavailable" => "keychain_unavailable",
         "offline" => "offline",
         "throttled" => "throttled",
         "destination_full" => "destination_full",
