@@ -12,6 +12,7 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
+use nuage_engine::service::Service;
 use nuage_engine::store::Location;
 use nuage_engine::{BackupRef, DestinationConfig, Engine, Event, Schedule, Status};
 
@@ -707,6 +708,8 @@ fn ago(ts: &str) -> String {
 /// The scheduler in the foreground: sleeps until the next due run (a missed
 /// run is due at once), backs up all sources, repeats. SIGINT/SIGTERM end
 /// it after the current run, never in the middle of one.
+/// `nuage run`: the desktop app's scheduler ([`nuage_engine::service`]),
+/// headless, logging each outcome and state change on stderr.
 fn run_scheduler(engine: &Engine) -> Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -714,54 +717,27 @@ fn run_scheduler(engine: &Engine) -> Result<i32> {
             .context("installing signal handlers")?;
     }
     eprintln!(
-        "nuage: scheduler started ({}); Ctrl-C to stop",
-        engine.schedule()?.describe()
+        "nuage: scheduler started ({}){}; Ctrl-C to stop",
+        engine.schedule()?.describe(),
+        if engine.paused()? { ", paused" } else { "" }
     );
-    while !stop.load(Ordering::Relaxed) {
-        let schedule = engine.schedule()?;
-        let last = engine
-            .runs(1)?
-            .first()
-            .and_then(|r| DateTime::parse_from_rfc3339(&r.started_at).ok())
-            .map(|t| t.with_timezone(&Utc));
-        let due = schedule.next_run(last, Utc::now());
-        if due.is_some_and(|d| d <= Utc::now()) {
-            let stamp = || Utc::now().format("%Y-%m-%d %H:%M:%S");
-            match engine.backup(&[], &mut |_| {}) {
-                Ok(outcomes) if outcomes.is_empty() => {
-                    eprintln!(
-                        "{} no sources yet; add one with `nuage source add PATH`",
-                        stamp()
-                    );
-                    sleep_until_stopped(&stop, Duration::from_secs(60));
-                }
-                Ok(outcomes) => {
-                    for o in &outcomes {
-                        eprintln!("{} {}", stamp(), describe_outcome(o));
-                    }
-                }
-                Err(e) => {
-                    // Typically another nuage process holds the home: try again shortly.
-                    eprintln!("{} backup postponed: {e}", stamp());
-                    sleep_until_stopped(&stop, Duration::from_secs(30));
-                }
+    let service = Service::start(engine.home())?;
+    service.subscribe(Box::new(|e| {
+        let stamp = Utc::now().format("%Y-%m-%d %H:%M:%S");
+        match e {
+            Event::SourceFinished { outcome } => {
+                eprintln!("{stamp} {}", describe_outcome(outcome))
             }
-            continue;
+            Event::StateChanged { summary, .. } => eprintln!("{stamp} {summary}"),
+            _ => {}
         }
-        // Re-read the schedule at least every second, so a change made with
-        // `nuage schedule` applies without a restart.
-        sleep_until_stopped(&stop, Duration::from_secs(1));
+    }));
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(100));
     }
+    // A run in progress finishes its current source first (at most a minute);
+    // past that, the next start continues from what was written atomically.
+    service.stop(Duration::from_secs(60));
     eprintln!("nuage: scheduler stopped");
     Ok(0)
-}
-
-fn sleep_until_stopped(stop: &AtomicBool, d: Duration) {
-    let step = Duration::from_millis(100);
-    let mut left = d;
-    while !stop.load(Ordering::Relaxed) && !left.is_zero() {
-        let s = step.min(left);
-        std::thread::sleep(s);
-        left -= s;
-    }
 }

@@ -145,6 +145,16 @@ impl Engine {
 
     /// Set when tokens are kept outside the keychain (`NUAGE_TOKEN_STORE=file`):
     /// front ends show it whenever they sign in or use the account.
+    /// Who is signed in, read from the keychain without a network call:
+    /// `None` when nobody is. A keychain that cannot be read is an error.
+    pub fn signed_in(&self) -> Result<Option<String>> {
+        match KeychainTokens::load(self.home(), Endpoints::from_env()) {
+            Ok(t) => Ok(Some(t.account())),
+            Err(GraphError::SignInRequired { .. }) => Ok(None),
+            Err(e) => Err(graph_error(e)),
+        }
+    }
+
     pub fn token_store_warning(&self) -> Result<Option<String>> {
         session::store_warning(self.home()).map_err(graph_error)
     }
@@ -188,6 +198,23 @@ impl Engine {
             label: format!("OneDrive folder /{path}"),
             drive_id: at.drive_id,
             item_id: at.item_id,
+        };
+        self.set_destination(Some(&config))?;
+        Ok(config)
+    }
+
+    /// A folder picked in the app's folder browser (drive and item ids from
+    /// [`Engine::browse_onedrive`]) as the destination; `path` labels it.
+    pub fn use_onedrive_item(
+        &self,
+        drive_id: &str,
+        item_id: &str,
+        path: &str,
+    ) -> Result<DestinationConfig> {
+        let config = DestinationConfig::OneDrive {
+            label: format!("OneDrive folder /{}", path.trim_matches('/')),
+            drive_id: drive_id.to_string(),
+            item_id: item_id.to_string(),
         };
         self.set_destination(Some(&config))?;
         Ok(config)

@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod guard;
 pub mod load;
 pub mod schedule;
+pub mod service;
 pub mod snapshot;
 pub mod sql;
 pub mod store;
@@ -113,6 +114,11 @@ pub enum Event {
         bytes: u64,
         total: u64,
     },
+    /// The overall state changed (sent by the [`service::Service`]).
+    StateChanged {
+        state: service::AppState,
+        summary: String,
+    },
 }
 
 /// Where a restore reads from.
@@ -167,7 +173,13 @@ pub struct StatusReport {
 pub struct SourceStatus {
     pub name: String,
     pub path: PathBuf,
+    pub added_at: String,
+    pub keep_last: Option<u32>,
+    pub keep_days: Option<u32>,
     pub last_backup: Option<RestorePoint>,
+    /// The newest restore point verified at the destination (with no
+    /// destination: the newest local copy, whose checksum was verified when written).
+    pub last_verified: Option<RestorePoint>,
     pub restore_points: usize,
     /// Copies waiting to reach the destination.
     pub uploads_pending: usize,
@@ -209,6 +221,48 @@ fn now() -> String {
     Utc::now().to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// The source name proposed for a database file: its file name without
+/// extension, with characters a folder name cannot safely hold replaced.
+pub fn suggested_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// What a database file holds, for the app's "add a database" form.
+#[derive(Debug, Clone, Serialize)]
+pub struct SourceCheck {
+    pub path: PathBuf,
+    pub suggested_name: String,
+    pub tables: u64,
+    pub size_bytes: u64,
+    pub journal_mode: String,
+}
+
+/// What a restore would do, found by validating the whole backup into a
+/// scratch database that is then deleted: nothing is touched.
+#[derive(Debug, Clone, Serialize)]
+pub struct Preview {
+    pub source: String,
+    pub created_at: String,
+    pub tables: Vec<(String, u64)>,
+    pub rows: u64,
+    /// The registered source's database a restore in place would replace.
+    pub replaces: Option<PathBuf>,
+    /// A restore in place first keeps the current contents as a restore point.
+    pub safety_copy: bool,
+}
+
 /// Source names become folder names, locally and remotely.
 pub fn valid_source_name(name: &str) -> bool {
     !name.is_empty()
@@ -234,21 +288,7 @@ impl Engine {
         let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
         let name = match name {
             Some(n) => n.to_string(),
-            None => {
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                stem.chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                            c
-                        } else {
-                            '-'
-                        }
-                    })
-                    .collect()
-            }
+            None => suggested_name(&path),
         };
         if !valid_source_name(&name) {
             return Err(Error::Invalid(format!(
@@ -267,6 +307,44 @@ impl Engine {
         };
         self.store.add_source(&s)?;
         Ok(s)
+    }
+
+    /// Checks that `path` is a SQLite database Nuage can back up, without
+    /// registering or modifying it.
+    pub fn check_source(&self, path: &Path) -> Result<SourceCheck> {
+        let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+        let name = suggested_name(&path);
+        let (tables, journal_mode) = snapshot::inspect(&name, &path)?;
+        let size_bytes = std::fs::metadata(&path)
+            .map_err(|e| snapshot::source_io_error(&name, &path, e))?
+            .len();
+        Ok(SourceCheck {
+            path,
+            suggested_name: name,
+            tables,
+            size_bytes,
+            journal_mode,
+        })
+    }
+
+    /// Validates `r` completely (as a restore would) and says what a restore
+    /// would do. Nothing outside Nuage's scratch folder is written.
+    pub fn preview(&self, r: &BackupRef, events: &mut dyn FnMut(Event)) -> Result<Preview> {
+        let work = self.store.work_dir();
+        fsutil::create_private_dir(&work)?;
+        let tmp = work.join(format!("preview-{:016x}.db", fastrand::u64(..)));
+        let loaded = self.build(r, &tmp, &tmp, events);
+        remove_db_files(&tmp);
+        let loaded = loaded?;
+        let replaces = self.store.source(&loaded.source.name).ok().map(|s| s.path);
+        Ok(Preview {
+            source: loaded.source.name.clone(),
+            created_at: loaded.created_at,
+            tables: loaded.tables,
+            rows: loaded.rows,
+            safety_copy: replaces.is_some(),
+            replaces,
+        })
     }
 
     pub fn sources(&self) -> Result<Vec<Source>> {
@@ -290,6 +368,25 @@ impl Engine {
             ));
         }
         self.store.set_retention(name, keep_last, keep_days)
+    }
+
+    /// Whether scheduled runs are paused (the app's Pause; `nuage run` honours it too).
+    pub fn paused(&self) -> Result<bool> {
+        Ok(self.store.setting("paused")?.as_deref() == Some("1"))
+    }
+
+    pub fn set_paused(&self, paused: bool) -> Result<()> {
+        self.store.set_setting("paused", paused.then_some("1"))
+    }
+
+    /// A preference of the desktop app (`notifications`, `language`, …),
+    /// kept beside the engine's settings under the `app.` prefix.
+    pub fn app_setting(&self, key: &str) -> Result<Option<String>> {
+        self.store.setting(&format!("app.{key}"))
+    }
+
+    pub fn set_app_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
+        self.store.set_setting(&format!("app.{key}"), value)
     }
 
     pub fn schedule(&self) -> Result<Schedule> {
@@ -420,6 +517,7 @@ impl Engine {
                 restore_point: outcome.id.clone(),
                 bytes: outcome.size_bytes,
                 error: outcome.error.clone(),
+                error_code: outcome.error_code.clone(),
             })?;
             let mut outcome = outcome;
             if let Some(dest) = destination
@@ -793,10 +891,18 @@ impl Engine {
             let points = self.store.restore_points(Some(&s.name))?;
             let mut pending = 0;
             let (mut error, mut code) = (None, None);
+            let mut last_verified = None;
+            if dest_key.is_none() {
+                last_verified = points.first().cloned();
+            }
             if let Some(key) = &dest_key {
                 for p in &points {
                     match self.store.upload(&p.id, key)? {
-                        Some(u) if u.state == "verified" => {}
+                        Some(u) if u.state == "verified" => {
+                            if last_verified.is_none() {
+                                last_verified = Some(p.clone());
+                            }
+                        }
                         Some(u) => {
                             pending += 1;
                             if error.is_none() {
@@ -811,6 +917,10 @@ impl Engine {
             sources.push(SourceStatus {
                 name: s.name.clone(),
                 path: s.path.clone(),
+                added_at: s.added_at.clone(),
+                keep_last: s.keep_last,
+                keep_days: s.keep_days,
+                last_verified,
                 restore_points: points.len(),
                 last_backup: points.into_iter().next(),
                 uploads_pending: pending,

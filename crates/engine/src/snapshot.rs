@@ -141,10 +141,20 @@ fn preflight(name: &str, path: &Path) -> Result<bool> {
 
 /// Checks that `path` is a readable SQLite database, as when a source is added.
 pub fn snapshot_header_check(name: &str, path: &Path) -> Result<()> {
+    inspect(name, path).map(|_| ())
+}
+
+/// What a database file holds, read without modifying it: (tables,
+/// journal mode). Fails as a backup of it would.
+pub fn inspect(name: &str, path: &Path) -> Result<(u64, String)> {
     preflight(name, path)?;
     let conn = open_read_only(name, path)?;
-    read_schema(&conn).map_err(|e| source_error(name, path, e))?;
-    Ok(())
+    let schema = read_schema(&conn).map_err(|e| source_error(name, path, e))?;
+    let tables = schema.iter().filter(|o| o.kind == "table").count() as u64;
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .map_err(|e| source_error(name, path, e))?;
+    Ok((tables, mode))
 }
 
 /// Maps an I/O error met while looking at a source file.

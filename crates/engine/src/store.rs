@@ -21,7 +21,11 @@ use crate::error::{Error, Result};
 use crate::fsutil::{PRIVATE_FILE_MODE, create_private_dir};
 
 /// Each step brings the state database from version i to i + 1.
-const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS];
+const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES];
+
+/// Version 3: the error code of a failed run, so the desktop app can offer
+/// the action that fixes it.
+const RUN_CODES: &str = "ALTER TABLE runs ADD COLUMN error_code TEXT;";
 
 /// Version 2: the QuickXorHash of each local copy, and the upload state of
 /// each restore point at the configured destination.
@@ -147,6 +151,7 @@ pub struct RunRecord {
     pub restore_point: Option<String>,
     pub bytes: Option<u64>,
     pub error: Option<String>,
+    pub error_code: Option<String>,
 }
 
 pub struct Store {
@@ -481,8 +486,8 @@ impl Store {
     pub fn record_run(&self, r: &RunRecord) -> Result<()> {
         self.db
             .execute(
-                "INSERT INTO runs(source, started_at, finished_at, outcome, restore_point, bytes, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![r.source, r.started_at, r.finished_at, r.outcome, r.restore_point, r.bytes.map(|b| b as i64), r.error],
+                "INSERT INTO runs(source, started_at, finished_at, outcome, restore_point, bytes, error, error_code) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![r.source, r.started_at, r.finished_at, r.outcome, r.restore_point, r.bytes.map(|b| b as i64), r.error, r.error_code],
             )
             .map(|_| ())
             .map_err(self.err())
@@ -492,7 +497,7 @@ impl Store {
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
         let mut stmt = self
             .db
-            .prepare("SELECT source, started_at, finished_at, outcome, restore_point, bytes, error FROM runs ORDER BY id DESC LIMIT ?1")
+            .prepare("SELECT source, started_at, finished_at, outcome, restore_point, bytes, error, error_code FROM runs ORDER BY id DESC LIMIT ?1")
             .map_err(self.err())?;
         stmt.query_map([limit], |r| {
             Ok(RunRecord {
@@ -503,6 +508,7 @@ impl Store {
                 restore_point: r.get(4)?,
                 bytes: r.get::<_, Option<i64>>(5)?.map(|b| b as u64),
                 error: r.get(6)?,
+                error_code: r.get(7)?,
             })
         })
         .and_then(|rows| rows.collect())

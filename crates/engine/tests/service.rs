@@ -1,0 +1,210 @@
+//! The background service that the desktop app and `nuage run` share: real
+//! databases, a real folder destination, the real scheduler thread.
+
+mod support;
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nuage_engine::service::{AppState, Service};
+use nuage_engine::{DestinationConfig, Engine, Event, Schedule};
+use rusqlite::Connection;
+
+fn sample_db(path: &Path, rows: u32) {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL; CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);",
+    )
+    .unwrap();
+    for i in 0..rows {
+        c.execute("INSERT INTO customers(name) VALUES (?1)", [format!("c{i}")])
+            .unwrap();
+    }
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    home: std::path::PathBuf,
+    db: std::path::PathBuf,
+}
+
+/// A home with one source and a local-folder destination.
+fn setup(schedule: Schedule) -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let db = dir.path().join("shop.db");
+    sample_db(&db, 50);
+    let e = Engine::open(&home).unwrap();
+    e.add_source(&db, Some("shop")).unwrap();
+    e.set_schedule(schedule).unwrap();
+    std::fs::create_dir(dir.path().join("remote")).unwrap();
+    e.set_destination(Some(&DestinationConfig::Folder {
+        path: dir.path().join("remote"),
+    }))
+    .unwrap();
+    Setup {
+        _dir: dir,
+        home,
+        db,
+    }
+}
+
+type Log = Arc<Mutex<Vec<Event>>>;
+
+fn recording(service: &Service) -> Log {
+    let log: Log = Arc::default();
+    let l = Arc::clone(&log);
+    service.subscribe(Box::new(move |e| l.lock().unwrap().push(e.clone())));
+    log
+}
+
+fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
+    let t = Instant::now();
+    while !f() {
+        assert!(t.elapsed() < Duration::from_secs(secs), "timed out: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn points(home: &Path) -> usize {
+    Engine::open(home)
+        .unwrap()
+        .restore_points(None)
+        .unwrap()
+        .len()
+}
+
+fn states(log: &Log) -> Vec<AppState> {
+    log.lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            Event::StateChanged { state, .. } => Some(*state),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn back_up_now_runs_streams_events_and_ends_up_to_date() {
+    let s = setup(Schedule::Off);
+    let service = Service::start(&s.home).unwrap();
+    let log = recording(&service);
+    service.back_up_now();
+    wait_for("the run and the state after it", 30, || {
+        states(&log).last() == Some(&AppState::UpToDate)
+    });
+    assert_eq!(points(&s.home), 1);
+    let events = log.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::RunStarted { sources } if sources == &["shop"]))
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::SourceFinished { outcome } if outcome.source == "shop"))
+    );
+    assert!(
+        states(&log).contains(&AppState::BackingUp),
+        "the badge shows the run: {:?}",
+        states(&log)
+    );
+    let o = service.overview().unwrap();
+    assert_eq!(o.state, AppState::UpToDate, "{}", o.summary);
+    assert!(o.problem.is_none());
+    let shop = &o.sources[0];
+    assert_eq!(shop.last_verified.as_ref().unwrap().rows, 50);
+    assert!(o.last_verified_at.is_some());
+    assert_eq!(o.destination.as_ref().unwrap().kind, "folder");
+}
+
+#[test]
+fn a_due_run_starts_by_itself_once_and_not_again_until_the_next_interval() {
+    let s = setup(Schedule::every(60).unwrap());
+    let service = Service::start(&s.home).unwrap();
+    // Never run before: due at once (a missed run is caught up on start).
+    wait_for("the first scheduled run", 30, || points(&s.home) == 1);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(points(&s.home), 1, "one run, not one per tick");
+    let o = service.overview().unwrap();
+    let next = chrono::DateTime::parse_from_rfc3339(o.next_run.as_deref().unwrap()).unwrap();
+    let wait = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    assert!(wait > chrono::Duration::minutes(58), "{wait}");
+}
+
+#[test]
+fn pause_stops_scheduled_runs_survives_a_restart_and_back_up_now_still_works() {
+    let s = setup(Schedule::every(60).unwrap());
+    Engine::open(&s.home).unwrap().set_paused(true).unwrap();
+    let service = Service::start(&s.home).unwrap();
+    let log = recording(&service);
+    service.refresh();
+    wait_for("the paused state", 10, || {
+        states(&log).last() == Some(&AppState::Paused)
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(points(&s.home), 0, "no scheduled run while paused");
+    drop(service);
+
+    let service = Service::start(&s.home).unwrap();
+    assert_eq!(service.overview().unwrap().state, AppState::Paused);
+    service.back_up_now();
+    wait_for("the manual run", 30, || points(&s.home) == 1);
+    service.set_paused(false).unwrap();
+    wait_for("resumed", 10, || {
+        service.overview().unwrap().state == AppState::UpToDate
+    });
+}
+
+#[test]
+fn a_failed_run_needs_attention_with_the_action_that_fixes_it() {
+    let s = setup(Schedule::Off);
+    std::fs::remove_file(&s.db).unwrap();
+    let service = Service::start(&s.home).unwrap();
+    let log = recording(&service);
+    service.back_up_now();
+    wait_for("the failed run", 30, || {
+        states(&log).last() == Some(&AppState::NeedsAttention)
+    });
+    let o = service.overview().unwrap();
+    let p = o.problem.expect("a problem");
+    assert_eq!(p.code, "source_unavailable");
+    assert_eq!(p.source.as_deref(), Some("shop"));
+    assert_eq!(
+        serde_json::to_value(p.action).unwrap(),
+        "check_source",
+        "{}",
+        p.message
+    );
+    // The database comes back: the next run recovers.
+    sample_db(&s.db, 3);
+    service.back_up_now();
+    wait_for("recovered", 30, || {
+        states(&log).last() == Some(&AppState::UpToDate)
+    });
+}
+
+#[test]
+fn the_cli_holding_the_home_postpones_the_run_instead_of_failing_it() {
+    let s = setup(Schedule::Off);
+    let lock = nuage_engine::store::HomeLock::acquire(&s.home).unwrap();
+    let service = Service::start(&s.home).unwrap();
+    service.back_up_now();
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(points(&s.home), 0);
+    assert!(!service.is_running());
+    let o = service.overview().unwrap();
+    assert!(
+        o.problem
+            .as_ref()
+            .is_none_or(|p| p.code != "source_unavailable"),
+        "a busy home is not a failed source: {:?}",
+        o.problem
+    );
+    drop(lock);
+    service.back_up_now();
+    wait_for("the run once the home is free", 30, || points(&s.home) == 1);
+}
