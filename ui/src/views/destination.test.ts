@@ -1,0 +1,135 @@
+import { afterEach, describe, expect, test } from "vitest";
+import type { FolderPage } from "../api";
+import { $, $$, boot, click, overview, teardown, text, type, until, type Handler } from "../test/harness";
+import { crumbPath, validFolderName } from "./destination";
+
+afterEach(teardown);
+
+const root: FolderPage = {
+  folders: [
+    { name: "Backups", drive_id: "d1", item_id: "i-backups", child_count: 2 },
+    { name: "Documents", drive_id: "d1", item_id: "i-docs", child_count: 40 },
+  ],
+  next: "page2",
+};
+const page2: FolderPage = { folders: [{ name: "Photos", drive_id: "d1", item_id: "i-photos", child_count: 0 }], next: null };
+const backups: FolderPage = { folders: [{ name: "Shop", drive_id: "d1", item_id: "i-shop", child_count: 0 }], next: null };
+
+function browse(a: { driveId: string | null; itemId: string | null; next: string | null }) {
+  if (a.itemId === null) return a.next === "page2" ? page2 : root;
+  if (a.itemId === "i-backups") return backups;
+  return { folders: [], next: null };
+}
+
+async function openDestination(handlers: Record<string, Handler> = {}) {
+  const r = await boot({ browse_onedrive: browse, use_onedrive_folder: () => null, ...handlers });
+  await click("#nav-destination");
+  return r;
+}
+
+describe("OneDrive folder picker", () => {
+  test("browses, pages, opens a folder and uses a subfolder with its path", async () => {
+    const { backend } = await openDestination();
+    expect(text("#dest-current")).toBe("OneDrive: OneDrive folder /Backups");
+    await click("#dest-onedrive-browse");
+    await until(() => expect($$(".folder-row")).toHaveLength(2));
+    expect(backend.called("browse_onedrive")[0]).toEqual({ driveId: null, itemId: null, next: null });
+    await click("#folder-more");
+    await until(() => expect($$(".folder-row")).toHaveLength(3));
+    expect(backend.called("browse_onedrive")[1]).toEqual({ driveId: null, itemId: null, next: "page2" });
+    expect(document.querySelector("#folder-more")).toBeNull();
+
+    await click($('.folder-row[data-item-id="i-backups"] .folder-open'));
+    await until(() => expect($$(".folder-row").map((r) => r.dataset.itemId)).toEqual(["i-shop"]));
+    expect(backend.called("browse_onedrive")[2]).toEqual({ driveId: "d1", itemId: "i-backups", next: null });
+    expect($("#folder-picker").textContent).toContain("Backups");
+
+    await click($('.folder-row[data-item-id="i-shop"] .folder-use'));
+    expect(backend.called("use_onedrive_folder")).toEqual([{ driveId: "d1", itemId: "i-shop", path: "/Backups/Shop" }]);
+    await until(() => expect($("#result").dataset.kind).toBe("success"));
+  });
+
+  test("use the current folder", async () => {
+    const { backend } = await openDestination();
+    await click("#dest-onedrive-browse");
+    await until(() => expect($$(".folder-row")).toHaveLength(2));
+    await click($('.folder-row[data-item-id="i-backups"] .folder-open'));
+    await until(() => expect($("#folder-use-current").textContent).toContain("/Backups"));
+    await click("#folder-use-current");
+    expect(backend.called("use_onedrive_folder")).toEqual([{ driveId: "d1", itemId: "i-backups", path: "/Backups" }]);
+  });
+
+  test("breadcrumbs go back up", async () => {
+    await openDestination();
+    await click("#dest-onedrive-browse");
+    await until(() => expect($$(".folder-row")).toHaveLength(2));
+    await click($('.folder-row[data-item-id="i-backups"] .folder-open'));
+    await until(() => expect($$(".folder-row")).toHaveLength(1));
+    await click($(".breadcrumbs .crumb"));
+    await until(() => expect($$(".folder-row")).toHaveLength(2));
+  });
+
+  test("creates a folder in the current one; it appears in the list", async () => {
+    const { backend } = await openDestination({ create_onedrive_folder: (a) => ({ name: a.name, drive_id: "d1", item_id: "i-new", child_count: 0 }) });
+    await click("#dest-onedrive-browse");
+    await until(() => expect($$(".folder-row")).toHaveLength(2));
+    await type("#folder-new-name", "a/b");
+    await click("#folder-create");
+    expect(text("#folder-new-error")).not.toBe("");
+    expect(backend.called("create_onedrive_folder")).toHaveLength(0);
+    await type("#folder-new-name", "Nuage");
+    await click("#folder-create");
+    expect(backend.called("create_onedrive_folder")).toEqual([{ driveId: null, itemId: null, name: "Nuage" }]);
+    await until(() => expect($('.folder-row[data-item-id="i-new"]').textContent).toContain("Nuage"));
+  });
+
+  test("sign_in_required offers to sign in", async () => {
+    await openDestination({
+      overview: () => overview({ signed_in: null }),
+      browse_onedrive: () => Promise.reject({ code: "sign_in_required", message: "Sign in to browse OneDrive." }),
+      sign_in_start: () => new Promise(() => undefined),
+    });
+    await click("#dest-onedrive-browse");
+    await until(() => expect($("#folder-picker").textContent).toContain("Sign in to browse OneDrive."));
+    await click("#sign-in");
+    expect($("#sign-in-dialog")).toBeTruthy();
+  });
+});
+
+describe("other destinations", () => {
+  test("sharing link", async () => {
+    const { backend } = await openDestination({ use_share_link: () => null });
+    await type("#dest-share-link", "not a link");
+    await click("#dest-share-use");
+    expect(backend.called("use_share_link")).toHaveLength(0);
+    expect(text("#dest-share-error")).not.toBe("");
+    await type("#dest-share-link", "https://contoso.sharepoint.com/:f:/s/team/abc");
+    await click("#dest-share-use");
+    expect(backend.called("use_share_link")).toEqual([{ link: "https://contoso.sharepoint.com/:f:/s/team/abc" }]);
+  });
+
+  test("local folder, typed or browsed", async () => {
+    const { backend } = await openDestination({ use_local_folder: () => null, "plugin:dialog|open": () => "/media/usb/backups" });
+    await click("#dest-local-browse");
+    expect(backend.called("plugin:dialog|open")[0].options).toEqual({ directory: true });
+    expect(($("#dest-local-path") as HTMLInputElement).value).toBe("/media/usb/backups");
+    await click("#dest-local-use");
+    expect(backend.called("use_local_folder")).toEqual([{ path: "/media/usb/backups" }]);
+  });
+
+  test("remove the destination after confirming", async () => {
+    const { backend } = await openDestination({ remove_destination: () => null });
+    await click("#dest-remove");
+    expect(backend.called("remove_destination")).toHaveLength(0);
+    await click("#dest-remove-confirm");
+    expect(backend.called("remove_destination")).toHaveLength(1);
+  });
+
+  test("helpers", () => {
+    expect(crumbPath([{ name: "OneDrive" }])).toBe("/");
+    expect(crumbPath([{ name: "OneDrive" }, { name: "Backups" }, { name: "Shop" }])).toBe("/Backups/Shop");
+    expect(validFolderName("Shop 2024")).toBe(true);
+    expect(validFolderName("a:b")).toBe(false);
+    expect(validFolderName("  ")).toBe(false);
+  });
+});

@@ -1,0 +1,197 @@
+import { afterEach, describe, expect, test } from "vitest";
+import type { Preview, RestoreReport } from "../api";
+import { $, $$, boot, check, click, MB, point, teardown, text, type, until, type Handler } from "../test/harness";
+import { pointStatus, restoredPath } from "./restore";
+
+afterEach(teardown);
+
+const points = [
+  point({ id: "old", created_at: "2024-05-01T08:00:00Z", location: "local", upload: null }),
+  point({ id: "new", created_at: "2024-05-03T08:00:00Z", location: "both", upload: "verified" }),
+  point({ id: "mid", created_at: "2024-05-02T08:00:00Z", location: "local", upload: "pending" }),
+  point({ id: "far", created_at: "2024-04-01T08:00:00Z", location: "remote", upload: "verified" }),
+];
+
+const preview: Preview = {
+  source: "shop",
+  created_at: "2024-05-03T08:00:00Z",
+  tables: [
+    ["orders", 48000],
+    ["customers", 210],
+  ],
+  rows: 48210,
+  replaces: "/data/shop.db",
+  safety_copy: true,
+};
+
+const report: RestoreReport = {
+  target: "/data/shop.db",
+  source: "shop",
+  created_at: "2024-05-03T08:00:00Z",
+  tables: preview.tables,
+  rows: 48210,
+  safety_point: "safe-1",
+  safety_file: null,
+};
+
+async function openRestore(handlers: Record<string, Handler> = {}) {
+  const r = await boot({ restore_points: () => points, preview: () => preview, restore: (a) => ({ ...report, target: a.to ?? report.target }), ...handlers });
+  await click("#nav-restore");
+  await until(() => expect($$(".point-row")).toHaveLength(4));
+  return r;
+}
+
+function row(id: string): HTMLElement {
+  return $(`.point-row[data-id="${id}"]`);
+}
+
+describe("restore points", () => {
+  test("newest first, with translated location and upload status", async () => {
+    await openRestore();
+    expect($$(".point-row").map((r) => r.dataset.id)).toEqual(["new", "mid", "old", "far"]);
+    expect(row("new").textContent).toContain("In OneDrive, verified");
+    expect(row("mid").textContent).toContain("Upload pending");
+    expect(row("old").textContent).toContain("On this computer only");
+    expect(row("far").textContent).toContain("Only in OneDrive");
+    expect(row("new").textContent).toContain("12 tables · 48,210 rows · 3.1 MB");
+  });
+
+  test("the filter asks for one source", async () => {
+    const { backend } = await openRestore();
+    const sel = $("#restore-filter") as HTMLSelectElement;
+    sel.value = "shop";
+    sel.dispatchEvent(new Event("change"));
+    await until(() => expect(backend.called("restore_points").at(-1)).toEqual({ source: "shop" }));
+    expect(backend.called("restore_points")[0]).toEqual({ source: null });
+  });
+
+  test("restore shows the preview: tables, rows, what is replaced, the safety copy", async () => {
+    const { backend } = await openRestore();
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    expect(backend.called("preview")).toEqual([{ backup: { point: "new" } }]);
+    const p = $("#preview");
+    expect(p.textContent).toContain("orders");
+    expect(p.textContent).toContain("48,000");
+    expect(text("#preview .preview-total")).toBe("48,210");
+    expect(p.textContent).toContain("Restoring in place replaces /data/shop.db.");
+    expect(p.textContent).toContain("A safety copy of its current contents is taken first.");
+    expect(($("#restore-to") as HTMLInputElement).value).toBe("/data/shop-restored-2024-05-03.db");
+  });
+
+  test("replacing in place needs #restore-ack", async () => {
+    const { backend } = await openRestore();
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    await check("#restore-mode-replace");
+    const confirm = $("#restore-confirm") as HTMLButtonElement;
+    expect(confirm.disabled).toBe(true);
+    await click(confirm);
+    expect(backend.called("restore")).toHaveLength(0);
+    await check("#restore-ack");
+    expect(confirm.disabled).toBe(false);
+    await click(confirm);
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null }]));
+    await until(() => expect($("#result").dataset.kind).toBe("success"));
+    expect(text("#result")).toContain("Restored shop");
+    expect(text("#result")).toContain("restore point safe-1");
+  });
+
+  test("ticking #restore-ack chooses to replace; choosing a new file clears it", async () => {
+    const { backend } = await openRestore();
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    expect(($("#restore-mode-new") as HTMLInputElement).checked).toBe(true);
+    await check("#restore-ack");
+    expect(($("#restore-mode-replace") as HTMLInputElement).checked).toBe(true);
+    await check("#restore-mode-new");
+    expect(($("#restore-ack") as HTMLInputElement).checked).toBe(false);
+    await check("#restore-mode-replace");
+    expect(($("#restore-confirm") as HTMLButtonElement).disabled).toBe(true);
+    await check("#restore-ack");
+    await click("#restore-confirm");
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null }]));
+  });
+
+  test("restore into a new file sends the path", async () => {
+    const { backend } = await openRestore({ "plugin:dialog|save": () => "/home/ana/copy.db" });
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    await click("#restore-to-browse");
+    expect(($("#restore-to") as HTMLInputElement).value).toBe("/home/ana/copy.db");
+    await click("#restore-confirm");
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: "/home/ana/copy.db" }]));
+    await until(() => expect(text("#result")).toContain("/home/ana/copy.db"));
+  });
+
+  test("a failed restore is shown as an error", async () => {
+    await openRestore({ restore: () => Promise.reject({ code: "busy", message: "A backup is running." }) });
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    await click("#restore-confirm");
+    await until(() => expect($("#result").dataset.kind).toBe("error"));
+    expect(text("#result")).toBe("Nuage is busy. A backup is running.");
+    expect($("#preview")).toBeTruthy();
+  });
+
+  test("no replace choice when the backup is not from a registered source", async () => {
+    await openRestore({ preview: () => ({ ...preview, replaces: null, safety_copy: false }) });
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    expect(document.querySelector("#restore-mode-replace")).toBeNull();
+    expect(document.querySelector("#restore-ack")).toBeNull();
+    expect(($("#restore-to") as HTMLInputElement).value).toBe("");
+  });
+
+  test("export is prefilled and sends the chosen path", async () => {
+    const { backend } = await openRestore({ export_point: () => 2 * MB, "plugin:dialog|save": () => "/home/ana/shop.json" });
+    await click(row("old").querySelector<HTMLElement>(".point-export")!);
+    expect(($("#export-path") as HTMLInputElement).value).toMatch(/^shop-2024-05-0[12]\.json$/);
+    await click("#export-browse");
+    const opts = backend.called("plugin:dialog|save")[0].options;
+    expect(opts.filters).toEqual([{ name: "JSON", extensions: ["json"] }]);
+    expect(opts.defaultPath).toMatch(/^shop-2024-05-0[12]\.json$/);
+    expect(($("#export-path") as HTMLInputElement).value).toBe("/home/ana/shop.json");
+    await click("#export-confirm");
+    await until(() => expect(backend.called("export_point")).toEqual([{ point: "old", file: "/home/ana/shop.json" }]));
+    await until(() => expect(text("#result")).toBe("Exported to /home/ana/shop.json (2 MB)."));
+  });
+
+  test("export of a typed path", async () => {
+    const { backend } = await openRestore({ export_point: () => 10 });
+    await click(row("new").querySelector<HTMLElement>(".point-export")!);
+    await type("#export-path", "/tmp/x.json");
+    await click("#export-confirm");
+    expect(backend.called("export_point")).toEqual([{ point: "new", file: "/tmp/x.json" }]);
+  });
+
+  test("import previews a file and restores it", async () => {
+    const { backend } = await openRestore({ "plugin:dialog|open": () => "/home/ana/shop.json.zst" });
+    await click("#import-browse");
+    const opts = backend.called("plugin:dialog|open")[0].options;
+    expect(opts.filters[0].extensions).toEqual(["json", "zst"]);
+    expect(($("#import-path") as HTMLInputElement).value).toBe("/home/ana/shop.json.zst");
+    await click("#import-preview");
+    await until(() => expect($("#preview")).toBeTruthy());
+    expect(backend.called("preview")).toEqual([{ backup: { file: "/home/ana/shop.json.zst" } }]);
+    await check("#restore-mode-replace");
+    await check("#restore-ack");
+    await click("#restore-confirm");
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { file: "/home/ana/shop.json.zst" }, to: null }]));
+  });
+
+  test("the list is fetched again when a run finishes", async () => {
+    const { backend } = await openRestore();
+    const before = backend.called("restore_points").length;
+    const { event } = await import("../test/harness");
+    await event({ event: "run_finished", failed: 0 });
+    await until(() => expect(backend.called("restore_points").length).toBeGreaterThan(before));
+  });
+
+  test("helpers", () => {
+    expect(pointStatus(point({ location: "remote", upload: "verified" }))).toBe("remote");
+    expect(pointStatus(point({ location: "both", upload: "pending" }))).toBe("pending");
+    expect(restoredPath("/a/b/shop.db", "2024-05-03")).toBe("/a/b/shop-restored-2024-05-03.db");
+    expect(restoredPath("C:\\data\\crm", "2024-05-03")).toBe("C:\\data\\crm-restored-2024-05-03.db");
+  });
+});

@@ -1,0 +1,373 @@
+// Restore points: filter, list (newest first), restore (preview, then into a
+// new file or in place), export to JSON, and import of a JSON backup file.
+import { api, type BackupSelector, type Preview, type RestorePoint, type RestoreReport } from "../api";
+import type { Ctx, View } from "../context";
+import { busy, h } from "../dom";
+import { pickBackupFile, pickDatabaseSave, pickJsonSave } from "../dialogs";
+import { errorParts } from "../errors";
+import { fmtBytes, fmtDateTime, fmtNumber, isoDay } from "../format";
+import { t, tp, type Key } from "../i18n";
+
+export type PointStatus = "local" | "verified" | "pending" | "remote" | "both";
+
+/** Where a restore point is, as the person reads it. */
+export function pointStatus(p: RestorePoint): PointStatus {
+  if (p.location === "remote") return "remote";
+  if (p.upload === "verified") return "verified";
+  if (p.upload === "pending") return "pending";
+  if (p.location === "both") return "both";
+  return "local";
+}
+
+const STATUS_KEYS: Record<PointStatus, Key> = {
+  local: "point.local",
+  verified: "point.verified",
+  pending: "point.pending",
+  remote: "point.remote",
+  both: "point.both",
+};
+
+/** "/data/shop.db" → "/data/shop-restored-2024-05-01.db". */
+export function restoredPath(replaces: string, day: string): string {
+  const slash = Math.max(replaces.lastIndexOf("/"), replaces.lastIndexOf("\\"));
+  const dir = replaces.slice(0, slash + 1);
+  const file = replaces.slice(slash + 1);
+  const dot = file.lastIndexOf(".");
+  const stem = dot > 0 ? file.slice(0, dot) : file;
+  const ext = dot > 0 ? file.slice(dot) : ".db";
+  return `${dir}${stem}-restored-${day}${ext}`;
+}
+
+export function restoreView(ctx: Ctx): View {
+  const el = h("section", { id: "view-restore", class: "view", "aria-labelledby": "restore-title" });
+  let alive = true;
+  let loadSeq = 0;
+  const filter = h("select", { id: "restore-filter", class: "input", onchange: () => void load() });
+  const list = h("div", { id: "points", class: "points" });
+  const panel = h("div", { id: "restore-panel" });
+
+  let filterSig: string | null = null;
+  function fillFilter() {
+    const chosen = filter.value;
+    const names = (ctx.overview?.sources ?? []).map((s) => s.name);
+    if (names.join("\n") === filterSig) return;
+    filterSig = names.join("\n");
+    filter.replaceChildren(h("option", { value: "" }, t("restore.all_sources")), ...names.map((n) => h("option", { value: n }, n)));
+    filter.value = names.includes(chosen) ? chosen : "";
+  }
+
+  async function load() {
+    const my = ++loadSeq;
+    try {
+      const points = await api.restorePoints(filter.value || null);
+      if (my !== loadSeq || !alive) return;
+      renderList(points);
+    } catch (e) {
+      if (my !== loadSeq || !alive) return;
+      const p = errorParts(e);
+      list.replaceChildren(h("p", { class: "inline-error" }, `${p.headline} ${p.message}`));
+    }
+  }
+
+  function renderList(points: RestorePoint[]) {
+    const sorted = [...points].sort((a, b) => Date.parse(b.created_at) - Date.parse(a.created_at));
+    const focusKey = (document.activeElement as HTMLElement | null)?.dataset?.focusKey;
+    list.replaceChildren();
+    if (!sorted.length) {
+      list.append(h("p", { class: "muted" }, t("restore.none")));
+      return;
+    }
+    const ul = h("ul", { class: "point-list", "aria-label": t("restore.list_label") });
+    for (const p of sorted) ul.append(pointRow(p));
+    list.append(ul);
+    if (focusKey) list.querySelector<HTMLElement>(`[data-focus-key="${focusKey.replace(/["\\]/g, "")}"]`)?.focus();
+  }
+
+  function pointRow(p: RestorePoint): HTMLElement {
+    const status = pointStatus(p);
+    return h(
+      "li",
+      { class: "point-row", "data-id": p.id, "data-status": status },
+      h("div", { class: "grow" },
+        h("p", { class: "point-title" }, h("span", { class: "point-date" }, fmtDateTime(p.created_at)), " · ", h("span", { class: "point-source" }, p.source)),
+        h("p", { class: "muted point-details" }, t("counts", { tables: tp("count.tables", p.tables), rows: tp("count.rows", p.rows), size: fmtBytes(p.size_bytes) })),
+        h("p", { class: `point-status status-${status}` }, t(STATUS_KEYS[status])),
+      ),
+      h("div", { class: "row-actions" },
+        h("button", { type: "button", class: "btn btn-small point-restore", "data-focus-key": `restore-${p.id}`, "aria-label": t("restore.restore_named", { date: fmtDateTime(p.created_at), source: p.source }), onclick: () => void showPreview({ point: p.id }) }, t("restore.restore")),
+        h("button", { type: "button", class: "btn btn-secondary btn-small point-export", "data-focus-key": `export-${p.id}`, "aria-label": t("restore.export_named", { date: fmtDateTime(p.created_at), source: p.source }), onclick: () => showExport(p) }, t("restore.export")),
+      ),
+    );
+  }
+
+  // Preview + restore choices (restore points and imported files alike).
+  async function showPreview(backup: BackupSelector) {
+    panel.replaceChildren(h("p", { class: "muted", role: "status" }, t("restore.previewing")));
+    try {
+      const p = await api.preview(backup);
+      if (!alive) return;
+      renderPreview(backup, p);
+    } catch (e) {
+      panel.replaceChildren();
+      ctx.error(e);
+    }
+  }
+
+  function renderPreview(backup: BackupSelector, p: Preview) {
+    const tbody = h("tbody");
+    for (const [name, rows] of p.tables) tbody.append(h("tr", null, h("th", { scope: "row" }, name), h("td", { class: "num" }, fmtNumber(rows))));
+    const to = h("input", { id: "restore-to", type: "text", class: "input", autocomplete: "off", spellcheck: "false", value: p.replaces ? restoredPath(p.replaces, isoDay(p.created_at)) : "" });
+    const modeNew = h("input", { id: "restore-mode-new", type: "radio", name: "restore-mode", value: "new", checked: true });
+    const modeReplace = p.replaces ? h("input", { id: "restore-mode-replace", type: "radio", name: "restore-mode", value: "replace" }) : null;
+    const ack = p.replaces ? h("input", { id: "restore-ack", type: "checkbox" }) : null;
+    const error = h("p", { id: "restore-error", class: "field-error", "aria-live": "polite" });
+    const status = h("p", { id: "restore-status", class: "muted", "aria-live": "polite" });
+    const confirm = h("button", { id: "restore-confirm", type: "button", class: "btn", onclick: () => void run() }, t("restore.confirm"));
+
+    const replacing = () => !!modeReplace?.checked;
+    const sync = () => {
+      confirm.disabled = replacing() && !ack?.checked;
+      to.disabled = replacing();
+      toBrowse.disabled = replacing();
+      confirm.textContent = replacing() ? t("restore.confirm_replace") : t("restore.confirm");
+    };
+    const toBrowse = h("button", { id: "restore-to-browse", type: "button", class: "btn btn-secondary", onclick: () => void browseTo() }, t("common.browse"));
+
+    async function browseTo() {
+      try {
+        const file = await pickDatabaseSave(to.value || `${p.source}-restored-${isoDay(p.created_at)}.db`);
+        if (file) to.value = file;
+      } catch (e) {
+        ctx.error(e);
+      }
+    }
+
+    async function run() {
+      let target: string | null = null;
+      if (replacing()) {
+        if (!ack?.checked) {
+          error.textContent = t("restore.ack_required");
+          ack?.focus();
+          return;
+        }
+      } else {
+        target = to.value.trim();
+        if (!target) {
+          error.textContent = t("restore.to_required");
+          to.setAttribute("aria-invalid", "true");
+          to.focus();
+          return;
+        }
+      }
+      error.textContent = "";
+      to.removeAttribute("aria-invalid");
+      status.textContent = t("restore.running");
+      await busy(confirm, async () => {
+        try {
+          const report = await api.restore(backup, target);
+          panel.replaceChildren();
+          ctx.result("success", restoredText(report));
+          void load();
+          void ctx.refreshOverview();
+        } catch (e) {
+          status.textContent = "";
+          ctx.error(e);
+        }
+      });
+      if (confirm.isConnected) sync();
+    }
+
+    // Ticking the acknowledgement chooses "replace"; choosing "new file" clears it.
+    modeNew.addEventListener("change", () => {
+      if (ack) ack.checked = false;
+      sync();
+    });
+    modeReplace?.addEventListener("change", sync);
+    ack?.addEventListener("change", () => {
+      if (ack.checked) {
+        error.textContent = "";
+        if (modeReplace) modeReplace.checked = true;
+      }
+      sync();
+    });
+
+    const section = h(
+      "section",
+      { id: "preview", class: "panel preview", "aria-labelledby": "preview-title", tabindex: "-1" },
+      h("h3", { id: "preview-title" }, t("restore.preview_title")),
+      h("p", { class: "preview-from" }, t("restore.preview_from", { source: p.source, date: fmtDateTime(p.created_at) })),
+      h("table", { class: "preview-tables" },
+        h("thead", null, h("tr", null, h("th", { scope: "col" }, t("restore.col_table")), h("th", { scope: "col", class: "num" }, t("restore.col_rows")))),
+        tbody,
+        h("tfoot", null, h("tr", null, h("th", { scope: "row" }, t("restore.total")), h("td", { class: "num preview-total" }, fmtNumber(p.rows)))),
+      ),
+      h("p", { class: "preview-summary" }, t("restore.summary", { tables: tp("count.tables", p.tables.length), rows: tp("count.rows", p.rows) })),
+      p.replaces
+        ? h("p", { class: "preview-replaces" }, t("restore.replaces", { path: p.replaces }), p.safety_copy ? ` ${t("restore.safety_copy")}` : "")
+        : h("p", { class: "preview-replaces muted" }, t("restore.not_registered")),
+      h("fieldset", { class: "choices" },
+        h("legend", null, t("restore.how")),
+        h("div", { class: "choice" },
+          h("div", { class: "check-row" }, modeNew, h("label", { for: "restore-mode-new" }, t("restore.mode_new"))),
+          h("div", { class: "field sub" },
+            h("label", { for: "restore-to" }, t("restore.to")),
+            h("div", { class: "input-row" }, to, toBrowse),
+          ),
+        ),
+        modeReplace && ack
+          ? h("div", { class: "choice" },
+              h("div", { class: "check-row" }, modeReplace, h("label", { for: "restore-mode-replace" }, t("restore.mode_replace"))),
+              h("div", { class: "check-row sub" }, ack, h("label", { for: "restore-ack" }, t("restore.ack", { path: p.replaces ?? "" }))),
+            )
+          : null,
+      ),
+      error,
+      status,
+      h("div", { class: "actions" },
+        confirm,
+        h("button", { id: "restore-cancel", type: "button", class: "btn btn-secondary", onclick: () => panel.replaceChildren() }, t("common.cancel")),
+      ),
+    );
+    sync();
+    panel.replaceChildren(section);
+    section.focus();
+  }
+
+  function restoredText(r: RestoreReport): string {
+    const parts = [t("restore.done", { source: r.source, date: fmtDateTime(r.created_at), target: r.target, rows: tp("count.rows", r.rows) })];
+    if (r.safety_point) parts.push(t("restore.done_safety_point", { id: r.safety_point }));
+    if (r.safety_file) parts.push(t("restore.done_safety_file", { path: r.safety_file }));
+    return parts.join(" ");
+  }
+
+  // Export.
+  function showExport(p: RestorePoint) {
+    const path = h("input", { id: "export-path", type: "text", class: "input", autocomplete: "off", spellcheck: "false", value: `${p.source}-${isoDay(p.created_at)}.json` });
+    const error = h("p", { id: "export-error", class: "field-error", "aria-live": "polite" });
+    const go = h("button", { id: "export-confirm", type: "submit", class: "btn" }, t("restore.export_confirm"));
+    const section = h(
+      "section",
+      { id: "export-panel", class: "panel", "aria-labelledby": "export-title", tabindex: "-1" },
+      h("h3", { id: "export-title" }, t("restore.export_title")),
+      h("p", { class: "muted" }, t("restore.export_help", { source: p.source, date: fmtDateTime(p.created_at) })),
+      h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void run(); } },
+        h("div", { class: "field" },
+          h("label", { for: "export-path" }, t("restore.export_path")),
+          h("div", { class: "input-row" },
+            path,
+            h("button", { id: "export-browse", type: "button", class: "btn btn-secondary", onclick: () => void browse() }, t("common.browse")),
+          ),
+          error,
+        ),
+        h("div", { class: "actions" },
+          go,
+          h("button", { id: "export-cancel", type: "button", class: "btn btn-secondary", onclick: () => panel.replaceChildren() }, t("common.cancel")),
+        ),
+      ),
+    );
+
+    async function browse() {
+      try {
+        const file = await pickJsonSave(path.value || `${p.source}-${isoDay(p.created_at)}.json`);
+        if (file) path.value = file;
+      } catch (e) {
+        ctx.error(e);
+      }
+    }
+
+    async function run() {
+      const file = path.value.trim();
+      if (!file) {
+        error.textContent = t("restore.export_required");
+        path.setAttribute("aria-invalid", "true");
+        path.focus();
+        return;
+      }
+      error.textContent = "";
+      path.removeAttribute("aria-invalid");
+      await busy(go, async () => {
+        try {
+          const bytes = await api.exportPoint(p.id, file);
+          panel.replaceChildren();
+          ctx.result("success", t("restore.exported", { path: file, size: fmtBytes(bytes) }));
+        } catch (e) {
+          ctx.error(e);
+        }
+      });
+    }
+
+    panel.replaceChildren(section);
+    section.focus();
+  }
+
+  // Import.
+  const importPath = h("input", { id: "import-path", type: "text", class: "input", autocomplete: "off", spellcheck: "false" });
+  const importError = h("p", { id: "import-error", class: "field-error", "aria-live": "polite" });
+  const importSection = h(
+    "section",
+    { class: "panel", "aria-labelledby": "import-title" },
+    h("h3", { id: "import-title" }, t("restore.import_title")),
+    h("p", { class: "muted" }, t("restore.import_help")),
+    h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void previewImport(); } },
+      h("div", { class: "field" },
+        h("label", { for: "import-path" }, t("restore.import_path")),
+        h("div", { class: "input-row" },
+          importPath,
+          h("button", { id: "import-browse", type: "button", class: "btn btn-secondary", onclick: () => void browseImport() }, t("common.browse")),
+          h("button", { id: "import-preview", type: "submit", class: "btn" }, t("restore.import_preview")),
+        ),
+        importError,
+      ),
+    ),
+  );
+
+  async function browseImport() {
+    try {
+      const file = await pickBackupFile();
+      if (file) importPath.value = file;
+    } catch (e) {
+      ctx.error(e);
+    }
+  }
+
+  async function previewImport() {
+    const file = importPath.value.trim();
+    if (!file) {
+      importError.textContent = t("restore.import_required");
+      importPath.setAttribute("aria-invalid", "true");
+      importPath.focus();
+      return;
+    }
+    importError.textContent = "";
+    importPath.removeAttribute("aria-invalid");
+    await showPreview({ file });
+  }
+
+  fillFilter();
+  el.append(
+    h("h2", { id: "restore-title", class: "view-title" }, t("restore.title")),
+    h("div", { class: "field field-inline" }, h("label", { for: "restore-filter" }, t("restore.filter")), filter),
+    list,
+    panel,
+    importSection,
+  );
+  list.append(h("p", { class: "muted" }, t("common.loading")));
+  void load();
+
+  return {
+    el,
+    onOverview() {
+      fillFilter();
+    },
+    onEvent(e) {
+      if (e.event === "state_changed" || e.event === "run_finished" || e.event === "source_finished") void load();
+      if (e.event === "restore_progress") {
+        const status = el.querySelector("#restore-status");
+        if (status) status.textContent = t("restore.progress", { table: e.table, rows: fmtNumber(e.rows) });
+      }
+    },
+    destroy() {
+      alive = false;
+    },
+  };
+}

@@ -1,0 +1,126 @@
+import { afterEach, describe, expect, test } from "vitest";
+import type { Source } from "../api";
+import { $, $$, boot, click, MB, teardown, text, type, until, type Handler } from "../test/harness";
+import { parseRetention, validSourceName } from "./sources";
+
+afterEach(teardown);
+
+const shop: Source = { name: "shop", kind: "sqlite", path: "/data/shop.db", keep_last: 10, keep_days: null, added_at: "2024-05-01T10:00:00Z" };
+const goodCheck = { path: "/data/crm.sqlite", suggested_name: "crm", tables: 12, size_bytes: Math.round(3.1 * MB), journal_mode: "wal" };
+
+async function openSources(handlers: Record<string, Handler> = {}) {
+  const r = await boot({ sources: () => [shop], check_source: () => goodCheck, add_source: (a) => ({ ...shop, name: a.name, path: a.path }), ...handlers });
+  await click("#nav-sources");
+  await until(() => expect($$(".source-row")).toHaveLength(1));
+  return r;
+}
+
+describe("add a source", () => {
+  test("checks the path on change and shows what the file holds", async () => {
+    const { backend } = await openSources();
+    await type("#source-path", "/data/crm.sqlite");
+    await until(() => expect(text("#source-check")).toBe("12 tables, 3.1 MB, WAL"));
+    expect(backend.called("check_source")).toEqual([{ path: "/data/crm.sqlite" }]);
+    expect(($("#source-name") as HTMLInputElement).value).toBe("crm");
+    expect($("#source-check").dataset.errorCode).toBeUndefined();
+  });
+
+  test("shows the error of a bad path with its code", async () => {
+    await openSources({ check_source: () => Promise.reject({ code: "source_unavailable", message: "No such file: /nope.db" }) });
+    await type("#source-path", "/nope.db");
+    await until(() => expect($("#source-check").dataset.errorCode).toBe("source_unavailable"));
+    expect(text("#source-check")).toContain("No such file: /nope.db");
+    expect(text("#source-check")).toContain("The database cannot be read.");
+    expect($("#source-path").getAttribute("aria-invalid")).toBe("true");
+  });
+
+  test("a bad path is not added", async () => {
+    const { backend } = await openSources({ check_source: () => Promise.reject({ code: "source_unavailable", message: "Not a database." }) });
+    await type("#source-path", "/etc/passwd");
+    await type("#source-name", "passwd");
+    await click("#source-add");
+    expect(backend.called("add_source")).toHaveLength(0);
+  });
+
+  test.each(["", ".hidden", "has space", "é-accent", "a/b", "x".repeat(65)])("refuses the name %j", async (name) => {
+    const { backend } = await openSources();
+    await type("#source-path", "/data/crm.sqlite");
+    await until(() => expect(text("#source-check")).toContain("12 tables"));
+    await type("#source-name", name);
+    await click("#source-add");
+    expect(text("#source-name-error")).not.toBe("");
+    expect($("#source-name").getAttribute("aria-invalid")).toBe("true");
+    expect(backend.called("add_source")).toHaveLength(0);
+  });
+
+  test("adds a checked file with its name, then refreshes", async () => {
+    const { backend } = await openSources();
+    await type("#source-path", "/data/crm.sqlite");
+    await type("#source-name", "crm-2024.main_db");
+    const sourcesBefore = backend.called("sources").length;
+    const overviewBefore = backend.called("overview").length;
+    await click("#source-add");
+    await until(() => expect(backend.called("add_source")).toEqual([{ path: "/data/crm.sqlite", name: "crm-2024.main_db" }]));
+    await until(() => expect(text("#result")).toContain("crm-2024.main_db added"));
+    expect(backend.called("sources").length).toBeGreaterThan(sourcesBefore);
+    expect(backend.called("overview").length).toBeGreaterThan(overviewBefore);
+    expect(($("#source-path") as HTMLInputElement).value).toBe("");
+  });
+
+  test("browse opens the SQLite file dialog, fills the path and checks it", async () => {
+    const { backend } = await openSources({ "plugin:dialog|open": () => "/home/ana/crm.sqlite" });
+    await click("#source-browse");
+    await until(() => expect(text("#source-check")).toBe("12 tables, 3.1 MB, WAL"));
+    expect(($("#source-path") as HTMLInputElement).value).toBe("/home/ana/crm.sqlite");
+    const opts = backend.called("plugin:dialog|open")[0].options;
+    expect(opts.filters[0]).toEqual({ name: "SQLite", extensions: ["db", "sqlite", "sqlite3", "db3"] });
+    expect(opts.filters[1].extensions).toEqual(["*"]);
+    expect(backend.called("check_source")).toEqual([{ path: "/home/ana/crm.sqlite" }]);
+  });
+
+  test("validSourceName", () => {
+    expect(validSourceName("shop")).toBe(true);
+    expect(validSourceName("a.b-c_d")).toBe(true);
+    expect(validSourceName("x".repeat(64))).toBe(true);
+    expect(validSourceName("x".repeat(65))).toBe(false);
+    expect(validSourceName(".x")).toBe(false);
+    expect(validSourceName("")).toBe(false);
+  });
+});
+
+describe("registered sources", () => {
+  test("remove asks first and says restore points are kept", async () => {
+    const { backend } = await openSources({ remove_source: () => null });
+    const row = $('.source-row[data-name="shop"]');
+    await click(row.querySelector<HTMLElement>(".source-remove")!);
+    expect(backend.called("remove_source")).toHaveLength(0);
+    expect(row.textContent).toContain("Its restore points are kept");
+    await click(row.querySelector<HTMLElement>(".source-remove-confirm")!);
+    expect(backend.called("remove_source")).toEqual([{ name: "shop" }]);
+  });
+
+  test("retention accepts positive integers or empty", async () => {
+    const { backend } = await openSources({ set_retention: () => null });
+    const row = $('.source-row[data-name="shop"]');
+    const last = row.querySelector<HTMLInputElement>(".keep-last")!;
+    const days = row.querySelector<HTMLInputElement>(".keep-days")!;
+    expect(last.value).toBe("10");
+    last.value = "0";
+    await click(row.querySelector<HTMLElement>(".retention-save")!);
+    expect(row.querySelector(".retention-error")?.textContent).not.toBe("");
+    expect(backend.called("set_retention")).toHaveLength(0);
+    last.value = "5";
+    days.value = "";
+    await click(row.querySelector<HTMLElement>(".retention-save")!);
+    expect(backend.called("set_retention")).toEqual([{ name: "shop", keepLast: 5, keepDays: null }]);
+    expect(row.querySelector(".retention-error")?.textContent).toBe("");
+  });
+
+  test("parseRetention", () => {
+    expect(parseRetention("")).toEqual({ ok: true, value: null });
+    expect(parseRetention(" 7 ")).toEqual({ ok: true, value: 7 });
+    expect(parseRetention("0").ok).toBe(false);
+    expect(parseRetention("-1").ok).toBe(false);
+    expect(parseRetention("2.5").ok).toBe(false);
+  });
+});

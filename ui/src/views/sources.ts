@@ -1,0 +1,294 @@
+// Sources: the registered databases (retention, remove) and the add form
+// (path typed or browsed, checked on the spot, name validated).
+import { api, type Source, type SourceCheck } from "../api";
+import type { Ctx, View } from "../context";
+import { busy, field, h } from "../dom";
+import { pickDatabase } from "../dialogs";
+import { errorParts } from "../errors";
+import { fmtBytes, fmtDateTime } from "../format";
+import { t, tp } from "../i18n";
+
+/** Source names become folder names: 1–64 of A–Z a–z 0–9 - _ . , not starting with ".". */
+export function validSourceName(name: string): boolean {
+  return /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(name);
+}
+
+/** Empty (no limit) or a positive whole number. */
+export function parseRetention(v: string): { ok: true; value: number | null } | { ok: false } {
+  const s = v.trim();
+  if (s === "") return { ok: true, value: null };
+  if (!/^\d+$/.test(s)) return { ok: false };
+  const n = Number(s);
+  return n >= 1 && Number.isSafeInteger(n) ? { ok: true, value: n } : { ok: false };
+}
+
+function setInvalid(el: HTMLElement, invalid: boolean) {
+  if (invalid) el.setAttribute("aria-invalid", "true");
+  else el.removeAttribute("aria-invalid");
+}
+
+export function sourcesView(ctx: Ctx): View {
+  const el = h("section", { id: "view-sources", class: "view", "aria-labelledby": "sources-view-title" });
+  const list = h("div", { id: "source-list", class: "source-list" });
+  let alive = true;
+
+  // Add form.
+  const pathInput = h("input", { id: "source-path", type: "text", class: "input", autocomplete: "off", spellcheck: "false", "aria-describedby": "source-check" });
+  const check = h("p", { id: "source-check", class: "check", "aria-live": "polite" });
+  const nameInput = h("input", { id: "source-name", type: "text", class: "input", autocomplete: "off", spellcheck: "false", maxlength: "64", "aria-describedby": "source-name-hint source-name-error" });
+  const nameError = h("p", { id: "source-name-error", class: "field-error", "aria-live": "polite" });
+  const addBtn = h("button", { id: "source-add", type: "submit", class: "btn" }, t("sources.add"));
+  let checkedPath: string | null = null;
+  let checkPromise: Promise<SourceCheck | null> = Promise.resolve(null);
+  let suggested = "";
+  let checkSeq = 0;
+
+  const form = h(
+    "form",
+    { id: "source-add-form", class: "panel", novalidate: true, "aria-labelledby": "source-add-title", onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void add(); } },
+    h("h3", { id: "source-add-title" }, t("sources.add_title")),
+    h("p", { class: "muted" }, t("sources.add_help")),
+    h(
+      "div",
+      { class: "field" },
+      h("label", { for: "source-path" }, t("sources.path")),
+      h("div", { class: "input-row" }, pathInput, h("button", { id: "source-browse", type: "button", class: "btn btn-secondary", onclick: () => void browse() }, t("common.browse"))),
+      check,
+    ),
+    field(t("sources.name"), nameInput, h("p", { id: "source-name-hint", class: "hint" }, t("sources.name_hint")), nameError),
+    h("div", { class: "actions" }, addBtn),
+  );
+
+  pathInput.addEventListener("change", () => void runCheck());
+  pathInput.addEventListener("blur", () => void runCheck());
+  nameInput.addEventListener("input", () => {
+    if (nameError.textContent) validateName();
+  });
+  nameInput.addEventListener("blur", () => {
+    if (nameInput.value) validateName();
+  });
+
+  el.append(
+    h("h2", { id: "sources-view-title", class: "view-title" }, t("sources.title")),
+    list,
+    form,
+  );
+
+  async function browse() {
+    try {
+      const p = await pickDatabase();
+      if (!p) return;
+      pathInput.value = p;
+      await runCheck();
+    } catch (e) {
+      ctx.error(e);
+    }
+  }
+
+  function runCheck(): Promise<SourceCheck | null> {
+    const path = pathInput.value.trim();
+    if (path && path === checkedPath) return checkPromise;
+    checkedPath = path || null;
+    checkPromise = doCheck(path);
+    return checkPromise;
+  }
+
+  async function doCheck(path: string): Promise<SourceCheck | null> {
+    if (!path) {
+      check.textContent = "";
+      check.className = "check";
+      delete check.dataset.errorCode;
+      return null;
+    }
+    const my = ++checkSeq;
+    check.className = "check muted";
+    delete check.dataset.errorCode;
+    check.textContent = t("sources.checking");
+    try {
+      const r = await api.checkSource(path);
+      if (my !== checkSeq || !alive) return r;
+      check.className = "check check-ok";
+      check.textContent = t("sources.check_ok", {
+        tables: tp("count.tables", r.tables),
+        size: fmtBytes(r.size_bytes),
+        mode: r.journal_mode.toUpperCase(),
+      });
+      pathInput.removeAttribute("aria-invalid");
+      if (!nameInput.value || nameInput.value === suggested) {
+        nameInput.value = r.suggested_name;
+        nameError.textContent = "";
+        nameInput.removeAttribute("aria-invalid");
+      }
+      suggested = r.suggested_name;
+      return r;
+    } catch (e) {
+      if (my !== checkSeq || !alive) return null;
+      const p = errorParts(e);
+      check.className = "check check-error";
+      check.dataset.errorCode = p.code;
+      check.textContent = p.message ? `${p.headline} ${p.message}` : p.headline;
+      pathInput.setAttribute("aria-invalid", "true");
+      return null;
+    }
+  }
+
+  function validateName(): boolean {
+    const name = nameInput.value.trim();
+    if (!validSourceName(name)) {
+      nameError.textContent = name ? t("sources.name_invalid") : t("sources.name_required");
+      nameInput.setAttribute("aria-invalid", "true");
+      return false;
+    }
+    nameError.textContent = "";
+    nameInput.removeAttribute("aria-invalid");
+    return true;
+  }
+
+  async function add() {
+    const path = pathInput.value.trim();
+    if (!path) {
+      check.className = "check check-error";
+      check.dataset.errorCode = "invalid_input";
+      check.textContent = t("sources.path_required");
+      pathInput.setAttribute("aria-invalid", "true");
+      pathInput.focus();
+      return;
+    }
+    const checked = await runCheck();
+    const nameOk = validateName();
+    if (!checked) {
+      pathInput.focus();
+      return;
+    }
+    if (!nameOk) {
+      nameInput.focus();
+      return;
+    }
+    const name = nameInput.value.trim();
+    await busy(addBtn, async () => {
+      try {
+        const s = await api.addSource(path, name);
+        ctx.result("success", t("sources.added", { name: s.name }));
+        pathInput.value = "";
+        nameInput.value = "";
+        suggested = "";
+        checkedPath = null;
+        checkPromise = Promise.resolve(null);
+        check.textContent = "";
+        check.className = "check";
+        await Promise.all([load(), ctx.refreshOverview()]);
+      } catch (e) {
+        ctx.error(e);
+      }
+    });
+  }
+
+  function renderList(sources: Source[]) {
+    list.replaceChildren();
+    if (!sources.length) {
+      list.append(h("p", { class: "muted" }, t("sources.none")));
+      return;
+    }
+    for (const s of sources) list.append(row(s));
+  }
+
+  function row(s: Source): HTMLElement {
+    const status = ctx.overview?.sources.find((x) => x.name === s.name);
+    const slug = s.name.replace(/[^A-Za-z0-9_-]/g, "_");
+    const keepLast = h("input", { id: `keep-last-${slug}`, class: "input input-num keep-last", type: "number", min: "1", step: "1", inputmode: "numeric", value: s.keep_last ?? "" });
+    const keepDays = h("input", { id: `keep-days-${slug}`, class: "input input-num keep-days", type: "number", min: "1", step: "1", inputmode: "numeric", value: s.keep_days ?? "" });
+    const retError = h("p", { class: "field-error retention-error", "aria-live": "polite" });
+    const confirmBox = h("div", { class: "confirm", hidden: true, role: "group" });
+    const removeBtn = h("button", { type: "button", class: "btn btn-danger source-remove", "data-focus-key": `remove-${s.name}`, onclick: () => askRemove() }, t("sources.remove"));
+
+    const r = h(
+      "article",
+      { class: "source-row panel", "data-name": s.name },
+      h("div", { class: "row-head" },
+        h("div", { class: "grow" },
+          h("h3", { class: "source-name" }, s.name),
+          h("p", { class: "source-path" }, s.path),
+          h("p", { class: "muted" },
+            t("sources.added_at", { date: fmtDateTime(s.added_at) }),
+            status ? ` · ${tp("count.points", status.restore_points)}` : "",
+          ),
+        ),
+        removeBtn,
+      ),
+      confirmBox,
+      h("form", { class: "retention", novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void saveRetention(); } },
+        h("p", { class: "retention-title" }, t("sources.retention")),
+        h("div", { class: "retention-fields" },
+          field(t("sources.keep_last"), keepLast),
+          field(t("sources.keep_days"), keepDays),
+          h("button", { type: "submit", class: "btn btn-secondary retention-save", "data-focus-key": `retention-${s.name}` }, t("common.save")),
+        ),
+        h("p", { class: "hint" }, t("sources.retention_hint")),
+        retError,
+      ),
+    );
+
+    function askRemove() {
+      confirmBox.hidden = false;
+      removeBtn.hidden = true;
+      const yes = h("button", { type: "button", class: "btn btn-danger source-remove-confirm", onclick: () => void remove(yes) }, t("sources.remove_confirm"));
+      const no = h("button", { type: "button", class: "btn btn-secondary source-remove-cancel", onclick: () => { confirmBox.hidden = true; removeBtn.hidden = false; confirmBox.replaceChildren(); removeBtn.focus(); } }, t("common.cancel"));
+      confirmBox.replaceChildren(h("p", null, t("sources.remove_question", { name: s.name })), h("div", { class: "actions" }, yes, no));
+      yes.focus();
+    }
+
+    async function remove(button: HTMLButtonElement) {
+      await busy(button, async () => {
+        try {
+          await api.removeSource(s.name);
+          ctx.result("success", t("sources.removed", { name: s.name }));
+          await Promise.all([load(), ctx.refreshOverview()]);
+        } catch (e) {
+          ctx.error(e);
+        }
+      });
+    }
+
+    async function saveRetention() {
+      const last = parseRetention(keepLast.value);
+      const days = parseRetention(keepDays.value);
+      setInvalid(keepLast, !last.ok);
+      setInvalid(keepDays, !days.ok);
+      if (!last.ok || !days.ok) {
+        retError.textContent = t("sources.retention_invalid");
+        (!last.ok ? keepLast : keepDays).focus();
+        return;
+      }
+      retError.textContent = "";
+      try {
+        await api.setRetention(s.name, last.value, days.value);
+        ctx.result("success", t("sources.retention_saved", { name: s.name }));
+      } catch (e) {
+        ctx.error(e);
+      }
+    }
+
+    return r;
+  }
+
+  async function load() {
+    try {
+      const sources = await api.sources();
+      if (alive) renderList(sources);
+    } catch (e) {
+      if (!alive) return;
+      const p = errorParts(e);
+      list.replaceChildren(h("p", { class: "inline-error" }, `${p.headline} ${p.message}`));
+    }
+  }
+
+  list.append(h("p", { class: "muted" }, t("common.loading")));
+  void load();
+
+  return {
+    el,
+    destroy() {
+      alive = false;
+    },
+  };
+}
