@@ -1,0 +1,661 @@
+//! The commands the web UI invokes (ui/src/api.ts is the other side).
+//! Each one is thin: it calls the engine on a blocking thread and maps the
+//! result; errors cross as `{code, message}` ([`AppError`]).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::Utc;
+use nuage_engine::account::{Account, FolderEntry, FolderPage};
+use nuage_engine::service::Overview;
+use nuage_engine::{
+    BackupRef, DestinationConfig, Engine, Preview, RestorePoint, RestoreReport, RunRecord,
+    Schedule, Source, SourceCheck,
+};
+use nuage_graph::auth::AppRegistration;
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Manager, Runtime, State};
+
+use crate::error::{AppError, CmdResult, ErrorCode};
+use crate::i18n::Lang;
+use crate::{Nuage, PendingSignIn, TrayShown};
+
+/// Runs `f` with an engine on `home`, off the UI's async runtime (the
+/// engine, SQLite and the keychain are blocking).
+async fn with_engine<T, F>(home: PathBuf, f: F) -> CmdResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> CmdResult<T> + Send + 'static,
+{
+    tauri::async_runtime::spawn_blocking(move || f(&Engine::open(&home)?))
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Failed, format!("Internal error: {e}.")))?
+}
+
+/// The engine's overview plus what only the shell knows.
+#[derive(Debug, Serialize)]
+pub struct AppOverview {
+    #[serde(flatten)]
+    pub overview: Overview,
+    /// False when the desktop has no tray: the UI says so.
+    pub tray_available: bool,
+}
+
+#[tauri::command]
+pub async fn overview(nuage: State<'_, Nuage>) -> CmdResult<AppOverview> {
+    let service = Arc::clone(&nuage.service);
+    let tray_available = nuage
+        .tray
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .available;
+    let overview =
+        tauri::async_runtime::spawn_blocking(move || service.overview().map_err(AppError::from))
+            .await
+            .map_err(|e| AppError::new(ErrorCode::Failed, format!("Internal error: {e}.")))??;
+    Ok(AppOverview {
+        overview,
+        tray_available,
+    })
+}
+
+#[tauri::command]
+pub async fn account(nuage: State<'_, Nuage>) -> CmdResult<Account> {
+    with_engine(nuage.home.clone(), |e| Ok(e.whoami()?)).await
+}
+
+#[tauri::command]
+pub async fn app_registration(nuage: State<'_, Nuage>) -> CmdResult<Option<AppRegistration>> {
+    with_engine(nuage.home.clone(), |e| {
+        match e.app_registration(None, None) {
+            Ok(a) => Ok(Some(a)),
+            Err(err) if err.code() == "sign_in_required" => Ok(None),
+            Err(err) => Err(err.into()),
+        }
+    })
+    .await
+}
+
+/// The device code, as the sign-in screen shows it.
+#[derive(Debug, Serialize)]
+pub struct DeviceCode {
+    pub user_code: String,
+    pub verification_uri: String,
+    pub expires_at: String,
+    pub message: String,
+}
+
+fn trimmed(s: Option<String>) -> Option<String> {
+    s.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+#[tauri::command]
+pub async fn sign_in_start(
+    nuage: State<'_, Nuage>,
+    client_id: Option<String>,
+    tenant: Option<String>,
+) -> CmdResult<DeviceCode> {
+    // A sign-in still waiting is abandoned.
+    if let Some(old) = nuage
+        .sign_in
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        old.cancel.store(true, Ordering::Relaxed);
+    }
+    let (client_id, tenant) = (trimmed(client_id), trimmed(tenant));
+    let (flow, app) = with_engine(nuage.home.clone(), move |e| {
+        let app = e.app_registration(client_id.as_deref(), tenant.as_deref())?;
+        Ok((e.start_sign_in(&app)?, app))
+    })
+    .await?;
+    let left = flow
+        .expires_at
+        .saturating_duration_since(std::time::Instant::now());
+    let code = DeviceCode {
+        user_code: flow.user_code.clone(),
+        verification_uri: flow.verification_uri.clone(),
+        expires_at: (Utc::now() + chrono::Duration::from_std(left).unwrap_or_default())
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        message: flow.message.clone(),
+    };
+    *nuage.sign_in.lock().unwrap_or_else(|p| p.into_inner()) = Some(PendingSignIn {
+        flow: Arc::new(flow),
+        app,
+        cancel: Arc::new(AtomicBool::new(false)),
+    });
+    Ok(code)
+}
+
+fn pending(nuage: &Nuage) -> CmdResult<PendingSignIn> {
+    nuage
+        .sign_in
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone()
+        .ok_or_else(|| {
+            AppError::new(
+                ErrorCode::SignInRequired,
+                "No sign-in is in progress. Start the sign-in again.",
+            )
+        })
+}
+
+/// Waits until the person approves (or declines, or the code expires).
+#[tauri::command]
+pub async fn sign_in_wait(nuage: State<'_, Nuage>) -> CmdResult<Account> {
+    let p = pending(&nuage)?;
+    let flow = Arc::clone(&p.flow);
+    let cancel = Arc::clone(&p.cancel);
+    let result = with_engine(nuage.home.clone(), move |e| {
+        Ok(e.finish_sign_in(&flow, &p.app, &cancel)?)
+    })
+    .await;
+    {
+        let mut slot = nuage.sign_in.lock().unwrap_or_else(|p| p.into_inner());
+        if slot.as_ref().is_some_and(|s| Arc::ptr_eq(&s.flow, &p.flow)) {
+            *slot = None;
+        }
+    }
+    nuage.service.refresh();
+    result
+}
+
+#[tauri::command]
+pub fn sign_in_cancel(nuage: State<'_, Nuage>) {
+    if let Some(p) = nuage
+        .sign_in
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+    {
+        p.cancel.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Opens the verification page of the sign-in in progress (and only that).
+#[tauri::command]
+pub fn open_sign_in_page<R: Runtime>(app: AppHandle<R>, nuage: State<'_, Nuage>) -> CmdResult<()> {
+    use tauri_plugin_opener::OpenerExt;
+    let p = pending(&nuage)?;
+    app.opener()
+        .open_url(p.flow.verification_uri.clone(), None::<&str>)
+        .map_err(|e| {
+            AppError::new(
+                ErrorCode::Failed,
+                format!(
+                    "Could not open a browser ({e}). Open {} yourself and enter the code.",
+                    p.flow.verification_uri
+                ),
+            )
+        })
+}
+
+#[tauri::command]
+pub fn copy_sign_in_code<R: Runtime>(app: AppHandle<R>, nuage: State<'_, Nuage>) -> CmdResult<()> {
+    use tauri_plugin_clipboard_manager::ClipboardExt;
+    let p = pending(&nuage)?;
+    app.clipboard()
+        .write_text(p.flow.user_code.clone())
+        .map_err(|e| {
+            AppError::new(
+                ErrorCode::Failed,
+                format!("Could not copy the code ({e}). Select it and copy it yourself."),
+            )
+        })
+}
+
+#[tauri::command]
+pub async fn sign_in_app(
+    nuage: State<'_, Nuage>,
+    client_id: String,
+    tenant: String,
+    secret: String,
+) -> CmdResult<Account> {
+    let secret = nuage_graph::types::Secret::new(secret);
+    let account = with_engine(nuage.home.clone(), move |e| {
+        let app = e.app_registration(Some(client_id.trim()), Some(tenant.trim()))?;
+        Ok(e.sign_in_app(&app, &secret)?)
+    })
+    .await;
+    nuage.service.refresh();
+    account
+}
+
+#[tauri::command]
+pub async fn sign_out(nuage: State<'_, Nuage>) -> CmdResult<()> {
+    let r = with_engine(nuage.home.clone(), |e| Ok(e.sign_out()?)).await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn check_source(nuage: State<'_, Nuage>, path: String) -> CmdResult<SourceCheck> {
+    with_engine(nuage.home.clone(), move |e| {
+        Ok(e.check_source(&expand(&path)?)?)
+    })
+    .await
+}
+
+/// A path typed by a person: `~/x` is in their home, a bare name such as
+/// `shop-2026-11-21.json` goes to their Downloads folder (the app has no
+/// meaningful working directory), blanks are trimmed.
+fn expand(path: &str) -> CmdResult<PathBuf> {
+    let p = path.trim();
+    if p.is_empty() {
+        return Err(AppError::invalid("Give the path of a file or folder."));
+    }
+    let dirs = directories::UserDirs::new();
+    if let Some(rest) = p.strip_prefix("~/")
+        && let Some(d) = &dirs
+    {
+        return Ok(d.home_dir().join(rest));
+    }
+    let path = PathBuf::from(p);
+    if path.is_relative()
+        && let Some(d) = &dirs
+    {
+        let base = d
+            .download_dir()
+            .filter(|p| p.is_dir())
+            .unwrap_or_else(|| d.home_dir());
+        return Ok(base.join(path));
+    }
+    Ok(path)
+}
+
+#[tauri::command]
+pub async fn add_source(
+    nuage: State<'_, Nuage>,
+    path: String,
+    name: Option<String>,
+) -> CmdResult<Source> {
+    let name = trimmed(name);
+    let r = with_engine(nuage.home.clone(), move |e| {
+        Ok(e.add_source(&expand(&path)?, name.as_deref())?)
+    })
+    .await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn remove_source(nuage: State<'_, Nuage>, name: String) -> CmdResult<()> {
+    let r = with_engine(nuage.home.clone(), move |e| Ok(e.remove_source(&name)?)).await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn set_retention(
+    nuage: State<'_, Nuage>,
+    name: String,
+    keep_last: Option<u32>,
+    keep_days: Option<u32>,
+) -> CmdResult<()> {
+    with_engine(nuage.home.clone(), move |e| {
+        Ok(e.set_retention(&name, keep_last, keep_days)?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn sources(nuage: State<'_, Nuage>) -> CmdResult<Vec<Source>> {
+    with_engine(nuage.home.clone(), |e| Ok(e.sources()?)).await
+}
+
+fn parent(drive_id: Option<String>, item_id: Option<String>) -> Option<(String, String)> {
+    drive_id.zip(item_id)
+}
+
+#[tauri::command]
+pub async fn browse_onedrive(
+    nuage: State<'_, Nuage>,
+    drive_id: Option<String>,
+    item_id: Option<String>,
+    next: Option<String>,
+) -> CmdResult<FolderPage> {
+    with_engine(nuage.home.clone(), move |e| {
+        let at = parent(drive_id, item_id);
+        Ok(e.browse_onedrive(
+            at.as_ref().map(|(d, i)| (d.as_str(), i.as_str())),
+            next.as_deref(),
+            100,
+        )?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn create_onedrive_folder(
+    nuage: State<'_, Nuage>,
+    drive_id: Option<String>,
+    item_id: Option<String>,
+    name: String,
+) -> CmdResult<FolderEntry> {
+    let name = name.trim().to_string();
+    if name.is_empty() {
+        return Err(AppError::invalid("Give the new folder a name."));
+    }
+    with_engine(nuage.home.clone(), move |e| {
+        let at = parent(drive_id, item_id);
+        Ok(e.create_onedrive_folder(at.as_ref().map(|(d, i)| (d.as_str(), i.as_str())), &name)?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn use_onedrive_folder(
+    nuage: State<'_, Nuage>,
+    drive_id: String,
+    item_id: String,
+    path: String,
+) -> CmdResult<()> {
+    let r = with_engine(nuage.home.clone(), move |e| {
+        if drive_id.is_empty() || item_id.is_empty() {
+            // The picker's root has no ids of its own: resolve it by path.
+            e.use_onedrive_folder(&path)?;
+        } else {
+            e.use_onedrive_item(&drive_id, &item_id, &path)?;
+        }
+        Ok(())
+    })
+    .await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn use_share_link(nuage: State<'_, Nuage>, link: String) -> CmdResult<()> {
+    let r = with_engine(nuage.home.clone(), move |e| {
+        e.use_share_link(link.trim())?;
+        Ok(())
+    })
+    .await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn use_local_folder(nuage: State<'_, Nuage>, path: String) -> CmdResult<()> {
+    let r = with_engine(nuage.home.clone(), move |e| {
+        let path = std::path::absolute(expand(&path)?)
+            .map_err(|err| AppError::invalid(format!("That path cannot be used: {err}.")))?;
+        e.set_destination(Some(&DestinationConfig::Folder { path }))?;
+        Ok(())
+    })
+    .await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn remove_destination(nuage: State<'_, Nuage>) -> CmdResult<()> {
+    let r = with_engine(nuage.home.clone(), |e| Ok(e.set_destination(None)?)).await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn restore_points(
+    nuage: State<'_, Nuage>,
+    source: Option<String>,
+) -> CmdResult<Vec<RestorePoint>> {
+    with_engine(nuage.home.clone(), move |e| {
+        // Points only at the destination are listed when it can be reached;
+        // when it cannot, the local ones still are (the overview says why).
+        let (mut points, unreachable) = e.all_restore_points(source.as_deref())?;
+        if let Some(err) = unreachable {
+            tracing::warn!("restore points at the destination not listed: {err}");
+        }
+        points.sort_by(|a, b| b.created_at.cmp(&a.created_at));
+        Ok(points)
+    })
+    .await
+}
+
+/// Which backup a preview or restore reads.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupSelector {
+    Point(String),
+    File(String),
+}
+
+fn resolve(e: &Engine, b: &BackupSelector) -> CmdResult<BackupRef> {
+    match b {
+        BackupSelector::Point(id) => Ok(e.resolve(id)?),
+        BackupSelector::File(f) => {
+            let path = expand(f)?;
+            if !path.is_file() {
+                return Err(AppError::new(
+                    ErrorCode::NotFound,
+                    format!(
+                        "{} is not a file. Choose the backup file to import.",
+                        path.display()
+                    ),
+                ));
+            }
+            Ok(BackupRef::File(path))
+        }
+    }
+}
+
+#[tauri::command]
+pub async fn preview(nuage: State<'_, Nuage>, backup: BackupSelector) -> CmdResult<Preview> {
+    with_engine(nuage.home.clone(), move |e| {
+        let r = resolve(e, &backup)?;
+        Ok(e.preview(&r, &mut |_| {})?)
+    })
+    .await
+}
+
+/// Restores into a new file `to`, or over the source in place (`to` null).
+#[tauri::command]
+pub async fn restore(
+    nuage: State<'_, Nuage>,
+    backup: BackupSelector,
+    to: Option<String>,
+) -> CmdResult<RestoreReport> {
+    let r = with_engine(nuage.home.clone(), move |e| {
+        let r = resolve(e, &backup)?;
+        Ok(match trimmed(to) {
+            Some(to) => e.restore_to(&r, &expand(&to)?, false, &mut |_| {})?,
+            None => e.restore_in_place(&r, &mut |_| {})?,
+        })
+    })
+    .await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn export_point(nuage: State<'_, Nuage>, point: String, file: String) -> CmdResult<u64> {
+    with_engine(nuage.home.clone(), move |e| {
+        let p = match e.resolve(&point)? {
+            BackupRef::Point(p) => p,
+            BackupRef::File(_) => {
+                return Err(AppError::new(
+                    ErrorCode::NotFound,
+                    format!("No restore point '{point}'."),
+                ));
+            }
+        };
+        Ok(e.export(&p, &expand(&file)?, false)?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn history(nuage: State<'_, Nuage>, limit: u32) -> CmdResult<Vec<RunRecord>> {
+    with_engine(nuage.home.clone(), move |e| Ok(e.runs(limit.min(1000))?)).await
+}
+
+#[derive(Debug, Serialize)]
+pub struct Settings {
+    pub schedule: String,
+    pub notifications: bool,
+    pub autostart: bool,
+    pub language: Option<String>,
+    pub system_language: String,
+}
+
+#[tauri::command]
+pub async fn settings<R: Runtime>(
+    app: AppHandle<R>,
+    nuage: State<'_, Nuage>,
+) -> CmdResult<Settings> {
+    let autostart = crate::autostart_enabled(&app);
+    with_engine(nuage.home.clone(), move |e| {
+        Ok(Settings {
+            schedule: e.schedule()?.to_setting(),
+            notifications: e.app_setting("notifications")?.as_deref() != Some("off"),
+            autostart,
+            language: e.app_setting("language")?,
+            system_language: Lang::system().code().to_string(),
+        })
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_schedule(nuage: State<'_, Nuage>, schedule: String) -> CmdResult<()> {
+    let r = with_engine(nuage.home.clone(), move |e| {
+        Ok(e.set_schedule(Schedule::parse(&schedule)?)?)
+    })
+    .await;
+    nuage.service.refresh();
+    r
+}
+
+#[tauri::command]
+pub async fn set_notifications(nuage: State<'_, Nuage>, on: bool) -> CmdResult<()> {
+    with_engine(nuage.home.clone(), move |e| {
+        Ok(e.set_app_setting("notifications", (!on).then_some("off"))?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub fn set_autostart<R: Runtime>(app: AppHandle<R>, on: bool) -> CmdResult<()> {
+    crate::set_autostart(&app, on)
+}
+
+#[tauri::command]
+pub async fn set_language<R: Runtime>(
+    app: AppHandle<R>,
+    nuage: State<'_, Nuage>,
+    language: Option<String>,
+) -> CmdResult<()> {
+    let language = trimmed(language);
+    if let Some(l) = &language
+        && !matches!(l.as_str(), "en" | "fr" | "pt")
+    {
+        return Err(AppError::invalid(format!(
+            "'{l}' is not a language Nuage speaks: choose en, fr or pt."
+        )));
+    }
+    let stored = language.clone();
+    with_engine(nuage.home.clone(), move |e| {
+        Ok(e.set_app_setting("language", stored.as_deref())?)
+    })
+    .await?;
+    let lang = language
+        .map(|l| Lang::parse(&l))
+        .unwrap_or_else(Lang::system);
+    *nuage.lang.lock().unwrap_or_else(|p| p.into_inner()) = lang;
+    crate::language_changed(&app);
+    Ok(())
+}
+
+#[tauri::command]
+pub fn back_up_now(nuage: State<'_, Nuage>) {
+    nuage.service.back_up_now();
+}
+
+#[tauri::command]
+pub async fn pause(nuage: State<'_, Nuage>) -> CmdResult<()> {
+    set_paused(&nuage, true).await
+}
+
+#[tauri::command]
+pub async fn resume(nuage: State<'_, Nuage>) -> CmdResult<()> {
+    set_paused(&nuage, false).await
+}
+
+async fn set_paused(nuage: &Nuage, paused: bool) -> CmdResult<()> {
+    let service = Arc::clone(&nuage.service);
+    tauri::async_runtime::spawn_blocking(move || service.set_paused(paused))
+        .await
+        .map_err(|e| AppError::new(ErrorCode::Failed, format!("Internal error: {e}.")))?
+        .map_err(AppError::from)
+}
+
+/// What the tray shows right now (for the end-to-end test and the UI's
+/// "no tray" note).
+#[tauri::command]
+pub fn tray_status(nuage: State<'_, Nuage>) -> TrayShown {
+    nuage.tray.lock().unwrap_or_else(|p| p.into_inner()).clone()
+}
+
+/// The first screen is drawn: logs the time from launch (the bench reads it).
+#[tauri::command]
+pub fn ui_ready<R: Runtime>(app: AppHandle<R>, nuage: State<'_, Nuage>) {
+    let once = !nuage.ui_ready.swap(true, Ordering::Relaxed);
+    if once {
+        let ms = nuage.started.elapsed().as_millis();
+        let unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        eprintln!("nuage-app: window ready {ms} ms after start (unix_ms={unix_ms})");
+        if let Some(w) = app.get_webview_window("main") {
+            let _ = w.set_focus();
+        }
+    }
+}
+
+/// Every command, for the builder (generic so that the mock runtime of the
+/// tests serves the same handler).
+pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + Sync + 'static {
+    tauri::generate_handler![
+        overview,
+        account,
+        app_registration,
+        sign_in_start,
+        sign_in_wait,
+        sign_in_cancel,
+        open_sign_in_page,
+        copy_sign_in_code,
+        sign_in_app,
+        sign_out,
+        check_source,
+        add_source,
+        remove_source,
+        set_retention,
+        sources,
+        browse_onedrive,
+        create_onedrive_folder,
+        use_onedrive_folder,
+        use_share_link,
+        use_local_folder,
+        remove_destination,
+        restore_points,
+        preview,
+        restore,
+        export_point,
+        history,
+        settings,
+        set_schedule,
+        set_notifications,
+        set_autostart,
+        set_language,
+        back_up_now,
+        pause,
+        resume,
+        tray_status,
+        ui_ready,
+    ]
+}

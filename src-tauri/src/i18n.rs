@@ -1,0 +1,185 @@
+//! The few strings the Rust side shows itself (tray menu, tray status line,
+//! notifications), in English, French and Portuguese. The web UI has its own
+//! dictionaries (ui/src/i18n); these are kept small on purpose.
+
+use nuage_engine::service::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Fr,
+    Pt,
+}
+
+impl Lang {
+    /// `fr`, `fr-CA`, `pt_BR.UTF-8` … → the language; anything else English.
+    pub fn parse(tag: &str) -> Lang {
+        let t = tag.to_ascii_lowercase();
+        if t.starts_with("fr") {
+            Lang::Fr
+        } else if t.starts_with("pt") {
+            Lang::Pt
+        } else {
+            Lang::En
+        }
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Fr => "fr",
+            Lang::Pt => "pt",
+        }
+    }
+
+    /// The system's language.
+    pub fn system() -> Lang {
+        sys_locale::get_locale()
+            .map(|l| Lang::parse(&l))
+            .unwrap_or(Lang::En)
+    }
+
+    fn pick(self, [en, fr, pt]: [&'static str; 3]) -> &'static str {
+        match self {
+            Lang::En => en,
+            Lang::Fr => fr,
+            Lang::Pt => pt,
+        }
+    }
+
+    pub fn state(self, s: AppState) -> &'static str {
+        self.pick(match s {
+            AppState::UpToDate => ["Up to date", "À jour", "Atualizado"],
+            AppState::BackingUp => [
+                "Backing up",
+                "Sauvegarde en cours",
+                "Cópia de segurança em curso",
+            ],
+            AppState::Waiting => [
+                "Waiting to upload",
+                "En attente d'envoi",
+                "À espera de envio",
+            ],
+            AppState::NeedsAttention => ["Needs attention", "Action requise", "Requer atenção"],
+            AppState::SignedOut => ["Signed out", "Déconnecté", "Sessão terminada"],
+            AppState::Paused => ["Paused", "En pause", "Em pausa"],
+        })
+    }
+
+    pub fn back_up_now(self) -> &'static str {
+        self.pick(["Back up now", "Sauvegarder maintenant", "Fazer cópia agora"])
+    }
+    pub fn pause(self) -> &'static str {
+        self.pick(["Pause", "Mettre en pause", "Pausar"])
+    }
+    pub fn resume(self) -> &'static str {
+        self.pick(["Resume", "Reprendre", "Retomar"])
+    }
+    pub fn open(self) -> &'static str {
+        self.pick(["Open Nuage", "Ouvrir Nuage", "Abrir o Nuage"])
+    }
+    pub fn quit(self) -> &'static str {
+        self.pick(["Quit", "Quitter", "Sair"])
+    }
+
+    /// "Last verified backup: 14:02" / none yet.
+    pub fn last_verified(self, when: Option<&str>) -> String {
+        match when {
+            Some(t) => format!(
+                "{} {t}",
+                self.pick([
+                    "Last verified backup:",
+                    "Dernière sauvegarde vérifiée :",
+                    "Última cópia verificada:",
+                ])
+            ),
+            None => self
+                .pick([
+                    "No verified backup yet",
+                    "Aucune sauvegarde vérifiée",
+                    "Ainda sem cópia verificada",
+                ])
+                .to_string(),
+        }
+    }
+
+    /// Progress line of the tray while backing up.
+    pub fn progress(self, source: &str, percent: Option<u64>, rows: u64) -> String {
+        match percent {
+            Some(p) => format!(
+                "{} {source}: {p} %",
+                self.pick(["Uploading", "Envoi de", "A enviar"])
+            ),
+            None => format!(
+                "{} {source}: {rows} {}",
+                self.pick(["Backing up", "Sauvegarde de", "A copiar"]),
+                self.pick(["rows", "lignes", "linhas"])
+            ),
+        }
+    }
+
+    /// (title, body) of a notification.
+    pub fn notice(self, n: crate::notify::Notice) -> (&'static str, &'static str) {
+        use crate::notify::Notice;
+        match n {
+            Notice::Failed => (
+                self.pick([
+                    "Nuage: backup failed",
+                    "Nuage : échec de la sauvegarde",
+                    "Nuage: a cópia falhou",
+                ]),
+                self.pick([
+                    "Your data is not backed up. Open Nuage to see what to do.",
+                    "Vos données ne sont pas sauvegardées. Ouvrez Nuage pour savoir quoi faire.",
+                    "Os seus dados não estão salvaguardados. Abra o Nuage para ver o que fazer.",
+                ]),
+            ),
+            Notice::SignIn => (
+                self.pick([
+                    "Nuage: sign-in required",
+                    "Nuage : reconnexion nécessaire",
+                    "Nuage: é preciso iniciar sessão",
+                ]),
+                self.pick([
+                    "Copies are kept on this computer until you sign in again. Open Nuage and sign in.",
+                    "Les copies restent sur cet ordinateur jusqu'à votre reconnexion. Ouvrez Nuage et connectez-vous.",
+                    "As cópias ficam neste computador até iniciar sessão de novo. Abra o Nuage e inicie sessão.",
+                ]),
+            ),
+            Notice::Recovered => (
+                self.pick([
+                    "Nuage: back to normal",
+                    "Nuage : tout est rentré dans l'ordre",
+                    "Nuage: tudo normal de novo",
+                ]),
+                self.pick([
+                    "Your data is backed up and verified again.",
+                    "Vos données sont de nouveau sauvegardées et vérifiées.",
+                    "Os seus dados voltaram a estar salvaguardados e verificados.",
+                ]),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locales_pick_their_language() {
+        assert_eq!(Lang::parse("fr_CA.UTF-8"), Lang::Fr);
+        assert_eq!(Lang::parse("pt-BR"), Lang::Pt);
+        assert_eq!(Lang::parse("de-DE"), Lang::En);
+        assert_eq!(Lang::Fr.state(AppState::UpToDate), "À jour");
+    }
+
+    #[test]
+    fn every_state_has_three_distinct_translations() {
+        for s in AppState::ALL {
+            let words = [Lang::En, Lang::Fr, Lang::Pt].map(|l| l.state(s));
+            assert!(words.iter().all(|w| !w.is_empty()));
+            assert_ne!(words[0], words[1], "{s:?}");
+        }
+    }
+}

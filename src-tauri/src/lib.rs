@@ -1,0 +1,373 @@
+//! `nuage-app`: the desktop shell. Thin Tauri commands over the engine
+//! ([`commands`]), the tray ([`tray`]), notifications ([`notify`]). The
+//! backups themselves run in the engine's [`Service`], the same scheduler as
+//! `nuage run`; its one event stream feeds both the web UI (forwarded as
+//! `nuage://event`) and the tray.
+
+pub mod commands;
+pub mod error;
+pub mod i18n;
+pub mod notify;
+pub mod tray;
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use nuage_engine::service::{AppState, Service};
+use nuage_engine::{Engine, Event};
+use nuage_graph::auth::{AppRegistration, DeviceFlow};
+use serde::Serialize;
+use tauri::{AppHandle, Emitter, Manager, Runtime, Wry};
+
+use crate::error::{AppError, CmdResult, ErrorCode};
+use crate::i18n::Lang;
+use crate::notify::Notifier;
+
+/// A device sign-in waiting for the person.
+#[derive(Clone)]
+pub struct PendingSignIn {
+    pub flow: Arc<DeviceFlow>,
+    pub app: AppRegistration,
+    pub cancel: Arc<AtomicBool>,
+}
+
+/// What the tray shows (or would show, without a tray).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TrayShown {
+    pub available: bool,
+    pub state: Option<AppState>,
+    pub line: String,
+}
+
+/// The app's shared state.
+pub struct Nuage {
+    pub home: PathBuf,
+    pub service: Arc<Service>,
+    pub sign_in: Mutex<Option<PendingSignIn>>,
+    pub tray: Mutex<TrayShown>,
+    pub lang: Mutex<Lang>,
+    pub started: Instant,
+    pub ui_ready: AtomicBool,
+}
+
+impl Nuage {
+    /// Opens `home` and starts the scheduler on it.
+    pub fn start(home: PathBuf, tray_available: bool) -> anyhow::Result<Nuage> {
+        let engine = Engine::open(&home)?;
+        // First start of the app on this home: back up every hour unless
+        // the CLI already chose a schedule. A person should not have to
+        // find the setting to be protected.
+        if engine.app_setting("initialized")?.is_none() {
+            if engine.schedule()? == nuage_engine::Schedule::Off {
+                engine.set_schedule(nuage_engine::Schedule::every(60)?)?;
+            }
+            engine.set_app_setting("initialized", Some("1"))?;
+        }
+        let lang = engine
+            .app_setting("language")?
+            .map(|l| Lang::parse(&l))
+            .unwrap_or_else(Lang::system);
+        drop(engine);
+        Ok(Nuage {
+            service: Arc::new(Service::start(&home)?),
+            home,
+            sign_in: Mutex::new(None),
+            tray: Mutex::new(TrayShown {
+                available: tray_available,
+                state: None,
+                line: String::new(),
+            }),
+            lang: Mutex::new(lang),
+            started: Instant::now(),
+            ui_ready: AtomicBool::new(false),
+        })
+    }
+
+    pub fn lang(&self) -> Lang {
+        *self.lang.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The home folder: `NUAGE_HOME`, else the platform data folder (as the CLI).
+pub fn home_from_env() -> anyhow::Result<PathBuf> {
+    match std::env::var_os("NUAGE_HOME").filter(|v| !v.is_empty()) {
+        Some(h) => Ok(PathBuf::from(h)),
+        None => Ok(nuage_engine::default_home()?),
+    }
+}
+
+pub(crate) fn autostart_enabled<R: Runtime>(app: &AppHandle<R>) -> bool {
+    use tauri_plugin_autostart::ManagerExt;
+    app.try_state::<tauri_plugin_autostart::AutoLaunchManager>()
+        .is_some()
+        && app.autolaunch().is_enabled().unwrap_or(false)
+}
+
+pub(crate) fn set_autostart<R: Runtime>(app: &AppHandle<R>, on: bool) -> CmdResult<()> {
+    use tauri_plugin_autostart::ManagerExt;
+    if app
+        .try_state::<tauri_plugin_autostart::AutoLaunchManager>()
+        .is_none()
+    {
+        return Err(AppError::new(
+            ErrorCode::Failed,
+            "Start at login is not available here.",
+        ));
+    }
+    let m = app.autolaunch();
+    let r = if on { m.enable() } else { m.disable() };
+    r.map_err(|e| {
+        AppError::new(
+            ErrorCode::Failed,
+            format!("Could not change start at login ({e}). Check that your desktop's autostart folder is writable."),
+        )
+    })
+}
+
+/// Redraws the tray in the new language.
+pub(crate) fn language_changed<R: Runtime>(app: &AppHandle<R>) {
+    if let Some(n) = app.try_state::<Nuage>() {
+        n.service.refresh();
+        // The next state publication redraws; force it by forgetting the
+        // state the tray shows.
+        n.tray.lock().unwrap_or_else(|p| p.into_inner()).state = None;
+        if let Ok(o) = n.service.overview() {
+            let _ = app.emit(
+                "nuage://event",
+                Event::StateChanged {
+                    state: o.state,
+                    summary: o.summary,
+                },
+            );
+            if let Some(h) = app.try_state::<AppHandle<Wry>>() {
+                show_state(&h, &n, o.state);
+            }
+        }
+    }
+}
+
+/// Formats an RFC 3339 time as local "HH:MM" today, or the date otherwise.
+fn local_time(rfc3339: &str) -> Option<String> {
+    let t = chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .ok()?
+        .with_timezone(&chrono::Local);
+    let today = chrono::Local::now().date_naive();
+    Some(if t.date_naive() == today {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%Y-%m-%d %H:%M").to_string()
+    })
+}
+
+/// Shows `state` in the tray (when there is one) and records it.
+fn show_state(app: &AppHandle<Wry>, nuage: &Nuage, state: AppState) {
+    let lang = nuage.lang();
+    let overview = nuage.service.overview().ok();
+    let last = overview
+        .as_ref()
+        .and_then(|o| o.last_verified_at.as_deref())
+        .and_then(local_time);
+    let line = format!(
+        "{} — {}",
+        lang.state(state),
+        lang.last_verified(last.as_deref())
+    );
+    let paused = overview.as_ref().is_some_and(|o| o.paused);
+    if let Some(t) = app.try_state::<tray::Tray>() {
+        t.show(state, &line, paused, lang);
+    }
+    let mut shown = nuage.tray.lock().unwrap_or_else(|p| p.into_inner());
+    shown.state = Some(state);
+    shown.line = line;
+}
+
+/// Handles one engine event: forward to the UI, redraw the tray, notify.
+fn on_event(
+    app: &AppHandle<Wry>,
+    notifier: &Mutex<Notifier>,
+    last_line: &Mutex<Instant>,
+    e: &Event,
+) {
+    let _ = app.emit("nuage://event", e);
+    let Some(nuage) = app.try_state::<Nuage>() else {
+        return;
+    };
+    match e {
+        Event::StateChanged { state, .. } => {
+            show_state(app, &nuage, *state);
+            let code = nuage
+                .service
+                .overview()
+                .ok()
+                .and_then(|o| o.problem.map(|p| p.code));
+            let notice = notifier
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .observe(*state, code.as_deref());
+            if let Some(n) = notice {
+                notify(app, &nuage, n);
+            }
+        }
+        Event::Progress { source, rows, .. }
+        | Event::UploadProgress {
+            source,
+            bytes: rows,
+            ..
+        } => {
+            // At most one redraw a second.
+            let mut last = last_line.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() < Duration::from_secs(1) {
+                return;
+            }
+            *last = Instant::now();
+            let percent = match e {
+                Event::UploadProgress { bytes, total, .. } if *total > 0 => {
+                    Some(bytes * 100 / total)
+                }
+                _ => None,
+            };
+            let lang = nuage.lang();
+            let line = format!(
+                "{} — {}",
+                lang.state(AppState::BackingUp),
+                lang.progress(source, percent, *rows)
+            );
+            if let Some(t) = app.try_state::<tray::Tray>() {
+                t.show_line(&line);
+            }
+            nuage.tray.lock().unwrap_or_else(|p| p.into_inner()).line = line;
+        }
+        _ => {}
+    }
+}
+
+fn notify(app: &AppHandle<Wry>, nuage: &Nuage, n: notify::Notice) {
+    use tauri_plugin_notification::NotificationExt;
+    let on = Engine::open(&nuage.home)
+        .and_then(|e| e.app_setting("notifications"))
+        .map(|v| v.as_deref() != Some("off"))
+        .unwrap_or(true);
+    if !on {
+        return;
+    }
+    let (title, body) = nuage.lang().notice(n);
+    // No notification daemon is not an error worth more than a log line.
+    if let Err(e) = app.notification().builder().title(title).body(body).show() {
+        tracing::info!("notification not shown: {e}");
+    }
+}
+
+/// Tray menu actions.
+pub(crate) fn on_tray_menu(app: &AppHandle<Wry>, id: &str) {
+    let Some(nuage) = app.try_state::<Nuage>() else {
+        return;
+    };
+    match id {
+        "backup" => nuage.service.back_up_now(),
+        "pause" => {
+            let paused = Engine::open(&nuage.home)
+                .and_then(|e| e.paused())
+                .unwrap_or(false);
+            if let Err(e) = nuage.service.set_paused(!paused) {
+                tracing::warn!("pause/resume failed: {e}");
+            }
+        }
+        "open" => tray::show_window(app),
+        "quit" => {
+            nuage.service.stop(Duration::from_secs(2));
+            app.exit(0);
+        }
+        _ => {}
+    }
+}
+
+/// Runs the desktop app.
+pub fn run() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("NUAGE_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let tray_available = tray::available();
+    let builder = tauri::Builder::default()
+        // First, so a second launch only brings this window forward.
+        .plugin(tauri_plugin_single_instance::init(|app, _args, _cwd| {
+            tray::show_window(app);
+        }))
+        .plugin(tauri_plugin_dialog::init())
+        .plugin(tauri_plugin_notification::init())
+        .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_clipboard_manager::init())
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            None,
+        ))
+        .invoke_handler(commands::handler())
+        .setup(move |app| {
+            let home = home_from_env()?;
+            let nuage = Nuage::start(home, tray_available)?;
+            let lang = nuage.lang();
+            app.manage(nuage);
+            let handle = app.handle().clone();
+            if tray_available {
+                match tray::Tray::build(&handle, lang) {
+                    Ok(t) => {
+                        app.manage(t);
+                    }
+                    Err(e) => {
+                        tracing::warn!("no tray: {e}");
+                        app.state::<Nuage>()
+                            .tray
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .available = false;
+                    }
+                }
+            }
+            let notifier = Mutex::new(Notifier::default());
+            let last_line = Mutex::new(Instant::now());
+            let h = handle.clone();
+            app.state::<Nuage>()
+                .service
+                .subscribe(Box::new(move |e| on_event(&h, &notifier, &last_line, e)));
+            // Draw the tray now; the service publishes again when it moves.
+            let nuage = app.state::<Nuage>();
+            if let Ok(o) = nuage.service.overview() {
+                show_state(&handle, &nuage, o.state);
+            }
+            nuage.service.refresh();
+            Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window keeps Nuage running in the tray; without a
+            // tray, closing quits (there would be no way back).
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                let app = window.app_handle();
+                let has_tray = app
+                    .try_state::<Nuage>()
+                    .is_some_and(|n| n.tray.lock().map(|t| t.available).unwrap_or(false));
+                if has_tray {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
+        });
+    let app = match builder.build(tauri::generate_context!()) {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("nuage-app: cannot start: {e}");
+            std::process::exit(1);
+        }
+    };
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event
+            && let Some(n) = app.try_state::<Nuage>()
+        {
+            n.service.stop(Duration::from_secs(2));
+        }
+    });
+}

@@ -1,0 +1,122 @@
+//! The tray icon: one icon per state, a status line, and the menu (Back up
+//! now, Pause/Resume, Open Nuage, Quit).
+//!
+//! Tauri's tray (tray-icon → libappindicator-sys) loads the appindicator
+//! library at run time and panics when it is absent, so [`available`] checks
+//! first and the app runs without a tray, saying so in the UI.
+
+use nuage_engine::service::AppState;
+use tauri::image::Image;
+use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
+use tauri::tray::{TrayIcon, TrayIconBuilder};
+use tauri::{AppHandle, Manager, Wry};
+
+use crate::i18n::Lang;
+
+/// The icon of each state (icons/src/tray-*.svg, drawn for Nuage).
+pub fn icon_bytes(state: AppState) -> &'static [u8] {
+    match state {
+        AppState::UpToDate => include_bytes!("../../icons/tray/up_to_date.png"),
+        AppState::BackingUp => include_bytes!("../../icons/tray/backing_up.png"),
+        AppState::Waiting => include_bytes!("../../icons/tray/waiting.png"),
+        AppState::NeedsAttention => include_bytes!("../../icons/tray/needs_attention.png"),
+        AppState::SignedOut => include_bytes!("../../icons/tray/signed_out.png"),
+        AppState::Paused => include_bytes!("../../icons/tray/paused.png"),
+    }
+}
+
+/// Whether a tray can be shown: the appindicator library loads, and
+/// `NUAGE_NO_TRAY` is not set (to run as on a desktop without one).
+pub fn available() -> bool {
+    if std::env::var_os("NUAGE_NO_TRAY").is_some_and(|v| !v.is_empty()) {
+        return false;
+    }
+    if !cfg!(target_os = "linux") {
+        return true;
+    }
+    ["libayatana-appindicator3.so.1", "libappindicator3.so.1"]
+        .iter()
+        .any(|name| {
+            // SAFETY: loading a shared library runs its initialisers; these
+            // are the system's appindicator libraries, which the tray loads
+            // the same way a moment later.
+            unsafe { libloading::Library::new(name) }.is_ok()
+        })
+}
+
+pub struct Tray {
+    icon: TrayIcon<Wry>,
+    status: MenuItem<Wry>,
+    backup: MenuItem<Wry>,
+    pause: MenuItem<Wry>,
+    open: MenuItem<Wry>,
+    quit: MenuItem<Wry>,
+}
+
+impl Tray {
+    pub fn build(app: &AppHandle<Wry>, lang: Lang) -> tauri::Result<Tray> {
+        let status = MenuItem::with_id(app, "status", "Nuage", false, None::<&str>)?;
+        let backup = MenuItem::with_id(app, "backup", lang.back_up_now(), true, None::<&str>)?;
+        let pause = MenuItem::with_id(app, "pause", lang.pause(), true, None::<&str>)?;
+        let open = MenuItem::with_id(app, "open", lang.open(), true, None::<&str>)?;
+        let quit = MenuItem::with_id(app, "quit", lang.quit(), true, None::<&str>)?;
+        let menu = Menu::with_items(
+            app,
+            &[
+                &status,
+                &PredefinedMenuItem::separator(app)?,
+                &backup,
+                &pause,
+                &open,
+                &PredefinedMenuItem::separator(app)?,
+                &quit,
+            ],
+        )?;
+        let icon = TrayIconBuilder::with_id("nuage")
+            .icon(Image::from_bytes(icon_bytes(AppState::Waiting))?)
+            .tooltip("Nuage")
+            .menu(&menu)
+            .on_menu_event(|app, event| crate::on_tray_menu(app, event.id.as_ref()))
+            .build(app)?;
+        Ok(Tray {
+            icon,
+            status,
+            backup,
+            pause,
+            open,
+            quit,
+        })
+    }
+
+    /// Shows `state`: its icon, and the status line as tooltip and as the
+    /// menu's first (disabled) item — appindicator has no tooltips.
+    pub fn show(&self, state: AppState, line: &str, paused: bool, lang: Lang) {
+        let _ = self
+            .icon
+            .set_icon(Image::from_bytes(icon_bytes(state)).ok());
+        let _ = self.icon.set_tooltip(Some(line));
+        let _ = self.status.set_text(line);
+        let _ = self
+            .pause
+            .set_text(if paused { lang.resume() } else { lang.pause() });
+        let _ = self.backup.set_text(lang.back_up_now());
+        let _ = self.backup.set_enabled(state != AppState::BackingUp);
+        let _ = self.open.set_text(lang.open());
+        let _ = self.quit.set_text(lang.quit());
+    }
+
+    /// Updates only the status line (progress while backing up).
+    pub fn show_line(&self, line: &str) {
+        let _ = self.icon.set_tooltip(Some(line));
+        let _ = self.status.set_text(line);
+    }
+}
+
+/// Brings the main window back (tray "Open Nuage", a second launch).
+pub fn show_window(app: &AppHandle<Wry>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}

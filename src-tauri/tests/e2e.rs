@@ -1,0 +1,432 @@
+//! End to end through the real app window: the `nuage-app` binary driven by
+//! tauri-driver and WebKitWebDriver, under the X display of `make test`
+//! (Xvfb), against the identity + Graph emulator and the real keychain.
+//!
+//! Prerequisites (installed by `.ci/run` / `scripts/deps.sh`): a `DISPLAY`,
+//! `tauri-driver` (cargo install tauri-driver) and `WebKitWebDriver`
+//! (Debian's webkit2gtk-driver). Missing ones fail the test with a message
+//! saying what to install: a skipped end-to-end test would look green.
+//!
+//! With `NUAGE_SCREENSHOTS=DIR` the run saves the screenshots shown in the
+//! README (`make screenshots` writes them to docs/screenshots).
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use nuage_emulator::{Config, Emulator};
+use serde_json::{Value, json};
+
+const CLIENT_ID: &str = "8c1f3e2a-0000-4000-8000-00000000e2e0";
+
+fn find_program(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("CARGO_HOME") {
+        dirs.push(PathBuf::from(home).join("bin"));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cargo/bin"));
+    }
+    dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// tauri-driver, stopped with SIGTERM (SIGKILL would orphan WebKitWebDriver).
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+    }
+}
+
+fn create_business_db(path: &Path) {
+    let c = rusqlite::Connection::open(path).unwrap();
+    c.execute_batch(
+        "PRAGMA journal_mode=WAL;
+         CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT NOT NULL, email TEXT, balance REAL);
+         CREATE TABLE invoices(id INTEGER PRIMARY KEY, customer INTEGER REFERENCES customers(id), total REAL, pdf BLOB);
+         CREATE INDEX invoices_customer ON invoices(customer);",
+    )
+    .unwrap();
+    for i in 1..=120i64 {
+        c.execute(
+            "INSERT INTO customers(name, email, balance) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                format!("Client {i} — Müller & Filhos"),
+                format!("c{i}@example.com"),
+                i as f64 * 10.5
+            ],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO invoices(customer, total, pdf) VALUES (?1, ?2, ?3)",
+            rusqlite::params![i, i as f64 * 99.99, vec![(i % 251) as u8; 700]],
+        )
+        .unwrap();
+    }
+}
+
+/// Every row of every table, as text, for comparing two databases.
+fn dump(path: &Path) -> Vec<(String, Vec<String>)> {
+    let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .unwrap();
+    let tables: Vec<String> = c
+        .prepare("SELECT name FROM sqlite_schema WHERE type='table' ORDER BY name")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    tables
+        .into_iter()
+        .map(|t| {
+            let mut stmt = c
+                .prepare(&format!("SELECT quote(t.*) FROM (SELECT * FROM \"{t}\") t"))
+                .or_else(|_| c.prepare(&format!("SELECT * FROM \"{t}\"")))
+                .unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    let mut s = String::new();
+                    for i in 0..n {
+                        s.push_str(&format!("{:?}|", r.get_ref(i)?));
+                    }
+                    Ok(s)
+                })
+                .unwrap()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap();
+            (t, rows)
+        })
+        .collect()
+}
+
+struct Ui {
+    c: Client,
+    shots: Option<PathBuf>,
+}
+
+impl Ui {
+    async fn el(&self, css: &str) -> Element {
+        self.c
+            .wait()
+            .at_most(Duration::from_secs(20))
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+    }
+
+    async fn click(&self, css: &str) {
+        let el = self.el(css).await;
+        // Wait until enabled (buttons are disabled while busy).
+        let t = Instant::now();
+        while el.attr("disabled").await.ok().flatten().is_some() {
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "{css} stays disabled"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        el.click()
+            .await
+            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let el = self.el(css).await;
+        el.clear().await.unwrap();
+        el.send_keys(text).await.unwrap();
+    }
+
+    /// Waits until `css` has attribute `attr` equal to `value`.
+    async fn wait_attr(&self, css: &str, attr: &str, value: &str, secs: u64) {
+        let t = Instant::now();
+        let mut last = None;
+        loop {
+            if let Ok(el) = self.c.find(Locator::Css(css)).await {
+                last = el.attr(attr).await.ok().flatten();
+                if last.as_deref() == Some(value) {
+                    return;
+                }
+            }
+            if t.elapsed() > Duration::from_secs(secs) {
+                let body = self.text("body").await;
+                panic!("{css}[{attr}] is {last:?}, not {value:?} after {secs} s. Page:\n{body}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        match self.c.find(Locator::Css(css)).await {
+            Ok(el) => el.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    async fn invoke(&self, cmd: &str) -> Value {
+        self.c
+            .execute_async(
+                "const done = arguments[arguments.length - 1];
+                 window.__TAURI_INTERNALS__.invoke(arguments[0]).then(done, (e) => done({error: e}));",
+                vec![json!(cmd)],
+            )
+            .await
+            .unwrap()
+    }
+
+    async fn shot(&self, name: &str) {
+        let Some(dir) = &self.shots else { return };
+        // Let the last DOM change reach the screen.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let png = self.c.screenshot().await.unwrap();
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tray() {
+    // Prerequisites, explicit.
+    assert!(
+        std::env::var_os("DISPLAY").is_some(),
+        "no DISPLAY: run the end-to-end test under Xvfb (`make test` does: xvfb-run)"
+    );
+    let driver_bin = find_program("tauri-driver")
+        .expect("tauri-driver not found: `cargo install tauri-driver --locked` (scripts/deps.sh)");
+    assert!(
+        find_program("WebKitWebDriver").is_some(),
+        "WebKitWebDriver not found: `apt-get install webkit2gtk-driver` (scripts/deps.sh)"
+    );
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = Config::for_tests();
+    config.allowed_client_ids = vec![CLIENT_ID.to_string()];
+    let emu = Emulator::start_in_thread(config).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let db = dir.path().join("shop.db");
+    create_business_db(&db);
+
+    let port = free_port();
+    let child = Command::new(&driver_bin)
+        .args([
+            "--port",
+            &port.to_string(),
+            "--native-port",
+            &free_port().to_string(),
+        ])
+        .env("NUAGE_HOME", &home)
+        .env("NUAGE_CLIENT_ID", CLIENT_ID)
+        .env("NUAGE_AUTHORITY_URL", emu.authority_url())
+        .env("NUAGE_GRAPH_URL", emu.graph_url())
+        .env("NUAGE_RETRY_BUDGET_SECS", "5")
+        .env("LANG", "en_US.UTF-8")
+        .env("XDG_CONFIG_HOME", dir.path().join("config"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start tauri-driver");
+    let driver = Driver { child, port };
+    let t = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", driver.port)).is_err() {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "tauri-driver did not listen"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let mut caps = serde_json::Map::new();
+    caps.insert("browserName".into(), json!("wry"));
+    caps.insert(
+        "tauri:options".into(),
+        json!({ "application": env!("CARGO_BIN_EXE_nuage-app") }),
+    );
+    let c = ClientBuilder::rustls()
+        .expect("rustls")
+        .capabilities(caps)
+        .connect(&format!("http://127.0.0.1:{}", driver.port))
+        .await
+        .expect("a WebDriver session with the app");
+    let ui = Ui {
+        c,
+        shots: std::env::var_os("NUAGE_SCREENSHOTS").map(PathBuf::from),
+    };
+
+    // 1. A new install: signed out, in the badge and the tray.
+    ui.wait_attr("#state-badge", "data-state", "signed_out", 30)
+        .await;
+    let tray = ui.invoke("tray_status").await;
+    assert_eq!(tray["state"], "signed_out", "{tray}");
+    ui.shot("01-signed-out").await;
+
+    // 2. Sign in with a device code, approved at the emulator.
+    ui.click("#sign-in").await;
+    let code_el = ui.el("#user-code").await;
+    let t = Instant::now();
+    let code = loop {
+        let code = code_el.text().await.unwrap();
+        if !code.trim().is_empty() {
+            break code.trim().to_string();
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "no user code shown");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(emu.pending_user_codes(), vec![code.clone()]);
+    ui.shot("02-sign-in").await;
+    emu.approve(&code).unwrap();
+    ui.wait_attr("#sign-in-outcome", "data-outcome", "signed_in", 30)
+        .await;
+    let outcome = ui.text("#sign-in-outcome").await;
+    assert!(outcome.contains('@'), "signed in as someone: {outcome}");
+    ui.c.execute(
+        "document.querySelector('#sign-in-dialog')?.close?.()",
+        vec![],
+    )
+    .await
+    .unwrap();
+
+    // 3. Add the database: checked on the spot, then registered.
+    ui.click("#nav-sources").await;
+    ui.type_into("#source-path", db.to_str().unwrap()).await;
+    ui.type_into("#source-name", "shop").await;
+    let t = Instant::now();
+    while !ui.text("#source-check").await.contains('2') {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the check says how many tables: {:?}",
+            ui.text("#source-check").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ui.click("#source-add").await;
+    ui.el(".source-row[data-name='shop']").await;
+
+    // 4. A OneDrive folder made from the picker.
+    ui.click("#nav-destination").await;
+    ui.click("#dest-onedrive-browse").await;
+    ui.type_into("#folder-new-name", "Shop backups").await;
+    ui.click("#folder-create").await;
+    let row = ui.el(".folder-row .folder-use").await;
+    ui.shot("03-destination").await;
+    row.click().await.unwrap();
+    let t = Instant::now();
+    while !ui.text("#dest-current").await.contains("Shop backups") {
+        assert!(t.elapsed() < Duration::from_secs(20), "destination not set");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // 5. Back up now: the badge and the tray turn to up to date.
+    ui.click("#nav-overview").await;
+    ui.click("#back-up-now").await;
+    ui.wait_attr("#state-badge", "data-state", "up_to_date", 60)
+        .await;
+    let tray = ui.invoke("tray_status").await;
+    assert_eq!(tray["state"], "up_to_date", "{tray}");
+    assert!(
+        tray["line"].as_str().unwrap().contains(':'),
+        "the tray line gives the time of the last verified backup: {tray}"
+    );
+    ui.el(".source-card[data-name='shop']").await;
+    ui.shot("04-overview-up-to-date").await;
+    let state = emu.state().to_string();
+    assert!(
+        state.contains("Shop backups") && state.contains(".json.zst"),
+        "the copy is in OneDrive: {state}"
+    );
+
+    // 6. The restore point appears; export it to a JSON file.
+    ui.click("#nav-restore").await;
+    ui.el(".point-row").await;
+    ui.shot("05-restore-points").await;
+    ui.click(".point-row .point-export").await;
+    let exported = dir.path().join("shop-export.json");
+    ui.type_into("#export-path", exported.to_str().unwrap())
+        .await;
+    ui.click("#export-confirm").await;
+    ui.wait_attr("#result", "data-kind", "success", 30).await;
+    let json_text = std::fs::read_to_string(&exported).expect("the exported file");
+    let doc: Value = serde_json::from_str(&json_text).expect("plain JSON");
+    assert_eq!(doc["source"]["name"], "shop");
+
+    // 7. Import it into a new database, after a preview.
+    ui.type_into("#import-path", exported.to_str().unwrap())
+        .await;
+    ui.click("#import-preview").await;
+    let preview = ui.el("#preview").await;
+    let t = Instant::now();
+    while !preview
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("customers")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "preview lists tables"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ui.shot("06-import-preview").await;
+    let restored = dir.path().join("restored.db");
+    ui.type_into("#restore-to", restored.to_str().unwrap())
+        .await;
+    ui.click("#restore-confirm").await;
+    ui.wait_attr("#result", "data-kind", "success", 60).await;
+    assert_eq!(dump(&restored), dump(&db), "the import matches the source");
+
+    // 8. The sign-in is revoked: the next backup cannot upload, and both the
+    //    UI and the tray say sign-in is required.
+    emu.expire_access_tokens();
+    emu.revoke_refresh_tokens();
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute("INSERT INTO customers(name) VALUES ('new customer')", [])
+        .unwrap();
+    ui.click("#nav-overview").await;
+    ui.click("#back-up-now").await;
+    ui.wait_attr("#state-badge", "data-state", "needs_attention", 60)
+        .await;
+    ui.wait_attr("#problem", "data-code", "sign_in_required", 20)
+        .await;
+    ui.wait_attr("#problem-action", "data-action", "sign_in", 5)
+        .await;
+    let tray = ui.invoke("tray_status").await;
+    assert_eq!(tray["state"], "needs_attention", "{tray}");
+    ui.shot("07-sign-in-required").await;
+
+    ui.click("#nav-history").await;
+    ui.el(".history-row").await;
+    ui.shot("08-history").await;
+    ui.click("#nav-settings").await;
+    ui.el("#schedule-save").await;
+    ui.shot("09-settings").await;
+
+    ui.c.close().await.unwrap();
+}
