@@ -10,27 +10,51 @@ WORKSPACE := --workspace --all-targets --locked
 # make the bus start a second, locked daemon.
 WITH_KEYCHAIN = dbus-run-session -- sh -c 'd=$$(mktemp -d) && trap "rm -rf $$d" EXIT && echo -n nuage-test | XDG_DATA_HOME=$$d XDG_RUNTIME_DIR=$$d gnome-keyring-daemon --unlock --components=secrets >/dev/null && for i in $$(seq 50); do dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets | grep -q true && break; sleep 0.1; done && "$$@"' with-keychain
 
-.PHONY: demo test lint build bench deps fmt clean
+# The end-to-end test drives the real app window: an X server (Xvfb) for it.
+WITH_DISPLAY = xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp"
+UI_SOURCES := $(shell find ui/src ui/index.html ui/package.json ui/package-lock.json ui/vite.config.ts ui/tsconfig.json -type f 2>/dev/null)
+
+.PHONY: demo run test lint build bench deps fmt clean ui-test screenshots deb
 
 deps:
 	@bash scripts/deps.sh
 
-build: deps
+# The web UI, built before cargo compiles src-tauri (it embeds ui/dist).
+ui/dist/index.html: $(UI_SOURCES)
+	cd ui && npm run build
+
+build: deps ui/dist/index.html
 	$(CARGO) build $(WORKSPACE)
 
 demo: build
 	@bash scripts/demo.sh
 
-lint: deps
+# The desktop app, for real use (your Microsoft account, ~/.local/share/nuage).
+run: deps ui/dist/index.html
+	$(CARGO) run --locked -p nuage-app
+
+ui-test: deps
+	cd ui && npm run check && npm test
+
+lint: deps ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(WORKSPACE) -- -D warnings
 
-test: lint
-	NUAGE_CORPUS=$${NUAGE_CORPUS:-$(CURDIR)/../shared/corpus} $(WITH_KEYCHAIN) $(CARGO) nextest run $(WORKSPACE) --no-fail-fast
+test: lint ui-test
+	NUAGE_CORPUS=$${NUAGE_CORPUS:-$(CURDIR)/../shared/corpus} $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) --no-fail-fast
+
+# Re-takes the README's screenshots (docs/screenshots) with the end-to-end run.
+screenshots: lint
+	NUAGE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) -E 'binary(e2e)'
+
+# The Debian package (release build, ~15 minutes): target/release/bundle/deb/.
+deb: deps
+	ui/node_modules/.bin/tauri build --bundles deb
 
 bench: deps
 	@bash bench/run.sh
 	@bash bench/upload.sh
+	@bash bench/app.sh
 
 fmt:
 	$(CARGO) fmt --all

@@ -80,3 +80,29 @@ say "Status"
 $NUAGE status
 echo
 echo "Everything is in $demo (home: $NUAGE_HOME)."
+
+say "The desktop app, on a fresh home, against a second emulator"
+APP=${APP:-target/debug/nuage-app}
+app_home="$demo/app-home"
+NUAGE_HOME="$app_home" $NUAGE source add "$db" --name garage >/dev/null
+NUAGE_HOME="$app_home" $NUAGE schedule --every 15 >/dev/null
+"$EMULATOR" --client-id "$client" --poll-interval-ms 1000 > "$demo/emulator2.out" 2> "$demo/emulator2.log" &
+emulator2=$!
+trap 'kill $emulator $emulator2 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$demo/emulator2.out" ] && break; sleep 0.05; done
+url2=$(head -1 "$demo/emulator2.out" | sed 's/^listening on //')
+if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then
+  echo "No display here: the app needs a desktop session. Run 'make demo' from a"
+  echo "terminal of your desktop to see it (the steps above ran without it)."
+  exit 0
+fi
+cat <<EOF
+Nuage opens with the database 'garage' already added. To see the whole flow:
+  1. Overview → "Sign in": the app shows a code. "Open the Microsoft sign-in
+     page" opens the emulator's page ($url2/_emulator/devicelogin): approve it there.
+  2. Destination → "Browse OneDrive" → create a folder → "Use this folder".
+  3. Overview → "Back up now": the badge and the tray turn to "up to date".
+  4. Restore points → the new point → "Export" to a JSON file, or "Restore".
+Close the window to keep Nuage in the tray; "Quit" in the tray menu ends the demo.
+EOF
+NUAGE_HOME="$app_home" NUAGE_AUTHORITY_URL=$url2 NUAGE_GRAPH_URL=$url2/v1.0 "$APP"

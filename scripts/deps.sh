@@ -18,6 +18,15 @@ command -v pkg-config >/dev/null || need_apt+=(pkg-config)
 pkg-config --exists dbus-1 2>/dev/null || need_apt+=(libdbus-1-dev)
 command -v gnome-keyring-daemon >/dev/null || need_apt+=(gnome-keyring)
 { command -v dbus-run-session && command -v dbus-send; } >/dev/null || need_apt+=(dbus-x11)
+# The desktop app (src-tauri): WebKitGTK to build it, the appindicator
+# library for its tray; its end-to-end test runs the real window under Xvfb
+# through tauri-driver and WebKitWebDriver.
+pkg-config --exists webkit2gtk-4.1 2>/dev/null || need_apt+=(libwebkit2gtk-4.1-dev)
+ls /usr/lib/*/libayatana-appindicator3.so.1 >/dev/null 2>&1 || need_apt+=(libayatana-appindicator3-1)
+command -v Xvfb >/dev/null || need_apt+=(xvfb)
+command -v xauth >/dev/null || need_apt+=(xauth)
+command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
+command -v npm >/dev/null || need_apt+=(nodejs npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: installing ${need_apt[*]}"
@@ -31,3 +40,8 @@ fi
 command -v cargo >/dev/null || { echo "deps: Rust is missing; install it from rustup.rs" >&2; exit 1; }
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
+command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --version 2.1.0
+# The web UI's packages, exactly as locked.
+if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
+  (cd ui && npm ci --no-audit --no-fund --loglevel=error)
+fi
