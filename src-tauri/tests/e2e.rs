@@ -49,8 +49,24 @@ struct Driver {
     port: u16,
 }
 
+/// Ends every running `nuage-app` of this build: a test that failed before
+/// closing its WebDriver session must not leave its app running (one
+/// instance per session: the next test's app would not start).
+fn kill_stray_apps() {
+    let app = std::fs::canonicalize(env!("CARGO_BIN_EXE_nuage-app")).unwrap();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        if std::fs::read_link(entry.path().join("exe")).is_ok_and(|exe| exe == app) {
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
 impl Drop for Driver {
     fn drop(&mut self) {
+        kill_stray_apps();
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(5) {
@@ -181,6 +197,30 @@ impl Ui {
         }
     }
 
+    /// Waits for a new success message in `#result` (not `before`).
+    async fn wait_success(&self, before: &str, secs: u64) -> String {
+        let t = Instant::now();
+        loop {
+            let text = self.text("#result").await;
+            if text != before {
+                let kind = match self.c.find(Locator::Css("#result")).await {
+                    Ok(el) => el.attr("data-kind").await.ok().flatten(),
+                    Err(_) => None,
+                };
+                match kind.as_deref() {
+                    Some("success") => return text,
+                    Some("error") => panic!("the app reported an error: {text}"),
+                    _ => {}
+                }
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "no new success message after {secs} s: {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn text(&self, css: &str) -> String {
         match self.c.find(Locator::Css(css)).await {
             Ok(el) => el.text().await.unwrap_or_default(),
@@ -209,8 +249,14 @@ impl Ui {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tray() {
+/// A running app under tauri-driver, on a fresh home, against `emu`.
+struct Session {
+    ui: Ui,
+    _driver: Driver,
+    dir: tempfile::TempDir,
+}
+
+async fn launch(emu: &nuage_emulator::Handle, extra_env: &[(&str, &str)]) -> Session {
     // Prerequisites, explicit.
     assert!(
         std::env::var_os("DISPLAY").is_some(),
@@ -224,16 +270,15 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     );
 
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut config = Config::for_tests();
-    config.allowed_client_ids = vec![CLIENT_ID.to_string()];
-    let emu = Emulator::start_in_thread(config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let db = dir.path().join("shop.db");
-    create_business_db(&db);
 
     let port = free_port();
-    let child = Command::new(&driver_bin)
+    let mut cmd = Command::new(&driver_bin);
+    for (k, v) in extra_env {
+        cmd.env(k, v);
+    }
+    let child = cmd
         .args([
             "--port",
             &port.to_string(),
@@ -268,16 +313,38 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
         "tauri:options".into(),
         json!({ "application": env!("CARGO_BIN_EXE_nuage-app") }),
     );
-    let c = ClientBuilder::rustls()
-        .expect("rustls")
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{}", driver.port))
+    let mut builder = ClientBuilder::rustls().expect("rustls");
+    builder.capabilities(caps);
+    let url = format!("http://127.0.0.1:{}", driver.port);
+    let connect = builder.connect(&url);
+    let c = tokio::time::timeout(Duration::from_secs(60), connect)
         .await
+        .expect("the app window did not appear within 60 s (another instance running?)")
         .expect("a WebDriver session with the app");
     let ui = Ui {
         c,
         shots: std::env::var_os("NUAGE_SCREENSHOTS").map(PathBuf::from),
     };
+    Session {
+        ui,
+        _driver: driver,
+        dir,
+    }
+}
+
+fn emulator() -> nuage_emulator::Handle {
+    let mut config = Config::for_tests();
+    config.allowed_client_ids = vec![CLIENT_ID.to_string()];
+    Emulator::start_in_thread(config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tray() {
+    let emu = emulator();
+    let session = launch(&emu, &[]).await;
+    let (ui, dir) = (&session.ui, &session.dir);
+    let db = dir.path().join("shop.db");
+    create_business_db(&db);
 
     // 1. A new install: signed out, in the badge and the tray.
     ui.wait_attr("#state-badge", "data-state", "signed_out", 30)
@@ -369,8 +436,9 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     let exported = dir.path().join("shop-export.json");
     ui.type_into("#export-path", exported.to_str().unwrap())
         .await;
+    let before = ui.text("#result").await;
     ui.click("#export-confirm").await;
-    ui.wait_attr("#result", "data-kind", "success", 30).await;
+    let before = ui.wait_success(&before, 30).await;
     let json_text = std::fs::read_to_string(&exported).expect("the exported file");
     let doc: Value = serde_json::from_str(&json_text).expect("plain JSON");
     assert_eq!(doc["source"]["name"], "shop");
@@ -398,7 +466,7 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     ui.type_into("#restore-to", restored.to_str().unwrap())
         .await;
     ui.click("#restore-confirm").await;
-    ui.wait_attr("#result", "data-kind", "success", 60).await;
+    ui.wait_success(&before, 60).await;
     assert_eq!(dump(&restored), dump(&db), "the import matches the source");
 
     // 8. The sign-in is revoked: the next backup cannot upload, and both the
@@ -428,5 +496,20 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     ui.el("#schedule-save").await;
     ui.shot("09-settings").await;
 
-    ui.c.close().await.unwrap();
+    ui.c.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_tray_the_app_runs_and_says_so() {
+    let emu = emulator();
+    let session = launch(&emu, &[("NUAGE_NO_TRAY", "1")]).await;
+    let ui = &session.ui;
+    ui.el("#no-tray").await;
+    let tray = ui.invoke("tray_status").await;
+    assert_eq!(tray["available"], false, "{tray}");
+    assert_eq!(
+        tray["state"], "signed_out",
+        "the state is kept for the UI even without a tray: {tray}"
+    );
+    ui.c.clone().close().await.unwrap();
 }
