@@ -283,6 +283,9 @@ pub(crate) fn on_tray_menu(app: &AppHandle<Wry>, id: &str) {
     }
 }
 
+/// The argument that starts Nuage in the tray, without its window.
+pub const MINIMIZED: &str = "--minimized";
+
 /// Runs the desktop app.
 pub fn run() {
     let _ = tracing_subscriber::fmt()
@@ -302,9 +305,10 @@ pub fn run() {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_clipboard_manager::init())
+        // Started at login, Nuage goes straight to the tray.
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
+            Some(vec![MINIMIZED]),
         ))
         .invoke_handler(commands::handler())
         .setup(move |app| {
@@ -340,21 +344,13 @@ pub fn run() {
                 show_state(&handle, &nuage, o.state);
             }
             nuage.service.refresh();
-            Ok(())
-        })
-        .on_window_event(|window, event| {
-            // Closing the window keeps Nuage running in the tray; without a
-            // tray, closing quits (there would be no way back).
-            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
-                let app = window.app_handle();
-                let has_tray = app
-                    .try_state::<Nuage>()
-                    .is_some_and(|n| n.tray.lock().map(|t| t.available).unwrap_or(false));
-                if has_tray {
-                    api.prevent_close();
-                    let _ = window.hide();
-                }
+            // The window (created here, not from the configuration) unless
+            // asked to start in the tray — which needs a tray.
+            let has_tray = nuage.tray.lock().map(|t| t.available).unwrap_or(false);
+            if !(has_tray && std::env::args().any(|a| a == MINIMIZED)) {
+                tray::show_window(&handle);
             }
+            Ok(())
         });
     let app = match builder.build(tauri::generate_context!()) {
         Ok(app) => app,
@@ -363,11 +359,26 @@ pub fn run() {
             std::process::exit(1);
         }
     };
-    app.run(|app, event| {
-        if let tauri::RunEvent::Exit = event
-            && let Some(n) = app.try_state::<Nuage>()
-        {
-            n.service.stop(Duration::from_secs(2));
+    app.run(|app, event| match event {
+        // Closing the window keeps Nuage running in the tray: the window
+        // (and its web process, most of the app's memory) is destroyed and
+        // made again by "Open Nuage". Without a tray, closing quits (there
+        // would be no way back). "Quit" exits with a code, never prevented.
+        tauri::RunEvent::ExitRequested {
+            api, code: None, ..
+        } => {
+            let has_tray = app
+                .try_state::<Nuage>()
+                .is_some_and(|n| n.tray.lock().map(|t| t.available).unwrap_or(false));
+            if has_tray {
+                api.prevent_exit();
+            }
         }
+        tauri::RunEvent::Exit => {
+            if let Some(n) = app.try_state::<Nuage>() {
+                n.service.stop(Duration::from_secs(2));
+            }
+        }
+        _ => {}
     });
 }

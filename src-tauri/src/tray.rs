@@ -112,11 +112,22 @@ impl Tray {
     }
 }
 
-/// Brings the main window back (tray "Open Nuage", a second launch).
+/// Brings the main window back (tray "Open Nuage", a second launch). When
+/// the window was closed to the tray it no longer exists (its web process
+/// was freed): it is created again from the configuration.
 pub fn show_window(app: &AppHandle<Wry>) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();
         let _ = w.set_focus();
+        return;
+    }
+    if let Some(config) = app.config().app.windows.first() {
+        match tauri::WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
+            Ok(w) => {
+                let _ = w.set_focus();
+            }
+            Err(e) => tracing::warn!("cannot open the window: {e}"),
+        }
     }
 }

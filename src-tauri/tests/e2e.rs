@@ -148,12 +148,19 @@ struct Ui {
 
 impl Ui {
     async fn el(&self, css: &str) -> Element {
-        self.c
+        match self
+            .c
             .wait()
             .at_most(Duration::from_secs(20))
             .for_element(Locator::Css(css))
             .await
-            .unwrap_or_else(|e| panic!("no element {css}: {e}"))
+        {
+            Ok(el) => el,
+            Err(e) => {
+                let body = self.text("body").await;
+                panic!("no element {css}: {e}. Page:\n{body}")
+            }
+        }
     }
 
     async fn click(&self, css: &str) {
