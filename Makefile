@@ -49,7 +49,7 @@ screenshots: lint
 
 # The Debian package (release build, ~15 minutes): target/release/bundle/deb/.
 deb: deps
-	ui/node_modules/.bin/tauri build --bundles deb
+	npx --yes @tauri-apps/cli@2.12.5 build --bundles deb
 
 bench: deps
 	@bash bench/run.sh
