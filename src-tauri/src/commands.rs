@@ -42,6 +42,18 @@ pub struct AppOverview {
     pub tray_available: bool,
 }
 
+/// [`with_engine`] for a change of settings or data: the service
+/// recomputes the state (and may start a due run) right after.
+async fn changing<T, F>(nuage: &Nuage, f: F) -> CmdResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Engine) -> CmdResult<T> + Send + 'static,
+{
+    let r = with_engine(nuage.home.clone(), f).await;
+    nuage.service.refresh();
+    r
+}
+
 #[tauri::command]
 pub async fn overview(nuage: State<'_, Nuage>) -> CmdResult<AppOverview> {
     let service = Arc::clone(&nuage.service);
@@ -215,20 +227,16 @@ pub async fn sign_in_app(
     secret: String,
 ) -> CmdResult<Account> {
     let secret = nuage_graph::types::Secret::new(secret);
-    let account = with_engine(nuage.home.clone(), move |e| {
+    changing(&nuage, move |e| {
         let app = e.app_registration(Some(client_id.trim()), Some(tenant.trim()))?;
         Ok(e.sign_in_app(&app, &secret)?)
     })
-    .await;
-    nuage.service.refresh();
-    account
+    .await
 }
 
 #[tauri::command]
 pub async fn sign_out(nuage: State<'_, Nuage>) -> CmdResult<()> {
-    let r = with_engine(nuage.home.clone(), |e| Ok(e.sign_out()?)).await;
-    nuage.service.refresh();
-    r
+    changing(&nuage, |e| Ok(e.sign_out()?)).await
 }
 
 #[tauri::command]
@@ -273,19 +281,15 @@ pub async fn add_source(
     name: Option<String>,
 ) -> CmdResult<Source> {
     let name = trimmed(name);
-    let r = with_engine(nuage.home.clone(), move |e| {
+    changing(&nuage, move |e| {
         Ok(e.add_source(&expand(&path)?, name.as_deref())?)
     })
-    .await;
-    nuage.service.refresh();
-    r
+    .await
 }
 
 #[tauri::command]
 pub async fn remove_source(nuage: State<'_, Nuage>, name: String) -> CmdResult<()> {
-    let r = with_engine(nuage.home.clone(), move |e| Ok(e.remove_source(&name)?)).await;
-    nuage.service.refresh();
-    r
+    changing(&nuage, move |e| Ok(e.remove_source(&name)?)).await
 }
 
 #[tauri::command]
@@ -353,7 +357,7 @@ pub async fn use_onedrive_folder(
     item_id: String,
     path: String,
 ) -> CmdResult<()> {
-    let r = with_engine(nuage.home.clone(), move |e| {
+    changing(&nuage, move |e| {
         if drive_id.is_empty() || item_id.is_empty() {
             // The picker's root has no ids of its own: resolve it by path.
             e.use_onedrive_folder(&path)?;
@@ -362,40 +366,32 @@ pub async fn use_onedrive_folder(
         }
         Ok(())
     })
-    .await;
-    nuage.service.refresh();
-    r
+    .await
 }
 
 #[tauri::command]
 pub async fn use_share_link(nuage: State<'_, Nuage>, link: String) -> CmdResult<()> {
-    let r = with_engine(nuage.home.clone(), move |e| {
+    changing(&nuage, move |e| {
         e.use_share_link(link.trim())?;
         Ok(())
     })
-    .await;
-    nuage.service.refresh();
-    r
+    .await
 }
 
 #[tauri::command]
 pub async fn use_local_folder(nuage: State<'_, Nuage>, path: String) -> CmdResult<()> {
-    let r = with_engine(nuage.home.clone(), move |e| {
+    changing(&nuage, move |e| {
         let path = std::path::absolute(expand(&path)?)
             .map_err(|err| AppError::invalid(format!("That path cannot be used: {err}.")))?;
         e.set_destination(Some(&DestinationConfig::Folder { path }))?;
         Ok(())
     })
-    .await;
-    nuage.service.refresh();
-    r
+    .await
 }
 
 #[tauri::command]
 pub async fn remove_destination(nuage: State<'_, Nuage>) -> CmdResult<()> {
-    let r = with_engine(nuage.home.clone(), |e| Ok(e.set_destination(None)?)).await;
-    nuage.service.refresh();
-    r
+    changing(&nuage, |e| Ok(e.set_destination(None)?)).await
 }
 
 #[tauri::command]
@@ -459,16 +455,14 @@ pub async fn restore(
     backup: BackupSelector,
     to: Option<String>,
 ) -> CmdResult<RestoreReport> {
-    let r = with_engine(nuage.home.clone(), move |e| {
+    changing(&nuage, move |e| {
         let r = resolve(e, &backup)?;
         Ok(match trimmed(to) {
             Some(to) => e.restore_to(&r, &expand(&to)?, false, &mut |_| {})?,
             None => e.restore_in_place(&r, &mut |_| {})?,
         })
     })
-    .await;
-    nuage.service.refresh();
-    r
+    .await
 }
 
 #[tauri::command]
@@ -522,12 +516,10 @@ pub async fn settings<R: Runtime>(
 
 #[tauri::command]
 pub async fn set_schedule(nuage: State<'_, Nuage>, schedule: String) -> CmdResult<()> {
-    let r = with_engine(nuage.home.clone(), move |e| {
+    changing(&nuage, move |e| {
         Ok(e.set_schedule(Schedule::parse(&schedule)?)?)
     })
-    .await;
-    nuage.service.refresh();
-    r
+    .await
 }
 
 #[tauri::command]

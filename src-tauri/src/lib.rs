@@ -85,6 +85,11 @@ impl Nuage {
         })
     }
 
+    /// Whether a tray is shown (closing the window then keeps Nuage running).
+    pub fn has_tray(&self) -> bool {
+        self.tray.lock().map(|t| t.available).unwrap_or(false)
+    }
+
     pub fn lang(&self) -> Lang {
         *self.lang.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -346,8 +351,7 @@ pub fn run() {
             nuage.service.refresh();
             // The window (created here, not from the configuration) unless
             // asked to start in the tray — which needs a tray.
-            let has_tray = nuage.tray.lock().map(|t| t.available).unwrap_or(false);
-            if !(has_tray && std::env::args().any(|a| a == MINIMIZED)) {
+            if !(nuage.has_tray() && std::env::args().any(|a| a == MINIMIZED)) {
                 tray::show_window(&handle);
             }
             Ok(())
@@ -367,10 +371,7 @@ pub fn run() {
         tauri::RunEvent::ExitRequested {
             api, code: None, ..
         } => {
-            let has_tray = app
-                .try_state::<Nuage>()
-                .is_some_and(|n| n.tray.lock().map(|t| t.available).unwrap_or(false));
-            if has_tray {
+            if app.try_state::<Nuage>().is_some_and(|n| n.has_tray()) {
                 api.prevent_exit();
             }
         }
