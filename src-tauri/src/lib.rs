@@ -370,11 +370,7 @@ pub fn run() {
         // would be no way back). "Quit" exits with a code, never prevented.
         tauri::RunEvent::ExitRequested {
             api, code: None, ..
-        } => {
-            if app.try_state::<Nuage>().is_some_and(|n| n.has_tray()) {
-                api.prevent_exit();
-            }
-        }
+        } if app.try_state::<Nuage>().is_some_and(|n| n.has_tray()) => api.prevent_exit(),
         tauri::RunEvent::Exit => {
             if let Some(n) = app.try_state::<Nuage>() {
                 n.service.stop(Duration::from_secs(2));
