@@ -48,7 +48,8 @@ screenshots: lint
 	NUAGE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) -E 'binary(e2e)'
 
 # The Debian package (release build, ~15 minutes): target/release/bundle/deb/.
-deb: deps
+deb:
+	@bash scripts/deps.sh --deb
 	npx --yes @tauri-apps/cli@2.12.5 build --bundles deb
 
 bench: deps

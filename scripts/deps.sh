@@ -27,6 +27,10 @@ command -v Xvfb >/dev/null || need_apt+=(xvfb)
 command -v xauth >/dev/null || need_apt+=(xauth)
 command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
+# `make deb`: Tauri's bundler looks the appindicator library up with pkg-config.
+if [ "${1:-}" = --deb ]; then
+  pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_apt+=(libayatana-appindicator3-dev)
+fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: installing ${need_apt[*]}"

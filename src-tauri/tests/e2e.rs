@@ -235,6 +235,24 @@ impl Ui {
         }
     }
 
+    /// Waits until the tray shows `state` (the tray follows the service's
+    /// events; a scheduled run may still be going when the badge first
+    /// turns).
+    async fn wait_tray(&self, state: &str, secs: u64) -> Value {
+        let t = Instant::now();
+        loop {
+            let tray = self.invoke("tray_status").await;
+            if tray["state"] == state {
+                return tray;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(secs),
+                "the tray shows {tray}, not {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
     async fn invoke(&self, cmd: &str) -> Value {
         self.c
             .execute_async(
@@ -356,8 +374,7 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     // 1. A new install: signed out, in the badge and the tray.
     ui.wait_attr("#state-badge", "data-state", "signed_out", 30)
         .await;
-    let tray = ui.invoke("tray_status").await;
-    assert_eq!(tray["state"], "signed_out", "{tray}");
+    ui.wait_tray("signed_out", 30).await;
     ui.shot("01-signed-out").await;
 
     // 2. Sign in with a device code, approved at the emulator.
@@ -421,8 +438,9 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     ui.click("#back-up-now").await;
     ui.wait_attr("#state-badge", "data-state", "up_to_date", 60)
         .await;
-    let tray = ui.invoke("tray_status").await;
-    assert_eq!(tray["state"], "up_to_date", "{tray}");
+    let tray = ui.wait_tray("up_to_date", 60).await;
+    ui.wait_attr("#state-badge", "data-state", "up_to_date", 60)
+        .await;
     assert!(
         tray["line"].as_str().unwrap().contains(':'),
         "the tray line gives the time of the last verified backup: {tray}"
@@ -492,8 +510,7 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
         .await;
     ui.wait_attr("#problem-action", "data-action", "sign_in", 5)
         .await;
-    let tray = ui.invoke("tray_status").await;
-    assert_eq!(tray["state"], "needs_attention", "{tray}");
+    ui.wait_tray("needs_attention", 30).await;
     ui.shot("07-sign-in-required").await;
 
     ui.click("#nav-history").await;
