@@ -106,8 +106,8 @@ fn create_business_db(path: &Path) {
     }
 }
 
-/// Every row of every table, as text, for comparing two databases.
-fn dump(path: &Path) -> Vec<(String, Vec<String>)> {
+/// Every row of every table, as exact values, for comparing two databases.
+fn dump(path: &Path) -> Vec<(String, Vec<Vec<rusqlite::types::Value>>)> {
     let c = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .unwrap();
     let tables: Vec<String> = c
@@ -120,19 +120,10 @@ fn dump(path: &Path) -> Vec<(String, Vec<String>)> {
     tables
         .into_iter()
         .map(|t| {
-            let mut stmt = c
-                .prepare(&format!("SELECT quote(t.*) FROM (SELECT * FROM \"{t}\") t"))
-                .or_else(|_| c.prepare(&format!("SELECT * FROM \"{t}\"")))
-                .unwrap();
+            let mut stmt = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
             let n = stmt.column_count();
             let rows = stmt
-                .query_map([], |r| {
-                    let mut s = String::new();
-                    for i in 0..n {
-                        s.push_str(&format!("{:?}|", r.get_ref(i)?));
-                    }
-                    Ok(s)
-                })
+                .query_map([], |r| (0..n).map(|i| r.get(i)).collect())
                 .unwrap()
                 .collect::<Result<Vec<_>, _>>()
                 .unwrap();

@@ -75,6 +75,18 @@ export function overviewView(ctx: Ctx): View {
     return box;
   }
 
+  /** Disables the button, runs the call, says `doneKey` (or the error), refreshes. */
+  async function runThenRefresh(button: HTMLButtonElement, call: () => Promise<void>, doneKey: Key) {
+    button.disabled = true;
+    try {
+      await call();
+      ctx.result("info", t(doneKey));
+    } catch (e) {
+      ctx.error(e);
+    }
+    await ctx.refreshOverview();
+  }
+
   async function runAction(action: Action, button: HTMLButtonElement) {
     switch (action) {
       case "sign_in":
@@ -88,24 +100,10 @@ export function overviewView(ctx: Ctx): View {
         ctx.go("sources");
         return;
       case "retry":
-        button.disabled = true;
-        try {
-          await api.backUpNow();
-          ctx.result("info", t("overview.backup_started"));
-        } catch (e) {
-          ctx.error(e);
-        }
-        await ctx.refreshOverview();
+        await runThenRefresh(button, api.backUpNow, "overview.backup_started");
         return;
       case "resume":
-        button.disabled = true;
-        try {
-          await api.resume();
-          ctx.result("info", t("header.resumed"));
-        } catch (e) {
-          ctx.error(e);
-        }
-        await ctx.refreshOverview();
+        await runThenRefresh(button, api.resume, "header.resumed");
         return;
       case "free_space":
         return;
