@@ -148,8 +148,9 @@ impl Ui {
         {
             Ok(el) => el,
             Err(e) => {
+                let toast = self.text("#result").await;
                 let body = self.text("body").await;
-                panic!("no element {css}: {e}. Page:\n{body}")
+                panic!("no element {css}: {e}. Message shown: {toast:?}. Page:\n{body}")
             }
         }
     }
@@ -273,6 +274,10 @@ struct Session {
 }
 
 async fn launch(emu: &nuage_emulator::Handle, extra_env: &[(&str, &str)]) -> Session {
+    // A failure's message is the last thing printed: CI shows the tail of
+    // a failing test's output, and a backtrace of the async test runner
+    // would push the page's text out of it. (Each test is its own process.)
+    std::panic::set_hook(Box::new(|info| eprintln!("\nE2E FAILURE: {info}")));
     // Prerequisites, explicit.
     assert!(
         std::env::var_os("DISPLAY").is_some(),
