@@ -123,6 +123,43 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
         .map(|f| f.name)
         .collect();
     assert_eq!(left, vec![file_name(b), file_name(c)]);
+
+    // Move (a renamed source): the bytes and hash follow, the old folder
+    // keeps only what Nuage did not create; repeating it is harmless.
+    dest.move_file("shop", &file_name(c), "garage").unwrap();
+    dest.move_file("shop", &file_name(c), "garage").unwrap();
+    let moved = dest.list("garage").unwrap();
+    assert_eq!(moved.len(), 1);
+    assert_eq!(moved[0].point_id(), Some(c));
+    if dest.capabilities().server_hash {
+        assert_eq!(moved[0].quickxor.as_deref(), Some(quickxor(b"c").as_str()));
+    }
+    let mut got = Vec::new();
+    dest.download("garage", &file_name(c), &mut got).unwrap();
+    assert_eq!(got, b"c");
+    assert_eq!(dest.list("shop").unwrap().len(), 1);
+    // The same restore point on both sides: the moved one is dropped.
+    dest.upload(
+        "garage",
+        &file_name(b),
+        &local_file(scratch, "b2", b""),
+        &mut NoJournal,
+        &mut |_| {},
+    )
+    .unwrap();
+    dest.move_file("shop", &file_name(b), "garage").unwrap();
+    assert!(dest.list("shop").unwrap().is_empty());
+    assert_eq!(dest.list("garage").unwrap().len(), 2);
+    // In neither folder, or not Nuage's: refused.
+    assert!(dest.move_file("shop", &file_name(a), "garage").is_err());
+    assert!(
+        dest.move_file("shop", "holiday photo.jpg", "garage")
+            .is_err()
+    );
+    assert!(dest.move_file("garage", &file_name(b), "../up").is_err());
+    let mut folders = dest.folders().unwrap();
+    folders.sort();
+    assert!(folders.contains(&"garage".to_string()), "{folders:?}");
 }
 
 #[test]

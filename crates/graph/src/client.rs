@@ -21,7 +21,7 @@ use crate::names::encode_path_segment;
 use crate::retry::{self, Backoff, Budget, RetryConfig, Step};
 use crate::types::{
     ChildrenPage, ConflictBehavior, CreateFolderRequest, CreateUploadSessionRequest, Drive,
-    DriveItem, ItemLocation, Secret, UploadSession, User,
+    DriveItem, ItemLocation, MoveRequest, ParentId, Secret, UploadSession, User,
 };
 
 /// Largest file sent with one simple PUT (contract §3.7: every client uses 4 MiB).
@@ -335,6 +335,20 @@ impl<'t> Graph<'t> {
             &[("Prefer", "redeemSharingLinkIfNecessary".to_string())],
             true,
         )?)
+    }
+
+    /// Moves the item `at` into the folder `to` (same drive), keeping its
+    /// name and id. A name already taken in `to` is
+    /// [`GraphError::NameAlreadyExists`]. Repeating a move that already
+    /// happened succeeds, so it is safe under the retry policy.
+    pub fn move_item(&mut self, at: &ItemLocation, to: &ItemLocation) -> Result<DriveItem> {
+        let body = serde_json::to_value(MoveRequest {
+            parent_reference: ParentId {
+                id: to.item_id.clone(),
+            },
+        })
+        .expect("serializable");
+        decode(self.send(Method::PATCH, &item_path(at), Body::Json(body), &[], true)?)
     }
 
     pub fn delete(&mut self, at: &ItemLocation) -> Result<()> {

@@ -644,6 +644,20 @@ impl CreateFolderRequest {
     }
 }
 
+/// Body of `PATCH /drives/{d}/items/{id}` moving an item into another
+/// folder of the same drive: `{"parentReference":{"id":…}}`. Without a
+/// conflict behaviour a name taken at the target is `409 nameAlreadyExists`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MoveRequest {
+    pub parent_reference: ParentId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ParentId {
+    pub id: String,
+}
+
 /// Body of `POST …:/{name}:/createUploadSession`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]

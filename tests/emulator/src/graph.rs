@@ -511,6 +511,9 @@ async fn graph_inner(shared: &Arc<Shared>, req: Request) -> GResult<Response<Bod
                 (Method::DELETE, Action::None) => {
                     delete_item(shared, &principal, &addr, &parts.headers)
                 }
+                (Method::PATCH, Action::None) => {
+                    update_item(shared, &principal, &addr, &parts.headers, body).await
+                }
                 (Method::PUT, Action::None) => {
                     upload::commit_from_source_url(shared, &principal, &addr, body).await
                 }
@@ -652,6 +655,121 @@ fn delete_item(
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = StatusCode::NO_CONTENT;
     Ok(resp)
+}
+
+/// `PATCH` an item: rename it and/or move it under another folder of the
+/// same drive (Graph's "update" and "move" are this one request). A name
+/// taken at the target is `409 nameAlreadyExists` (moves do not replace);
+/// another drive, the root, or a folder into its own subtree are refused.
+async fn update_item(
+    shared: &Shared,
+    p: &Principal,
+    addr: &Address,
+    headers: &HeaderMap,
+    body: Body,
+) -> GResult<Response<Body>> {
+    let v = read_json(body).await?;
+    let Some(obj) = v.as_object() else {
+        return Err(GraphError::bad_request("A JSON object is required"));
+    };
+    let new_name = match obj.get("name") {
+        None => None,
+        Some(Value::String(n)) => Some(n.clone()),
+        Some(_) => return Err(GraphError::bad_request("Property 'name' must be a string")),
+    };
+    let new_parent = match obj.get("parentReference") {
+        None => None,
+        Some(Value::Object(r)) => {
+            let id = r
+                .get("id")
+                .and_then(Value::as_str)
+                .ok_or_else(|| GraphError::bad_request("parentReference needs an 'id'"))?;
+            Some((
+                id.to_string(),
+                r.get("driveId").and_then(Value::as_str).map(str::to_string),
+            ))
+        }
+        Some(_) => return Err(GraphError::bad_request("parentReference must be an object")),
+    };
+    let mut inner = shared.lock();
+    let r = addr.resolve(&inner, p, false)?;
+    let id = r.existing.clone().ok_or_else(GraphError::item_not_found)?;
+    inner.check_access(p, r.drive, &id, true)?;
+    let d = &inner.drives[r.drive];
+    let item = d.item(&id).ok_or_else(GraphError::item_not_found)?.clone();
+    check_if_match(headers, &item)?;
+    if item.parent.is_none() {
+        return Err(GraphError::bad_request(
+            "The root folder cannot be renamed or moved",
+        ));
+    }
+    let old_parent = item.parent.clone().unwrap_or_default();
+    let parent = match &new_parent {
+        None => old_parent.clone(),
+        Some((pid, drive_id)) => {
+            if drive_id
+                .as_deref()
+                .is_some_and(|x| !x.eq_ignore_ascii_case(&d.id))
+            {
+                return Err(GraphError::bad_request(
+                    "Items cannot be moved between drives with this request",
+                ));
+            }
+            let target = d.item(pid).ok_or_else(GraphError::item_not_found)?;
+            if !target.is_folder() {
+                return Err(GraphError::bad_request("The new parent is not a folder"));
+            }
+            if d.is_within(&target.id, &item.id) {
+                return Err(GraphError::bad_request(
+                    "A folder cannot be moved into itself or one of its subfolders",
+                ));
+            }
+            target.id.clone()
+        }
+    };
+    inner.check_access(p, r.drive, &parent, true)?;
+    let d = &inner.drives[r.drive];
+    let name = new_name.unwrap_or_else(|| item.name.clone());
+    let at_library_root = d.drive_type == "documentLibrary" && parent == d.root_id;
+    validate_name(&name, item.is_folder(), at_library_root)?;
+    if let Some(other) = d.child_by_name(&parent, &name)
+        && other.id != item.id
+    {
+        return Err(GraphError::name_exists(&name));
+    }
+    // The longest path that will exist under the new place.
+    let prefix = d.path_of(&parent);
+    let base = if prefix.is_empty() {
+        name.clone()
+    } else {
+        format!("{prefix}/{name}")
+    };
+    let old_base = d.path_of(&item.id);
+    let deepest = d
+        .items
+        .values()
+        .filter(|i| d.is_within(&i.id, &item.id))
+        .map(|i| d.path_of(&i.id).len() - old_base.len())
+        .max()
+        .unwrap_or(0);
+    validate_path_len(&format!("{base}{}", "x".repeat(deepest)))?;
+    let now = now_ms();
+    let d = &mut inner.drives[r.drive];
+    if let Some(it) = d.items.get_mut(&item.id) {
+        it.name = name;
+        it.parent = Some(parent.clone());
+        it.modified_ms = now;
+        it.version += 1;
+    }
+    for pid in [old_parent, parent] {
+        if let Some(pi) = d.items.get_mut(&pid) {
+            pi.modified_ms = now;
+            pi.version += 1;
+        }
+    }
+    let body = inner.item_json(shared, r.drive, &item.id);
+    shared.save(&inner);
+    Ok(json_response(StatusCode::OK, &body))
 }
 
 fn skiptoken(offset: usize) -> String {

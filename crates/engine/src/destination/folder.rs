@@ -161,6 +161,33 @@ impl Destination for FolderDestination {
             .map_err(|e| Error::io("copy", &path, e))
     }
 
+    fn move_file(&mut self, from: &str, name: &str, to: &str) -> Result<()> {
+        let src = self.file(from, name)?;
+        let dst = self.file(to, name)?;
+        let exists = |p: &Path| p.try_exists().map_err(|e| self.unavailable(e));
+        if !exists(&self.root)? {
+            return Err(self.unavailable(io::Error::new(
+                io::ErrorKind::NotFound,
+                "the folder does not exist",
+            )));
+        }
+        match (exists(&src)?, exists(&dst)?) {
+            (false, true) => return Ok(()),
+            (false, false) => {
+                return Err(Error::UnknownRestorePoint(
+                    point_id_of(name).unwrap_or(name).to_string(),
+                ));
+            }
+            (true, true) => return self.delete(from, name),
+            (true, false) => {}
+        }
+        let dir = dst.parent().expect("has a parent");
+        create_private_dir(dir)?;
+        fs::rename(&src, &dst).map_err(|e| self.unavailable(e))?;
+        crate::fsutil::sync_parent(&dst)?;
+        crate::fsutil::sync_parent(&src)
+    }
+
     fn delete(&mut self, folder: &str, name: &str) -> Result<()> {
         let path = self.file(folder, name)?;
         match fs::remove_file(&path) {

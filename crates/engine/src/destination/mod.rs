@@ -100,6 +100,14 @@ pub trait Destination: Send {
     fn download(&mut self, folder: &str, name: &str, out: &mut dyn Write) -> Result<u64>;
     /// Deletes `<folder>/<name>`; refuses names Nuage did not create.
     fn delete(&mut self, folder: &str, name: &str) -> Result<()>;
+    /// Moves `<from>/<name>` to `<to>/<name>` (creating `<to>`), without
+    /// sending its bytes again: a renamed source takes its copies along.
+    /// When `<to>` already holds that name (the same restore point), the
+    /// copy in `<from>` is deleted. A file already moved (in `<to>`, not in
+    /// `<from>`) is success, so an interrupted move can be repeated; a file
+    /// in neither is [`Error::UnknownRestorePoint`]. Refuses names Nuage
+    /// did not create.
+    fn move_file(&mut self, from: &str, name: &str, to: &str) -> Result<()>;
 }
 
 /// How a destination is configured, as stored in the state database.

@@ -236,6 +236,31 @@ impl Destination for OneDriveDestination {
         self.graph().download(&at, out).map_err(graph_error)
     }
 
+    fn move_file(&mut self, from: &str, name: &str, to: &str) -> Result<()> {
+        // Checks both names before any request.
+        let src = self.file_location(from, name)?;
+        let dst = self.file_location(to, name)?;
+        let src = match (src, dst) {
+            (Some(src), None) => src,
+            (None, Some(_)) => return Ok(()),
+            (None, None) => {
+                return Err(Error::UnknownRestorePoint(
+                    point_id_of(name).unwrap_or(name).to_string(),
+                ));
+            }
+            (Some(_), Some(_)) => return self.delete(from, name),
+        };
+        let root = self.root.clone();
+        let mut graph = self.graph();
+        let parent = graph.ensure_folder(&root, to).map_err(graph_error)?;
+        match graph.move_item(&src, &parent) {
+            Ok(_) => Ok(()),
+            // Put there meanwhile (another machine): the same restore point.
+            Err(GraphError::NameAlreadyExists) => graph.delete(&src).map_err(graph_error),
+            Err(e) => Err(graph_error(e)),
+        }
+    }
+
     fn delete(&mut self, folder: &str, name: &str) -> Result<()> {
         match self.file_location(folder, name)? {
             Some(at) => self.graph().delete(&at).map_err(graph_error),

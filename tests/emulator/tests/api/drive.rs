@@ -477,3 +477,91 @@ async fn drive_survives_a_restart_with_data_dir() {
         .await;
     assert_ne!(other["id"], item["id"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn items_are_renamed_and_moved_with_patch() {
+    let emu = start(Config::for_tests());
+    let api = Api::new(&emu, SCOPES);
+    let a = api.mkdir("", "a").await;
+    let b = api.mkdir("", "b").await;
+    let (s, f) = api
+        .put("/me/drive/root:/a/x.json:/content", b"x".to_vec())
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{f}");
+    let fid = f["id"].as_str().unwrap();
+    let patch = |path: String, body: serde_json::Value| {
+        let api = &api;
+        async move {
+            api.req(reqwest::Method::PATCH, &path, None, Some(&body))
+                .await
+        }
+    };
+
+    // Move into b under the same name: 200, content and id kept.
+    let (s, v) = patch(
+        format!("/me/drive/items/{fid}"),
+        json!({"parentReference": {"id": b["id"]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["id"], f["id"]);
+    assert_eq!(v["parentReference"]["path"], "/drive/root:/b");
+    assert_eq!(emu.file_bytes("me", "/b/x.json").unwrap(), b"x");
+    assert!(emu.file_bytes("me", "/a/x.json").is_none());
+
+    // A name taken at the target: 409, nothing moves.
+    api.put("/me/drive/root:/a/x.json:/content", b"other".to_vec())
+        .await;
+    let (s, v) = patch(
+        format!("/me/drive/items/{fid}"),
+        json!({"parentReference": {"id": a["id"]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{v}");
+    assert_eq!(code(&v), "nameAlreadyExists");
+    assert_eq!(emu.file_bytes("me", "/b/x.json").unwrap(), b"x");
+
+    // Rename a folder by path: its files follow.
+    let (s, v) = patch("/me/drive/root:/b".into(), json!({"name": "c"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(emu.file_bytes("me", "/c/x.json").unwrap(), b"x");
+
+    // Refused: into itself, another drive, the root, bad names, unknown items.
+    let (s, v) = patch(
+        "/me/drive/root:/c".into(),
+        json!({"parentReference": {"id": b["id"]}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, _) = patch(
+        "/me/drive/root:/c".into(),
+        json!({"parentReference": {"id": a["id"], "driveId": "0123456789abcdef"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = patch("/me/drive/root".into(), json!({"name": "r"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, v) = patch("/me/drive/root:/c".into(), json!({"name": "a:b"})).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    let (s, v) = patch("/me/drive/root:/nope".into(), json!({"name": "n"})).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert_eq!(code(&v), "itemNotFound");
+    let (s, _) = patch(
+        "/me/drive/root:/c".into(),
+        json!({"parentReference": {"id": "0123NOPE"}}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // Read-only sign-ins cannot move anything.
+    let ro = Api::new(&emu, "offline_access Files.Read User.Read");
+    let (s, _) = ro
+        .req(
+            reqwest::Method::PATCH,
+            "/me/drive/root:/c",
+            None,
+            Some(&json!({"name": "d"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
