@@ -160,6 +160,8 @@ enum SourceCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Rename a source; its restore points, history and copies follow it.
+    Rename { name: String, new_name: String },
     /// Unregister a source (its restore points are kept).
     Remove { name: String },
     /// Set a source's retention.
@@ -622,6 +624,15 @@ fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
                     println!("{}\t{}\t{}", s.name, s.path.display(), keep);
                 }
             }
+        }
+        SourceCmd::Rename { name, new_name } => {
+            let s = engine.rename_source(&name, &new_name)?;
+            let remote = if engine.destination()?.is_some() {
+                "; its copies at the destination move at the next run"
+            } else {
+                ""
+            };
+            println!("renamed source '{name}' to '{}'{remote}.", s.name);
         }
         SourceCmd::Remove { name } => {
             engine.remove_source(&name)?;

@@ -352,6 +352,29 @@ impl Engine {
     }
 
     /// Unregisters a source. Its restore points stay, listed and restorable.
+    /// Renames a source; its restore points, history and copies follow it.
+    /// The local copies move at once; the copies at the destination move
+    /// at the next run (until then they stay restorable under the old
+    /// folder name). Refused while a backup or a restore is running.
+    pub fn rename_source(&self, old: &str, new: &str) -> Result<Source> {
+        if !valid_source_name(new) {
+            return Err(Error::Invalid(format!(
+                "'{new}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'."
+            )));
+        }
+        if old == new {
+            return self.store.source(old);
+        }
+        let _lock = HomeLock::acquire(self.home())?;
+        let remote = self.destination()?.is_some();
+        let s = self.store.rename_source(old, new, remote)?;
+        // Committed: a failure here is finished by the next run's sweep.
+        if let Err(e) = self.store.finish_local_moves() {
+            tracing::warn!(error = %e, "the local copies of '{new}' will move at the next run");
+        }
+        Ok(s)
+    }
+
     pub fn remove_source(&self, name: &str) -> Result<()> {
         self.store.remove_source(name)
     }

@@ -21,7 +21,23 @@ use crate::error::{Error, Result};
 use crate::fsutil::{PRIVATE_FILE_MODE, create_private_dir};
 
 /// Each step brings the state database from version i to i + 1.
-const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES];
+const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES, MOVES];
+
+/// Version 4: renamed sources whose copies still have to follow them, in
+/// the local store and at the destination. A row is written in the same
+/// transaction as the rename, so a crash at any moment leaves the move to
+/// be finished by the next run. Only copies made before `renamed_at` move:
+/// a new source given the old name keeps its own.
+const MOVES: &str = "
+CREATE TABLE moves(
+    id INTEGER PRIMARY KEY,
+    from_folder TEXT NOT NULL,
+    to_folder TEXT NOT NULL,
+    renamed_at TEXT NOT NULL,
+    local_done INTEGER NOT NULL DEFAULT 0,
+    remote_done INTEGER NOT NULL DEFAULT 0
+);
+";
 
 /// Version 3: the error code of a failed run, so the desktop app can offer
 /// the action that fixes it.
@@ -152,6 +168,16 @@ pub struct RunRecord {
     pub bytes: Option<u64>,
     pub error: Option<String>,
     pub error_code: Option<String>,
+}
+
+/// The copies of a renamed source that still have to follow it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub id: i64,
+    pub from: String,
+    pub to: String,
+    /// Only copies made before this time belong to the renamed source.
+    pub renamed_at: String,
 }
 
 pub struct Store {
@@ -290,6 +316,129 @@ impl Store {
         } else {
             Ok(())
         }
+    }
+
+    /// Renames a source and everything recorded under its name, in one
+    /// transaction: the source, its restore points (their local files are
+    /// moved afterwards by [`Store::finish_local_moves`]) and its runs. A
+    /// pending move is recorded for the copies, locally and (when
+    /// `remote` is true) at the destination.
+    pub fn rename_source(&self, old: &str, new: &str, remote: bool) -> Result<Source> {
+        let err = self.err();
+        let tx = self.db.unchecked_transaction().map_err(&err)?;
+        let taken: bool = tx
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM sources WHERE name = ?1)",
+                [new],
+                |r| r.get(0),
+            )
+            .map_err(&err)?;
+        if taken {
+            return Err(Error::SourceExists(new.to_string()));
+        }
+        let n = tx
+            .execute(
+                "UPDATE sources SET name = ?2 WHERE name = ?1",
+                params![old, new],
+            )
+            .map_err(&err)?;
+        if n == 0 {
+            return Err(Error::UnknownSource(old.to_string()));
+        }
+        let (from_dir, to_dir) = (format!("backups/{old}/"), format!("backups/{new}/"));
+        tx.execute(
+            "UPDATE restore_points SET source = ?2, \
+             file = CASE WHEN substr(file, 1, length(?3)) = ?3 THEN ?4 || substr(file, length(?3) + 1) ELSE file END \
+             WHERE source = ?1",
+            params![old, new, from_dir, to_dir],
+        )
+        .map_err(&err)?;
+        tx.execute(
+            "UPDATE runs SET source = ?2 WHERE source = ?1",
+            params![old, new],
+        )
+        .map_err(&err)?;
+        tx.execute(
+            "INSERT INTO moves(from_folder, to_folder, renamed_at, local_done, remote_done) VALUES (?1, ?2, ?3, 0, ?4)",
+            params![old, new, crate::now(), !remote],
+        )
+        .map_err(&err)?;
+        tx.commit().map_err(&err)?;
+        self.source(new)
+    }
+
+    /// Moves the local copies of renamed sources into their new folders
+    /// (called with the home lock held, before anything else reads them).
+    pub fn finish_local_moves(&self) -> Result<()> {
+        for m in self.moves("local_done = 0")? {
+            let from = self.backups_dir(&m.from);
+            let to = self.backups_dir(&m.to);
+            let known: std::collections::HashSet<PathBuf> = self
+                .restore_points(Some(&m.to))?
+                .into_iter()
+                .map(|p| p.file)
+                .collect();
+            if let Ok(files) = std::fs::read_dir(&from) {
+                for f in files.flatten() {
+                    let target = to.join(f.file_name());
+                    if !known.contains(&target) {
+                        continue;
+                    }
+                    create_private_dir(&to)?;
+                    std::fs::rename(f.path(), &target)
+                        .map_err(|e| Error::io("move", &f.path(), e))?;
+                    crate::fsutil::sync_parent(&target)?;
+                }
+                crate::fsutil::sync_parent(&from.join("x"))?;
+            }
+            // Left only if something else is in it.
+            let _ = std::fs::remove_dir(&from);
+            self.db
+                .execute("UPDATE moves SET local_done = 1 WHERE id = ?1", [m.id])
+                .map_err(self.err())?;
+        }
+        self.forget_finished_moves()
+    }
+
+    /// Renamed sources whose copies at the destination have yet to move, oldest first.
+    pub fn pending_remote_moves(&self) -> Result<Vec<Move>> {
+        self.moves("remote_done = 0")
+    }
+
+    pub fn finish_remote_move(&self, id: i64) -> Result<()> {
+        self.db
+            .execute("UPDATE moves SET remote_done = 1 WHERE id = ?1", [id])
+            .map_err(self.err())?;
+        self.forget_finished_moves()
+    }
+
+    fn forget_finished_moves(&self) -> Result<()> {
+        self.db
+            .execute(
+                "DELETE FROM moves WHERE local_done = 1 AND remote_done = 1",
+                [],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    fn moves(&self, filter: &str) -> Result<Vec<Move>> {
+        let mut stmt = self
+            .db
+            .prepare(&format!(
+                "SELECT id, from_folder, to_folder, renamed_at FROM moves WHERE {filter} ORDER BY id"
+            ))
+            .map_err(self.err())?;
+        stmt.query_map([], |r| {
+            Ok(Move {
+                id: r.get(0)?,
+                from: r.get(1)?,
+                to: r.get(2)?,
+                renamed_at: r.get(3)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err())
     }
 
     pub fn set_retention(
@@ -520,6 +669,8 @@ impl Store {
     /// Called with the home lock held.
     pub fn sweep(&self) -> Result<()> {
         let _ = std::fs::remove_dir_all(self.work_dir());
+        // First: a renamed source's files are not orphans.
+        self.finish_local_moves()?;
         let known: std::collections::HashSet<PathBuf> = self
             .restore_points(None)?
             .into_iter()
@@ -582,5 +733,69 @@ impl HomeLock {
             }
             Err(std::fs::TryLockError::Error(e)) => Err(Error::io("lock", &path, e)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn point(store: &Store, source: &str, id: &str) -> RestorePoint {
+        let file = store.backups_dir(source).join(format!("{id}.json.zst"));
+        create_private_dir(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, id).unwrap();
+        let p = RestorePoint {
+            id: id.into(),
+            source: source.into(),
+            created_at: "2026-11-21T05:40:41.123Z".into(),
+            size_bytes: id.len() as u64,
+            tables: 1,
+            rows: 1,
+            checksum: String::new(),
+            quickxor: None,
+            location: Location::Local,
+            upload: None,
+            file,
+            fingerprint: String::new(),
+            source_path: PathBuf::from("/data/shop.db"),
+        };
+        store.add_restore_point(&p).unwrap();
+        p
+    }
+
+    /// A crash between the rename's commit and the move of its files:
+    /// the next run's sweep moves them instead of deleting them as orphans.
+    #[test]
+    fn a_rename_interrupted_before_its_files_moved_is_finished_by_the_sweep() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .add_source(&Source {
+                name: "shop".into(),
+                kind: "sqlite".into(),
+                path: "/data/shop.db".into(),
+                keep_last: None,
+                keep_days: None,
+                added_at: "2026-11-21T05:00:00.000Z".into(),
+            })
+            .unwrap();
+        let a = point(&store, "shop", "20261121-054041123-00aa");
+        let b = point(&store, "shop", "20261121-054042123-00bb");
+        store.rename_source("shop", "garage", false).unwrap();
+        // The crash: no finish_local_moves. The files are still in the old folder.
+        assert!(a.file.exists() && b.file.exists());
+        let store = Store::open(dir.path()).unwrap();
+        store.sweep().unwrap();
+        let points = store.restore_points(Some("garage")).unwrap();
+        assert_eq!(points.len(), 2);
+        for p in &points {
+            assert_eq!(std::fs::read_to_string(&p.file).unwrap(), p.id);
+            assert!(p.file.starts_with(dir.path().join("backups/garage")));
+        }
+        assert!(!dir.path().join("backups/shop").exists());
+        assert!(
+            store.moves("1 = 1").unwrap().is_empty(),
+            "nothing left to do"
+        );
     }
 }

@@ -108,6 +108,7 @@ impl Engine {
             }
         };
         let result = (|| -> Result<()> {
+            self.finish_remote_moves(dest.as_mut())?;
             let mut points = self.store.restore_points(Some(&s.name))?;
             points.reverse();
             let states = self.store.upload_states(key)?;
@@ -215,6 +216,27 @@ impl Engine {
         journal.clear()?;
         self.store
             .set_upload(&p.id, key, "verified", Some(remote.size), None)
+    }
+
+    /// Moves the copies of renamed sources at the destination into their
+    /// new folders: only those made before the rename, so a new source
+    /// given the old name keeps its own. Each move can be repeated, so an
+    /// interrupted run is finished by the next.
+    fn finish_remote_moves(&self, dest: &mut dyn Destination) -> Result<()> {
+        for m in self.store.pending_remote_moves()? {
+            for f in dest.list(&m.from)? {
+                let before_rename = f
+                    .point_id()
+                    .and_then(created_at_of)
+                    .is_some_and(|t| t <= m.renamed_at);
+                if before_rename {
+                    dest.move_file(&m.from, &f.name, &m.to)?;
+                }
+            }
+            tracing::info!(from = %m.from, to = %m.to, "copies at the destination follow the renamed source");
+            self.store.finish_remote_move(m.id)?;
+        }
+        Ok(())
     }
 
     /// Retention at the destination: the same rules as locally, applied to

@@ -157,6 +157,12 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
             .is_err()
     );
     assert!(dest.move_file("garage", &file_name(b), "../up").is_err());
+    // A change of case only never loses the file, whether the destination
+    // tells "garage" from "GARAGE" (a Linux disk) or not (OneDrive).
+    dest.move_file("garage", &file_name(c), "GARAGE").unwrap();
+    let mut got = Vec::new();
+    dest.download("GARAGE", &file_name(c), &mut got).unwrap();
+    assert_eq!(got, b"c");
     let mut folders = dest.folders().unwrap();
     folders.sort();
     assert!(folders.contains(&"garage".to_string()), "{folders:?}");
@@ -225,7 +231,7 @@ fn a_home_from_before_destinations_is_migrated_and_its_copies_uploaded() {
     // Turn the state database back into version 1, as the first release wrote it.
     rusqlite::Connection::open(home.join("state.sqlite"))
         .unwrap()
-        .execute_batch("DROP TABLE uploads; ALTER TABLE restore_points DROP COLUMN quickxor; ALTER TABLE runs DROP COLUMN error_code; PRAGMA user_version = 1;")
+        .execute_batch("DROP TABLE moves; DROP TABLE uploads; ALTER TABLE restore_points DROP COLUMN quickxor; ALTER TABLE runs DROP COLUMN error_code; PRAGMA user_version = 1;")
         .unwrap();
 
     let e = Engine::open(&home).unwrap();
@@ -306,4 +312,125 @@ fn onedrive_destination_passes_the_conformance_suite() {
             .is_some(),
         "foreign files are left alone"
     );
+}
+
+/// A source renamed in the app: its restore points, history and copies
+/// follow it, locally at once and at the destination at the next run; a
+/// new source given the old name keeps its own copies; nothing is lost.
+#[test]
+fn a_renamed_source_takes_its_restore_points_history_and_copies_along() {
+    use nuage_engine::destination::DestinationConfig;
+    use nuage_engine::{Engine, Status};
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shop.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+        .unwrap();
+    let home = dir.path().join("home");
+    let nas = dir.path().join("nas");
+    std::fs::create_dir(&nas).unwrap();
+    let e = Engine::open(&home).unwrap();
+    e.add_source(&db, Some("shop")).unwrap();
+    e.set_destination(Some(&DestinationConfig::Folder { path: nas.clone() }))
+        .unwrap();
+    e.backup(&[], &mut |_| {}).unwrap();
+    conn.execute("INSERT INTO t VALUES (2)", []).unwrap();
+    e.backup(&[], &mut |_| {}).unwrap();
+    let before = e.restore_points(None).unwrap();
+    assert_eq!(before.len(), 2);
+
+    // Refused: a taken, unknown or invalid name, and while a run holds the home.
+    let other = dir.path().join("other.db");
+    rusqlite::Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE u(y); INSERT INTO u VALUES ('a');")
+        .unwrap();
+    e.add_source(&other, Some("other")).unwrap();
+    assert_eq!(
+        e.rename_source("shop", "other").unwrap_err().code(),
+        "invalid_input"
+    );
+    assert_eq!(
+        e.rename_source("nope", "x").unwrap_err().code(),
+        "not_found"
+    );
+    assert_eq!(
+        e.rename_source("shop", "../x").unwrap_err().code(),
+        "invalid_input"
+    );
+    {
+        let _run = nuage_engine::store::HomeLock::acquire(&home).unwrap();
+        let err = e.rename_source("shop", "garage").unwrap_err();
+        assert_eq!(err.code(), "busy", "{err}");
+    }
+    e.remove_source("other").unwrap();
+
+    let renamed = e.rename_source("shop", "garage").unwrap();
+    assert_eq!(renamed.name, "garage");
+    assert_eq!(renamed.path, std::path::absolute(&db).unwrap());
+    let names: Vec<String> = e.sources().unwrap().into_iter().map(|s| s.name).collect();
+    assert_eq!(names, vec!["garage".to_string()]);
+    // Local copies moved; the same restore points, readable, under the new name.
+    let after = e.restore_points(Some("garage")).unwrap();
+    assert_eq!(
+        after.iter().map(|p| &p.id).collect::<Vec<_>>(),
+        before.iter().map(|p| &p.id).collect::<Vec<_>>()
+    );
+    for (a, b) in after.iter().zip(&before) {
+        assert!(
+            a.file.starts_with(home.join("backups/garage")),
+            "{:?}",
+            a.file
+        );
+        assert_eq!(std::fs::read(&a.file).unwrap().len() as u64, b.size_bytes);
+    }
+    assert!(!home.join("backups/shop").exists());
+    assert!(e.runs(10).unwrap().iter().all(|r| r.source == "garage"));
+
+    // A copy at the destination made after the rename, as by a new source
+    // that takes the old name on another machine: it must stay where it is.
+    let later = (chrono::Utc::now() + chrono::Duration::hours(1))
+        .format("%Y%m%d-%H%M%S%3f-beef")
+        .to_string();
+    std::fs::write(nas.join("shop").join(file_name(&later)), b"not ours").unwrap();
+    // Until the next run, the copies at the destination are still listed.
+    let (everywhere, problem) = e.all_restore_points(None).unwrap();
+    assert!(problem.is_none(), "{problem:?}");
+    assert_eq!(everywhere.len(), 3, "{everywhere:?}");
+
+    // The next run (nothing changed) moves them.
+    let out = e.backup(&[], &mut |_| {}).unwrap().remove(0);
+    assert_eq!(out.status, Status::Unchanged);
+    assert_eq!(
+        out.upload.as_ref().unwrap().state,
+        "verified",
+        "{:?}",
+        out.upload
+    );
+    for p in &before {
+        let moved = nas.join("garage").join(file_name(&p.id));
+        assert_eq!(
+            std::fs::read(&moved).unwrap(),
+            std::fs::read(&after[0].file.with_file_name(file_name(&p.id))).unwrap()
+        );
+        assert!(!nas.join("shop").join(file_name(&p.id)).exists());
+    }
+    assert!(
+        nas.join("shop").join(file_name(&later)).exists(),
+        "the later copy is not moved"
+    );
+
+    // Renaming back and forth, then a run: everything in one place, nothing lost.
+    e.rename_source("garage", "Garage-2").unwrap();
+    e.rename_source("Garage-2", "garage").unwrap();
+    e.backup(&[], &mut |_| {}).unwrap();
+    let files: Vec<String> = std::fs::read_dir(nas.join("garage"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(files.len(), 2, "{files:?}");
+    assert_eq!(e.restore_points(Some("garage")).unwrap().len(), 2);
+    for p in e.restore_points(Some("garage")).unwrap() {
+        assert!(p.file.exists(), "{:?}", p.file);
+    }
 }

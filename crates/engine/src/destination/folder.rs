@@ -50,6 +50,14 @@ impl FolderDestination {
     }
 }
 
+fn same_file(a: &Path, b: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
 impl Destination for FolderDestination {
     fn describe(&self) -> String {
         format!("folder {}", self.root.display())
@@ -178,6 +186,8 @@ impl Destination for FolderDestination {
                     point_id_of(name).unwrap_or(name).to_string(),
                 ));
             }
+            // One file under two spellings (a case-insensitive disk).
+            (true, true) if same_file(&src, &dst) => return Ok(()),
             (true, true) => return self.delete(from, name),
             (true, false) => {}
         }

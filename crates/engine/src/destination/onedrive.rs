@@ -248,6 +248,8 @@ impl Destination for OneDriveDestination {
                     point_id_of(name).unwrap_or(name).to_string(),
                 ));
             }
+            // OneDrive names ignore case: "shop" and "Shop" are one folder.
+            (Some(src), Some(dst)) if src.item_id == dst.item_id => return Ok(()),
             (Some(_), Some(_)) => return self.delete(from, name),
         };
         let root = self.root.clone();
