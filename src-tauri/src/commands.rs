@@ -287,6 +287,18 @@ pub async fn add_source(
     .await
 }
 
+/// Renames a source; its restore points, history and copies follow it
+/// (the copies at the destination at the next run).
+#[tauri::command]
+pub async fn rename_source(
+    nuage: State<'_, Nuage>,
+    name: String,
+    new_name: String,
+) -> CmdResult<Source> {
+    let new_name = new_name.trim().to_string();
+    changing(&nuage, move |e| Ok(e.rename_source(&name, &new_name)?)).await
+}
+
 #[tauri::command]
 pub async fn remove_source(nuage: State<'_, Nuage>, name: String) -> CmdResult<()> {
     changing(&nuage, move |e| Ok(e.remove_source(&name)?)).await
@@ -625,6 +637,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         sign_out,
         check_source,
         add_source,
+        rename_source,
         remove_source,
         set_retention,
         sources,

@@ -159,6 +159,36 @@ fn add_a_source_back_up_to_a_folder_and_restore_an_export_through_the_commands()
         .query_row("SELECT count(*) FROM customers", [], |r| r.get(0))
         .unwrap();
     assert_eq!(n, 3);
+    // Rename: the source, its restore points and the overview follow.
+    let e = a.err(
+        "rename_source",
+        json!({"name": "shop", "newName": "bad name"}),
+    );
+    assert_eq!(e["code"], "invalid_input", "{e}");
+    let e = a.err("rename_source", json!({"name": "nope", "newName": "x"}));
+    assert_eq!(e["code"], "not_found", "{e}");
+    let mut renamed = None;
+    wait_until(
+        "renamed (a scheduled run may hold the home a moment)",
+        || match a.call(
+            "rename_source",
+            json!({"name": "shop", "newName": " garage "}),
+        ) {
+            Ok(v) => {
+                renamed = Some(v);
+                true
+            }
+            Err(e) if e["code"] == "busy" => false,
+            Err(e) => panic!("rename refused: {e}"),
+        },
+    );
+    assert_eq!(renamed.unwrap()["name"], "garage");
+    let o = a.ok("overview", json!({}));
+    assert_eq!(o["sources"][0]["name"], "garage");
+    assert_eq!(o["sources"][0]["last_verified"]["rows"], 4);
+    let points = a.ok("restore_points", json!({"source": "garage"}));
+    assert_eq!(points[0]["id"], id.as_str());
+
     // The first start's hourly schedule may have run too: then the later
     // run found nothing changed.
     let history = a.ok("history", json!({"limit": 10}));

@@ -233,6 +233,7 @@ export const api = {
 
   checkSource: (path: string) => invoke<SourceCheck>("check_source", { path }),
   addSource: (path: string, name: string | null) => invoke<Source>("add_source", { path, name }),
+  renameSource: (name: string, newName: string) => invoke<Source>("rename_source", { name, newName }),
   removeSource: (name: string) => invoke<void>("remove_source", { name }),
   setRetention: (name: string, keepLast: number | null, keepDays: number | null) =>
     invoke<void>("set_retention", { name, keepLast, keepDays }),

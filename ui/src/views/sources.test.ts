@@ -99,6 +99,44 @@ describe("registered sources", () => {
     expect(backend.called("remove_source")).toEqual([{ name: "shop" }]);
   });
 
+  test("rename checks the new name, then the list shows it", async () => {
+    let name = "shop";
+    const { backend } = await openSources({
+      sources: () => [{ ...shop, name }],
+      rename_source: (a) => {
+        name = a.newName as string;
+        return { ...shop, name };
+      },
+    });
+    const row = $('.source-row[data-name="shop"]');
+    await click(row.querySelector<HTMLElement>(".source-rename")!);
+    const input = row.querySelector<HTMLInputElement>(".rename-input")!;
+    expect(input.value).toBe("shop");
+    expect(document.activeElement).toBe(input);
+    input.value = "bad name";
+    await click(row.querySelector<HTMLElement>(".rename-save")!);
+    expect(row.querySelector(".rename-error")?.textContent).not.toBe("");
+    expect(input.getAttribute("aria-invalid")).toBe("true");
+    expect(backend.called("rename_source")).toHaveLength(0);
+    input.value = " garage ";
+    await click(row.querySelector<HTMLElement>(".rename-save")!);
+    expect(backend.called("rename_source")).toEqual([{ name: "shop", newName: "garage" }]);
+    await until(() => expect($$('.source-row[data-name="garage"]')).toHaveLength(1));
+    expect(text("#result")).toContain("garage");
+    expect(text("#result")).toContain("next backup");
+  });
+
+  test("a refused rename shows why and keeps the row", async () => {
+    await openSources({ rename_source: () => Promise.reject({ code: "busy", message: "A backup is running." }) });
+    const row = $('.source-row[data-name="shop"]');
+    await click(row.querySelector<HTMLElement>(".source-rename")!);
+    row.querySelector<HTMLInputElement>(".rename-input")!.value = "garage";
+    await click(row.querySelector<HTMLElement>(".rename-save")!);
+    await until(() => expect($("#result").dataset.code).toBe("busy"));
+    expect(text("#result")).toContain("A backup is running.");
+    expect($$('.source-row[data-name="shop"]')).toHaveLength(1);
+  });
+
   test("retention accepts positive integers or empty", async () => {
     const { backend } = await openSources({ set_retention: () => null });
     const row = $('.source-row[data-name="shop"]');

@@ -200,6 +200,17 @@ export function sourcesView(ctx: Ctx): View {
     const retError = h("p", { class: "field-error retention-error", "aria-live": "polite" });
     const confirmBox = h("div", { class: "confirm", hidden: true, role: "group" });
     const removeBtn = h("button", { type: "button", class: "btn btn-danger source-remove", "data-focus-key": `remove-${s.name}`, onclick: () => askRemove() }, t("sources.remove"));
+    const renameBtn = h("button", { type: "button", class: "btn btn-secondary source-rename", "data-focus-key": `rename-${s.name}`, onclick: () => askRename() }, t("sources.rename"));
+    const renameInput = h("input", { id: `rename-${slug}`, class: "input rename-input", type: "text", autocomplete: "off", spellcheck: "false", maxlength: "64", value: s.name, "aria-describedby": `rename-error-${slug}` });
+    const renameError = h("p", { id: `rename-error-${slug}`, class: "field-error rename-error", "aria-live": "polite" });
+    const renameSave = h("button", { type: "submit", class: "btn rename-save" }, t("sources.rename_save"));
+    const renameForm = h("form", { class: "rename-form", hidden: true, novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void rename(); } },
+      field(t("sources.rename_label", { name: s.name }), renameInput, renameError),
+      h("div", { class: "actions" },
+        renameSave,
+        h("button", { type: "button", class: "btn btn-secondary rename-cancel", onclick: () => closeRename() }, t("common.cancel")),
+      ),
+    );
 
     const r = h(
       "article",
@@ -213,8 +224,9 @@ export function sourcesView(ctx: Ctx): View {
             status ? ` · ${tp("count.points", status.restore_points)}` : "",
           ),
         ),
-        removeBtn,
+        h("div", { class: "actions" }, renameBtn, removeBtn),
       ),
+      renameForm,
       confirmBox,
       h("form", { class: "retention", novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void saveRetention(); } },
         h("p", { class: "retention-title" }, t("sources.retention")),
@@ -227,6 +239,47 @@ export function sourcesView(ctx: Ctx): View {
         retError,
       ),
     );
+
+    function askRename() {
+      renameForm.hidden = false;
+      renameBtn.hidden = true;
+      renameInput.value = s.name;
+      renameInput.focus();
+      renameInput.select();
+    }
+
+    function closeRename() {
+      renameForm.hidden = true;
+      renameBtn.hidden = false;
+      renameError.textContent = "";
+      setInvalid(renameInput, false);
+      renameBtn.focus();
+    }
+
+    async function rename() {
+      const next = renameInput.value.trim();
+      if (next === s.name) {
+        closeRename();
+        return;
+      }
+      if (!validSourceName(next)) {
+        renameError.textContent = next ? t("sources.name_invalid") : t("sources.name_required");
+        setInvalid(renameInput, true);
+        renameInput.focus();
+        return;
+      }
+      renameError.textContent = "";
+      setInvalid(renameInput, false);
+      await busy(renameSave, async () => {
+        try {
+          const renamed = await api.renameSource(s.name, next);
+          ctx.result("success", t("sources.renamed", { name: s.name, new_name: renamed.name }));
+          await Promise.all([load(), ctx.refreshOverview()]);
+        } catch (e) {
+          ctx.error(e);
+        }
+      });
+    }
 
     function askRemove() {
       confirmBox.hidden = false;
