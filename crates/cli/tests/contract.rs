@@ -146,6 +146,16 @@ fn sources_retention_and_removal() {
     assert!(!st.success());
     assert!(err.contains("at least 1"), "{err}");
 
+    // Rename: the restore points follow; a bad name is refused.
+    let (st, _, err) = env.run(&["source", "rename", "a", "no/slash"]);
+    assert!(!st.success());
+    assert!(err.contains("cannot name a source"), "{err}");
+    let out = env.run_ok(&["source", "rename", "a", "b"]);
+    assert!(out.contains("renamed source 'a' to 'b'"), "{out}");
+    let listed = json(&env.run_ok(&["list", "b", "--json"]));
+    assert_eq!(listed.as_array().unwrap().len(), 2, "{listed}");
+    env.run_ok(&["source", "rename", "b", "a"]);
+
     env.run_ok(&["source", "remove", "a"]);
     assert!(
         json(&env.run_ok(&["source", "list", "--json"]))
