@@ -115,6 +115,29 @@ impl Tray {
 /// Brings the main window back (tray "Open Nuage", a second launch). When
 /// the window was closed to the tray it no longer exists (its web process
 /// was freed): it is created again from the configuration.
+/// A small status window needs no GPU compositing. In WebKitGTK's
+/// accelerated mode the web process loads the whole GL stack (with Mesa's
+/// software renderer, LLVM) and keeps layer backing stores; without it the
+/// page is painted directly. The in-memory caches are sized for one local
+/// page, not for browsing. Measured in docs/benchmarks.md.
+fn lighten(w: &tauri::WebviewWindow<Wry>) {
+    #[cfg(target_os = "linux")]
+    let r = w.with_webview(|wv| {
+        use webkit2gtk::{HardwareAccelerationPolicy, SettingsExt, WebContextExt, WebViewExt};
+        let view = wv.inner();
+        if let Some(s) = WebViewExt::settings(&view) {
+            s.set_hardware_acceleration_policy(HardwareAccelerationPolicy::Never);
+        }
+        if let Some(c) = view.context() {
+            c.set_cache_model(webkit2gtk::CacheModel::DocumentViewer);
+        }
+    });
+    #[cfg(target_os = "linux")]
+    if let Err(e) = r {
+        tracing::debug!("web view settings not applied: {e}");
+    }
+}
+
 pub fn show_window(app: &AppHandle<Wry>) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
@@ -125,6 +148,7 @@ pub fn show_window(app: &AppHandle<Wry>) {
     if let Some(config) = app.config().app.windows.first() {
         match tauri::WebviewWindowBuilder::from_config(app, config).and_then(|b| b.build()) {
             Ok(w) => {
+                lighten(&w);
                 let _ = w.set_focus();
             }
             Err(e) => tracing::warn!("cannot open the window: {e}"),

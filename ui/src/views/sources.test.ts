@@ -25,6 +25,17 @@ describe("add a source", () => {
     expect($("#source-check").dataset.errorCode).toBeUndefined();
   });
 
+  test("a proposed name arriving while the name field has focus is selected, so typing replaces it", async () => {
+    let release: () => void = () => undefined;
+    await openSources({ check_source: () => new Promise((ok) => { release = () => ok(goodCheck); }) });
+    await type("#source-path", "/data/crm.sqlite");
+    const name = $("#source-name") as HTMLInputElement;
+    name.focus();
+    release();
+    await until(() => expect(name.value).toBe("crm"));
+    expect([name.selectionStart, name.selectionEnd]).toEqual([0, 3]);
+  });
+
   test("shows the error of a bad path with its code", async () => {
     await openSources({ check_source: () => Promise.reject({ code: "source_unavailable", message: "No such file: /nope.db" }) });
     await type("#source-path", "/nope.db");

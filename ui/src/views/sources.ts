@@ -118,6 +118,9 @@ export function sourcesView(ctx: Ctx): View {
         nameInput.value = r.suggested_name;
         nameError.textContent = "";
         nameInput.removeAttribute("aria-invalid");
+        // Arriving while the person is in the field: selected, so what
+        // they type replaces the proposal instead of being appended to it.
+        if (document.activeElement === nameInput) nameInput.select();
       }
       suggested = r.suggested_name;
       return r;
