@@ -410,18 +410,25 @@ pub async fn remove_destination(nuage: State<'_, Nuage>) -> CmdResult<()> {
 pub async fn restore_points(
     nuage: State<'_, Nuage>,
     source: Option<String>,
-) -> CmdResult<Vec<RestorePoint>> {
+) -> CmdResult<RestorePointList> {
     with_engine(nuage.home.clone(), move |e| {
-        // Points only at the destination are listed when it can be reached;
-        // when it cannot, the local ones still are (the overview says why).
         let (mut points, unreachable) = e.all_restore_points(source.as_deref())?;
-        if let Some(err) = unreachable {
-            tracing::warn!("restore points at the destination not listed: {err}");
-        }
         points.sort_by(|a, b| b.created_at.cmp(&a.created_at));
-        Ok(points)
+        Ok(RestorePointList {
+            points,
+            unreachable: unreachable.map(AppError::from),
+        })
     })
     .await
+}
+
+/// Restore points wherever they are. Those kept only at the destination
+/// are listed when it can be reached; when it cannot, the local ones still
+/// are, and `unreachable` says why the list may be partial.
+#[derive(Debug, Serialize)]
+pub struct RestorePointList {
+    pub points: Vec<RestorePoint>,
+    pub unreachable: Option<AppError>,
 }
 
 /// Which backup a preview or restore reads.

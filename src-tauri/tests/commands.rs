@@ -136,8 +136,9 @@ fn add_a_source_back_up_to_a_folder_and_restore_an_export_through_the_commands()
     assert_eq!(o["sources"][0]["last_verified"]["rows"], 4);
     assert_eq!(o["destination"]["kind"], "folder");
 
-    let points = a.ok("restore_points", json!({"source": null}));
-    let id = points[0]["id"].as_str().unwrap().to_string();
+    let list = a.ok("restore_points", json!({"source": null}));
+    assert!(list["unreachable"].is_null(), "{list}");
+    let id = list["points"][0]["id"].as_str().unwrap().to_string();
     let file = a.path("export.json");
     let bytes = a.ok("export_point", json!({"point": id, "file": file}));
     assert!(bytes.as_u64().unwrap() > 100);
@@ -186,8 +187,19 @@ fn add_a_source_back_up_to_a_folder_and_restore_an_export_through_the_commands()
     let o = a.ok("overview", json!({}));
     assert_eq!(o["sources"][0]["name"], "garage");
     assert_eq!(o["sources"][0]["last_verified"]["rows"], 4);
-    let points = a.ok("restore_points", json!({"source": "garage"}));
-    assert_eq!(points[0]["id"], id.as_str());
+    let list = a.ok("restore_points", json!({"source": "garage"}));
+    assert_eq!(list["points"][0]["id"], id.as_str());
+
+    // The destination unplugged: the local restore points are still listed,
+    // with the reason the list may be partial.
+    std::fs::rename(a.path("nas"), a.path("nas-unplugged")).unwrap();
+    let list = a.ok("restore_points", json!({"source": null}));
+    assert_eq!(list["points"][0]["id"], id.as_str());
+    assert_eq!(
+        list["unreachable"]["code"], "destination_unavailable",
+        "{list}"
+    );
+    std::fs::rename(a.path("nas-unplugged"), a.path("nas")).unwrap();
 
     // The first start's hourly schedule may have run too: then the later
     // run found nothing changed.

@@ -61,6 +61,13 @@ export interface Problem {
   source: string | null;
 }
 
+/** Restore points wherever they are; `unreachable` says why those kept
+ * only at the destination may be missing from the list. */
+export interface RestorePointList {
+  points: RestorePoint[];
+  unreachable: AppError | null;
+}
+
 export interface RestorePoint {
   id: string;
   source: string;
@@ -250,7 +257,7 @@ export const api = {
   useLocalFolder: (path: string) => invoke<void>("use_local_folder", { path }),
   removeDestination: () => invoke<void>("remove_destination"),
 
-  restorePoints: (source: string | null) => invoke<RestorePoint[]>("restore_points", { source }),
+  restorePoints: (source: string | null) => invoke<RestorePointList>("restore_points", { source }),
   preview: (backup: BackupSelector) => invoke<Preview>("preview", { backup }),
   /** Into a new database file `to`, or in place over its source when `to` is null. */
   restore: (backup: BackupSelector, to: string | null) =>

@@ -228,6 +228,7 @@ export const en = {
   "restore.title": "Restore points",
   "restore.filter": "Database",
   "restore.all_sources": "All databases",
+  "restore.partial": "Restore points kept only at the destination are not listed: it cannot be reached right now.",
   "restore.none": "No restore point yet.",
   "restore.list_label": "Restore points, newest first",
   "restore.restore": "Restore…",

@@ -229,6 +229,7 @@ export const fr: Dict = {
   "restore.title": "Points de restauration",
   "restore.filter": "Base de données",
   "restore.all_sources": "Toutes les bases de données",
+  "restore.partial": "Les points de restauration conservés uniquement à la destination ne sont pas listés : elle est injoignable pour le moment.",
   "restore.none": "Aucun point de restauration pour l'instant.",
   "restore.list_label": "Points de restauration, du plus récent au plus ancien",
   "restore.restore": "Restaurer…",

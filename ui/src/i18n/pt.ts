@@ -229,6 +229,7 @@ export const pt: Dict = {
   "restore.title": "Pontos de restauro",
   "restore.filter": "Base de dados",
   "restore.all_sources": "Todas as bases de dados",
+  "restore.partial": "Os pontos de restauro guardados apenas no destino não estão listados: não é possível contactá-lo neste momento.",
   "restore.none": "Ainda não há pontos de restauro.",
   "restore.list_label": "Pontos de restauro, do mais recente para o mais antigo",
   "restore.restore": "Restaurar…",

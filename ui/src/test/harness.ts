@@ -84,7 +84,7 @@ export function mockBackend(handlers: Record<string, Handler> = {}): Backend {
       app_registration: () => ({ client_id: "nuage-client", tenant: "common" }),
       ui_ready: () => null,
       sources: () => [],
-      restore_points: () => [],
+      restore_points: () => ({ points: [], unreachable: null }),
       history: () => [],
       ...handlers,
     },

@@ -35,7 +35,7 @@ const report: RestoreReport = {
 };
 
 async function openRestore(handlers: Record<string, Handler> = {}) {
-  const r = await boot({ restore_points: () => points, preview: () => preview, restore: (a) => ({ ...report, target: a.to ?? report.target }), ...handlers });
+  const r = await boot({ restore_points: () => ({ points, unreachable: null }), preview: () => preview, restore: (a) => ({ ...report, target: a.to ?? report.target }), ...handlers });
   await click("#nav-restore");
   await until(() => expect($$(".point-row")).toHaveLength(4));
   return r;
@@ -54,6 +54,14 @@ describe("restore points", () => {
     expect(row("old").textContent).toContain("On this computer only");
     expect(row("far").textContent).toContain("Only in OneDrive");
     expect(row("new").textContent).toContain("12 tables · 48,210 rows · 3.1 MB");
+  });
+
+  test("a destination out of reach: the local points, and why the list may be partial", async () => {
+    await openRestore({ restore_points: () => ({ points, unreachable: { code: "offline", message: "No connection to OneDrive." } }) });
+    await until(() => expect($("#points-partial").dataset.code).toBe("offline"));
+    expect(text("#points-partial")).toContain("only at the destination are not listed");
+    expect(text("#points-partial")).toContain("No connection to OneDrive.");
+    expect($$(".point-row")).toHaveLength(4);
   });
 
   test("the filter asks for one source", async () => {

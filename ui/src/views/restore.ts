@@ -59,9 +59,13 @@ export function restoreView(ctx: Ctx): View {
   async function load() {
     const my = ++loadSeq;
     try {
-      const points = await api.restorePoints(filter.value || null);
+      const { points, unreachable } = await api.restorePoints(filter.value || null);
       if (my !== loadSeq || !alive) return;
       renderList(points);
+      if (unreachable) {
+        const p = errorParts(unreachable);
+        list.prepend(h("p", { id: "points-partial", class: "inline-error", role: "status", "data-code": p.code }, t("restore.partial"), " ", p.message ? `${p.headline} ${p.message}` : p.headline));
+      }
     } catch (e) {
       if (my !== loadSeq || !alive) return;
       const p = errorParts(e);

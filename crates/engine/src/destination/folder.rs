@@ -25,7 +25,7 @@ impl FolderDestination {
         Error::Destination {
             code: "destination_unavailable",
             message: format!(
-                "the backup folder {} cannot be used ({e}). Check that the disk or network share is connected, or choose another folder with `nuage destination folder PATH`.",
+                "the backup folder {} cannot be used ({e}). Check that the disk or network share is connected, or choose another backup folder.",
                 self.root.display()
             ),
         }
