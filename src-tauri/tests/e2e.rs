@@ -494,6 +494,44 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     ui.wait_success(&before, 60).await;
     assert_eq!(dump(&restored), dump(&db), "the import matches the source");
 
+    // 7b. Rename the source: the list follows at once, and the next backup
+    //     moves its copy in OneDrive into the new folder.
+    ui.click("#nav-sources").await;
+    ui.click(".source-row[data-name='shop'] .source-rename")
+        .await;
+    ui.type_into(".source-row[data-name='shop'] .rename-input", "garage")
+        .await;
+    ui.click(".source-row[data-name='shop'] .rename-save").await;
+    ui.el(".source-row[data-name='garage']").await;
+    ui.click("#nav-overview").await;
+    ui.click("#back-up-now").await;
+    let copies_in = |dir: &str| -> usize {
+        emu.state()["drives"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|d| d["files"].as_array().unwrap().clone())
+            .filter(|f| {
+                let p = f["path"].as_str().unwrap();
+                p.starts_with(dir) && p.ends_with(".json.zst")
+            })
+            .count()
+    };
+    let before_rename = copies_in("/Shop backups/shop/");
+    assert!(before_rename > 0);
+    let t = Instant::now();
+    while copies_in("/Shop backups/garage/") < before_rename {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the copies follow the renamed source in OneDrive: {}",
+            emu.state()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(copies_in("/Shop backups/shop/"), 0, "none left behind");
+    ui.wait_attr("#state-badge", "data-state", "up_to_date", 60)
+        .await;
+
     // 8. The sign-in is revoked: the next backup cannot upload, and both the
     //    UI and the tray say sign-in is required.
     emu.expire_access_tokens();
