@@ -386,7 +386,7 @@ impl Store {
                     }
                     create_private_dir(&to)?;
                     std::fs::rename(f.path(), &target)
-                        .map_err(|e| Error::io("move", &f.path(), e))?;
+                        .map_err(|e| Error::io("move", f.path(), e))?;
                     crate::fsutil::sync_parent(&target)?;
                 }
                 crate::fsutil::sync_parent(&from.join("x"))?;

@@ -411,7 +411,7 @@ fn a_renamed_source_takes_its_restore_points_history_and_copies_along() {
         let moved = nas.join("garage").join(file_name(&p.id));
         assert_eq!(
             std::fs::read(&moved).unwrap(),
-            std::fs::read(&after[0].file.with_file_name(file_name(&p.id))).unwrap()
+            std::fs::read(after[0].file.with_file_name(file_name(&p.id))).unwrap()
         );
         assert!(!nas.join("shop").join(file_name(&p.id)).exists());
     }
