@@ -21,7 +21,7 @@ pub enum Error {
     #[error("no source named '{0}'. Run `nuage source list` to see the registered sources.")]
     UnknownSource(String),
 
-    #[error("a source named '{0}' already exists. Choose another name with --name.")]
+    #[error("a source named '{0}' already exists. Choose another name.")]
     SourceExists(String),
 
     #[error("no restore point or backup file '{0}'. Run `nuage list` to see restore points.")]

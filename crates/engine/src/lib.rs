@@ -351,7 +351,6 @@ impl Engine {
         self.store.sources()
     }
 
-    /// Unregisters a source. Its restore points stay, listed and restorable.
     /// Renames a source; its restore points, history and copies follow it.
     /// The local copies move at once; the copies at the destination move
     /// at the next run (until then they stay restorable under the old
@@ -366,8 +365,7 @@ impl Engine {
             return self.store.source(old);
         }
         let _lock = HomeLock::acquire(self.home())?;
-        let remote = self.destination()?.is_some();
-        let s = self.store.rename_source(old, new, remote)?;
+        let s = self.store.rename_source(old, new)?;
         // Committed: a failure here is finished by the next run's sweep.
         if let Err(e) = self.store.finish_local_moves() {
             tracing::warn!(error = %e, "the local copies of '{new}' will move at the next run");
@@ -375,6 +373,7 @@ impl Engine {
         Ok(s)
     }
 
+    /// Unregisters a source. Its restore points stay, listed and restorable.
     pub fn remove_source(&self, name: &str) -> Result<()> {
         self.store.remove_source(name)
     }

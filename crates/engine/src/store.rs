@@ -320,16 +320,18 @@ impl Store {
 
     /// Renames a source and everything recorded under its name, in one
     /// transaction: the source, its restore points (their local files are
-    /// moved afterwards by [`Store::finish_local_moves`]) and its runs. A
-    /// pending move is recorded for the copies, locally and (when
-    /// `remote` is true) at the destination.
-    pub fn rename_source(&self, old: &str, new: &str, remote: bool) -> Result<Source> {
+    /// moved afterwards by [`Store::finish_local_moves`]) and its runs; an
+    /// upload in progress starts again (its session targets the old
+    /// folder); a pending move is recorded for the copies at the
+    /// destination (done at the next run that has one).
+    pub fn rename_source(&self, old: &str, new: &str) -> Result<Source> {
         let err = self.err();
         let tx = self.db.unchecked_transaction().map_err(&err)?;
+        // OneDrive folder names ignore case: "Shop" would share "shop"'s folder.
         let taken: bool = tx
             .query_row(
-                "SELECT EXISTS(SELECT 1 FROM sources WHERE name = ?1)",
-                [new],
+                "SELECT EXISTS(SELECT 1 FROM sources WHERE name = ?1 COLLATE NOCASE AND name <> ?2)",
+                [new, old],
                 |r| r.get(0),
             )
             .map_err(&err)?;
@@ -354,47 +356,78 @@ impl Store {
         )
         .map_err(&err)?;
         tx.execute(
+            "UPDATE uploads SET session = NULL \
+             WHERE session IS NOT NULL AND point_id IN (SELECT id FROM restore_points WHERE source = ?1)",
+            [new],
+        )
+        .map_err(&err)?;
+        tx.execute(
             "UPDATE runs SET source = ?2 WHERE source = ?1",
             params![old, new],
         )
         .map_err(&err)?;
         tx.execute(
-            "INSERT INTO moves(from_folder, to_folder, renamed_at, local_done, remote_done) VALUES (?1, ?2, ?3, 0, ?4)",
-            params![old, new, crate::now(), !remote],
+            "INSERT INTO moves(from_folder, to_folder, renamed_at, local_done, remote_done) VALUES (?1, ?2, ?3, 0, 0)",
+            params![old, new, crate::now()],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
         self.source(new)
     }
 
-    /// Moves the local copies of renamed sources into their new folders
-    /// (called with the home lock held, before anything else reads them).
+    /// Every `.json.zst` file in the local store, with its path.
+    fn stored_files(&self) -> Vec<(std::ffi::OsString, PathBuf)> {
+        let Ok(dirs) = std::fs::read_dir(self.home.join("backups")) else {
+            return Vec::new();
+        };
+        dirs.flatten()
+            .filter_map(|d| std::fs::read_dir(d.path()).ok())
+            .flat_map(|files| files.flatten())
+            .map(|f| (f.file_name(), f.path()))
+            .filter(|(n, _)| n.to_string_lossy().ends_with(".json.zst"))
+            .collect()
+    }
+
+    /// Puts every recorded local copy found outside its recorded place
+    /// back into it, matching by file name (the restore point id): the
+    /// copies of renamed sources, after a crash or a chain of renames too.
+    /// Called with the home lock held. A copy that cannot be moved stays
+    /// where it is, still counted as known (never as an orphan), and the
+    /// next run tries again.
     pub fn finish_local_moves(&self) -> Result<()> {
-        for m in self.moves("local_done = 0")? {
-            let from = self.backups_dir(&m.from);
-            let to = self.backups_dir(&m.to);
-            let known: std::collections::HashSet<PathBuf> = self
-                .restore_points(Some(&m.to))?
-                .into_iter()
-                .map(|p| p.file)
-                .collect();
-            if let Ok(files) = std::fs::read_dir(&from) {
-                for f in files.flatten() {
-                    let target = to.join(f.file_name());
-                    if !known.contains(&target) {
-                        continue;
-                    }
-                    create_private_dir(&to)?;
-                    std::fs::rename(f.path(), &target)
-                        .map_err(|e| Error::io("move", f.path(), e))?;
-                    crate::fsutil::sync_parent(&target)?;
-                }
-                crate::fsutil::sync_parent(&from.join("x"))?;
+        let recorded: std::collections::HashMap<std::ffi::OsString, PathBuf> = self
+            .restore_points(None)?
+            .into_iter()
+            .filter_map(|p| Some((p.file.file_name()?.to_os_string(), p.file)))
+            .collect();
+        let mut complete = true;
+        for (name, path) in self.stored_files() {
+            let Some(target) = recorded.get(&name) else {
+                continue;
+            };
+            if *target == path || target.exists() {
+                continue;
             }
+            let moved = target
+                .parent()
+                .map_or(Ok(()), create_private_dir)
+                .and_then(|()| {
+                    std::fs::rename(&path, target).map_err(|e| Error::io("move", &path, e))
+                })
+                .and_then(|()| crate::fsutil::sync_parent(target))
+                .and_then(|()| crate::fsutil::sync_parent(&path));
+            if let Err(e) = moved {
+                complete = false;
+                tracing::warn!(file = %path.display(), error = %e, "a renamed source's copy stays where it is until the next run");
+            }
+        }
+        for m in self.moves("local_done = 0")? {
             // Left only if something else is in it.
-            let _ = std::fs::remove_dir(&from);
+            let _ = std::fs::remove_dir(self.backups_dir(&m.from));
+        }
+        if complete {
             self.db
-                .execute("UPDATE moves SET local_done = 1 WHERE id = ?1", [m.id])
+                .execute("UPDATE moves SET local_done = 1 WHERE local_done = 0", [])
                 .map_err(self.err())?;
         }
         self.forget_finished_moves()
@@ -671,10 +704,12 @@ impl Store {
         let _ = std::fs::remove_dir_all(self.work_dir());
         // First: a renamed source's files are not orphans.
         self.finish_local_moves()?;
-        let known: std::collections::HashSet<PathBuf> = self
+        // Known by name, wherever they are: a copy that could not be moved
+        // back into place is never removed.
+        let known: std::collections::HashSet<std::ffi::OsString> = self
             .restore_points(None)?
             .into_iter()
-            .map(|p| p.file)
+            .filter_map(|p| p.file.file_name().map(|n| n.to_os_string()))
             .collect();
         let Ok(dirs) = std::fs::read_dir(self.home.join("backups")) else {
             return Ok(());
@@ -687,7 +722,7 @@ impl Store {
                 let p = f.path();
                 let name = f.file_name().to_string_lossy().into_owned();
                 let temp = name.starts_with('.') && name.contains(".nuage-");
-                let orphan = name.ends_with(".json.zst") && !known.contains(&p);
+                let orphan = name.ends_with(".json.zst") && !known.contains(&f.file_name());
                 if temp || orphan {
                     tracing::info!(file = %p.display(), "removing leftover from an interrupted run");
                     let _ = std::fs::remove_file(&p);
@@ -781,7 +816,22 @@ mod tests {
             .unwrap();
         let a = point(&store, "shop", "20261121-054041123-00aa");
         let b = point(&store, "shop", "20261121-054042123-00bb");
-        store.rename_source("shop", "garage", false).unwrap();
+        // An upload session in progress targets the old folder: it must
+        // start again, into the new one.
+        store
+            .set_upload(&b.id, "OneDrive", "pending", None, None)
+            .unwrap();
+        store
+            .set_upload_session(
+                &b.id,
+                "OneDrive",
+                Some(r#"{"url":"https://x/up","next_offset":5}"#),
+            )
+            .unwrap();
+        store.rename_source("shop", "garage").unwrap();
+        let upload = store.upload(&b.id, "OneDrive").unwrap().unwrap();
+        assert_eq!(upload.session, None);
+        assert_eq!(upload.state, "pending");
         // The crash: no finish_local_moves. The files are still in the old folder.
         assert!(a.file.exists() && b.file.exists());
         let store = Store::open(dir.path()).unwrap();
@@ -793,9 +843,41 @@ mod tests {
             assert!(p.file.starts_with(dir.path().join("backups/garage")));
         }
         assert!(!dir.path().join("backups/shop").exists());
+        let pending = store.moves("1 = 1").unwrap();
         assert!(
-            store.moves("1 = 1").unwrap().is_empty(),
-            "nothing left to do"
+            pending.iter().all(|m| m.from == "shop"),
+            "only the move at the destination is left: {pending:?}"
         );
+        assert_eq!(store.moves("local_done = 0").unwrap(), vec![]);
+    }
+
+    /// Renamed again before the first move of the files happened: the
+    /// files go straight to the last name; the sweep deletes none of them.
+    #[test]
+    fn a_chain_of_renames_interrupted_at_every_step_loses_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .add_source(&Source {
+                name: "a".into(),
+                kind: "sqlite".into(),
+                path: "/data/a.db".into(),
+                keep_last: None,
+                keep_days: None,
+                added_at: "2026-11-21T05:00:00.000Z".into(),
+            })
+            .unwrap();
+        let x = point(&store, "a", "20261121-054041123-00aa");
+        store.rename_source("a", "b").unwrap();
+        store.rename_source("b", "c").unwrap();
+        // A change of case of the same source is allowed.
+        store.rename_source("c", "C").unwrap();
+        store.rename_source("C", "c").unwrap();
+        assert!(x.file.exists(), "nothing moved yet");
+        store.sweep().unwrap();
+        let p = store.restore_points(Some("c")).unwrap().remove(0);
+        assert!(p.file.starts_with(dir.path().join("backups/c")));
+        assert_eq!(std::fs::read_to_string(&p.file).unwrap(), p.id);
+        assert!(!dir.path().join("backups/a").exists());
     }
 }

@@ -108,7 +108,11 @@ impl Engine {
             }
         };
         let result = (|| -> Result<()> {
-            self.finish_remote_moves(dest.as_mut())?;
+            // A move that cannot be done now is retried by the next run; it
+            // does not hold back this source's uploads.
+            if let Err(e) = self.finish_remote_moves(dest.as_mut()) {
+                tracing::warn!(error = %e, "copies of a renamed source stay in its old folder until the next run");
+            }
             let mut points = self.store.restore_points(Some(&s.name))?;
             points.reverse();
             let states = self.store.upload_states(key)?;

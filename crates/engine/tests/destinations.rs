@@ -147,6 +147,26 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
         &mut |_| {},
     )
     .unwrap();
+    // Different contents under one name (never made by Nuage, but a
+    // destination is shared): both stay.
+    let d = "20261122-000000000-00dd";
+    for (folder, data) in [("shop", b"one".as_slice()), ("garage", b"two".as_slice())] {
+        dest.upload(
+            folder,
+            &file_name(d),
+            &local_file(scratch, folder, data),
+            &mut NoJournal,
+            &mut |_| {},
+        )
+        .unwrap();
+    }
+    dest.move_file("shop", &file_name(d), "garage").unwrap();
+    let mut got = Vec::new();
+    dest.download("shop", &file_name(d), &mut got).unwrap();
+    assert_eq!(got, b"one", "a copy with other contents is never deleted");
+    dest.delete("shop", &file_name(d)).unwrap();
+    dest.delete("garage", &file_name(d)).unwrap();
+
     dest.move_file("shop", &file_name(b), "garage").unwrap();
     assert!(dest.list("shop").unwrap().is_empty());
     assert_eq!(dest.list("garage").unwrap().len(), 2);
@@ -354,6 +374,8 @@ fn a_renamed_source_takes_its_restore_points_history_and_copies_along() {
         e.rename_source("nope", "x").unwrap_err().code(),
         "not_found"
     );
+    let err = e.rename_source("shop", "OTHER").unwrap_err();
+    assert_eq!(err.code(), "invalid_input", "one OneDrive folder: {err}");
     assert_eq!(
         e.rename_source("shop", "../x").unwrap_err().code(),
         "invalid_input"

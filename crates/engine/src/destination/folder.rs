@@ -186,9 +186,20 @@ impl Destination for FolderDestination {
                     point_id_of(name).unwrap_or(name).to_string(),
                 ));
             }
-            // One file under two spellings (a case-insensitive disk).
-            (true, true) if same_file(&src, &dst) => return Ok(()),
-            (true, true) => return self.delete(from, name),
+            // One file under two spellings (a case-insensitive disk, whose
+            // inode numbers may not tell): never delete it.
+            (true, true) if same_file(&src, &dst) || from.eq_ignore_ascii_case(to) => {
+                return Ok(());
+            }
+            // The same restore point twice: the moved copy goes only when
+            // it is byte for byte the one kept.
+            (true, true) => {
+                let hashes = |p: &Path| Self::hash_of(p).map_err(|e| self.unavailable(e));
+                if hashes(&src)? == hashes(&dst)? {
+                    return self.delete(from, name);
+                }
+                return Ok(());
+            }
             (true, false) => {}
         }
         let dir = dst.parent().expect("has a parent");

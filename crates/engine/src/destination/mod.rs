@@ -102,8 +102,10 @@ pub trait Destination: Send {
     fn delete(&mut self, folder: &str, name: &str) -> Result<()>;
     /// Moves `<from>/<name>` to `<to>/<name>` (creating `<to>`), without
     /// sending its bytes again: a renamed source takes its copies along.
-    /// When `<to>` already holds that name (the same restore point), the
-    /// copy in `<from>` is deleted. A file already moved (in `<to>`, not in
+    /// When `<to>` already holds that name with the same size and hash (the
+    /// same restore point), the copy in `<from>` is deleted; with other
+    /// contents both stay. Names that differ only in case are one folder
+    /// where the destination says so, and nothing is deleted. A file already moved (in `<to>`, not in
     /// `<from>`) is success, so an interrupted move can be repeated; a file
     /// in neither is [`Error::UnknownRestorePoint`]. Refuses names Nuage
     /// did not create.

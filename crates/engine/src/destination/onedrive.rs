@@ -249,16 +249,36 @@ impl Destination for OneDriveDestination {
                 ));
             }
             // OneDrive names ignore case: "shop" and "Shop" are one folder.
-            (Some(src), Some(dst)) if src.item_id == dst.item_id => return Ok(()),
-            (Some(_), Some(_)) => return self.delete(from, name),
+            (Some(src), Some(dst))
+                if src.item_id == dst.item_id || from.eq_ignore_ascii_case(to) =>
+            {
+                return Ok(());
+            }
+            // The same restore point twice: the moved copy goes only when
+            // the server reports the same size and hash for both.
+            (Some(src), Some(dst)) => {
+                let mut graph = self.graph();
+                let (a, b) = (
+                    graph.item(&src).map_err(graph_error)?,
+                    graph.item(&dst).map_err(graph_error)?,
+                );
+                let same = a.size == b.size
+                    && a.quick_xor_hash().is_some()
+                    && a.quick_xor_hash() == b.quick_xor_hash();
+                if same {
+                    return graph.delete(&src).map_err(graph_error);
+                }
+                return Ok(());
+            }
         };
         let root = self.root.clone();
         let mut graph = self.graph();
         let parent = graph.ensure_folder(&root, to).map_err(graph_error)?;
         match graph.move_item(&src, &parent) {
             Ok(_) => Ok(()),
-            // Put there meanwhile (another machine): the same restore point.
-            Err(GraphError::NameAlreadyExists) => graph.delete(&src).map_err(graph_error),
+            // Put there meanwhile (another machine): both stay; the next
+            // move compares them.
+            Err(GraphError::NameAlreadyExists) => Ok(()),
             Err(e) => Err(graph_error(e)),
         }
     }
