@@ -496,15 +496,6 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
 
     // 7b. Rename the source: the list follows at once, and the next backup
     //     moves its copy in OneDrive into the new folder.
-    ui.click("#nav-sources").await;
-    ui.click(".source-row[data-name='shop'] .source-rename")
-        .await;
-    ui.type_into(".source-row[data-name='shop'] .rename-input", "garage")
-        .await;
-    ui.click(".source-row[data-name='shop'] .rename-save").await;
-    ui.el(".source-row[data-name='garage']").await;
-    ui.click("#nav-overview").await;
-    ui.click("#back-up-now").await;
     let copies_in = |dir: &str| -> usize {
         emu.state()["drives"]
             .as_array()
@@ -519,6 +510,15 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     };
     let before_rename = copies_in("/Shop backups/shop/");
     assert!(before_rename > 0);
+    ui.click("#nav-sources").await;
+    ui.click(".source-row[data-name='shop'] .source-rename")
+        .await;
+    ui.type_into(".source-row[data-name='shop'] .rename-input", "garage")
+        .await;
+    ui.click(".source-row[data-name='shop'] .rename-save").await;
+    ui.el(".source-row[data-name='garage']").await;
+    ui.click("#nav-overview").await;
+    ui.click("#back-up-now").await;
     let t = Instant::now();
     while copies_in("/Shop backups/garage/") < before_rename {
         assert!(

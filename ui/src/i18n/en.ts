@@ -161,6 +161,7 @@ export const en = {
   "sources.rename": "Rename",
   "sources.rename_label": "New name for {name}",
   "sources.rename_save": "Rename",
+  "sources.renamed_local": "{name} is now called {new_name}. Its restore points and history follow it.",
   "sources.renamed": "{name} is now called {new_name}. Its restore points and history follow it; its copies at the destination move at the next backup.",
   "sources.remove": "Remove",
   "sources.remove_question": "Stop backing up {name}? Its restore points are kept: you can still restore or export them.",

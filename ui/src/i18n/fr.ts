@@ -162,6 +162,7 @@ export const fr: Dict = {
   "sources.rename": "Renommer",
   "sources.rename_label": "Nouveau nom pour {name}",
   "sources.rename_save": "Renommer",
+  "sources.renamed_local": "{name} s'appelle maintenant {new_name}. Ses points de restauration et son historique la suivent.",
   "sources.renamed": "{name} s'appelle maintenant {new_name}. Ses points de restauration et son historique la suivent ; ses copies à la destination seront déplacées à la prochaine sauvegarde.",
   "sources.remove": "Retirer",
   "sources.remove_question": "Ne plus sauvegarder {name} ? Ses points de restauration sont conservés : vous pourrez toujours les restaurer ou les exporter.",

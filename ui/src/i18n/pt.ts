@@ -162,6 +162,7 @@ export const pt: Dict = {
   "sources.rename": "Mudar o nome",
   "sources.rename_label": "Novo nome para {name}",
   "sources.rename_save": "Mudar o nome",
+  "sources.renamed_local": "{name} passou a chamar-se {new_name}. Os pontos de restauro e o histórico acompanham-na.",
   "sources.renamed": "{name} passou a chamar-se {new_name}. Os pontos de restauro e o histórico acompanham-na; as cópias no destino são movidas na próxima cópia de segurança.",
   "sources.remove": "Remover",
   "sources.remove_question": "Deixar de copiar {name}? Os pontos de restauro são mantidos: ainda os pode restaurar ou exportar.",

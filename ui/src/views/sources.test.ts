@@ -135,6 +135,19 @@ describe("registered sources", () => {
     await until(() => expect($$('.source-row[data-name="garage"]')).toHaveLength(1));
     expect(text("#result")).toContain("garage");
     expect(text("#result")).toContain("next backup");
+    expect(document.activeElement).toBe($('.source-row[data-name="garage"] .source-rename'));
+  });
+
+  test("Escape closes the rename form and gives focus back", async () => {
+    const { backend } = await openSources({ rename_source: () => shop });
+    const row = $('.source-row[data-name="shop"]');
+    await click(row.querySelector<HTMLElement>(".source-rename")!);
+    const form = row.querySelector<HTMLFormElement>(".rename-form")!;
+    expect(form.hidden).toBe(false);
+    row.querySelector(".rename-input")!.dispatchEvent(new KeyboardEvent("keydown", { key: "Escape", bubbles: true }));
+    expect(form.hidden).toBe(true);
+    expect(document.activeElement).toBe(row.querySelector(".source-rename"));
+    expect(backend.called("rename_source")).toHaveLength(0);
   });
 
   test("a refused rename shows why and keeps the row", async () => {

@@ -207,7 +207,7 @@ export function sourcesView(ctx: Ctx): View {
     const renameInput = h("input", { id: `rename-${slug}`, class: "input rename-input", type: "text", autocomplete: "off", spellcheck: "false", maxlength: "64", value: s.name, "aria-describedby": `rename-error-${slug}` });
     const renameError = h("p", { id: `rename-error-${slug}`, class: "field-error rename-error", "aria-live": "polite" });
     const renameSave = h("button", { type: "submit", class: "btn rename-save" }, t("sources.rename_save"));
-    const renameForm = h("form", { class: "rename-form", hidden: true, novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void rename(); } },
+    const renameForm = h("form", { class: "rename-form", hidden: true, novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void rename(); }, onkeydown: (ev: KeyboardEvent) => { if (ev.key === "Escape") { ev.preventDefault(); closeRename(); } } },
       field(t("sources.rename_label", { name: s.name }), renameInput, renameError),
       h("div", { class: "actions" },
         renameSave,
@@ -276,8 +276,10 @@ export function sourcesView(ctx: Ctx): View {
       await busy(renameSave, async () => {
         try {
           const renamed = await api.renameSource(s.name, next);
-          ctx.result("success", t("sources.renamed", { name: s.name, new_name: renamed.name }));
+          const key = ctx.overview?.destination ? "sources.renamed" : "sources.renamed_local";
+          ctx.result("success", t(key, { name: s.name, new_name: renamed.name }));
           await Promise.all([load(), ctx.refreshOverview()]);
+          list.querySelector<HTMLElement>(`[data-focus-key="${`rename-${renamed.name}`.replace(/["\\]/g, "")}"]`)?.focus();
         } catch (e) {
           ctx.error(e);
         }
