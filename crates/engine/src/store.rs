@@ -395,6 +395,12 @@ impl Store {
     /// where it is, still counted as known (never as an orphan), and the
     /// next run tries again.
     pub fn finish_local_moves(&self) -> Result<()> {
+        // Only a rename puts copies out of place: nothing to read otherwise
+        // (the sweep runs at the start of every backup).
+        let pending = self.moves("local_done = 0")?;
+        if pending.is_empty() {
+            return Ok(());
+        }
         let recorded: std::collections::HashMap<std::ffi::OsString, PathBuf> = self
             .restore_points(None)?
             .into_iter()
@@ -421,7 +427,7 @@ impl Store {
                 tracing::warn!(file = %path.display(), error = %e, "a renamed source's copy stays where it is until the next run");
             }
         }
-        for m in self.moves("local_done = 0")? {
+        for m in &pending {
             // Left only if something else is in it.
             let _ = std::fs::remove_dir(self.backups_dir(&m.from));
         }
