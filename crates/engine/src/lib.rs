@@ -273,6 +273,16 @@ pub fn valid_source_name(name: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
+/// [`valid_source_name`], or the error that says which names are.
+fn check_source_name(name: &str) -> Result<()> {
+    if valid_source_name(name) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "'{name}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'."
+    )))
+}
+
 impl Engine {
     pub fn open(home: &Path) -> Result<Engine> {
         Ok(Engine {
@@ -290,11 +300,7 @@ impl Engine {
             Some(n) => n.to_string(),
             None => suggested_name(&path),
         };
-        if !valid_source_name(&name) {
-            return Err(Error::Invalid(format!(
-                "'{name}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'."
-            )));
-        }
+        check_source_name(&name)?;
         // Validate on the spot: the file must be a readable SQLite database.
         snapshot::snapshot_header_check(&name, &path)?;
         let s = Source {
@@ -356,11 +362,7 @@ impl Engine {
     /// at the next run (until then they stay restorable under the old
     /// folder name). Refused while a backup or a restore is running.
     pub fn rename_source(&self, old: &str, new: &str) -> Result<Source> {
-        if !valid_source_name(new) {
-            return Err(Error::Invalid(format!(
-                "'{new}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'."
-            )));
-        }
+        check_source_name(new)?;
         if old == new {
             return self.store.source(old);
         }

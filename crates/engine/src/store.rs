@@ -375,7 +375,8 @@ impl Store {
         self.source(new)
     }
 
-    /// Every `.json.zst` file in the local store, with its path.
+    /// Every file in the local store's source folders (`backups/*/*`),
+    /// by name, with its path.
     fn stored_files(&self) -> Vec<(std::ffi::OsString, PathBuf)> {
         let Ok(dirs) = std::fs::read_dir(self.home.join("backups")) else {
             return Vec::new();
@@ -384,7 +385,6 @@ impl Store {
             .filter_map(|d| std::fs::read_dir(d.path()).ok())
             .flat_map(|files| files.flatten())
             .map(|f| (f.file_name(), f.path()))
-            .filter(|(n, _)| n.to_string_lossy().ends_with(".json.zst"))
             .collect()
     }
 
@@ -717,22 +717,13 @@ impl Store {
             .into_iter()
             .filter_map(|p| p.file.file_name().map(|n| n.to_os_string()))
             .collect();
-        let Ok(dirs) = std::fs::read_dir(self.home.join("backups")) else {
-            return Ok(());
-        };
-        for dir in dirs.flatten() {
-            let Ok(files) = std::fs::read_dir(dir.path()) else {
-                continue;
-            };
-            for f in files.flatten() {
-                let p = f.path();
-                let name = f.file_name().to_string_lossy().into_owned();
-                let temp = name.starts_with('.') && name.contains(".nuage-");
-                let orphan = name.ends_with(".json.zst") && !known.contains(&f.file_name());
-                if temp || orphan {
-                    tracing::info!(file = %p.display(), "removing leftover from an interrupted run");
-                    let _ = std::fs::remove_file(&p);
-                }
+        for (file_name, p) in self.stored_files() {
+            let name = file_name.to_string_lossy();
+            let temp = name.starts_with('.') && name.contains(".nuage-");
+            let orphan = name.ends_with(".json.zst") && !known.contains(&file_name);
+            if temp || orphan {
+                tracing::info!(file = %p.display(), "removing leftover from an interrupted run");
+                let _ = std::fs::remove_file(&p);
             }
         }
         Ok(())
@@ -781,6 +772,19 @@ impl HomeLock {
 mod tests {
     use super::*;
 
+    fn add(store: &Store, name: &str) {
+        store
+            .add_source(&Source {
+                name: name.into(),
+                kind: "sqlite".into(),
+                path: format!("/data/{name}.db").into(),
+                keep_last: None,
+                keep_days: None,
+                added_at: "2026-11-21T05:00:00.000Z".into(),
+            })
+            .unwrap();
+    }
+
     fn point(store: &Store, source: &str, id: &str) -> RestorePoint {
         let file = store.backups_dir(source).join(format!("{id}.json.zst"));
         create_private_dir(file.parent().unwrap()).unwrap();
@@ -810,16 +814,7 @@ mod tests {
     fn a_rename_interrupted_before_its_files_moved_is_finished_by_the_sweep() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store
-            .add_source(&Source {
-                name: "shop".into(),
-                kind: "sqlite".into(),
-                path: "/data/shop.db".into(),
-                keep_last: None,
-                keep_days: None,
-                added_at: "2026-11-21T05:00:00.000Z".into(),
-            })
-            .unwrap();
+        add(&store, "shop");
         let a = point(&store, "shop", "20261121-054041123-00aa");
         let b = point(&store, "shop", "20261121-054042123-00bb");
         // An upload session in progress targets the old folder: it must
@@ -863,16 +858,7 @@ mod tests {
     fn a_chain_of_renames_interrupted_at_every_step_loses_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store
-            .add_source(&Source {
-                name: "a".into(),
-                kind: "sqlite".into(),
-                path: "/data/a.db".into(),
-                keep_last: None,
-                keep_days: None,
-                added_at: "2026-11-21T05:00:00.000Z".into(),
-            })
-            .unwrap();
+        add(&store, "a");
         let x = point(&store, "a", "20261121-054041123-00aa");
         store.rename_source("a", "b").unwrap();
         store.rename_source("b", "c").unwrap();
