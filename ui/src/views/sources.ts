@@ -27,6 +27,15 @@ function setInvalid(el: HTMLElement, invalid: boolean) {
   else el.removeAttribute("aria-invalid");
 }
 
+/** Checks the name typed in `input`, showing why in `error` when it cannot be used. */
+function checkName(input: HTMLInputElement, error: HTMLElement): boolean {
+  const name = input.value.trim();
+  const ok = validSourceName(name);
+  error.textContent = ok ? "" : name ? t("sources.name_invalid") : t("sources.name_required");
+  setInvalid(input, !ok);
+  return ok;
+}
+
 export function sourcesView(ctx: Ctx): View {
   const el = h("section", { id: "view-sources", class: "view", "aria-labelledby": "sources-view-title" });
   const list = h("div", { id: "source-list", class: "source-list" });
@@ -136,15 +145,7 @@ export function sourcesView(ctx: Ctx): View {
   }
 
   function validateName(): boolean {
-    const name = nameInput.value.trim();
-    if (!validSourceName(name)) {
-      nameError.textContent = name ? t("sources.name_invalid") : t("sources.name_required");
-      nameInput.setAttribute("aria-invalid", "true");
-      return false;
-    }
-    nameError.textContent = "";
-    nameInput.removeAttribute("aria-invalid");
-    return true;
+    return checkName(nameInput, nameError);
   }
 
   async function add() {
@@ -265,14 +266,10 @@ export function sourcesView(ctx: Ctx): View {
         closeRename();
         return;
       }
-      if (!validSourceName(next)) {
-        renameError.textContent = next ? t("sources.name_invalid") : t("sources.name_required");
-        setInvalid(renameInput, true);
+      if (!checkName(renameInput, renameError)) {
         renameInput.focus();
         return;
       }
-      renameError.textContent = "";
-      setInvalid(renameInput, false);
       await busy(renameSave, async () => {
         try {
           const renamed = await api.renameSource(s.name, next);
