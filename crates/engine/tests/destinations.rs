@@ -25,6 +25,13 @@ fn quickxor(data: &[u8]) -> String {
 
 /// The contract. `plant_foreign` puts a file Nuage did not create into a
 /// source folder, the way a person might.
+/// Uploads `data` as restore point `id` into `folder`.
+fn put(dest: &mut dyn Destination, scratch: &Path, folder: &str, id: &str, data: &[u8]) {
+    let local = local_file(scratch, &format!("{folder}-{id}"), data);
+    dest.upload(folder, &file_name(id), &local, &mut NoJournal, &mut |_| {})
+        .unwrap();
+}
+
 fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn Fn(&str, &str)) {
     let (a, b, c) = (
         "20261121-054041123-00aa",
@@ -54,22 +61,8 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
     }
 
     // Listing: only Nuage's files, sorted by time (by name), with sizes and hashes.
-    dest.upload(
-        "shop",
-        &file_name(c),
-        &local_file(scratch, "c", b"c"),
-        &mut NoJournal,
-        &mut |_| {},
-    )
-    .unwrap();
-    dest.upload(
-        "shop",
-        &file_name(b),
-        &local_file(scratch, "b", b""),
-        &mut NoJournal,
-        &mut |_| {},
-    )
-    .unwrap();
+    put(dest, scratch, "shop", c, b"c");
+    put(dest, scratch, "shop", b, b"");
     plant_foreign("shop", "holiday photo.jpg");
     let listed = dest.list("shop").unwrap();
     let names: Vec<&str> = listed.iter().map(|f| f.point_id().unwrap()).collect();
@@ -83,14 +76,7 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
 
     // Replacing a file keeps one file, with the new content.
     let data_a2 = bytes(2, 1000);
-    dest.upload(
-        "shop",
-        &file_name(a),
-        &local_file(scratch, "a2", &data_a2),
-        &mut NoJournal,
-        &mut |_| {},
-    )
-    .unwrap();
+    put(dest, scratch, "shop", a, &data_a2);
     let listed = dest.list("shop").unwrap();
     assert_eq!(listed.len(), 3);
     assert_eq!(listed[0].size, 1000);
@@ -139,26 +125,12 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
     assert_eq!(got, b"c");
     assert_eq!(dest.list("shop").unwrap().len(), 1);
     // The same restore point on both sides: the moved one is dropped.
-    dest.upload(
-        "garage",
-        &file_name(b),
-        &local_file(scratch, "b2", b""),
-        &mut NoJournal,
-        &mut |_| {},
-    )
-    .unwrap();
+    put(dest, scratch, "garage", b, b"");
     // Different contents under one name (never made by Nuage, but a
     // destination is shared): both stay.
     let d = "20261122-000000000-00dd";
     for (folder, data) in [("shop", b"one".as_slice()), ("garage", b"two".as_slice())] {
-        dest.upload(
-            folder,
-            &file_name(d),
-            &local_file(scratch, folder, data),
-            &mut NoJournal,
-            &mut |_| {},
-        )
-        .unwrap();
+        put(dest, scratch, folder, d, data);
     }
     dest.move_file("shop", &file_name(d), "garage").unwrap();
     let mut got = Vec::new();
