@@ -48,6 +48,6 @@ render "$src/app.svg" 256 icons/128x128@2x.png
 render "$src/app.svg" 512 icons/icon.png
 
 mkdir -p icons/tray
-for state in up_to_date backing_up waiting needs_attention signed_out paused; do
+for state in up_to_date backing_up waiting needs_attention signed_out paused not_set_up; do
   render "$src/tray-$state.svg" 64 "icons/tray/$state.png"
 done

@@ -7,14 +7,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::Utc;
-use nuage_engine::account::{Account, FolderEntry, FolderPage};
-use nuage_engine::service::Overview;
+use nuage_engine::Overview;
+use nuage_engine::{Account, FolderEntry, FolderPage};
 use nuage_engine::{
-    BackupRef, DestinationConfig, Engine, Preview, RestorePoint, RestoreReport, RunRecord,
-    Schedule, Source, SourceCheck,
+    BackupRef, DestinationConfig, Engine, Event, Preview, RestorePoint, RestoreReport, RunRecord,
+    Schedule, SourceCheck, SourceRecord,
 };
-use nuage_graph::auth::AppRegistration;
 use serde::{Deserialize, Serialize};
+use tauri::ipc::Channel;
 use tauri::{AppHandle, Manager, Runtime, State};
 
 use crate::error::{AppError, CmdResult, ErrorCode};
@@ -23,18 +23,19 @@ use crate::{Nuage, PendingSignIn, TrayShown};
 
 /// Runs `f` with an engine on `home`, off the UI's async runtime (the
 /// engine, SQLite and the keychain are blocking).
-async fn with_engine<T, F>(home: PathBuf, f: F) -> CmdResult<T>
+async fn with_engine<T, F>(nuage: &Nuage, f: F) -> CmdResult<T>
 where
     T: Send + 'static,
     F: FnOnce(&Engine) -> CmdResult<T> + Send + 'static,
 {
-    tauri::async_runtime::spawn_blocking(move || f(&Engine::open(&home)?))
+    let (home, config) = (nuage.home.clone(), nuage.config.clone());
+    tauri::async_runtime::spawn_blocking(move || f(&Engine::open_with(&home, config)?))
         .await
         .map_err(|e| AppError::new(ErrorCode::Failed, format!("Internal error: {e}.")))?
 }
 
 /// The engine's overview plus what only the shell knows.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct AppOverview {
     #[serde(flatten)]
     pub overview: Overview,
@@ -49,7 +50,7 @@ where
     T: Send + 'static,
     F: FnOnce(&Engine) -> CmdResult<T> + Send + 'static,
 {
-    let r = with_engine(nuage.home.clone(), f).await;
+    let r = with_engine(nuage, f).await;
     nuage.service.refresh();
     r
 }
@@ -74,23 +75,31 @@ pub async fn overview(nuage: State<'_, Nuage>) -> CmdResult<AppOverview> {
 
 #[tauri::command]
 pub async fn account(nuage: State<'_, Nuage>) -> CmdResult<Account> {
-    with_engine(nuage.home.clone(), |e| Ok(e.whoami()?)).await
+    with_engine(&nuage, |e| Ok(e.whoami()?)).await
+}
+
+/// The app registration signing in uses, as the sign-in screen shows it.
+#[derive(Debug, Serialize, ts_rs::TS)]
+pub struct Registration {
+    pub client_id: String,
+    pub tenant: String,
 }
 
 #[tauri::command]
-pub async fn app_registration(nuage: State<'_, Nuage>) -> CmdResult<Option<AppRegistration>> {
-    with_engine(nuage.home.clone(), |e| {
-        match e.app_registration(None, None) {
-            Ok(a) => Ok(Some(a)),
-            Err(err) if err.code() == "sign_in_required" => Ok(None),
-            Err(err) => Err(err.into()),
-        }
+pub async fn app_registration(nuage: State<'_, Nuage>) -> CmdResult<Option<Registration>> {
+    with_engine(&nuage, |e| match e.app_registration(None, None) {
+        Ok(a) => Ok(Some(Registration {
+            client_id: a.client_id,
+            tenant: a.tenant,
+        })),
+        Err(err) if err.code() == ErrorCode::SignInRequired => Ok(None),
+        Err(err) => Err(err.into()),
     })
     .await
 }
 
 /// The device code, as the sign-in screen shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct DeviceCode {
     pub user_code: String,
     pub verification_uri: String,
@@ -118,7 +127,7 @@ pub async fn sign_in_start(
         old.cancel.store(true, Ordering::Relaxed);
     }
     let (client_id, tenant) = (trimmed(client_id), trimmed(tenant));
-    let (flow, app) = with_engine(nuage.home.clone(), move |e| {
+    let (flow, app) = with_engine(&nuage, move |e| {
         let app = e.app_registration(client_id.as_deref(), tenant.as_deref())?;
         Ok((e.start_sign_in(&app)?, app))
     })
@@ -161,7 +170,7 @@ pub async fn sign_in_wait(nuage: State<'_, Nuage>) -> CmdResult<Account> {
     let p = pending(&nuage)?;
     let flow = Arc::clone(&p.flow);
     let cancel = Arc::clone(&p.cancel);
-    let result = with_engine(nuage.home.clone(), move |e| {
+    let result = with_engine(&nuage, move |e| {
         Ok(e.finish_sign_in(&flow, &p.app, &cancel)?)
     })
     .await;
@@ -241,10 +250,7 @@ pub async fn sign_out(nuage: State<'_, Nuage>) -> CmdResult<()> {
 
 #[tauri::command]
 pub async fn check_source(nuage: State<'_, Nuage>, path: String) -> CmdResult<SourceCheck> {
-    with_engine(nuage.home.clone(), move |e| {
-        Ok(e.check_source(&expand(&path)?)?)
-    })
-    .await
+    with_engine(&nuage, move |e| Ok(e.check_source(&expand(&path)?)?)).await
 }
 
 /// A path typed by a person: `~/x` is in their home, a bare name such as
@@ -279,7 +285,7 @@ pub async fn add_source(
     nuage: State<'_, Nuage>,
     path: String,
     name: Option<String>,
-) -> CmdResult<Source> {
+) -> CmdResult<SourceRecord> {
     let name = trimmed(name);
     changing(&nuage, move |e| {
         Ok(e.add_source(&expand(&path)?, name.as_deref())?)
@@ -294,7 +300,7 @@ pub async fn rename_source(
     nuage: State<'_, Nuage>,
     name: String,
     new_name: String,
-) -> CmdResult<Source> {
+) -> CmdResult<SourceRecord> {
     let new_name = new_name.trim().to_string();
     changing(&nuage, move |e| Ok(e.rename_source(&name, &new_name)?)).await
 }
@@ -311,15 +317,15 @@ pub async fn set_retention(
     keep_last: Option<u32>,
     keep_days: Option<u32>,
 ) -> CmdResult<()> {
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         Ok(e.set_retention(&name, keep_last, keep_days)?)
     })
     .await
 }
 
 #[tauri::command]
-pub async fn sources(nuage: State<'_, Nuage>) -> CmdResult<Vec<Source>> {
-    with_engine(nuage.home.clone(), |e| Ok(e.sources()?)).await
+pub async fn sources(nuage: State<'_, Nuage>) -> CmdResult<Vec<SourceRecord>> {
+    with_engine(&nuage, |e| Ok(e.sources()?)).await
 }
 
 fn parent(drive_id: Option<String>, item_id: Option<String>) -> Option<(String, String)> {
@@ -333,7 +339,7 @@ pub async fn browse_onedrive(
     item_id: Option<String>,
     next: Option<String>,
 ) -> CmdResult<FolderPage> {
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         let at = parent(drive_id, item_id);
         Ok(e.browse_onedrive(
             at.as_ref().map(|(d, i)| (d.as_str(), i.as_str())),
@@ -355,7 +361,7 @@ pub async fn create_onedrive_folder(
     if name.is_empty() {
         return Err(AppError::invalid("Give the new folder a name."));
     }
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         let at = parent(drive_id, item_id);
         Ok(e.create_onedrive_folder(at.as_ref().map(|(d, i)| (d.as_str(), i.as_str())), &name)?)
     })
@@ -411,7 +417,7 @@ pub async fn restore_points(
     nuage: State<'_, Nuage>,
     source: Option<String>,
 ) -> CmdResult<RestorePointList> {
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         let (mut points, unreachable) = e.all_restore_points(source.as_deref())?;
         points.sort_by(|a, b| b.created_at.cmp(&a.created_at));
         Ok(RestorePointList {
@@ -425,14 +431,14 @@ pub async fn restore_points(
 /// Restore points wherever they are. Those kept only at the destination
 /// are listed when it can be reached; when it cannot, the local ones still
 /// are, and `unreachable` says why the list may be partial.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct RestorePointList {
     pub points: Vec<RestorePoint>,
     pub unreachable: Option<AppError>,
 }
 
 /// Which backup a preview or restore reads.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum BackupSelector {
     Point(String),
@@ -460,7 +466,7 @@ fn resolve(e: &Engine, b: &BackupSelector) -> CmdResult<BackupRef> {
 
 #[tauri::command]
 pub async fn preview(nuage: State<'_, Nuage>, backup: BackupSelector) -> CmdResult<Preview> {
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         let r = resolve(e, &backup)?;
         Ok(e.preview(&r, &mut |_| {})?)
     })
@@ -468,17 +474,26 @@ pub async fn preview(nuage: State<'_, Nuage>, backup: BackupSelector) -> CmdResu
 }
 
 /// Restores into a new file `to`, or over the source in place (`to` null).
+/// Its progress (`restore_progress` events: table, rows) goes to
+/// `progress`, a channel the UI passes.
 #[tauri::command]
 pub async fn restore(
     nuage: State<'_, Nuage>,
     backup: BackupSelector,
     to: Option<String>,
+    progress: Channel<Event>,
 ) -> CmdResult<RestoreReport> {
     changing(&nuage, move |e| {
         let r = resolve(e, &backup)?;
+        let mut report = |ev: Event| {
+            if matches!(ev, Event::RestoreProgress { .. }) {
+                // A window closed mid-restore does not stop the restore.
+                let _ = progress.send(ev);
+            }
+        };
         Ok(match trimmed(to) {
-            Some(to) => e.restore_to(&r, &expand(&to)?, false, &mut |_| {})?,
-            None => e.restore_in_place(&r, &mut |_| {})?,
+            Some(to) => e.restore_to(&r, &expand(&to)?, false, &mut report)?,
+            None => e.restore_in_place(&r, &mut report)?,
         })
     })
     .await
@@ -486,7 +501,7 @@ pub async fn restore(
 
 #[tauri::command]
 pub async fn export_point(nuage: State<'_, Nuage>, point: String, file: String) -> CmdResult<u64> {
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         let p = match e.resolve(&point)? {
             BackupRef::Point(p) => p,
             BackupRef::File(_) => {
@@ -503,10 +518,10 @@ pub async fn export_point(nuage: State<'_, Nuage>, point: String, file: String) 
 
 #[tauri::command]
 pub async fn history(nuage: State<'_, Nuage>, limit: u32) -> CmdResult<Vec<RunRecord>> {
-    with_engine(nuage.home.clone(), move |e| Ok(e.runs(limit.min(1000))?)).await
+    with_engine(&nuage, move |e| Ok(e.runs(limit.min(1000))?)).await
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ts_rs::TS)]
 pub struct Settings {
     pub schedule: String,
     pub notifications: bool,
@@ -521,7 +536,7 @@ pub async fn settings<R: Runtime>(
     nuage: State<'_, Nuage>,
 ) -> CmdResult<Settings> {
     let autostart = crate::autostart_enabled(&app);
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         Ok(Settings {
             schedule: e.schedule()?.to_setting(),
             notifications: e.app_setting("notifications")?.as_deref() != Some("off"),
@@ -543,7 +558,7 @@ pub async fn set_schedule(nuage: State<'_, Nuage>, schedule: String) -> CmdResul
 
 #[tauri::command]
 pub async fn set_notifications(nuage: State<'_, Nuage>, on: bool) -> CmdResult<()> {
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         Ok(e.set_app_setting("notifications", (!on).then_some("off"))?)
     })
     .await
@@ -569,7 +584,7 @@ pub async fn set_language<R: Runtime>(
         )));
     }
     let stored = language.clone();
-    with_engine(nuage.home.clone(), move |e| {
+    with_engine(&nuage, move |e| {
         Ok(e.set_app_setting("language", stored.as_deref())?)
     })
     .await?;

@@ -1,58 +1,15 @@
-//! Errors as they cross into the UI: `{code, message}`, with a closed set of
-//! codes the UI branches on and a message that says what happened and what
-//! to do (the engine's own words).
+//! Errors as they cross into the UI: `{code, message}`, with the engine's
+//! closed set of codes the UI branches on and a message that says what
+//! happened and what to do (the engine's own words).
 
 use serde::Serialize;
 
-/// The codes the UI branches on. Anything else the engine reports is
-/// `failed`, with its message.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
-    SignInRequired,
-    SignInDeclined,
-    SignInExpired,
-    Cancelled,
-    KeychainUnavailable,
-    Offline,
-    Throttled,
-    DestinationFull,
-    DestinationUnavailable,
-    InvalidBackup,
-    SourceUnavailable,
-    NotFound,
-    InvalidInput,
-    Busy,
-    DiskFull,
-    Failed,
-}
-
-impl ErrorCode {
-    /// Maps an engine or Graph code (`Error::code()`) into the closed set.
-    pub fn from_engine(code: &str) -> ErrorCode {
-        match code {
-            "sign_in_required" => ErrorCode::SignInRequired,
-            "sign_in_declined" => ErrorCode::SignInDeclined,
-            "sign_in_expired" => ErrorCode::SignInExpired,
-            "cancelled" => ErrorCode::Cancelled,
-            "keychain_unavailable" => ErrorCode::KeychainUnavailable,
-            "offline" => ErrorCode::Offline,
-            "throttled" => ErrorCode::Throttled,
-            "destination_full" => ErrorCode::DestinationFull,
-            "destination_unavailable" | "access_denied" => ErrorCode::DestinationUnavailable,
-            "invalid_backup" => ErrorCode::InvalidBackup,
-            "source_unavailable" => ErrorCode::SourceUnavailable,
-            "not_found" => ErrorCode::NotFound,
-            "invalid_input" => ErrorCode::InvalidInput,
-            "busy" => ErrorCode::Busy,
-            "disk_full" => ErrorCode::DiskFull,
-            _ => ErrorCode::Failed,
-        }
-    }
-}
+/// The one code vocabulary, the engine's (its TypeScript type is generated
+/// from it with the others: `ui/src/bindings.ts`).
+pub use nuage_engine::ErrorCode;
 
 /// The error every command returns.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, thiserror::Error, ts_rs::TS)]
 #[error("{message}")]
 pub struct AppError {
     pub code: ErrorCode,
@@ -82,10 +39,7 @@ fn capitalized(s: &str) -> String {
 
 impl From<nuage_engine::Error> for AppError {
     fn from(e: nuage_engine::Error) -> AppError {
-        AppError::new(
-            ErrorCode::from_engine(e.code()),
-            capitalized(&e.to_string()),
-        )
+        AppError::new(e.code(), capitalized(&e.to_string()))
     }
 }
 
@@ -96,19 +50,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_engine_and_graph_code_has_a_ui_code() {
-        // The Graph codes all map to something the UI branches on or to
-        // `failed`, never panic, and the common ones keep their meaning.
-        for code in nuage_graph::GraphError::CODES {
-            let mapped = ErrorCode::from_engine(code);
-            let json = serde_json::to_value(mapped).unwrap();
-            assert!(json.is_string());
+    fn every_code_crosses_as_its_stable_name() {
+        for code in ErrorCode::ALL {
+            let e = AppError::new(code, "m");
+            let v = serde_json::to_value(&e).unwrap();
+            assert_eq!(v["code"], code.as_str());
         }
-        assert_eq!(
-            ErrorCode::from_engine("sign_in_required"),
-            ErrorCode::SignInRequired
-        );
-        assert_eq!(ErrorCode::from_engine("io"), ErrorCode::Failed);
     }
 
     #[test]

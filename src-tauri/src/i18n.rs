@@ -2,7 +2,7 @@
 //! notifications), in English, French and Portuguese. The web UI has its own
 //! dictionaries (ui/src/i18n); these are kept small on purpose.
 
-use nuage_engine::service::AppState;
+use nuage_engine::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -63,6 +63,11 @@ impl Lang {
             AppState::NeedsAttention => ["Needs attention", "Action requise", "Requer atenção"],
             AppState::SignedOut => ["Signed out", "Déconnecté", "Sessão terminada"],
             AppState::Paused => ["Paused", "En pause", "Em pausa"],
+            AppState::NotSetUp => [
+                "Not set up yet",
+                "Pas encore configuré",
+                "Ainda não configurado",
+            ],
         })
     }
 

@@ -9,19 +9,20 @@ pub mod error;
 pub mod i18n;
 pub mod notify;
 pub mod tray;
+pub use error::AppError;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nuage_engine::service::{AppState, Service};
-use nuage_engine::{Engine, Event};
+use nuage_engine::{AppState, Service};
+use nuage_engine::{Config, Engine, Event, Overview};
 use nuage_graph::auth::{AppRegistration, DeviceFlow};
 use serde::Serialize;
 use tauri::{AppHandle, Emitter, Manager, Runtime, Wry};
 
-use crate::error::{AppError, CmdResult, ErrorCode};
+use crate::error::{CmdResult, ErrorCode};
 use crate::i18n::Lang;
 use crate::notify::Notifier;
 
@@ -34,7 +35,7 @@ pub struct PendingSignIn {
 }
 
 /// What the tray shows (or would show, without a tray).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct TrayShown {
     pub available: bool,
     pub state: Option<AppState>,
@@ -43,6 +44,8 @@ pub struct TrayShown {
 
 /// The app's shared state.
 pub struct Nuage {
+    /// What the engine runs with (built from the environment at start).
+    pub config: Config,
     pub home: PathBuf,
     pub service: Arc<Service>,
     pub sign_in: Mutex<Option<PendingSignIn>>,
@@ -54,8 +57,8 @@ pub struct Nuage {
 
 impl Nuage {
     /// Opens `home` and starts the scheduler on it.
-    pub fn start(home: PathBuf, tray_available: bool) -> anyhow::Result<Nuage> {
-        let engine = Engine::open(&home)?;
+    pub fn start(home: PathBuf, config: Config, tray_available: bool) -> anyhow::Result<Nuage> {
+        let engine = Engine::open_with(&home, config.clone())?;
         // First start of the app on this home: back up every hour unless
         // the CLI already chose a schedule. A person should not have to
         // find the setting to be protected.
@@ -71,8 +74,9 @@ impl Nuage {
             .unwrap_or_else(Lang::system);
         drop(engine);
         Ok(Nuage {
-            service: Arc::new(Service::start(&home)?),
+            service: Arc::new(Service::start(&home, config.clone())?),
             home,
+            config,
             sign_in: Mutex::new(None),
             tray: Mutex::new(TrayShown {
                 available: tray_available,
@@ -92,6 +96,11 @@ impl Nuage {
 
     pub fn lang(&self) -> Lang {
         *self.lang.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// An engine on the home, with the app's configuration.
+    pub fn engine(&self) -> nuage_engine::Result<Engine> {
+        Engine::open_with(&self.home, self.config.clone())
     }
 }
 
@@ -139,16 +148,15 @@ pub(crate) fn language_changed<R: Runtime>(app: &AppHandle<R>) {
         // state the tray shows.
         n.tray.lock().unwrap_or_else(|p| p.into_inner()).state = None;
         if let Ok(o) = n.service.overview() {
+            if let Some(h) = app.try_state::<AppHandle<Wry>>() {
+                show_state(&h, &n, &o);
+            }
             let _ = app.emit(
                 "nuage://event",
                 Event::StateChanged {
-                    state: o.state,
-                    summary: o.summary,
+                    overview: Box::new(o),
                 },
             );
-            if let Some(h) = app.try_state::<AppHandle<Wry>>() {
-                show_state(&h, &n, o.state);
-            }
         }
     }
 }
@@ -166,20 +174,17 @@ fn local_time(rfc3339: &str) -> Option<String> {
     })
 }
 
-/// Shows `state` in the tray (when there is one) and records it.
-fn show_state(app: &AppHandle<Wry>, nuage: &Nuage, state: AppState) {
+/// Shows the overview's state in the tray (when there is one) and records it.
+fn show_state(app: &AppHandle<Wry>, nuage: &Nuage, overview: &Overview) {
     let lang = nuage.lang();
-    let overview = nuage.service.overview().ok();
-    let last = overview
-        .as_ref()
-        .and_then(|o| o.last_verified_at.as_deref())
-        .and_then(local_time);
+    let state = overview.state;
+    let last = overview.last_verified_at.as_deref().and_then(local_time);
     let line = format!(
         "{} — {}",
         lang.state(state),
         lang.last_verified(last.as_deref())
     );
-    let paused = overview.as_ref().is_some_and(|o| o.paused);
+    let paused = overview.paused;
     if let Some(t) = app.try_state::<tray::Tray>() {
         t.show(state, &line, paused, lang);
     }
@@ -200,22 +205,18 @@ fn on_event(
         return;
     };
     match e {
-        Event::StateChanged { state, .. } => {
-            show_state(app, &nuage, *state);
-            let code = nuage
-                .service
-                .overview()
-                .ok()
-                .and_then(|o| o.problem.map(|p| p.code));
+        Event::StateChanged { overview } => {
+            show_state(app, &nuage, overview);
+            let code = overview.problem.as_ref().map(|p| p.code);
             let notice = notifier
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
-                .observe(*state, code.as_deref());
+                .observe(overview.state, code);
             if let Some(n) = notice {
                 notify(app, &nuage, n);
             }
         }
-        Event::Progress { source, rows, .. }
+        Event::SnapshotProgress { source, rows, .. }
         | Event::UploadProgress {
             source,
             bytes: rows,
@@ -250,7 +251,8 @@ fn on_event(
 
 fn notify(app: &AppHandle<Wry>, nuage: &Nuage, n: notify::Notice) {
     use tauri_plugin_notification::NotificationExt;
-    let on = Engine::open(&nuage.home)
+    let on = nuage
+        .engine()
         .and_then(|e| e.app_setting("notifications"))
         .map(|v| v.as_deref() != Some("off"))
         .unwrap_or(true);
@@ -272,9 +274,7 @@ pub(crate) fn on_tray_menu(app: &AppHandle<Wry>, id: &str) {
     match id {
         "backup" => nuage.service.back_up_now(),
         "pause" => {
-            let paused = Engine::open(&nuage.home)
-                .and_then(|e| e.paused())
-                .unwrap_or(false);
+            let paused = nuage.engine().and_then(|e| e.paused()).unwrap_or(false);
             if let Err(e) = nuage.service.set_paused(!paused) {
                 tracing::warn!("pause/resume failed: {e}");
             }
@@ -318,7 +318,8 @@ pub fn run() {
         .invoke_handler(commands::handler())
         .setup(move |app| {
             let home = home_from_env()?;
-            let nuage = Nuage::start(home, tray_available)?;
+            // The one place the app reads the NUAGE_* variables (but NUAGE_HOME).
+            let nuage = Nuage::start(home, Config::from_env(), tray_available)?;
             let lang = nuage.lang();
             app.manage(nuage);
             let handle = app.handle().clone();
@@ -346,7 +347,7 @@ pub fn run() {
             // Draw the tray now; the service publishes again when it moves.
             let nuage = app.state::<Nuage>();
             if let Ok(o) = nuage.service.overview() {
-                show_state(&handle, &nuage, o.state);
+                show_state(&handle, &nuage, &o);
             }
             nuage.service.refresh();
             // The window (created here, not from the configuration) unless

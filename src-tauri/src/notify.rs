@@ -2,7 +2,7 @@
 //! things recover — not on every success, and not again while a problem
 //! lasts (a failing run every 15 minutes notifies once).
 
-use nuage_engine::service::AppState;
+use nuage_engine::{AppState, ErrorCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Notice {
@@ -19,7 +19,7 @@ pub struct Notifier {
 
 impl Notifier {
     /// The notice for moving to `state` (whose problem has `code`), if any.
-    pub fn observe(&mut self, state: AppState, code: Option<&str>) -> Option<Notice> {
+    pub fn observe(&mut self, state: AppState, code: Option<ErrorCode>) -> Option<Notice> {
         if matches!(state, AppState::BackingUp | AppState::Paused) {
             return None;
         }
@@ -27,7 +27,10 @@ impl Notifier {
         let was_bad = matches!(before, Some(AppState::NeedsAttention | AppState::Waiting));
         match state {
             AppState::NeedsAttention if before != Some(AppState::NeedsAttention) => {
-                if matches!(code, Some("sign_in_required" | "keychain_unavailable")) {
+                if matches!(
+                    code,
+                    Some(ErrorCode::SignInRequired | ErrorCode::KeychainUnavailable)
+                ) {
                     Some(Notice::SignIn)
                 } else {
                     Some(Notice::Failed)
@@ -51,12 +54,12 @@ mod tests {
         assert_eq!(n.observe(BackingUp, None), None);
         assert_eq!(n.observe(UpToDate, None), None, "a success is silent");
         assert_eq!(
-            n.observe(NeedsAttention, Some("source_unavailable")),
+            n.observe(NeedsAttention, Some(ErrorCode::SourceUnavailable)),
             Some(Notice::Failed)
         );
         assert_eq!(n.observe(BackingUp, None), None);
         assert_eq!(
-            n.observe(NeedsAttention, Some("source_unavailable")),
+            n.observe(NeedsAttention, Some(ErrorCode::SourceUnavailable)),
             None,
             "the same problem again is not news"
         );
@@ -69,11 +72,11 @@ mod tests {
         let mut n = Notifier::default();
         n.observe(UpToDate, None);
         assert_eq!(
-            n.observe(NeedsAttention, Some("sign_in_required")),
+            n.observe(NeedsAttention, Some(ErrorCode::SignInRequired)),
             Some(Notice::SignIn)
         );
         let mut n = Notifier::default();
-        n.observe(Waiting, Some("offline"));
+        n.observe(Waiting, Some(ErrorCode::Offline));
         assert_eq!(n.observe(Paused, None), None);
         assert_eq!(n.observe(UpToDate, None), Some(Notice::Recovered));
     }

@@ -5,7 +5,7 @@
 //! library at run time and panics when it is absent, so [`available`] checks
 //! first and the app runs without a tray, saying so in the UI.
 
-use nuage_engine::service::AppState;
+use nuage_engine::AppState;
 use tauri::image::Image;
 use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
@@ -22,6 +22,7 @@ pub fn icon_bytes(state: AppState) -> &'static [u8] {
         AppState::NeedsAttention => include_bytes!("../../icons/tray/needs_attention.png"),
         AppState::SignedOut => include_bytes!("../../icons/tray/signed_out.png"),
         AppState::Paused => include_bytes!("../../icons/tray/paused.png"),
+        AppState::NotSetUp => include_bytes!("../../icons/tray/not_set_up.png"),
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nuage_app::Nuage;
+use nuage_engine::Config;
 use serde_json::{Value, json};
 use tauri::Manager;
 use tauri::ipc::{CallbackFn, InvokeBody};
@@ -26,7 +27,7 @@ fn app() -> App {
         .invoke_handler(nuage_app::commands::handler())
         .build(mock_context(noop_assets()))
         .unwrap();
-    app.manage(Nuage::start(dir.path().join("home"), false).unwrap());
+    app.manage(Nuage::start(dir.path().join("home"), Config::default(), false).unwrap());
     let window = tauri::WebviewWindowBuilder::new(&app, "main", Default::default())
         .build()
         .unwrap();
@@ -153,7 +154,10 @@ fn add_a_source_back_up_to_a_folder_and_restore_an_export_through_the_commands()
     );
     assert_eq!(p["safety_copy"], true);
     let to = a.path("restored.db");
-    let r = a.ok("restore", json!({"backup": {"file": file}, "to": to}));
+    let r = a.ok(
+        "restore",
+        json!({"backup": {"file": file}, "to": to, "progress": "__CHANNEL__:1"}),
+    );
     assert_eq!(r["rows"], 4);
     let n: i64 = rusqlite::Connection::open(&to)
         .unwrap()
@@ -226,7 +230,10 @@ fn a_corrupt_backup_is_refused_before_anything_is_touched() {
     let e = a.err("preview", json!({"backup": {"file": file}}));
     assert_eq!(e["code"], "invalid_backup", "{e}");
     let to = a.path("never.db");
-    let e = a.err("restore", json!({"backup": {"file": file}, "to": to}));
+    let e = a.err(
+        "restore",
+        json!({"backup": {"file": file}, "to": to, "progress": "__CHANNEL__:1"}),
+    );
     assert_eq!(e["code"], "invalid_backup");
     assert!(!Path::new(&to).exists(), "the target stays untouched");
 }

@@ -367,10 +367,11 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
     let db = dir.path().join("shop.db");
     create_business_db(&db);
 
-    // 1. A new install: signed out, in the badge and the tray.
-    ui.wait_attr("#state-badge", "data-state", "signed_out", 30)
+    // 1. A new install: not set up yet (a checklist, not an alarm), in the
+    // badge and the tray.
+    ui.wait_attr("#state-badge", "data-state", "not_set_up", 30)
         .await;
-    ui.wait_tray("signed_out", 30).await;
+    ui.wait_tray("not_set_up", 30).await;
     ui.shot("01-signed-out").await;
 
     // 2. Sign in with a device code, approved at the emulator.
@@ -570,7 +571,7 @@ async fn without_a_tray_the_app_runs_and_says_so() {
     let tray = ui.invoke("tray_status").await;
     assert_eq!(tray["available"], false, "{tray}");
     assert_eq!(
-        tray["state"], "signed_out",
+        tray["state"], "not_set_up",
         "the state is kept for the UI even without a tray: {tray}"
     );
     ui.c.clone().close().await.unwrap();

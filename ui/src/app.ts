@@ -1,8 +1,9 @@
 // The application shell: header (name, state badge, pause), navigation, the
 // current view and the global result area; keeps the overview fresh from the
-// engine's events and every 30 s.
-import { api, onEngineEvent, type EngineEvent } from "./api";
-import { VIEW_NAMES, type Ctx, type LiveProgress, type ResultKind, type View, type ViewName } from "./context";
+// engine's events (each state_changed carries the whole new overview) and
+// every 30 s (relative times, the schedule).
+import { api, onEngineEvent, type AppOverview, type EngineEvent, type RunProgress } from "./api";
+import { VIEW_NAMES, type Ctx, type ResultKind, type View, type ViewName } from "./context";
 import { h, keepFocus } from "./dom";
 import { errorParts } from "./errors";
 import { hasKey, resolveLang, setLang, t, type Key } from "./i18n";
@@ -72,7 +73,7 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
     overview: null,
     overviewError: null,
     settings: null,
-    progress: new Map<string, LiveProgress>(),
+    progress: new Map<string, RunProgress>(),
     account: null,
     view: "overview",
     go(name: ViewName) {
@@ -176,12 +177,26 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
     for (const p of running) {
       const prev = ctx.progress.get(p.source);
       ctx.progress.set(p.source, {
+        source: p.source,
         table: p.table ?? prev?.table ?? null,
         rows: Math.max(p.rows, prev?.table === p.table ? (prev?.rows ?? 0) : 0),
         bytes: p.bytes ?? prev?.bytes ?? null,
         total: p.total ?? prev?.total ?? null,
       });
     }
+  }
+
+  /** Counts the overviews received from events: a fetch that was under way meanwhile may be older. */
+  let pushed = 0;
+
+  /** A state_changed event's overview: used as is, with what only a fetch knows kept. */
+  function applyPushed(o: AppOverview) {
+    pushed++;
+    ctx.overview = o;
+    ctx.overviewError = null;
+    syncProgress();
+    updateHeader();
+    view?.onOverview?.();
   }
 
   let inflight: Promise<void> | null = null;
@@ -194,12 +209,17 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
     inflight = (async () => {
       do {
         again = false;
+        const seen = pushed;
         try {
-          ctx.overview = await api.overview();
-          ctx.overviewError = null;
-          syncProgress();
+          const o = await api.overview();
+          // An event's overview arrived while this one was on its way: keep the event's.
+          if (seen === pushed) {
+            ctx.overview = o;
+            ctx.overviewError = null;
+            syncProgress();
+          }
         } catch (e) {
-          ctx.overviewError = e;
+          if (seen === pushed) ctx.overviewError = e;
         }
         if (stopped) return;
         updateHeader();
@@ -211,10 +231,10 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
     return inflight;
   }
 
-  function progressOf(source: string): LiveProgress {
+  function progressOf(source: string): RunProgress {
     let p = ctx.progress.get(source);
     if (!p) {
-      p = { table: null, rows: 0, bytes: null, total: null };
+      p = { source, table: null, rows: 0, bytes: null, total: null };
       ctx.progress.set(source, p);
     }
     return p;
@@ -224,17 +244,14 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
     if (stopped) return;
     switch (e.event) {
       case "state_changed":
-        if (ctx.overview) {
-          ctx.overview.state = e.state;
-          ctx.overview.summary = e.summary;
-          updateHeader();
-        }
-        void refreshOverview();
+        // The event carries the whole overview: no need to fetch it. The
+        // tray's availability is the shell's, not the engine's: kept.
+        applyPushed({ ...e.overview, tray_available: ctx.overview?.tray_available ?? true });
         break;
       case "source_started":
-        ctx.progress.set(e.source, { table: null, rows: 0, bytes: null, total: null });
+        ctx.progress.set(e.source, { source: e.source, table: null, rows: 0, bytes: null, total: null });
         break;
-      case "progress": {
+      case "snapshot_progress": {
         const p = progressOf(e.source);
         p.table = e.table;
         p.rows = e.rows;
@@ -246,13 +263,12 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
         p.total = e.total;
         break;
       }
+      // The service sends a state_changed (with the new overview) after each.
       case "source_finished":
         ctx.progress.delete(e.outcome.source);
-        void refreshOverview();
         break;
       case "run_finished":
         ctx.progress.clear();
-        void refreshOverview();
         break;
       default:
         break;

@@ -1,17 +1,9 @@
 // What every view gets from the app: the latest overview and settings, live
 // progress, navigation and the global result area.
-import type { Account, EngineEvent, Overview, Settings } from "./api";
+import type { Account, AppOverview, EngineEvent, RunProgress, Settings } from "./api";
 
 export const VIEW_NAMES = ["overview", "sources", "destination", "restore", "history", "settings"] as const;
 export type ViewName = (typeof VIEW_NAMES)[number];
-
-/** Live progress of one source, from `overview.running` and the engine's events. */
-export interface LiveProgress {
-  table: string | null;
-  rows: number;
-  bytes: number | null;
-  total: number | null;
-}
 
 /** The account details fetched lazily for the signed-in name `for`. */
 export type AccountState =
@@ -23,7 +15,7 @@ export type ResultKind = "success" | "error" | "info";
 
 export interface View {
   el: HTMLElement;
-  /** The overview was fetched again (ctx.overview is the new one). */
+  /** A new overview arrived, fetched or carried by a state_changed event (ctx.overview is the new one). */
   onOverview?(): void;
   /** An engine event arrived (after the app updated ctx.progress). */
   onEvent?(e: EngineEvent): void;
@@ -31,10 +23,11 @@ export interface View {
 }
 
 export interface Ctx {
-  overview: Overview | null;
+  overview: AppOverview | null;
   overviewError: unknown;
   settings: Settings | null;
-  progress: Map<string, LiveProgress>;
+  /** Live progress of each source being backed up, from `overview.running` and the engine's events. */
+  progress: Map<string, RunProgress>;
   account: AccountState | null;
   view: ViewName;
   go(view: ViewName): void;

@@ -1,10 +1,38 @@
-import { isAppError } from "./api";
-import { hasKey, t } from "./i18n";
+import { isAppError, type ErrorCode } from "./api";
+import { t, type Key } from "./i18n";
 
-/** The translated headline of an error or problem code ("stale", "no_sources" included). */
-export function headline(code: string | null | undefined): string {
-  const key = `error.${code ?? ""}`;
-  return hasKey(key) ? t(key) : t("error.generic");
+/** Every code of the generated ErrorCode, worded (the compiler wants them all). */
+const HEADLINES: Record<ErrorCode, Key> = {
+  sign_in_required: "error.sign_in_required",
+  sign_in_declined: "error.sign_in_declined",
+  sign_in_expired: "error.sign_in_expired",
+  cancelled: "error.cancelled",
+  keychain_unavailable: "error.keychain_unavailable",
+  offline: "error.offline",
+  throttled: "error.throttled",
+  destination_full: "error.destination_full",
+  destination_unavailable: "error.destination_unavailable",
+  hash_mismatch: "error.hash_mismatch",
+  invalid_backup: "error.invalid_backup",
+  source_unavailable: "error.source_unavailable",
+  not_found: "error.not_found",
+  invalid_input: "error.invalid_input",
+  busy: "error.busy",
+  disk_full: "error.disk_full",
+  io: "error.io",
+  stale: "error.stale",
+  no_sources: "error.no_sources",
+  no_destination: "error.no_destination",
+  failed: "error.failed",
+};
+
+/**
+ * The translated headline of an error or problem code; a code this UI does
+ * not know (a newer shell) gets a generic one.
+ */
+export function headline(code: ErrorCode | string | null | undefined): string {
+  const key = code && Object.hasOwn(HEADLINES, code) ? HEADLINES[code as ErrorCode] : null;
+  return key ? t(key) : t("error.generic");
 }
 
 export interface ErrorParts {

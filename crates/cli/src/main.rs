@@ -12,9 +12,10 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use nuage_engine::service::Service;
-use nuage_engine::store::Location;
-use nuage_engine::{BackupRef, DestinationConfig, Engine, Event, Schedule, Status};
+use nuage_engine::{
+    Action, BackupRef, DestinationConfig, Engine, Event, Location, RunOutcome, Schedule, Service,
+    UploadState,
+};
 
 #[derive(Parser)]
 #[command(
@@ -186,9 +187,32 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
+            if let Some(hint) = e.downcast_ref::<nuage_engine::Error>().and_then(cli_hint) {
+                eprintln!("hint: {hint}");
+            }
             std::process::exit(1);
         }
     }
+}
+
+/// The engine says what happened and what to do in words for any front
+/// end; this adds how to do it with this one's commands and flags.
+fn cli_hint(e: &nuage_engine::Error) -> Option<&'static str> {
+    use nuage_engine::{Error, ErrorCode, SourceProblem};
+    Some(match e {
+        Error::UnknownSource(_) => "`nuage source list` shows the registered sources.",
+        Error::UnknownRestorePoint(_) => "`nuage list` shows the restore points.",
+        Error::TargetExists(_) => "pass --force to replace it.",
+        Error::Source {
+            problem: SourceProblem::Missing(_),
+            ..
+        } => "`nuage source remove NAME` unregisters a source (its restore points stay).",
+        Error::Destination {
+            code: ErrorCode::SignInRequired,
+            ..
+        } => "`nuage login` signs in (`--client-id ID` names the app registration).",
+        _ => return None,
+    })
 }
 
 fn open(home: Option<PathBuf>) -> Result<Engine> {
@@ -196,7 +220,8 @@ fn open(home: Option<PathBuf>) -> Result<Engine> {
         Some(h) => h,
         None => nuage_engine::default_home()?,
     };
-    Ok(Engine::open(&home)?)
+    // The one place the CLI reads the NUAGE_* variables.
+    Ok(Engine::open_with(&home, nuage_engine::Config::from_env())?)
 }
 
 fn print_json(v: &impl serde::Serialize) -> Result<()> {
@@ -221,13 +246,13 @@ fn human_bytes(n: u64) -> String {
     }
 }
 
-/// Progress on a terminal; nothing when stderr is piped or with --json.
-struct Progress {
+/// A spinner on a terminal; nothing when stderr is piped or with --json.
+struct Spinner {
     bar: Option<ProgressBar>,
 }
 
-impl Progress {
-    fn new(enabled: bool) -> Progress {
+impl Spinner {
+    fn new(enabled: bool) -> Spinner {
         let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::new_spinner();
             b.set_style(
@@ -237,13 +262,13 @@ impl Progress {
             b.enable_steady_tick(Duration::from_millis(120));
             b
         });
-        Progress { bar }
+        Spinner { bar }
     }
     fn on(&self, e: &Event) {
         let Some(bar) = &self.bar else { return };
         match e {
             Event::SourceStarted { source } => bar.set_message(format!("{source}: starting")),
-            Event::Progress {
+            Event::SnapshotProgress {
                 source,
                 table,
                 rows,
@@ -265,10 +290,10 @@ impl Progress {
 fn describe_outcome(o: &nuage_engine::SourceOutcome) -> String {
     let local = describe_local(o);
     match &o.upload {
-        Some(u) if u.state == "verified" && !u.uploaded.is_empty() => {
+        Some(u) if u.state == UploadState::Verified && !u.uploaded.is_empty() => {
             format!("{local}; uploaded and verified at the destination")
         }
-        Some(u) if u.state != "verified" => format!(
+        Some(u) if u.state != UploadState::Verified => format!(
             "{local}; upload pending (kept locally, retried at the next run): {}",
             u.error.as_deref().unwrap_or("unknown error")
         ),
@@ -278,7 +303,7 @@ fn describe_outcome(o: &nuage_engine::SourceOutcome) -> String {
 
 fn describe_local(o: &nuage_engine::SourceOutcome) -> String {
     match o.status {
-        Status::BackedUp => format!(
+        RunOutcome::BackedUp => format!(
             "{}: backed up as {} ({}, {} tables, {} rows)",
             o.source,
             o.id.as_deref().unwrap_or("?"),
@@ -286,12 +311,12 @@ fn describe_local(o: &nuage_engine::SourceOutcome) -> String {
             o.tables.unwrap_or(0),
             o.rows.unwrap_or(0)
         ),
-        Status::Unchanged => format!(
+        RunOutcome::Unchanged => format!(
             "{}: unchanged since {}, no new copy",
             o.source,
             o.id.as_deref().unwrap_or("?")
         ),
-        Status::Failed => format!(
+        RunOutcome::Failed => format!(
             "{}: FAILED: {}",
             o.source,
             o.error.as_deref().unwrap_or("unknown error")
@@ -319,24 +344,26 @@ fn run(cli: Cli) -> Result<i32> {
             println!("schedule: {}", engine.schedule()?.describe());
         }
         Command::Backup { names, json } => {
-            let progress = Progress::new(!json);
+            let progress = Spinner::new(!json);
             let outcomes = engine.backup(&names, &mut |e| progress.on(&e))?;
             progress.done();
-            let failed = outcomes.iter().any(|o| o.status == Status::Failed);
-            let pending = outcomes
-                .iter()
-                .any(|o| o.upload.as_ref().is_some_and(|u| u.state != "verified"));
+            let failed = outcomes.iter().any(|o| o.status == RunOutcome::Failed);
+            let pending = outcomes.iter().any(|o| {
+                o.upload
+                    .as_ref()
+                    .is_some_and(|u| u.state != UploadState::Verified)
+            });
             if json {
                 print_json(&outcomes)?;
             } else if progress.bar.is_none() {
-                for o in outcomes.iter().filter(|o| o.status != Status::Failed) {
+                for o in outcomes.iter().filter(|o| o.status != RunOutcome::Failed) {
                     println!("{}", describe_outcome(o));
                 }
             }
             // Failures always reach stderr, so `nuage backup >/dev/null` in
             // cron still reports them (the progress bar already printed them).
             if json || progress.bar.is_none() {
-                for o in outcomes.iter().filter(|o| o.status == Status::Failed) {
+                for o in outcomes.iter().filter(|o| o.status == RunOutcome::Failed) {
                     eprintln!("{}", describe_outcome(o));
                 }
             }
@@ -383,10 +410,10 @@ fn run(cli: Cli) -> Result<i32> {
                         Location::Remote => ("-".to_string(), "-".to_string()),
                         _ => (p.tables.to_string(), p.rows.to_string()),
                     };
-                    let place = match (p.location, p.upload.as_deref()) {
+                    let place = match (p.location, p.upload) {
                         (Location::Both, _) => "local + destination",
                         (Location::Remote, _) => "destination only",
-                        (Location::Local, Some("pending")) => "local (upload pending)",
+                        (Location::Local, Some(UploadState::Pending)) => "local (upload pending)",
                         (Location::Local, _) => "local",
                     };
                     println!(
@@ -407,10 +434,7 @@ fn run(cli: Cli) -> Result<i32> {
                     path: std::path::absolute(&path)?,
                 };
                 engine.set_destination(Some(&config))?;
-                println!(
-                    "backups will also be copied to {}",
-                    config.open(engine.home())?.describe()
-                );
+                println!("backups will also be copied to {}", config.key());
             }
             DestinationCmd::OneDrive { folder, share_link } => {
                 let config = match (folder, share_link) {
@@ -418,10 +442,7 @@ fn run(cli: Cli) -> Result<i32> {
                     (Some(f), None) => engine.use_onedrive_folder(&f)?,
                     (None, None) => unreachable!("clap requires one"),
                 };
-                println!(
-                    "backups will also be uploaded to {}",
-                    config.open(engine.home())?.describe()
-                );
+                println!("backups will also be uploaded to {}", config.key());
             }
             DestinationCmd::Show { json } => {
                 let config = engine.destination()?;
@@ -429,7 +450,7 @@ fn run(cli: Cli) -> Result<i32> {
                     print_json(&config)?;
                 } else {
                     match config {
-                        Some(c) => println!("{}", c.open(engine.home())?.describe()),
+                        Some(c) => println!("{}", c.key()),
                         None => println!(
                             "no destination: backups are kept locally only. Set one with `nuage destination folder PATH`."
                         ),
@@ -451,7 +472,7 @@ fn run(cli: Cli) -> Result<i32> {
             json,
         } => {
             let r = engine.resolve(&point)?;
-            let progress = Progress::new(!json);
+            let progress = Spinner::new(!json);
             let report = match to {
                 Some(to) => engine.restore_to(&r, &to, force, &mut |e| progress.on(&e)),
                 None => {
@@ -476,7 +497,7 @@ fn run(cli: Cli) -> Result<i32> {
             force,
             json,
         } => {
-            let progress = Progress::new(!json);
+            let progress = Spinner::new(!json);
             let report =
                 engine.restore_to(&BackupRef::File(file), &to, force, &mut |e| progress.on(&e));
             progress.done();
@@ -557,11 +578,21 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Status { json } => {
+            // The same state model the tray shows (no run in progress here).
+            let overview = engine.overview(None)?;
             let st = engine.status()?;
             if json {
-                print_json(&st)?;
+                print_json(&StatusJson {
+                    overview: &overview,
+                    home: &st.home,
+                    last_runs: &st.last_runs,
+                })?;
             } else {
-                println!("state: {}", st.summary);
+                println!("state: {}", overview.summary);
+                if let Some(p) = &overview.problem {
+                    println!("{}", p.message);
+                    println!("to fix: {}", action_hint(p.action));
+                }
                 println!("home: {}", st.home.display());
                 println!("schedule: {}", st.schedule.describe());
                 if let Some(d) = &st.destination {
@@ -584,7 +615,11 @@ fn run(cli: Cli) -> Result<i32> {
                         None => println!("{}: never backed up ({})", s.name, s.path.display()),
                     }
                 }
-                if let Some(r) = st.last_runs.iter().find(|r| r.outcome == "failed") {
+                if let Some(r) = st
+                    .last_runs
+                    .iter()
+                    .find(|r| r.outcome == RunOutcome::Failed)
+                {
                     println!(
                         "last failure: {} at {}: {}",
                         r.source,
@@ -597,6 +632,34 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Run => return run_scheduler(&engine),
     }
     Ok(0)
+}
+
+/// `nuage status --json`: the overview (state, summary, problem, setup
+/// steps, sources) plus the home and the last runs.
+#[derive(serde::Serialize)]
+struct StatusJson<'a> {
+    #[serde(flatten)]
+    overview: &'a nuage_engine::Overview,
+    home: &'a std::path::Path,
+    last_runs: &'a [nuage_engine::RunRecord],
+}
+
+/// The CLI's words for the action that fixes a problem.
+fn action_hint(action: Action) -> &'static str {
+    match action {
+        Action::SignIn => "sign in again: `nuage login`",
+        Action::UnlockKeychain => {
+            "unlock the system keychain (log in to the desktop session, or start gnome-keyring), or set NUAGE_TOKEN_STORE=file"
+        }
+        Action::Retry => "run `nuage backup` again",
+        Action::Resume => "resume scheduled backups from the app (Pause/Resume)",
+        Action::ChooseFolder => {
+            "choose where copies go: `nuage destination onedrive --folder PATH` or `nuage destination folder PATH`"
+        }
+        Action::AddSource => "add a database: `nuage source add PATH`",
+        Action::CheckSource => "check the source's file, or `nuage source remove NAME`",
+        Action::FreeSpace => "free some disk space, then `nuage backup`",
+    }
 }
 
 fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
@@ -719,7 +782,7 @@ fn ago(ts: &str) -> String {
 /// The scheduler in the foreground: sleeps until the next due run (a missed
 /// run is due at once), backs up all sources, repeats. SIGINT/SIGTERM end
 /// it after the current run, never in the middle of one.
-/// `nuage run`: the desktop app's scheduler ([`nuage_engine::service`]),
+/// `nuage run`: the desktop app's scheduler ([`nuage_engine::Service`]),
 /// headless, logging each outcome and state change on stderr.
 fn run_scheduler(engine: &Engine) -> Result<i32> {
     let stop = Arc::new(AtomicBool::new(false));
@@ -732,14 +795,14 @@ fn run_scheduler(engine: &Engine) -> Result<i32> {
         engine.schedule()?.describe(),
         if engine.paused()? { ", paused" } else { "" }
     );
-    let service = Service::start(engine.home())?;
+    let service = Service::start(engine.home(), engine.config().clone())?;
     service.subscribe(Box::new(|e| {
         let stamp = Utc::now().format("%Y-%m-%d %H:%M:%S");
         match e {
             Event::SourceFinished { outcome } => {
                 eprintln!("{stamp} {}", describe_outcome(outcome))
             }
-            Event::StateChanged { summary, .. } => eprintln!("{stamp} {summary}"),
+            Event::StateChanged { overview } => eprintln!("{stamp} {}", overview.summary),
             _ => {}
         }
     }));

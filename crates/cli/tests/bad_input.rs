@@ -757,9 +757,14 @@ fn backing_up_an_unreadable_source_says_permission_denied() {
     fs::set_permissions(&app, fs::Permissions::from_mode(0o000)).unwrap();
     let mut cmd = env.command(&["backup"]);
     if as_root {
-        // nobody needs to traverse the test folder and own the home.
+        // nobody needs to traverse the test folder and own the home, and to
+        // reach the binary (the build folder may be in root's own home).
         fs::set_permissions(env.root(), fs::Permissions::from_mode(0o755)).unwrap();
         chown_tree(&env.home(), 65534, 65534);
+        let bin = env.root().join("nuage-as-nobody");
+        fs::copy(common::NUAGE, &bin).unwrap();
+        fs::set_permissions(&bin, fs::Permissions::from_mode(0o755)).unwrap();
+        cmd = env.command_of(&bin, &["backup"]);
         unsafe {
             cmd.pre_exec(|| {
                 if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {

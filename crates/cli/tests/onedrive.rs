@@ -209,7 +209,8 @@ fn device_sign_in_then_backup_lands_verified_in_onedrive() {
 
     // No token ever reaches the home folder, an output or a debug log: the
     // real tokens, read back from the keychain, appear nowhere.
-    let store = nuage_graph::tokens::open_store(&c.env.home()).unwrap();
+    let setting = std::env::var(nuage_graph::tokens::STORE_ENV).ok();
+    let store = nuage_graph::tokens::open_store(&c.env.home(), setting.as_deref()).unwrap();
     let saved = store
         .load_tokens(&nuage_graph::tokens::key_for_home(&c.env.home()))
         .unwrap()
@@ -670,15 +671,21 @@ fn throttling_longer_than_a_run_leaves_uploads_waiting_until_a_stated_time() {
         summary.contains("throttled until") && summary.contains("safe locally"),
         "{summary}"
     );
-    // Signed out: the state says so and what to do.
+    // Signed out: the state says so (the same state the tray shows) and
+    // what to do.
     c.ok(&["logout"]);
     let status = json(&c.ok(&["status", "--json"]));
-    assert_eq!(status["state"], "needs_attention");
+    assert_eq!(status["state"], "signed_out", "{status}");
+    assert_eq!(status["problem"]["action"], "sign_in", "{status}");
     assert!(
-        status["summary"]
+        status["problem"]["message"]
             .as_str()
             .unwrap()
             .contains("Sign in again"),
         "{status}"
+    );
+    assert!(
+        c.ok(&["status"])
+            .contains("to fix: sign in again: `nuage login`")
     );
 }

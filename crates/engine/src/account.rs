@@ -6,19 +6,19 @@
 use std::sync::atomic::AtomicBool;
 
 use nuage_graph::GraphError;
-use nuage_graph::auth::{self, AppRegistration, DeviceFlow, Endpoints};
+use nuage_graph::auth::{self, AppRegistration, DeviceFlow};
 use nuage_graph::client::{Graph, TokenSource};
 use nuage_graph::session::{self, KeychainTokens};
 use nuage_graph::types::{Secret, TokenResponse};
 use serde::Serialize;
 
-use crate::Engine;
 use crate::destination::DestinationConfig;
-use crate::destination::onedrive::{graph_error, retry_budget};
+use crate::destination::onedrive::graph_error;
 use crate::error::{Error, Result};
+use crate::run::Ctx;
 
 /// Who Nuage is signed in as, and the drive it writes to.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct Account {
     /// `user` (device sign-in) or `app` (client credentials).
     pub kind: String,
@@ -43,12 +43,16 @@ impl TokenSource for JustIssued {
 
 /// The signed-in Graph client of a home, for one call of the engine.
 fn with_graph<T>(
-    engine: &Engine,
+    ctx: &Ctx<'_>,
     call: impl FnOnce(&mut Graph<'_>) -> nuage_graph::error::Result<T>,
 ) -> Result<T> {
-    let endpoints = Endpoints::from_env();
-    let mut tokens = KeychainTokens::load(engine.home(), endpoints.clone()).map_err(graph_error)?;
-    let mut graph = Graph::new(&endpoints.graph, &mut tokens, retry_budget());
+    let settings = &ctx.config.graph;
+    let mut tokens = KeychainTokens::load(ctx.home(), settings).map_err(graph_error)?;
+    let mut graph = Graph::new(
+        &settings.endpoints.graph,
+        &mut tokens,
+        ctx.config.retry_budget,
+    );
     call(&mut graph).map_err(graph_error)
 }
 
@@ -66,27 +70,27 @@ fn folder_or_root(
     }
 }
 
-impl Engine {
-    /// The app registration to sign in with: the arguments, else
-    /// `NUAGE_CLIENT_ID` / `NUAGE_TENANT`, else what was used last time.
+impl Ctx<'_> {
+    /// The app registration to sign in with: the arguments, else the
+    /// configuration's (`NUAGE_CLIENT_ID` / `NUAGE_TENANT`), else what was
+    /// used last time.
     pub fn app_registration(
         &self,
         client_id: Option<&str>,
         tenant: Option<&str>,
     ) -> Result<AppRegistration> {
-        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
         let saved = self
             .store
             .setting("app_registration")?
             .and_then(|j| serde_json::from_str::<AppRegistration>(&j).ok());
         let client_id = client_id
             .map(str::to_string)
-            .or_else(|| env("NUAGE_CLIENT_ID"))
+            .or_else(|| self.config.client_id.clone())
             .or_else(|| saved.as_ref().map(|s| s.client_id.clone()))
             .ok_or_else(|| graph_error(GraphError::NoClientId))?;
         let tenant = tenant
             .map(str::to_string)
-            .or_else(|| env("NUAGE_TENANT"))
+            .or_else(|| self.config.tenant.clone())
             .or_else(|| saved.as_ref().map(|s| s.tenant.clone()))
             .unwrap_or_else(|| "common".to_string());
         Ok(AppRegistration { client_id, tenant })
@@ -95,7 +99,7 @@ impl Engine {
     /// Starts a device sign-in: show the result's `message` (or
     /// `user_code` and `verification_uri`), then call [`Engine::finish_sign_in`].
     pub fn start_sign_in(&self, app: &AppRegistration) -> Result<DeviceFlow> {
-        DeviceFlow::start(&Endpoints::from_env(), app).map_err(graph_error)
+        DeviceFlow::start(&self.config.graph.endpoints, app).map_err(graph_error)
     }
 
     /// Waits for the person to approve, then keeps the tokens in the keychain.
@@ -107,8 +111,14 @@ impl Engine {
     ) -> Result<Account> {
         let tokens = flow.wait(cancel).map_err(graph_error)?;
         let account = self.describe_user(&tokens)?;
-        session::save_user_tokens(self.home(), app, &tokens, Some(account.name.clone()))
-            .map_err(graph_error)?;
+        session::save_user_tokens(
+            self.home(),
+            &self.config.graph,
+            app,
+            &tokens,
+            Some(account.name.clone()),
+        )
+        .map_err(graph_error)?;
         self.store.set_setting(
             "app_registration",
             Some(&serde_json::to_string(app).expect("serializable")),
@@ -118,7 +128,11 @@ impl Engine {
 
     fn describe_user(&self, tokens: &TokenResponse) -> Result<Account> {
         let mut src = JustIssued(tokens.access_token.clone());
-        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut src, retry_budget());
+        let mut graph = Graph::new(
+            &self.config.graph.endpoints.graph,
+            &mut src,
+            self.config.retry_budget,
+        );
         let me = graph.me().map_err(graph_error)?;
         let drive = graph.my_drive().map_err(graph_error)?;
         Ok(user_account(me, drive))
@@ -127,8 +141,9 @@ impl Engine {
     /// App-only sign-in (an unattended machine): checks the secret with
     /// the identity platform, then keeps it in the keychain.
     pub fn sign_in_app(&self, app: &AppRegistration, secret: &Secret) -> Result<Account> {
-        auth::client_credentials(&Endpoints::from_env(), app, secret).map_err(graph_error)?;
-        session::save_app_credentials(self.home(), app, secret).map_err(graph_error)?;
+        auth::client_credentials(&self.config.graph.endpoints, app, secret).map_err(graph_error)?;
+        session::save_app_credentials(self.home(), &self.config.graph, app, secret)
+            .map_err(graph_error)?;
         self.store.set_setting(
             "app_registration",
             Some(&serde_json::to_string(app).expect("serializable")),
@@ -148,7 +163,7 @@ impl Engine {
     /// Who is signed in, read from the keychain without a network call:
     /// `None` when nobody is. A keychain that cannot be read is an error.
     pub fn signed_in(&self) -> Result<Option<String>> {
-        match KeychainTokens::load(self.home(), Endpoints::from_env()) {
+        match KeychainTokens::load(self.home(), &self.config.graph) {
             Ok(t) => Ok(Some(t.account())),
             Err(GraphError::SignInRequired { .. }) => Ok(None),
             Err(e) => Err(graph_error(e)),
@@ -156,18 +171,18 @@ impl Engine {
     }
 
     pub fn token_store_warning(&self) -> Result<Option<String>> {
-        session::store_warning(self.home()).map_err(graph_error)
+        session::store_warning(self.home(), &self.config.graph).map_err(graph_error)
     }
 
     /// Forgets every credential of this home. Backups keep landing locally.
     pub fn sign_out(&self) -> Result<()> {
-        session::sign_out(self.home()).map_err(graph_error)
+        session::sign_out(self.home(), &self.config.graph).map_err(graph_error)
     }
 
     /// Who is signed in, with the drive's type and quota.
     pub fn whoami(&self) -> Result<Account> {
         let mut tokens =
-            KeychainTokens::load(self.home(), Endpoints::from_env()).map_err(graph_error)?;
+            KeychainTokens::load(self.home(), &self.config.graph).map_err(graph_error)?;
         if tokens.is_app() {
             let name = tokens.account();
             tokens.access_token().map_err(graph_error)?;
@@ -180,7 +195,11 @@ impl Engine {
                 quota_remaining: None,
             });
         }
-        let mut graph = Graph::new(&Endpoints::from_env().graph, &mut tokens, retry_budget());
+        let mut graph = Graph::new(
+            &self.config.graph.endpoints.graph,
+            &mut tokens,
+            self.config.retry_budget,
+        );
         let me = graph.me().map_err(graph_error)?;
         let drive = graph.my_drive().map_err(graph_error)?;
         Ok(user_account(me, drive))
@@ -273,7 +292,7 @@ fn user_account(me: nuage_graph::types::User, drive: nuage_graph::types::Drive) 
 }
 
 /// One folder shown by a folder picker.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct FolderEntry {
     pub name: String,
     pub drive_id: String,
@@ -282,13 +301,13 @@ pub struct FolderEntry {
 }
 
 /// One page of a folder's subfolders; pass `next` back for the next page.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct FolderPage {
     pub folders: Vec<FolderEntry>,
     pub next: Option<String>,
 }
 
-impl Engine {
+impl Ctx<'_> {
     /// Lists the subfolders of `parent` (the drive's root when `None`) in
     /// the signed-in user's OneDrive, one page at a time, for a folder picker.
     pub fn browse_onedrive(

@@ -18,20 +18,22 @@ pub enum Error {
     #[error("{0}")]
     InvalidBackup(InvalidBackup),
 
-    #[error("no source named '{0}'. Run `nuage source list` to see the registered sources.")]
+    #[error("no source named '{0}'. Check the name among the registered sources.")]
     UnknownSource(String),
 
     #[error("a source named '{0}' already exists. Choose another name.")]
     SourceExists(String),
 
-    #[error("no restore point or backup file '{0}'. Run `nuage list` to see restore points.")]
+    #[error(
+        "no restore point or backup file '{0}'. Check the id among the restore points, or the path of the file."
+    )]
     UnknownRestorePoint(String),
 
     #[error("'{0}' matches several restore points; give more of the id.")]
     AmbiguousRestorePoint(String),
 
     #[error(
-        "{} already exists; Nuage will not overwrite it. Choose another path or pass --force.",
+        "{} already exists; Nuage will not overwrite it. Choose another path, or allow replacing it.",
         .0.display()
     )]
     TargetExists(PathBuf),
@@ -74,23 +76,145 @@ pub enum Error {
     #[error("restoring into {}: {detail}", .path.display())]
     RestoreFailed { path: PathBuf, detail: String },
 
-    /// A destination could not be used; `code` is one of the closed set the
-    /// UI branches on (`offline`, `throttled`, `sign_in_required`,
-    /// `destination_full`, `destination_unavailable`).
+    /// A destination (or the sign-in it needs) could not be used.
     #[error("{message}")]
-    Destination { code: &'static str, message: String },
+    Destination { code: ErrorCode, message: String },
+}
+
+/// Every code Nuage reports, for scripts (`--json`), the desktop UI (which
+/// branches on them; its TypeScript type is generated from this one) and
+/// the state model. Serialised once, by serde, in snake_case.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, ts_rs::TS,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// Microsoft needs the person to sign in (again).
+    SignInRequired,
+    SignInDeclined,
+    SignInExpired,
+    Cancelled,
+    /// The OS keychain is missing, locked or refused access.
+    KeychainUnavailable,
+    Offline,
+    Throttled,
+    DestinationFull,
+    DestinationUnavailable,
+    /// A copy at the destination does not match the local one.
+    HashMismatch,
+    InvalidBackup,
+    SourceUnavailable,
+    NotFound,
+    InvalidInput,
+    /// Another Nuage process holds the home.
+    Busy,
+    DiskFull,
+    Io,
+    /// No verified backup of a source for three schedule intervals.
+    Stale,
+    /// Nothing to back up yet.
+    NoSources,
+    /// Copies stay on this computer: no destination chosen.
+    NoDestination,
+    /// Anything else.
+    Failed,
+}
+
+impl ErrorCode {
+    /// The stable name (`sign_in_required`, …), as serde writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::SignInRequired => "sign_in_required",
+            ErrorCode::SignInDeclined => "sign_in_declined",
+            ErrorCode::SignInExpired => "sign_in_expired",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::KeychainUnavailable => "keychain_unavailable",
+            ErrorCode::Offline => "offline",
+            ErrorCode::Throttled => "throttled",
+            ErrorCode::DestinationFull => "destination_full",
+            ErrorCode::DestinationUnavailable => "destination_unavailable",
+            ErrorCode::HashMismatch => "hash_mismatch",
+            ErrorCode::InvalidBackup => "invalid_backup",
+            ErrorCode::SourceUnavailable => "source_unavailable",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::InvalidInput => "invalid_input",
+            ErrorCode::Busy => "busy",
+            ErrorCode::DiskFull => "disk_full",
+            ErrorCode::Io => "io",
+            ErrorCode::Stale => "stale",
+            ErrorCode::NoSources => "no_sources",
+            ErrorCode::NoDestination => "no_destination",
+            ErrorCode::Failed => "failed",
+        }
+    }
+
+    pub const ALL: [ErrorCode; 21] = [
+        ErrorCode::SignInRequired,
+        ErrorCode::SignInDeclined,
+        ErrorCode::SignInExpired,
+        ErrorCode::Cancelled,
+        ErrorCode::KeychainUnavailable,
+        ErrorCode::Offline,
+        ErrorCode::Throttled,
+        ErrorCode::DestinationFull,
+        ErrorCode::DestinationUnavailable,
+        ErrorCode::HashMismatch,
+        ErrorCode::InvalidBackup,
+        ErrorCode::SourceUnavailable,
+        ErrorCode::NotFound,
+        ErrorCode::InvalidInput,
+        ErrorCode::Busy,
+        ErrorCode::DiskFull,
+        ErrorCode::Io,
+        ErrorCode::Stale,
+        ErrorCode::NoSources,
+        ErrorCode::NoDestination,
+        ErrorCode::Failed,
+    ];
+
+    /// The code a stored name stands for; a name this version does not
+    /// know (written by a newer one) reads as `failed`.
+    pub fn parse(s: &str) -> ErrorCode {
+        ErrorCode::ALL
+            .into_iter()
+            .find(|c| c.as_str() == s)
+            .unwrap_or(ErrorCode::Failed)
+    }
+
+    /// Waiting for the network or for Microsoft: nothing for a person to do.
+    pub fn is_transient(self) -> bool {
+        matches!(self, ErrorCode::Offline | ErrorCode::Throttled)
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::ToSql for ErrorCode {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+
+impl rusqlite::types::FromSql for ErrorCode {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        Ok(ErrorCode::parse(v.as_str()?))
+    }
 }
 
 /// Why a source could not be snapshotted.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceProblem {
-    #[error("the database file {} does not exist. Check the path, or remove the source with `nuage source remove`.", .0.display())]
+    #[error("the database file {} does not exist. Check the path, or remove the source if its application is gone.", .0.display())]
     Missing(PathBuf),
     #[error("permission denied reading {}. Give this user read access to the file and its folder.", .0.display())]
     PermissionDenied(PathBuf),
     #[error("{} is not a SQLite database. Check that the source points at the application's database file.", .0.display())]
     NotADatabase(PathBuf),
-    #[error("{} is corrupt ({}). Run `sqlite3 <file> \"PRAGMA integrity_check\"` and repair it; earlier restore points are kept.", .0.display(), .1)]
+    #[error("{} is corrupt ({}). Repair it with its application (or SQLite's integrity check), or restore an earlier restore point: they are kept.", .0.display(), .1)]
     Corrupt(PathBuf, String),
     #[error("{} stayed locked by another program for {} ms. Nuage will try again at the next run; if it persists, check which program holds the lock.", .0.display(), .1)]
     Locked(PathBuf, u64),
@@ -130,19 +254,21 @@ pub enum InvalidBackup {
 }
 
 impl Error {
-    /// A short stable code for scripts and the desktop UI.
-    pub fn code(&self) -> &'static str {
+    /// The stable code for scripts, the desktop UI and the state model.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Error::Source { .. } => "source_unavailable",
-            Error::InvalidBackup(_) | Error::CorruptCopy { .. } => "invalid_backup",
+            Error::Source { .. } => ErrorCode::SourceUnavailable,
+            Error::InvalidBackup(_) | Error::CorruptCopy { .. } => ErrorCode::InvalidBackup,
             Error::UnknownSource(_)
             | Error::UnknownRestorePoint(_)
-            | Error::AmbiguousRestorePoint(_) => "not_found",
-            Error::SourceExists(_) | Error::TargetExists(_) | Error::Invalid(_) => "invalid_input",
-            Error::Busy { .. } => "busy",
-            Error::DiskFull { .. } => "disk_full",
-            Error::Io { .. } | Error::State { .. } | Error::RestoreFailed { .. } => "io",
-            Error::Destination { code, .. } => code,
+            | Error::AmbiguousRestorePoint(_) => ErrorCode::NotFound,
+            Error::SourceExists(_) | Error::TargetExists(_) | Error::Invalid(_) => {
+                ErrorCode::InvalidInput
+            }
+            Error::Busy { .. } => ErrorCode::Busy,
+            Error::DiskFull { .. } => ErrorCode::DiskFull,
+            Error::Io { .. } | Error::State { .. } | Error::RestoreFailed { .. } => ErrorCode::Io,
+            Error::Destination { code, .. } => *code,
         }
     }
 

@@ -48,14 +48,6 @@ impl AtomicFile {
         })
     }
 
-    pub fn temp_path(&self) -> &Path {
-        &self.tmp
-    }
-
-    pub fn target(&self) -> &Path {
-        &self.target
-    }
-
     /// Flushes to disk and renames into place. With `overwrite == false`, an
     /// existing target is never replaced (checked atomically with a hard link).
     pub fn commit(mut self, overwrite: bool) -> Result<()> {

@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use nuage_engine::destination::folder::FolderDestination;
-use nuage_engine::destination::{Destination, NoJournal, file_name};
+use nuage_engine::FolderDestination;
+use nuage_engine::{Destination, NoJournal, file_name};
 use nuage_graph::QuickXorHash;
 
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -193,21 +193,21 @@ fn a_missing_folder_is_reported_as_unavailable() {
             &mut |_| {},
         )
         .unwrap_err();
-    assert_eq!(e.code(), "destination_unavailable");
+    assert_eq!(e.code().as_str(), "destination_unavailable");
     assert!(
         e.to_string().contains("disk or network share is connected"),
         "{e}"
     );
     assert_eq!(
-        dest.list("shop").unwrap_err().code(),
+        dest.list("shop").unwrap_err().code().as_str(),
         "destination_unavailable"
     );
 }
 
 #[test]
 fn a_home_from_before_destinations_is_migrated_and_its_copies_uploaded() {
-    use nuage_engine::destination::DestinationConfig;
-    use nuage_engine::{Engine, Status};
+    use nuage_engine::DestinationConfig;
+    use nuage_engine::{Engine, RunOutcome};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("app.db");
     rusqlite::Connection::open(&db)
@@ -237,9 +237,9 @@ fn a_home_from_before_destinations_is_migrated_and_its_copies_uploaded() {
     e.set_destination(Some(&DestinationConfig::Folder { path: nas.clone() }))
         .unwrap();
     let out = e.backup(&[], &mut |_| {}).unwrap().remove(0);
-    assert_eq!(out.status, Status::Unchanged);
+    assert_eq!(out.status, RunOutcome::Unchanged);
     let upload = out.upload.unwrap();
-    assert_eq!(upload.state, "verified", "{:?}", upload.error);
+    assert_eq!(upload.state.as_str(), "verified", "{:?}", upload.error);
     assert_eq!(upload.uploaded, vec![point.id.clone()]);
     assert_eq!(
         std::fs::read(&point.file).unwrap(),
@@ -250,7 +250,7 @@ fn a_home_from_before_destinations_is_migrated_and_its_copies_uploaded() {
 #[test]
 fn onedrive_destination_passes_the_conformance_suite() {
     use nuage_emulator::{Config, Emulator};
-    use nuage_engine::destination::onedrive::OneDriveDestination;
+    use nuage_engine::OneDriveDestination;
     use nuage_graph::client::{Graph, TokenSource};
     use nuage_graph::types::Secret;
 
@@ -286,6 +286,7 @@ fn onedrive_destination_passes_the_conformance_suite() {
     };
     let mut dest = OneDriveDestination::new(
         endpoints,
+        std::time::Duration::from_secs(600),
         root,
         "OneDrive folder /Backups/Nuage".into(),
         Box::new(Minted(token)),
@@ -311,8 +312,8 @@ fn onedrive_destination_passes_the_conformance_suite() {
 /// new source given the old name keeps its own copies; nothing is lost.
 #[test]
 fn a_renamed_source_takes_its_restore_points_history_and_copies_along() {
-    use nuage_engine::destination::DestinationConfig;
-    use nuage_engine::{Engine, Status};
+    use nuage_engine::DestinationConfig;
+    use nuage_engine::{Engine, RunOutcome};
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shop.db");
     let conn = rusqlite::Connection::open(&db).unwrap();
@@ -339,23 +340,30 @@ fn a_renamed_source_takes_its_restore_points_history_and_copies_along() {
         .unwrap();
     e.add_source(&other, Some("other")).unwrap();
     assert_eq!(
-        e.rename_source("shop", "other").unwrap_err().code(),
+        e.rename_source("shop", "other")
+            .unwrap_err()
+            .code()
+            .as_str(),
         "invalid_input"
     );
     assert_eq!(
-        e.rename_source("nope", "x").unwrap_err().code(),
+        e.rename_source("nope", "x").unwrap_err().code().as_str(),
         "not_found"
     );
     let err = e.rename_source("shop", "OTHER").unwrap_err();
-    assert_eq!(err.code(), "invalid_input", "one OneDrive folder: {err}");
     assert_eq!(
-        e.rename_source("shop", "../x").unwrap_err().code(),
+        err.code().as_str(),
+        "invalid_input",
+        "one OneDrive folder: {err}"
+    );
+    assert_eq!(
+        e.rename_source("shop", "../x").unwrap_err().code().as_str(),
         "invalid_input"
     );
     {
-        let _run = nuage_engine::store::HomeLock::acquire(&home).unwrap();
+        let _run = nuage_engine::HomeLock::acquire(&home).unwrap();
         let err = e.rename_source("shop", "garage").unwrap_err();
-        assert_eq!(err.code(), "busy", "{err}");
+        assert_eq!(err.code().as_str(), "busy", "{err}");
     }
     e.remove_source("other").unwrap();
 
@@ -394,9 +402,9 @@ fn a_renamed_source_takes_its_restore_points_history_and_copies_along() {
 
     // The next run (nothing changed) moves them.
     let out = e.backup(&[], &mut |_| {}).unwrap().remove(0);
-    assert_eq!(out.status, Status::Unchanged);
+    assert_eq!(out.status, RunOutcome::Unchanged);
     assert_eq!(
-        out.upload.as_ref().unwrap().state,
+        out.upload.as_ref().unwrap().state.as_str(),
         "verified",
         "{:?}",
         out.upload

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nuage_engine::{BackupRef, Status};
+use nuage_engine::{BackupRef, RunOutcome};
 use rusqlite::Connection;
 use support::{engine, logical};
 
@@ -126,7 +126,7 @@ fn consistent_snapshots_under_concurrent_writes(wal: bool) {
         let out = e.backup(&[], &mut |_| {}).unwrap();
         assert_eq!(
             out[0].status,
-            Status::BackedUp,
+            RunOutcome::BackedUp,
             "run {i}: {:?}",
             out[0].error
         );
@@ -187,7 +187,7 @@ fn backup_never_modifies_the_source() {
         e.add_source(&db, Some("s")).unwrap();
         assert_eq!(
             e.backup(&[], &mut |_| {}).unwrap()[0].status,
-            Status::BackedUp
+            RunOutcome::BackedUp
         );
         assert_eq!(
             file_state(&db),
@@ -212,9 +212,9 @@ fn unchanged_sources_are_skipped_and_every_change_is_seen() {
         let e = engine(dir.path());
         e.add_source(&db, Some("s")).unwrap();
         let first = e.backup(&[], &mut |_| {}).unwrap().remove(0);
-        assert_eq!(first.status, Status::BackedUp);
+        assert_eq!(first.status, RunOutcome::BackedUp);
         let again = e.backup(&[], &mut |_| {}).unwrap().remove(0);
-        assert_eq!(again.status, Status::Unchanged);
+        assert_eq!(again.status, RunOutcome::Unchanged);
         assert_eq!(again.id, first.id);
         assert_eq!(
             e.restore_points(None).unwrap().len(),
@@ -228,7 +228,11 @@ fn unchanged_sources_are_skipped_and_every_change_is_seen() {
             c.execute("UPDATE accounts SET balance = ?1 WHERE id = 0", [START + i])
                 .unwrap();
             let o = e.backup(&[], &mut |_| {}).unwrap().remove(0);
-            assert_eq!(o.status, Status::BackedUp, "change {i} missed (wal={wal})");
+            assert_eq!(
+                o.status,
+                RunOutcome::BackedUp,
+                "change {i} missed (wal={wal})"
+            );
             let p = e.restore_points(Some("s")).unwrap().remove(0);
             let to = dir.path().join(format!("r{i}.db"));
             e.restore_to(&BackupRef::Point(p), &to, false, &mut |_| {})
@@ -261,11 +265,11 @@ fn a_closed_wal_database_is_unchanged_after_its_own_backup() {
     assert!(!dir.path().join("closed.db-wal").exists());
     assert_eq!(
         e.backup(&[], &mut |_| {}).unwrap()[0].status,
-        Status::BackedUp
+        RunOutcome::BackedUp
     );
     assert_eq!(
         e.backup(&[], &mut |_| {}).unwrap()[0].status,
-        Status::Unchanged
+        RunOutcome::Unchanged
     );
 }
 

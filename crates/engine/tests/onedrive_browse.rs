@@ -13,14 +13,21 @@ fn folders_are_listed_page_by_page_and_created_on_request() {
     let emu = Emulator::start_in_thread(config).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    // SAFETY: nextest runs each test in its own process; nothing else reads
-    // the environment concurrently.
-    unsafe {
-        std::env::set_var("NUAGE_TOKEN_STORE", "file");
-        std::env::set_var("NUAGE_GRAPH_URL", emu.graph_url());
-        std::env::set_var("NUAGE_AUTHORITY_URL", emu.authority_url());
-    }
-    let engine = Engine::open(&home).unwrap();
+    let settings = nuage_graph::session::Settings {
+        endpoints: nuage_graph::auth::Endpoints {
+            authority: emu.authority_url(),
+            graph: emu.graph_url(),
+        },
+        token_store: Some("file".into()),
+    };
+    let engine = Engine::open_with(
+        &home,
+        nuage_engine::Config {
+            graph: settings.clone(),
+            ..nuage_engine::Config::default()
+        },
+    )
+    .unwrap();
     // Granted without Files.ReadWrite.All, and the emulator's access tokens
     // live 5 minutes here, so every call refreshes: the refresh must not ask
     // for more than was granted (it once did, and signed the user out).
@@ -31,7 +38,8 @@ fn folders_are_listed_page_by_page_and_created_on_request() {
         client_id: CLIENT.into(),
         tenant: "common".into(),
     };
-    nuage_graph::session::save_user_tokens(&home, &app, &tokens, Some("ada".into())).unwrap();
+    nuage_graph::session::save_user_tokens(&home, &settings, &app, &tokens, Some("ada".into()))
+        .unwrap();
 
     let made: Vec<String> = (0..5).map(|i| format!("Folder {i}")).collect();
     for name in &made {

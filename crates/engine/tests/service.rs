@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use nuage_engine::service::{AppState, Service};
+use nuage_engine::{AppState, ManualClock, Service};
 use nuage_engine::{DestinationConfig, Engine, Event, Schedule};
 use rusqlite::Connection;
 
@@ -67,6 +67,34 @@ fn wait_for(what: &str, secs: u64, mut f: impl FnMut() -> bool) {
     }
 }
 
+/// A service on a clock that moves only when the test moves it.
+fn manual(home: &Path) -> (Service, Arc<ManualClock>) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let service =
+        Service::start_with_clock(home, nuage_engine::Config::default(), clock.clone()).unwrap();
+    (service, clock)
+}
+
+/// Lets `d` pass on the manual clock, one minute at a time, and waits
+/// until the scheduler has looked at each minute.
+fn let_time_pass(service: &Service, clock: &ManualClock, d: Duration) {
+    let mut left = d;
+    while !left.is_zero() {
+        let step = left.min(Duration::from_secs(60));
+        clock.advance(step);
+        left -= step;
+        let before = service.ticks();
+        service.wake();
+        wait_for("the scheduler to see the time", 30, || {
+            service.ticks() > before
+        });
+    }
+}
+
+fn runs(home: &Path) -> usize {
+    Engine::open(home).unwrap().runs(100).unwrap().len()
+}
+
 fn points(home: &Path) -> usize {
     Engine::open(home)
         .unwrap()
@@ -80,7 +108,7 @@ fn states(log: &Log) -> Vec<AppState> {
         .unwrap()
         .iter()
         .filter_map(|e| match e {
-            Event::StateChanged { state, .. } => Some(*state),
+            Event::StateChanged { overview } => Some(overview.state),
             _ => None,
         })
         .collect()
@@ -89,7 +117,7 @@ fn states(log: &Log) -> Vec<AppState> {
 #[test]
 fn back_up_now_runs_streams_events_and_ends_up_to_date() {
     let s = setup(Schedule::Off);
-    let service = Service::start(&s.home).unwrap();
+    let service = Service::start(&s.home, nuage_engine::Config::default()).unwrap();
     let log = recording(&service);
     service.back_up_now();
     wait_for("the run and the state after it", 30, || {
@@ -118,38 +146,52 @@ fn back_up_now_runs_streams_events_and_ends_up_to_date() {
     let shop = &o.sources[0];
     assert_eq!(shop.last_verified.as_ref().unwrap().rows, 50);
     assert!(o.last_verified_at.is_some());
-    assert_eq!(o.destination.as_ref().unwrap().kind, "folder");
+    assert_eq!(
+        o.destination.as_ref().unwrap().kind,
+        nuage_engine::DestinationKind::Folder
+    );
 }
 
 #[test]
 fn a_due_run_starts_by_itself_once_and_not_again_until_the_next_interval() {
     let s = setup(Schedule::every(60).unwrap());
-    let service = Service::start(&s.home).unwrap();
+    let (service, clock) = manual(&s.home);
     // Never run before: due at once (a missed run is caught up on start).
     wait_for("the first scheduled run", 30, || points(&s.home) == 1);
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(points(&s.home), 1, "one run, not one per tick");
     let o = service.overview().unwrap();
     let next = chrono::DateTime::parse_from_rfc3339(o.next_run.as_deref().unwrap()).unwrap();
     let wait = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
     assert!(wait > chrono::Duration::minutes(58), "{wait}");
+    // 58 minutes of ticks: one run, not one per tick.
+    let_time_pass(&service, &clock, Duration::from_secs(58 * 60));
+    assert_eq!(runs(&s.home), 1, "one run, not one per tick");
+    // The interval is over: the next run starts by itself (and finds the
+    // database unchanged).
+    let_time_pass(&service, &clock, Duration::from_secs(3 * 60));
+    wait_for("the second scheduled run", 30, || runs(&s.home) == 2);
+    assert_eq!(
+        points(&s.home),
+        1,
+        "an unchanged database makes no new copy"
+    );
 }
 
 #[test]
 fn pause_stops_scheduled_runs_survives_a_restart_and_back_up_now_still_works() {
     let s = setup(Schedule::every(60).unwrap());
     Engine::open(&s.home).unwrap().set_paused(true).unwrap();
-    let service = Service::start(&s.home).unwrap();
+    let (service, clock) = manual(&s.home);
     let log = recording(&service);
     service.refresh();
     wait_for("the paused state", 10, || {
         states(&log).last() == Some(&AppState::Paused)
     });
-    std::thread::sleep(Duration::from_secs(2));
+    // Three intervals pass: nothing runs while paused.
+    let_time_pass(&service, &clock, Duration::from_secs(3 * 60 * 60));
     assert_eq!(points(&s.home), 0, "no scheduled run while paused");
     drop(service);
 
-    let service = Service::start(&s.home).unwrap();
+    let service = Service::start(&s.home, nuage_engine::Config::default()).unwrap();
     assert_eq!(service.overview().unwrap().state, AppState::Paused);
     service.back_up_now();
     wait_for("the manual run", 30, || points(&s.home) == 1);
@@ -163,7 +205,7 @@ fn pause_stops_scheduled_runs_survives_a_restart_and_back_up_now_still_works() {
 fn a_failed_run_needs_attention_with_the_action_that_fixes_it() {
     let s = setup(Schedule::Off);
     std::fs::remove_file(&s.db).unwrap();
-    let service = Service::start(&s.home).unwrap();
+    let service = Service::start(&s.home, nuage_engine::Config::default()).unwrap();
     let log = recording(&service);
     service.back_up_now();
     wait_for("the failed run", 30, || {
@@ -171,7 +213,7 @@ fn a_failed_run_needs_attention_with_the_action_that_fixes_it() {
     });
     let o = service.overview().unwrap();
     let p = o.problem.expect("a problem");
-    assert_eq!(p.code, "source_unavailable");
+    assert_eq!(p.code.as_str(), "source_unavailable");
     assert_eq!(p.source.as_deref(), Some("shop"));
     assert_eq!(
         serde_json::to_value(p.action).unwrap(),
@@ -190,17 +232,20 @@ fn a_failed_run_needs_attention_with_the_action_that_fixes_it() {
 #[test]
 fn the_cli_holding_the_home_postpones_the_run_instead_of_failing_it() {
     let s = setup(Schedule::Off);
-    let lock = nuage_engine::store::HomeLock::acquire(&s.home).unwrap();
-    let service = Service::start(&s.home).unwrap();
+    let lock = nuage_engine::HomeLock::acquire(&s.home).unwrap();
+    let (service, _clock) = manual(&s.home);
+    let before = service.ticks();
     service.back_up_now();
-    std::thread::sleep(Duration::from_secs(2));
+    // The run was tried (and found the home busy) once the scheduler
+    // finished a turn after it.
+    wait_for("the attempt", 30, || service.ticks() > before + 1);
     assert_eq!(points(&s.home), 0);
     assert!(!service.is_running());
     let o = service.overview().unwrap();
     assert!(
         o.problem
             .as_ref()
-            .is_none_or(|p| p.code != "source_unavailable"),
+            .is_none_or(|p| p.code.as_str() != "source_unavailable"),
         "a busy home is not a failed source: {:?}",
         o.problem
     );

@@ -54,22 +54,21 @@ impl Default for Endpoints {
 }
 
 impl Endpoints {
-    /// Defaults, overridden by `NUAGE_AUTHORITY_URL` and `NUAGE_GRAPH_URL`.
-    pub fn from_env() -> Self {
+    /// The defaults, with either URL replaced when given (a national
+    /// cloud, the emulator). The binaries read them from
+    /// `NUAGE_AUTHORITY_URL` and `NUAGE_GRAPH_URL`.
+    pub fn with(authority: Option<&str>, graph: Option<&str>) -> Self {
         let d = Endpoints::default();
-        let get = |k: &str, default: String| {
-            std::env::var(k)
-                .ok()
-                .filter(|v| !v.is_empty())
+        let pick = |v: Option<&str>, default: String| {
+            v.filter(|v| !v.is_empty())
+                .map(str::to_string)
                 .unwrap_or(default)
+                .trim_end_matches('/')
+                .to_string()
         };
         Endpoints {
-            authority: get("NUAGE_AUTHORITY_URL", d.authority)
-                .trim_end_matches('/')
-                .to_string(),
-            graph: get("NUAGE_GRAPH_URL", d.graph)
-                .trim_end_matches('/')
-                .to_string(),
+            authority: pick(authority, d.authority),
+            graph: pick(graph, d.graph),
         }
     }
 
@@ -86,14 +85,7 @@ pub struct AppRegistration {
     pub tenant: String,
 }
 
-/// Explains how to get a client ID when none is configured.
-pub const HOW_TO_REGISTER: &str = "No client ID is configured. Register an app once for your organisation:
-  1. In the Microsoft Entra admin center (entra.microsoft.com), open App registrations → New registration;
-     choose the account types you need (personal accounts: \"...and personal Microsoft accounts\").
-  2. Under Authentication, set \"Allow public client flows\" to Yes.
-  3. Under API permissions, add Microsoft Graph delegated permissions Files.ReadWrite, offline_access and
-     User.Read (and Files.ReadWrite.All to write into folders shared by others).
-  4. Copy the Application (client) ID and run `nuage login --client-id <ID>` (or set NUAGE_CLIENT_ID).";
+pub use crate::error::HOW_TO_REGISTER;
 
 /// A device sign-in in progress: show `user_code` and `verification_uri`
 /// (or Microsoft's `message`) to the person, then [`DeviceFlow::wait`].

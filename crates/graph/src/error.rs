@@ -8,6 +8,15 @@ use std::time::Duration;
 
 use crate::names::NameError;
 
+/// Explains how to get a client ID when none is configured.
+pub const HOW_TO_REGISTER: &str = "No client ID is configured. Register an app once for your organisation:
+  1. In the Microsoft Entra admin center (entra.microsoft.com), open App registrations → New registration;
+     choose the account types you need (personal accounts: \"...and personal Microsoft accounts\").
+  2. Under Authentication, set \"Allow public client flows\" to Yes.
+  3. Under API permissions, add Microsoft Graph delegated permissions Files.ReadWrite, offline_access and
+     User.Read (and Files.ReadWrite.All to write into folders shared by others).
+  4. Copy the Application (client) ID and give it to Nuage when you sign in (or set NUAGE_CLIENT_ID).";
+
 /// Result alias for this crate.
 pub type Result<T, E = GraphError> = std::result::Result<T, E>;
 
@@ -76,7 +85,7 @@ pub enum GraphError {
     Keychain { message: String },
 
     /// No app registration is configured: the message explains how to get one.
-    #[error("{}", crate::auth::HOW_TO_REGISTER)]
+    #[error("{}", HOW_TO_REGISTER)]
     NoClientId,
 
     /// Device-code flow: the code expired before the user finished.

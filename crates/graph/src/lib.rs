@@ -12,6 +12,9 @@
 //! - [`names`] — sharing-link encoding, path-segment encoding, name rules.
 //! - [`quickxor`] — QuickXorHash.
 
+// A library never panics on a value it could not get: errors are returned.
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
+
 pub mod auth;
 pub mod client;
 pub mod error;

@@ -17,6 +17,20 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// What the binaries read from their environment for Microsoft: the
+/// endpoints (national clouds, the emulator) and the token store chosen
+/// (`None`: the OS keychain; `Some("file")`: a 0600 file). Nothing in this
+/// crate reads the environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    pub endpoints: Endpoints,
+    pub token_store: Option<String>,
+}
+
+fn open_store(home: &Path, settings: &Settings) -> Result<Box<dyn TokenStore>> {
+    tokens::open_store(home, settings.token_store.as_deref()).map_err(keychain_error)
+}
+
 /// A keychain failure, with the store's own actionable message.
 pub fn keychain_error(e: tokens::TokenStoreError) -> GraphError {
     GraphError::Keychain {
@@ -41,8 +55,9 @@ pub struct KeychainTokens {
 impl KeychainTokens {
     /// The signed-in identity of `home`: a person's tokens, or else app
     /// credentials. Neither → sign-in required.
-    pub fn load(home: &Path, endpoints: Endpoints) -> Result<KeychainTokens> {
-        let store = tokens::open_store(home).map_err(keychain_error)?;
+    pub fn load(home: &Path, settings: &Settings) -> Result<KeychainTokens> {
+        let store = open_store(home, settings)?;
+        let endpoints = settings.endpoints.clone();
         let key = tokens::key_for_home(home);
         let identity = if let Some(t) = store.load_tokens(&key).map_err(keychain_error)? {
             Identity::User(t)
@@ -129,6 +144,7 @@ impl TokenSource for KeychainTokens {
 /// Stores a person's tokens after a device sign-in.
 pub fn save_user_tokens(
     home: &Path,
+    settings: &Settings,
     app: &AppRegistration,
     resp: &TokenResponse,
     account: Option<String>,
@@ -149,15 +165,20 @@ pub fn save_user_tokens(
         client_id: app.client_id.clone(),
         scopes: resp.scope.split_whitespace().map(str::to_string).collect(),
     };
-    let store = tokens::open_store(home).map_err(keychain_error)?;
+    let store = open_store(home, settings)?;
     let key = tokens::key_for_home(home);
     store.delete_app_credentials(&key).map_err(keychain_error)?;
     store.save_tokens(&key, &t).map_err(keychain_error)
 }
 
 /// Stores app-only credentials after they were checked.
-pub fn save_app_credentials(home: &Path, app: &AppRegistration, secret: &Secret) -> Result<()> {
-    let store = tokens::open_store(home).map_err(keychain_error)?;
+pub fn save_app_credentials(
+    home: &Path,
+    settings: &Settings,
+    app: &AppRegistration,
+    secret: &Secret,
+) -> Result<()> {
+    let store = open_store(home, settings)?;
     let key = tokens::key_for_home(home);
     store.delete_tokens(&key).map_err(keychain_error)?;
     store
@@ -174,14 +195,14 @@ pub fn save_app_credentials(home: &Path, app: &AppRegistration, secret: &Secret)
 
 /// The warning to show whenever tokens are kept outside the keychain
 /// (`NUAGE_TOKEN_STORE=file`).
-pub fn store_warning(home: &Path) -> Result<Option<String>> {
-    let store = tokens::open_store(home).map_err(keychain_error)?;
+pub fn store_warning(home: &Path, settings: &Settings) -> Result<Option<String>> {
+    let store = open_store(home, settings)?;
     Ok(store.warning().map(str::to_string))
 }
 
 /// Forgets every credential of `home`.
-pub fn sign_out(home: &Path) -> Result<()> {
-    let store = tokens::open_store(home).map_err(keychain_error)?;
+pub fn sign_out(home: &Path, settings: &Settings) -> Result<()> {
+    let store = open_store(home, settings)?;
     let key = tokens::key_for_home(home);
     store.delete_tokens(&key).map_err(keychain_error)?;
     store.delete_app_credentials(&key).map_err(keychain_error)

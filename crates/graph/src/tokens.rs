@@ -26,7 +26,7 @@
 //!   `0700` folder `<home>/secrets`, written atomically. Its
 //!   [`TokenStore::warning`] says so, for the front end to show.
 //!
-//! [`open_store`] picks one from the environment.
+//! [`open_store`] picks one from the setting the binaries read.
 //!
 //! # Blocking
 //! Every call is synchronous and may block: a D-Bus round trip, or as long
@@ -343,17 +343,10 @@ pub trait TokenStore: Send + Sync {
     }
 }
 
-/// The store `NUAGE_TOKEN_STORE` asks for: the OS keychain unless it is
-/// `file`. Check [`TokenStore::warning`] of the result and show it.
-pub fn open_store(home: &Path) -> Result<Box<dyn TokenStore>> {
-    let setting = std::env::var_os(STORE_ENV);
-    let setting = setting.as_ref().map(|s| s.to_string_lossy());
-    open_store_with(home, setting.as_deref())
-}
-
-/// [`open_store`] with the setting given rather than read from the
-/// environment.
-pub fn open_store_with(home: &Path, setting: Option<&str>) -> Result<Box<dyn TokenStore>> {
+/// The store a setting asks for (`NUAGE_TOKEN_STORE`, read by the
+/// binaries): the OS keychain unless it is `file`. Check
+/// [`TokenStore::warning`] of the result and show it.
+pub fn open_store(home: &Path, setting: Option<&str>) -> Result<Box<dyn TokenStore>> {
     match setting.map(str::trim).unwrap_or("") {
         "" | "keyring" | "keychain" => Ok(Box::new(KeyringStore::new())),
         "file" => Ok(Box::new(FileStore::open(home)?)),
@@ -895,11 +888,11 @@ mod tests {
     fn store_setting() {
         let home = Path::new("/nonexistent");
         for keyring in [None, Some(""), Some("keyring"), Some(" keychain ")] {
-            let store = open_store_with(home, keyring).unwrap();
+            let store = open_store(home, keyring).unwrap();
             assert!(store.location().contains("keychain"));
             assert!(store.warning().is_none());
         }
-        let e = open_store_with(home, Some("plaintext")).err().unwrap();
+        let e = open_store(home, Some("plaintext")).err().unwrap();
         assert_eq!(
             e.to_string(),
             "NUAGE_TOKEN_STORE is set to \"plaintext\", which Nuage does not know. Unset it to use the keychain, or set it to \"file\" to keep tokens in a file readable only by you."

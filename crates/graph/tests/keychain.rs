@@ -18,7 +18,7 @@ use std::process::Command;
 
 use nuage_graph::tokens::{
     AppCredentials, FileStore, KeyringStore, StoredTokens, TokenStore, TokenStoreError,
-    key_for_home, open_store_with,
+    key_for_home, open_store,
 };
 use nuage_graph::types::Secret;
 
@@ -253,7 +253,7 @@ fn two_homes_keep_separate_entries() {
 fn the_default_store_keeps_no_token_in_the_home() {
     // The store `open_store` gives without NUAGE_TOKEN_STORE is the
     // keychain, with no warning; the service differs only for the test.
-    let default = open_store_with(Path::new("/nonexistent"), None).unwrap();
+    let default = open_store(Path::new("/nonexistent"), None).unwrap();
     assert_eq!(default.location(), "the keychain (Secret Service)");
     assert!(default.warning().is_none());
 
@@ -292,7 +292,7 @@ fn the_default_store_keeps_no_token_in_the_home() {
 #[test]
 fn the_file_store_is_private_atomic_and_round_trips() {
     let home = tempfile::tempdir().unwrap();
-    let store = open_store_with(home.path(), Some("file")).unwrap();
+    let store = open_store(home.path(), Some("file")).unwrap();
     let dir = home.path().join("secrets");
     let warning = store.warning().expect("the file store warns");
     assert!(warning.contains("not in the keychain"), "{warning}");

@@ -1133,8 +1133,9 @@ pub fn internal(e: impl std::fmt::Display) -> GraphError {
 pub struct TmpFile(pub std::path::PathBuf);
 
 impl TmpFile {
-    pub fn disarm(self) {
-        std::mem::forget(self);
+    pub fn disarm(mut self) {
+        // An empty path: the drop below removes nothing.
+        self.0 = std::path::PathBuf::new();
     }
 }
 

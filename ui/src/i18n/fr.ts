@@ -1,5 +1,5 @@
 // Français.
-import type { Dict } from "./index";
+import type { Dict } from "./keys";
 
 export const fr: Dict = {
   "app.name": "Nuage",
@@ -27,6 +27,7 @@ export const fr: Dict = {
   "state.needs_attention": "Action requise",
   "state.signed_out": "Déconnecté",
   "state.paused": "En pause",
+  "state.not_set_up": "Pas encore configuré",
 
   "header.pause": "Mettre en pause",
   "header.resume": "Reprendre",
@@ -42,6 +43,7 @@ export const fr: Dict = {
   "error.throttled": "OneDrive demande à Nuage de ralentir.",
   "error.destination_full": "La destination est pleine.",
   "error.destination_unavailable": "Le dossier de sauvegarde est inutilisable.",
+  "error.hash_mismatch": "Une copie à la destination ne correspond pas à celle de cet ordinateur.",
   "error.no_destination": "Les copies restent uniquement sur cet ordinateur.",
   "error.invalid_backup": "Cette sauvegarde est illisible.",
   "error.source_unavailable": "La base de données est illisible.",
@@ -49,6 +51,7 @@ export const fr: Dict = {
   "error.invalid_input": "Vérifiez ce que vous avez saisi.",
   "error.busy": "Nuage est occupé.",
   "error.disk_full": "Le disque de cet ordinateur est plein.",
+  "error.io": "Un fichier n'a pas pu être lu ou écrit.",
   "error.failed": "Un problème est survenu.",
   "error.stale": "Les sauvegardes sont en retard.",
   "error.no_sources": "Aucune base de données n'est encore sauvegardée.",
@@ -60,6 +63,7 @@ export const fr: Dict = {
   "action.add_source": "Ajouter une base de données",
   "action.check_source": "Vérifier la base de données",
   "action.resume": "Reprendre les sauvegardes",
+  "action.unlock_keychain": "Vérifier à nouveau",
 
   "overview.title": "Vue d'ensemble",
   "overview.problem_source": "Base de données : {source}",
@@ -68,7 +72,6 @@ export const fr: Dict = {
   "overview.next_today": "Prochaine sauvegarde : aujourd'hui à {time}",
   "overview.next_tomorrow": "Prochaine sauvegarde : demain à {time}",
   "overview.next_date": "Prochaine sauvegarde : {date}",
-  "overview.next_unknown": "Prochaine sauvegarde : pas encore planifiée",
   "overview.last_verified": "Dernière sauvegarde vérifiée : {when}",
   "overview.never_verified": "Aucune sauvegarde vérifiée pour l'instant",
   "overview.back_up_now": "Sauvegarder maintenant",
@@ -78,8 +81,27 @@ export const fr: Dict = {
   "overview.sources": "Bases de données",
   "overview.no_sources": "Aucune base de données pour l'instant. Ajoutez-en une pour commencer à la sauvegarder.",
 
+  "setup.title": "Configurons vos sauvegardes",
+  "setup.intro": "Quelques étapes, puis Nuage sauvegarde tout seul.",
+  "setup.done": "Fait",
+  "setup.source": "Ajouter une base de données à sauvegarder",
+  "setup.source_help": "Le fichier SQLite où une application garde ses données.",
+  "setup.source_done": "Bases de données : {names}",
+  "setup.destination": "Choisir où vont les copies",
+  "setup.destination_help": "Un dossier dans OneDrive, un dossier partagé, ou un disque comme une clé USB ou un partage réseau. D'ici là, les copies restent uniquement sur cet ordinateur.",
+  "setup.sign_in": "Se connecter à Microsoft",
+  "setup.sign_in_help": "Les copies vont dans OneDrive : connectez-vous pour que Nuage puisse les envoyer.",
+
+  "keychain.why": "Nuage conserve votre connexion Microsoft dans le trousseau du système et ne parvient pas à l'ouvrir : il est verrouillé, ou cet ordinateur n'en a pas. Se reconnecter n'y changera rien.",
+  "keychain.unlock": "Déverrouillez-le : ouvrez une session sur votre bureau (une session à distance ou en mode texte peut le laisser verrouillé), ou ouvrez votre application de trousseau, par exemple « Mots de passe et clés », et déverrouillez le trousseau de connexion.",
+  "keychain.install": "Pas de trousseau ? Installez-en un, par exemple GNOME Keyring (le paquet gnome-keyring), puis fermez votre session et rouvrez-la.",
+  "keychain.then": "Vérifiez ensuite à nouveau : rien d'autre n'est à changer.",
+  "keychain.still_locked": "Le trousseau ne peut toujours pas être ouvert.",
+  "keychain.unlocked": "Le trousseau est de nouveau accessible.",
+
   "account.title": "Compte",
   "account.not_signed_in": "Non connecté",
+  "account.keychain_locked": "Connexion inconnue : le trousseau ne peut pas être ouvert.",
   "account.sign_in": "Se connecter",
   "account.sign_out": "Se déconnecter",
   "account.signed_in_as": "Connecté en tant que {name}",

@@ -3,10 +3,10 @@
 // the compiler and by i18n.test.ts, which also checks the {placeholders}).
 import { en } from "./en";
 import { fr } from "./fr";
+import type { Dict, Key } from "./keys";
 import { pt } from "./pt";
 
-export type Key = keyof typeof en;
-export type Dict = Record<Key, string>;
+export type { Dict, Key };
 export type Lang = "en" | "fr" | "pt";
 export type Params = Record<string, string | number>;
 

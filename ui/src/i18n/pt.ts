@@ -1,5 +1,5 @@
 // Português.
-import type { Dict } from "./index";
+import type { Dict } from "./keys";
 
 export const pt: Dict = {
   "app.name": "Nuage",
@@ -27,6 +27,7 @@ export const pt: Dict = {
   "state.needs_attention": "Requer atenção",
   "state.signed_out": "Sessão terminada",
   "state.paused": "Em pausa",
+  "state.not_set_up": "Ainda não configurado",
 
   "header.pause": "Pausar",
   "header.resume": "Retomar",
@@ -42,6 +43,7 @@ export const pt: Dict = {
   "error.throttled": "O OneDrive pediu ao Nuage para abrandar.",
   "error.destination_full": "O destino está cheio.",
   "error.destination_unavailable": "A pasta de cópias não pode ser usada.",
+  "error.hash_mismatch": "Uma cópia no destino não corresponde à deste computador.",
   "error.no_destination": "As cópias ficam apenas neste computador.",
   "error.invalid_backup": "Não é possível ler esta cópia de segurança.",
   "error.source_unavailable": "Não é possível ler a base de dados.",
@@ -49,6 +51,7 @@ export const pt: Dict = {
   "error.invalid_input": "Verifique o que introduziu.",
   "error.busy": "O Nuage está ocupado.",
   "error.disk_full": "O disco deste computador está cheio.",
+  "error.io": "Não foi possível ler ou escrever um ficheiro.",
   "error.failed": "Algo correu mal.",
   "error.stale": "As cópias de segurança estão atrasadas.",
   "error.no_sources": "Ainda não há nenhuma base de dados a ser copiada.",
@@ -60,6 +63,7 @@ export const pt: Dict = {
   "action.add_source": "Adicionar uma base de dados",
   "action.check_source": "Verificar a base de dados",
   "action.resume": "Retomar as cópias",
+  "action.unlock_keychain": "Verificar de novo",
 
   "overview.title": "Resumo",
   "overview.problem_source": "Base de dados: {source}",
@@ -68,7 +72,6 @@ export const pt: Dict = {
   "overview.next_today": "Próxima cópia: hoje às {time}",
   "overview.next_tomorrow": "Próxima cópia: amanhã às {time}",
   "overview.next_date": "Próxima cópia: {date}",
-  "overview.next_unknown": "Próxima cópia: ainda não agendada",
   "overview.last_verified": "Última cópia verificada: {when}",
   "overview.never_verified": "Ainda sem cópia verificada",
   "overview.back_up_now": "Fazer cópia agora",
@@ -78,8 +81,27 @@ export const pt: Dict = {
   "overview.sources": "Bases de dados",
   "overview.no_sources": "Ainda não há nenhuma base de dados. Adicione uma para começar a copiá-la.",
 
+  "setup.title": "Vamos configurar as suas cópias de segurança",
+  "setup.intro": "Alguns passos, e depois o Nuage faz as cópias sozinho.",
+  "setup.done": "Feito",
+  "setup.source": "Adicionar uma base de dados para copiar",
+  "setup.source_help": "O ficheiro SQLite onde uma aplicação guarda os seus dados.",
+  "setup.source_done": "Bases de dados: {names}",
+  "setup.destination": "Escolher para onde vão as cópias",
+  "setup.destination_help": "Uma pasta no OneDrive, uma pasta partilhada, ou um disco como uma pen USB ou uma partilha de rede. Até lá, as cópias ficam apenas neste computador.",
+  "setup.sign_in": "Iniciar sessão na Microsoft",
+  "setup.sign_in_help": "As cópias vão para o OneDrive: inicie sessão para que o Nuage as possa enviar.",
+
+  "keychain.why": "O Nuage guarda o seu início de sessão Microsoft no porta-chaves do sistema e não o consegue abrir: está bloqueado, ou este computador não tem nenhum. Iniciar sessão de novo não resolve.",
+  "keychain.unlock": "Desbloqueie-o: inicie sessão no seu ambiente de trabalho (uma sessão remota ou só de texto pode deixá-lo bloqueado), ou abra a sua aplicação de porta-chaves, como “Palavras-passe e chaves”, e desbloqueie o porta-chaves de sessão.",
+  "keychain.install": "Não tem porta-chaves? Instale um, como o GNOME Keyring (o pacote gnome-keyring), e depois termine a sessão e volte a iniciá-la.",
+  "keychain.then": "Depois verifique de novo: não é preciso mudar mais nada.",
+  "keychain.still_locked": "Ainda não é possível abrir o porta-chaves.",
+  "keychain.unlocked": "O porta-chaves está de novo acessível.",
+
   "account.title": "Conta",
   "account.not_signed_in": "Sem sessão iniciada",
+  "account.keychain_locked": "Sessão desconhecida: não é possível abrir o porta-chaves.",
   "account.sign_in": "Iniciar sessão",
   "account.sign_out": "Terminar sessão",
   "account.signed_in_as": "Sessão iniciada como {name}",

@@ -3,7 +3,8 @@
 import { clearMocks, mockIPC } from "@tauri-apps/api/mocks";
 import { emit } from "@tauri-apps/api/event";
 import { vi } from "vitest";
-import type { EngineEvent, Overview, RestorePoint, Settings, SourceStatus } from "../api";
+import type { Channel } from "@tauri-apps/api/core";
+import type { AppOverview, EngineEvent, RestorePoint, Settings, SourceStatus } from "../api";
 import { startApp, type AppHandle } from "../app";
 import { setLang } from "../i18n";
 
@@ -40,6 +41,7 @@ export function sourceStatus(s: Partial<SourceStatus> = {}): SourceStatus {
   return {
     name: "shop",
     path: "/data/shop.db",
+    added_at: new Date(Date.now() - 30 * 24 * 3600 * 1000).toISOString(),
     last_backup: point(),
     last_verified: point(),
     restore_points: 3,
@@ -52,11 +54,12 @@ export function sourceStatus(s: Partial<SourceStatus> = {}): SourceStatus {
   };
 }
 
-export function overview(o: Partial<Overview> = {}): Overview {
+export function overview(o: Partial<AppOverview> = {}): AppOverview {
   return {
     state: "up_to_date",
     summary: "All backed up",
     problem: null,
+    setup: null,
     paused: false,
     running: null,
     signed_in: "ana@example.com",
@@ -167,6 +170,22 @@ export async function check(sel: string, on = true): Promise<void> {
 
 export async function event(e: EngineEvent): Promise<void> {
   await emit("nuage://event", e);
+  await settle();
+}
+
+const channelIndex = new WeakMap<object, number>();
+
+/**
+ * Sends `message` on a Channel the UI passed as a command argument, as the
+ * Rust side does: under mockIPC the argument is the Channel object itself,
+ * whose `id` is a callback registered with the mock (messages carry their
+ * index, and are delivered in order).
+ */
+export async function sendOnChannel<T>(channel: Channel<T>, message: T): Promise<void> {
+  const index = channelIndex.get(channel) ?? 0;
+  channelIndex.set(channel, index + 1);
+  const internals = (window as unknown as { __TAURI_INTERNALS__: { runCallback(id: number, data: unknown): void } }).__TAURI_INTERNALS__;
+  internals.runCallback(channel.id, { index, message });
   await settle();
 }
 

@@ -1,6 +1,7 @@
 // Destination: a OneDrive folder picked in a folder browser, a sharing link,
 // or a local folder.
 import { api, type FolderEntry } from "../api";
+import { pathField } from "../components/path-field";
 import type { Ctx, View } from "../context";
 import { append, busy, h } from "../dom";
 import { pickDirectory } from "../dialogs";
@@ -275,45 +276,27 @@ export function destinationView(ctx: Ctx): View {
   }
 
   // (c) Local folder.
-  const local = h("input", { id: "dest-local-path", type: "text", class: "input", autocomplete: "off", spellcheck: "false" });
-  const localError = h("p", { id: "dest-local-error", class: "field-error", "aria-live": "polite" });
+  const local = pathField({
+    id: "dest-local-path",
+    browseId: "dest-local-browse",
+    error: "dest-local-error",
+    label: t("dest.local_path"),
+    required: t("dest.local_required"),
+    pick: () => pickDirectory(),
+    onError: (e) => ctx.error(e),
+    actions: [h("button", { id: "dest-local-use", type: "submit", class: "btn" }, t("dest.use"))],
+  });
   const localSection = h(
     "section",
     { class: "panel", "aria-labelledby": "dest-local-title" },
     h("h3", { id: "dest-local-title" }, t("dest.local_title")),
     h("p", { class: "muted" }, t("dest.local_help")),
-    h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void useLocal(); } },
-      h("div", { class: "field" },
-        h("label", { for: "dest-local-path" }, t("dest.local_path")),
-        h("div", { class: "input-row" },
-          local,
-          h("button", { id: "dest-local-browse", type: "button", class: "btn btn-secondary", onclick: () => void browseLocal() }, t("common.browse")),
-          h("button", { id: "dest-local-use", type: "submit", class: "btn" }, t("dest.use")),
-        ),
-        localError,
-      ),
-    ),
+    h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void useLocal(); } }, local.el),
   );
 
-  async function browseLocal() {
-    try {
-      const p = await pickDirectory();
-      if (p) local.value = p;
-    } catch (e) {
-      ctx.error(e);
-    }
-  }
-
   async function useLocal() {
-    const v = local.value.trim();
-    if (!v) {
-      localError.textContent = t("dest.local_required");
-      local.setAttribute("aria-invalid", "true");
-      local.focus();
-      return;
-    }
-    localError.textContent = "";
-    local.removeAttribute("aria-invalid");
+    const v = local.validate();
+    if (!v) return;
     await busy(localSection.querySelector<HTMLButtonElement>("#dest-local-use"), async () => {
       try {
         await api.useLocalFolder(v);

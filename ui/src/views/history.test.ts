@@ -5,8 +5,8 @@ import { $$, boot, click, settings, teardown, until } from "../test/harness";
 afterEach(teardown);
 
 const runs: RunRecord[] = [
-  { source: "shop", started_at: "2024-05-03T08:00:00Z", finished_at: "2024-05-03T08:01:05Z", outcome: "backed_up", restore_point: "p1", bytes: 3 * 1024 * 1024, error: null },
-  { source: "crm", started_at: "2024-05-03T07:00:00Z", finished_at: "2024-05-03T07:00:02Z", outcome: "failed", restore_point: null, bytes: null, error: "database is locked" },
+  { source: "shop", started_at: "2024-05-03T08:00:00Z", finished_at: "2024-05-03T08:01:05Z", outcome: "backed_up", restore_point: "p1", bytes: 3 * 1024 * 1024, error: null, error_code: null },
+  { source: "crm", started_at: "2024-05-03T07:00:00Z", finished_at: "2024-05-03T07:00:02Z", outcome: "failed", restore_point: null, bytes: null, error: "database is locked", error_code: "busy" },
 ];
 
 test("history rows: outcome, duration, size, error", async () => {

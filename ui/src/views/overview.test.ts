@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "vitest";
-import type { Action, AppState } from "../api";
+import type { Action, AppState, ErrorCode } from "../api";
 import { $, $$, boot, click, event, MB, overview, point, settings, sourceStatus, teardown, text, until } from "../test/harness";
 
 afterEach(teardown);
@@ -11,6 +11,7 @@ const STATES: [AppState, string, string][] = [
   ["needs_attention", "Needs attention", "Action requise"],
   ["signed_out", "Signed out", "Déconnecté"],
   ["paused", "Paused", "En pause"],
+  ["not_set_up", "Not set up yet", "Pas encore configuré"],
 ];
 
 describe("state badge", () => {
@@ -28,15 +29,39 @@ describe("state badge", () => {
     expect(text("#state-badge")).toBe(fr);
   });
 
-  test("follows state_changed events and fetches the overview again", async () => {
-    let state: AppState = "up_to_date";
-    const { backend } = await boot({ overview: () => overview({ state }) });
-    const before = backend.called("overview").length;
-    state = "backing_up";
-    await event({ event: "state_changed", state: "backing_up", summary: "Backing up shop" });
+  test("follows state_changed events, whose overview is used without fetching it again", async () => {
+    const { backend } = await boot({ overview: () => overview({ tray_available: false }) });
+    const before = backend.calls.length;
+    const { tray_available: _, ...pushed } = overview({
+      state: "backing_up",
+      summary: "backing up shop",
+      running: [{ source: "shop", table: "orders", rows: 1200, bytes: null, total: null }],
+    });
+    await event({ event: "state_changed", overview: pushed });
     await until(() => expect($("#state-badge").dataset.state).toBe("backing_up"));
-    expect(backend.called("overview").length).toBeGreaterThan(before);
+    expect(text("#state-badge")).toBe("Backing up");
     expect(($("#back-up-now") as HTMLButtonElement).disabled).toBe(true);
+    expect($('.source-card[data-name="shop"] .source-progress').textContent).toContain("1,200");
+    // Not one more command: the event carried everything.
+    expect(backend.calls.slice(before).map((c) => c.cmd)).toEqual([]);
+    // What only the shell knows (no tray) is kept from the fetched overview.
+    expect($("#no-tray")).toBeTruthy();
+  });
+
+  test("an overview fetched before a state_changed event does not undo it", async () => {
+    let release: (() => void) | null = null;
+    let slow = false;
+    const { app } = await boot({
+      overview: () => (slow ? new Promise((r) => (release = () => r(overview({ state: "backing_up" })))) : overview()),
+    });
+    slow = true;
+    const refresh = app.ctx.refreshOverview();
+    const { tray_available: _, ...pushed } = overview({ state: "up_to_date", summary: "up to date" });
+    await event({ event: "state_changed", overview: pushed });
+    expect($("#state-badge").dataset.state).toBe("up_to_date");
+    release!();
+    await refresh;
+    expect($("#state-badge").dataset.state).toBe("up_to_date");
   });
 
   test("pause toggle pauses, then offers to resume", async () => {
@@ -57,7 +82,7 @@ describe("state badge", () => {
 });
 
 describe("problem", () => {
-  function withProblem(action: Action, code = "offline") {
+  function withProblem(action: Action, code: ErrorCode = "offline") {
     return () => overview({ state: "needs_attention", problem: { code, message: "Details in English.", action, source: "shop" } });
   }
 
@@ -72,7 +97,8 @@ describe("problem", () => {
   });
 
   test("an unknown code gets the generic headline", async () => {
-    await boot({ overview: withProblem("retry", "something_new") });
+    // A newer shell may send a code this UI does not know yet.
+    await boot({ overview: withProblem("retry", "something_new" as ErrorCode) });
     expect(text("#problem .problem-title")).toBe("Something needs your attention.");
   });
 
@@ -108,11 +134,34 @@ describe("problem", () => {
     expect($("#view-sources")).toBeTruthy();
   });
 
-  test("resume calls resume", async () => {
-    const { backend } = await boot({ overview: withProblem("resume", "stale"), resume: () => null });
+  test("stale gets its headline", async () => {
+    await boot({ overview: withProblem("retry", "stale") });
     expect(text("#problem .problem-title")).toBe("Backups are overdue.");
+  });
+
+  test("paused: resume calls resume", async () => {
+    const { backend } = await boot({
+      overview: () =>
+        overview({
+          state: "paused",
+          paused: true,
+          problem: { code: "failed", message: "Scheduled backups are paused. Resume them to keep your data safe.", action: "resume", source: null },
+        }),
+      resume: () => null,
+    });
+    expect($("#problem").textContent).toContain("Scheduled backups are paused.");
+    expect($("#problem-action").dataset.action).toBe("resume");
+    expect(text("#problem-action")).toBe("Resume backups");
     await click("#problem-action");
     expect(backend.called("resume")).toHaveLength(1);
+    await until(() => expect(text("#result")).toBe("Backups have resumed."));
+  });
+
+  test("every code has its own headline", async () => {
+    const { headline } = await import("../errors");
+    expect(headline("hash_mismatch")).toBe("A copy at the destination does not match the one on this computer.");
+    expect(headline("io")).toBe("A file could not be read or written.");
+    expect(headline("no_destination")).toBe("Copies stay on this computer only.");
   });
 
   test("free_space has no button, only the message", async () => {
@@ -208,7 +257,7 @@ describe("overview", () => {
       overview: () => overview({ state: "backing_up", running: [{ source: "shop", table: null, rows: 0, bytes: null, total: null }] }),
     });
     const before = backend.called("overview").length;
-    await event({ event: "progress", source: "shop", table: "orders", rows: 1200 });
+    await event({ event: "snapshot_progress", source: "shop", table: "orders", rows: 1200 });
     const box = $('.source-card[data-name="shop"] .source-progress');
     expect(box.hidden).toBe(false);
     expect(box.textContent).toContain("orders");
@@ -220,16 +269,23 @@ describe("overview", () => {
     expect(backend.called("overview").length).toBe(before);
   });
 
-  test("run_finished fetches the overview again", async () => {
-    let n = 0;
-    await boot({
-      overview: () => {
-        n++;
-        return overview({ sources: [sourceStatus({ last_verified: n > 1 ? point({ rows: 1 }) : point() })] });
-      },
+  test("the end of a run: the state_changed that follows updates the cards, nothing is fetched", async () => {
+    const { backend } = await boot({
+      overview: () => overview({ state: "backing_up", running: [{ source: "shop", table: "orders", rows: 10, bytes: null, total: null }] }),
+    });
+    const fetched = backend.called("overview").length;
+    expect($('.source-card[data-name="shop"] .source-progress').hidden).toBe(false);
+    await event({
+      event: "source_finished",
+      outcome: { source: "shop", status: "backed_up", id: "p2", size_bytes: 1, tables: 1, rows: 1, error: null, error_code: null, removed_by_retention: [], upload: null },
     });
     await event({ event: "run_finished", failed: 0 });
+    const { tray_available: _, ...pushed } = overview({ sources: [sourceStatus({ last_verified: point({ rows: 1 }) })] });
+    await event({ event: "state_changed", overview: pushed });
     await until(() => expect($(".source-last").textContent).toContain("1 row ·"));
+    expect($('.source-card[data-name="shop"] .source-progress').hidden).toBe(true);
+    expect($("#state-badge").dataset.state).toBe("up_to_date");
+    expect(backend.called("overview")).toHaveLength(fetched);
   });
 
   test("an overview failure is shown with a retry", async () => {
@@ -239,5 +295,217 @@ describe("overview", () => {
     fail = false;
     await click("#overview-retry");
     await until(() => expect($('.source-card[data-name="shop"]')).toBeTruthy());
+  });
+});
+
+describe("first start: the setup checklist", () => {
+  const nothing = () =>
+    overview({
+      state: "not_set_up",
+      summary: "not set up: add what to back up.",
+      problem: { code: "no_sources", message: "Nothing is backed up yet. Add the data of an application: a database file.", action: "add_source", source: null },
+      setup: { source: false, destination: false, signed_in: null },
+      signed_in: null,
+      destination: null,
+      next_run: null,
+      last_verified_at: null,
+      sources: [],
+    });
+
+  function steps() {
+    return $$("#setup .setup-step").map((li) => [li.dataset.step, li.dataset.done]);
+  }
+
+  test("nothing set up: calm steps, the first one to do, no alarm and no next backup", async () => {
+    await boot({ overview: nothing });
+    expect($("#state-badge").dataset.state).toBe("not_set_up");
+    expect(text("#state-badge")).toBe("Not set up yet");
+    expect(text("#setup-title")).toBe("Let’s set up your backups");
+    expect(document.querySelector("#problem")).toBeNull();
+    // No OneDrive destination yet: no sign-in step.
+    expect(steps()).toEqual([
+      ["source", "false"],
+      ["destination", "false"],
+    ]);
+    expect($("#setup").dataset.next).toBe("source");
+    expect($('.setup-step[data-step="source"]').getAttribute("aria-current")).toBe("step");
+    expect($('.setup-step[data-step="destination"]').hasAttribute("aria-current")).toBe(false);
+    expect(text("#setup-add-source")).toBe("Add a database");
+    expect($("#setup-add-source").classList.contains("btn-secondary")).toBe(false);
+    expect($("#setup-choose-destination").classList.contains("btn-secondary")).toBe(true);
+    // Nothing to back up: no next run, nothing to start.
+    expect($("#view-overview").textContent).not.toContain("Next backup");
+    expect(document.querySelector("#next-run")).toBeNull();
+    expect(document.querySelector("#back-up-now")).toBeNull();
+    // Signing in stays at hand (OneDrive needs it before a folder can be picked).
+    expect($("#sign-in")).toBeTruthy();
+  });
+
+  test("each step's button goes where it is done", async () => {
+    await boot({ overview: nothing });
+    await click("#setup-add-source");
+    expect($("#view-sources")).toBeTruthy();
+    expect($("#nav-sources").getAttribute("aria-current")).toBe("page");
+    await click("#nav-overview");
+    await click("#setup-choose-destination");
+    expect($("#view-destination")).toBeTruthy();
+    expect($("#nav-destination").getAttribute("aria-current")).toBe("page");
+  });
+
+  test("a database added: its step is ticked, the destination is next", async () => {
+    const next = new Date();
+    next.setHours(23, 59, 0, 0);
+    await boot({
+      overview: () =>
+        overview({
+          state: "not_set_up",
+          problem: { code: "no_destination", message: "Copies are kept on this computer only.", action: "choose_folder", source: null },
+          setup: { source: true, destination: false, signed_in: null },
+          signed_in: null,
+          destination: null,
+          next_run: next.toISOString(),
+          sources: [sourceStatus({ last_backup: null, last_verified: null, restore_points: 0 })],
+        }),
+    });
+    expect(steps()).toEqual([
+      ["source", "true"],
+      ["destination", "false"],
+    ]);
+    const done = $('.setup-step[data-step="source"]');
+    expect(done.textContent).toContain("Done");
+    expect(done.textContent).toContain("Databases: shop");
+    expect(done.querySelector("button")).toBeNull();
+    expect(document.querySelector("#setup-add-source")).toBeNull();
+    expect($("#setup").dataset.next).toBe("destination");
+    expect($("#setup-choose-destination").classList.contains("btn-secondary")).toBe(false);
+    expect($('.setup-step[data-step="destination"]').textContent).toContain("copies stay on this computer only");
+    // Copies are already made on this computer: the schedule and the card show.
+    expect(text("#next-run")).toMatch(/^Next backup: today /);
+    expect($('.source-card[data-name="shop"]')).toBeTruthy();
+    await click("#setup-choose-destination");
+    expect($("#view-destination")).toBeTruthy();
+  });
+
+  test("a OneDrive destination adds the sign-in step, which opens the sign-in dialog", async () => {
+    const { backend } = await boot({
+      overview: () =>
+        overview({
+          state: "not_set_up",
+          problem: { code: "no_sources", message: "Nothing is backed up yet.", action: "add_source", source: null },
+          setup: { source: false, destination: true, signed_in: false },
+          signed_in: null,
+          destination: { kind: "onedrive", label: "OneDrive folder /Backups" },
+          next_run: null,
+          sources: [],
+        }),
+      sign_in_start: () => new Promise(() => undefined),
+    });
+    expect(steps()).toEqual([
+      ["source", "false"],
+      ["destination", "true"],
+      ["signed_in", "false"],
+    ]);
+    expect($('.setup-step[data-step="destination"]').textContent).toContain("OneDrive: OneDrive folder /Backups");
+    expect($("#setup").dataset.next).toBe("source");
+    expect($("#setup-sign-in").classList.contains("btn-secondary")).toBe(true);
+    expect($("#view-overview").textContent).not.toContain("Next backup");
+    await click("#setup-sign-in");
+    expect($("#sign-in-dialog")).toBeTruthy();
+    expect(backend.called("sign_in_start")).toHaveLength(1);
+  });
+
+  test("signed in: that step is ticked too", async () => {
+    await boot({
+      overview: () =>
+        overview({
+          state: "not_set_up",
+          problem: { code: "no_sources", message: "Nothing is backed up yet.", action: "add_source", source: null },
+          setup: { source: false, destination: true, signed_in: true },
+          next_run: null,
+          sources: [],
+        }),
+    });
+    expect(steps()).toEqual([
+      ["source", "false"],
+      ["destination", "true"],
+      ["signed_in", "true"],
+    ]);
+    expect($('.setup-step[data-step="signed_in"]').textContent).toContain("Signed in as ana@example.com");
+    expect(document.querySelector("#setup-sign-in")).toBeNull();
+  });
+
+  test("once set up (state_changed), the checklist gives way to the overview", async () => {
+    await boot({ overview: nothing });
+    const { tray_available: _, ...pushed } = overview({ state: "waiting", summary: "waiting for the first backup.", sources: [sourceStatus({ last_backup: null, last_verified: null })] });
+    await event({ event: "state_changed", overview: pushed });
+    expect($("#state-badge").dataset.state).toBe("waiting");
+    expect(document.querySelector("#setup")).toBeNull();
+    expect($("#back-up-now")).toBeTruthy();
+    expect($('.source-card[data-name="shop"]')).toBeTruthy();
+  });
+
+  test("in French and Portuguese", async () => {
+    await boot({ overview: nothing, settings: () => settings({ language: "fr" }) });
+    expect(text("#state-badge")).toBe("Pas encore configuré");
+    expect(text("#setup-title")).toBe("Configurons vos sauvegardes");
+    expect(text("#setup-add-source")).toBe("Ajouter une base de données");
+    teardown();
+    await boot({ overview: nothing, settings: () => settings({ language: "pt" }) });
+    expect(text("#state-badge")).toBe("Ainda não configurado");
+    expect(text('.setup-step[data-step="destination"] .setup-label')).toBe("Escolher para onde vão as cópias");
+  });
+});
+
+describe("the keychain cannot be opened", () => {
+  const locked = () =>
+    overview({
+      state: "needs_attention",
+      summary: "needs attention: The keychain is locked; unlock it and try again.",
+      problem: { code: "keychain_unavailable", message: "The keychain is locked; unlock it and try again.", action: "unlock_keychain", source: null },
+      signed_in: null,
+    });
+
+  test("says what to do, and that signing in cannot help", async () => {
+    const { backend } = await boot({ overview: locked });
+    expect($("#problem").dataset.code).toBe("keychain_unavailable");
+    expect(text("#problem .problem-title")).toBe("The system keychain is not available.");
+    expect($("#problem").textContent).toContain("The keychain is locked; unlock it and try again.");
+    const help = text("#problem-help");
+    expect(help).toContain("Signing in again cannot help.");
+    expect(help).toContain("log in to your desktop session");
+    expect(help).toContain("gnome-keyring");
+    expect($$("#problem-action")).toHaveLength(1);
+    expect($("#problem-action").dataset.action).toBe("unlock_keychain");
+    expect(text("#problem-action")).toBe("Check again");
+    // No sign-in button: it would not help.
+    expect(document.querySelector("#sign-in")).toBeNull();
+    expect(text("#account-name")).toBe("Sign-in unknown: the keychain cannot be opened.");
+    expect(backend.called("account")).toHaveLength(0);
+  });
+
+  test("the button checks again (fetches the overview) and says how it went", async () => {
+    let unlocked = false;
+    const { backend } = await boot({ overview: () => (unlocked ? overview() : locked()) });
+    const before = backend.called("overview").length;
+    await click("#problem-action");
+    await until(() => expect(text("#result")).toBe("The keychain still cannot be opened."));
+    expect(backend.called("overview")).toHaveLength(before + 1);
+    expect($("#problem-action").dataset.action).toBe("unlock_keychain");
+    unlocked = true;
+    await click("#problem-action");
+    await until(() => expect(text("#result")).toBe("The keychain can be opened again."));
+    expect(backend.called("overview")).toHaveLength(before + 2);
+    expect(document.querySelector("#problem")).toBeNull();
+    expect($("#state-badge").dataset.state).toBe("up_to_date");
+  });
+
+  test("in French and Portuguese", async () => {
+    await boot({ overview: locked, settings: () => settings({ language: "fr" }) });
+    expect(text("#problem-action")).toBe("Vérifier à nouveau");
+    expect(text("#problem-help")).toContain("gnome-keyring");
+    teardown();
+    await boot({ overview: locked, settings: () => settings({ language: "pt" }) });
+    expect(text("#problem-action")).toBe("Verificar de novo");
+    expect(text("#problem .problem-title")).toBe("O porta-chaves do sistema não está disponível.");
   });
 });

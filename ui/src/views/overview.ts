@@ -1,6 +1,7 @@
-// Overview: account, destination, the current problem with its one action,
-// each source's last verified backup and live progress, next run, back up now.
-import { api, type Account, type Action, type Overview, type SourceStatus } from "../api";
+// Overview: on a first start, the setup checklist; then the current problem
+// with its one action, account, destination, each source's last verified
+// backup and live progress, next run, back up now.
+import { api, type Account, type Action, type AppOverview, type SetupSteps, type SourceStatus } from "../api";
 import type { Ctx, View } from "../context";
 import { h, keepFocus } from "../dom";
 import { errorParts, headline } from "../errors";
@@ -9,6 +10,7 @@ import { t, tp, type Key } from "../i18n";
 
 const ACTION_KEYS: Record<Action, Key | null> = {
   sign_in: "action.sign_in",
+  unlock_keychain: "action.unlock_keychain",
   retry: "action.retry",
   choose_folder: "action.choose_folder",
   add_source: "action.add_source",
@@ -43,17 +45,90 @@ export function overviewView(ctx: Ctx): View {
         }
         return;
       }
-      if (o.problem) el.append(problemBlock(o));
-      el.append(
-        h("div", { class: "panels" }, accountPanel(o), destinationPanel(o)),
-        schedulePanel(o),
-      );
+      // Nothing set up yet: not a problem to alarm about, steps to walk through.
+      const setup = setupOf(o);
+      if (setup) el.append(setupBlock(o, setup));
+      else if (o.problem) el.append(problemBlock(o));
+      // While the destination is a setup step to do, the checklist offers it.
+      el.append(h("div", { class: "panels" }, accountPanel(o), setup && !setup.destination ? null : destinationPanel(o)));
+      // With nothing to back up there is no next run and nothing to start.
+      if (o.sources.length > 0) el.append(schedulePanel(o));
       if (!o.tray_available) el.append(h("p", { id: "no-tray", class: "note" }, t("overview.no_tray")));
-      el.append(sourcesBlock(o));
+      if (!setup || o.sources.length > 0) el.append(sourcesBlock(o));
     });
   }
 
-  function problemBlock(o: Overview): HTMLElement {
+  /** The setup steps while nothing is set up (state not_set_up). */
+  function setupOf(o: AppOverview): SetupSteps | null {
+    if (o.setup) return o.setup;
+    if (o.state !== "not_set_up") return null;
+    return { source: o.sources.length > 0, destination: o.destination !== null, signed_in: null };
+  }
+
+  function setupBlock(o: AppOverview, s: SetupSteps): HTMLElement {
+    type Step = { name: "source" | "destination" | "signed_in"; done: boolean; label: Key; help: string; doneText: string; button: HTMLButtonElement };
+    const d = o.destination;
+    const steps: Step[] = [
+      {
+        name: "source",
+        done: s.source,
+        label: "setup.source",
+        help: t("setup.source_help"),
+        doneText: t("setup.source_done", { names: o.sources.map((x) => x.name).join(", ") }),
+        button: h("button", { id: "setup-add-source", type: "button", class: "btn", onclick: () => ctx.go("sources") }, t("action.add_source")),
+      },
+      {
+        name: "destination",
+        done: s.destination,
+        label: "setup.destination",
+        help: t("setup.destination_help"),
+        doneText: d ? t(d.kind === "onedrive" ? "dest.summary_onedrive" : "dest.summary_folder", { label: d.label }) : "",
+        button: h("button", { id: "setup-choose-destination", type: "button", class: "btn", onclick: () => ctx.go("destination") }, t("dest.choose")),
+      },
+    ];
+    // Only a OneDrive destination needs a Microsoft sign-in.
+    if (s.signed_in !== null) {
+      steps.push({
+        name: "signed_in",
+        done: s.signed_in,
+        label: "setup.sign_in",
+        help: t("setup.sign_in_help"),
+        doneText: o.signed_in ? t("account.signed_in_as", { name: o.signed_in }) : "",
+        button: h("button", { id: "setup-sign-in", type: "button", class: "btn", onclick: () => ctx.openSignIn() }, t("account.sign_in")),
+      });
+    }
+    const next = steps.find((x) => !x.done);
+    const list = h("ol", { class: "setup-steps" });
+    for (const step of steps) {
+      const current = step === next;
+      if (!current) step.button.classList.add("btn-secondary");
+      list.append(
+        h(
+          "li",
+          { class: "setup-step", "data-step": step.name, "data-done": String(step.done), "aria-current": current ? "step" : null },
+          h("span", { class: "setup-mark", "aria-hidden": "true" }),
+          h(
+            "div",
+            { class: "grow" },
+            h("p", { class: "setup-label" }, t(step.label)),
+            step.done
+              ? h("p", { class: "setup-detail muted" }, h("span", { class: "setup-done" }, t("setup.done")), step.doneText ? ` · ${step.doneText}` : "")
+              : h("p", { class: "setup-detail muted" }, step.help),
+          ),
+          step.done ? null : step.button,
+        ),
+      );
+    }
+    return h(
+      "section",
+      { id: "setup", class: "setup", "data-next": next?.name ?? "", "aria-labelledby": "setup-title" },
+      h("h3", { id: "setup-title", class: "setup-title" }, t("setup.title")),
+      h("p", { class: "muted" }, t("setup.intro")),
+      list,
+    );
+  }
+
+  function problemBlock(o: AppOverview): HTMLElement {
     const p = o.problem!;
     const box = h(
       "div",
@@ -62,6 +137,18 @@ export function overviewView(ctx: Ctx): View {
       h("p", { class: "problem-detail" }, p.message),
       p.source ? h("p", { class: "problem-source" }, t("overview.problem_source", { source: p.source })) : null,
     );
+    if (p.action === "unlock_keychain") {
+      // Signing in cannot help: say what does.
+      box.append(
+        h(
+          "div",
+          { id: "problem-help", class: "problem-help" },
+          h("p", null, t("keychain.why")),
+          h("ul", null, h("li", null, t("keychain.unlock")), h("li", null, t("keychain.install"))),
+          h("p", null, t("keychain.then")),
+        ),
+      );
+    }
     const key = ACTION_KEYS[p.action];
     if (key) {
       box.append(
@@ -105,13 +192,36 @@ export function overviewView(ctx: Ctx): View {
       case "resume":
         await runThenRefresh(button, api.resume, "header.resumed");
         return;
+      case "unlock_keychain":
+        await recheckKeychain(button);
+        return;
       case "free_space":
         return;
     }
   }
 
-  function accountPanel(o: Overview): HTMLElement {
+  /** The keychain may have been unlocked meanwhile: fetch the overview again and say how it went. */
+  async function recheckKeychain(button: HTMLButtonElement) {
+    button.disabled = true;
+    await ctx.refreshOverview();
+    if (ctx.overview?.problem?.action === "unlock_keychain") {
+      ctx.result("info", t("keychain.still_locked"));
+      const again = el.querySelector<HTMLButtonElement>("#problem-action");
+      again?.focus();
+    } else if (!ctx.overviewError) {
+      ctx.result("success", t("keychain.unlocked"));
+    }
+    if (button.isConnected) button.disabled = false;
+  }
+
+  function accountPanel(o: AppOverview): HTMLElement {
     const panel = h("div", { class: "panel", "aria-labelledby": "account-title" }, h("h3", { id: "account-title" }, t("account.title")));
+    if (o.problem?.action === "unlock_keychain") {
+      // Who is signed in is in the keychain: unknown, and signing in cannot help.
+      ctx.account = null;
+      panel.append(h("p", { id: "account-name" }, t("account.keychain_locked")));
+      return panel;
+    }
     if (!o.signed_in) {
       ctx.account = null;
       panel.append(
@@ -188,7 +298,7 @@ export function overviewView(ctx: Ctx): View {
     await ctx.refreshOverview();
   }
 
-  function destinationPanel(o: Overview): HTMLElement {
+  function destinationPanel(o: AppOverview): HTMLElement {
     const d = o.destination;
     return h(
       "div",
@@ -203,12 +313,12 @@ export function overviewView(ctx: Ctx): View {
     );
   }
 
-  function schedulePanel(o: Overview): HTMLElement {
-    let next: string;
+  function schedulePanel(o: AppOverview): HTMLElement {
+    // No next_run: nothing is planned, so no "Next backup" line.
+    let next: string | null = null;
     if (o.schedule === "off") next = t("overview.schedule_off");
     else if (o.paused) next = t("overview.next_paused");
     else if (o.next_run) next = fmtNextRun(o.next_run);
-    else next = t("overview.next_unknown");
     const running = o.state === "backing_up" || (o.running?.length ?? 0) > 0;
     return h(
       "div",
@@ -216,7 +326,7 @@ export function overviewView(ctx: Ctx): View {
       h(
         "div",
         { class: "grow" },
-        h("p", { id: "next-run" }, next),
+        next ? h("p", { id: "next-run" }, next) : null,
         h(
           "p",
           { id: "last-verified", class: "muted" },
@@ -243,7 +353,7 @@ export function overviewView(ctx: Ctx): View {
     await ctx.refreshOverview();
   }
 
-  function sourcesBlock(o: Overview): HTMLElement {
+  function sourcesBlock(o: AppOverview): HTMLElement {
     const block = h("div", { class: "sources", "aria-labelledby": "sources-title" }, h("h3", { id: "sources-title" }, t("overview.sources")));
     if (o.sources.length === 0) {
       block.append(
@@ -321,7 +431,7 @@ export function overviewView(ctx: Ctx): View {
     onOverview: render,
     onEvent(e) {
       switch (e.event) {
-        case "progress":
+        case "snapshot_progress":
         case "upload_progress":
         case "source_started":
           updateProgress(e.source);

@@ -1,6 +1,7 @@
+import { Channel } from "@tauri-apps/api/core";
 import { afterEach, describe, expect, test } from "vitest";
-import type { Preview, RestoreReport } from "../api";
-import { $, $$, boot, check, click, MB, point, teardown, text, type, until, type Handler } from "../test/harness";
+import type { EngineEvent, Preview, RestoreReport } from "../api";
+import { $, $$, boot, check, click, deferred, MB, point, sendOnChannel, teardown, text, type, until, type Handler } from "../test/harness";
 import { pointStatus, restoredPath } from "./restore";
 
 afterEach(teardown);
@@ -99,7 +100,7 @@ describe("restore points", () => {
     await check("#restore-ack");
     expect(confirm.disabled).toBe(false);
     await click(confirm);
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null, progress: expect.any(Channel) }]));
     await until(() => expect($("#result").dataset.kind).toBe("success"));
     expect(text("#result")).toContain("Restored shop");
     expect(text("#result")).toContain("restore point safe-1");
@@ -118,7 +119,7 @@ describe("restore points", () => {
     expect(($("#restore-confirm") as HTMLButtonElement).disabled).toBe(true);
     await check("#restore-ack");
     await click("#restore-confirm");
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null, progress: expect.any(Channel) }]));
   });
 
   test("restore into a new file sends the path", async () => {
@@ -128,8 +129,30 @@ describe("restore points", () => {
     await click("#restore-to-browse");
     expect(($("#restore-to") as HTMLInputElement).value).toBe("/home/ana/copy.db");
     await click("#restore-confirm");
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: "/home/ana/copy.db" }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: "/home/ana/copy.db", progress: expect.any(Channel) }]));
     await until(() => expect(text("#result")).toContain("/home/ana/copy.db"));
+  });
+
+  test("the restore's progress arrives on its channel and is shown", async () => {
+    const done = deferred<RestoreReport>();
+    const { backend } = await openRestore({ restore: () => done.promise });
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    await click("#restore-confirm");
+    await until(() => expect(backend.called("restore")).toHaveLength(1));
+    expect(text("#restore-status")).toBe("Restoring…");
+    const channel = backend.called("restore")[0].progress as Channel<EngineEvent>;
+    await sendOnChannel<EngineEvent>(channel, { event: "restore_progress", table: "customers", rows: 210 });
+    expect(text("#restore-status")).toBe("Restoring table customers: 210 rows");
+    await sendOnChannel<EngineEvent>(channel, { event: "restore_progress", table: "orders", rows: 48000 });
+    expect(text("#restore-status")).toBe("Restoring table orders: 48,000 rows");
+    // Progress comes only from the channel: a global event of that kind is not the restore's.
+    const { event } = await import("../test/harness");
+    await event({ event: "restore_progress", table: "elsewhere", rows: 1 });
+    expect(text("#restore-status")).toBe("Restoring table orders: 48,000 rows");
+    done.resolve({ ...report, target: "/data/shop-restored-2024-05-03.db" });
+    await until(() => expect($("#result").dataset.kind).toBe("success"));
+    expect(document.querySelector("#preview")).toBeNull();
   });
 
   test("a failed restore is shown as an error", async () => {
@@ -185,7 +208,7 @@ describe("restore points", () => {
     await check("#restore-mode-replace");
     await check("#restore-ack");
     await click("#restore-confirm");
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { file: "/home/ana/shop.json.zst" }, to: null }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { file: "/home/ana/shop.json.zst" }, to: null, progress: expect.any(Channel) }]));
   });
 
   test("the list is fetched again when a run finishes", async () => {

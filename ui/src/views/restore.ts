@@ -1,6 +1,8 @@
 // Restore points: filter, list (newest first), restore (preview, then into a
-// new file or in place), export to JSON, and import of a JSON backup file.
+// new file or in place, its progress from the command's channel), export to
+// JSON, and import of a JSON backup file.
 import { api, type BackupSelector, type Preview, type RestorePoint, type RestoreReport } from "../api";
+import { pathField } from "../components/path-field";
 import type { Ctx, View } from "../context";
 import { busy, h } from "../dom";
 import { pickBackupFile, pickDatabaseSave, pickJsonSave } from "../dialogs";
@@ -120,31 +122,30 @@ export function restoreView(ctx: Ctx): View {
   function renderPreview(backup: BackupSelector, p: Preview) {
     const tbody = h("tbody");
     for (const [name, rows] of p.tables) tbody.append(h("tr", null, h("th", { scope: "row" }, name), h("td", { class: "num" }, fmtNumber(rows))));
-    const to = h("input", { id: "restore-to", type: "text", class: "input", autocomplete: "off", spellcheck: "false", value: p.replaces ? restoredPath(p.replaces, isoDay(p.created_at)) : "" });
     const modeNew = h("input", { id: "restore-mode-new", type: "radio", name: "restore-mode", value: "new", checked: true });
     const modeReplace = p.replaces ? h("input", { id: "restore-mode-replace", type: "radio", name: "restore-mode", value: "replace" }) : null;
     const ack = p.replaces ? h("input", { id: "restore-ack", type: "checkbox" }) : null;
     const error = h("p", { id: "restore-error", class: "field-error", "aria-live": "polite" });
+    const to = pathField({
+      id: "restore-to",
+      browseId: "restore-to-browse",
+      error,
+      fieldClass: "field sub",
+      label: t("restore.to"),
+      required: t("restore.to_required"),
+      value: p.replaces ? restoredPath(p.replaces, isoDay(p.created_at)) : "",
+      pick: (current) => pickDatabaseSave(current || `${p.source}-restored-${isoDay(p.created_at)}.db`),
+      onError: (e) => ctx.error(e),
+    });
     const status = h("p", { id: "restore-status", class: "muted", "aria-live": "polite" });
     const confirm = h("button", { id: "restore-confirm", type: "button", class: "btn", onclick: () => void run() }, t("restore.confirm"));
 
     const replacing = () => !!modeReplace?.checked;
     const sync = () => {
       confirm.disabled = replacing() && !ack?.checked;
-      to.disabled = replacing();
-      toBrowse.disabled = replacing();
+      to.setDisabled(replacing());
       confirm.textContent = replacing() ? t("restore.confirm_replace") : t("restore.confirm");
     };
-    const toBrowse = h("button", { id: "restore-to-browse", type: "button", class: "btn btn-secondary", onclick: () => void browseTo() }, t("common.browse"));
-
-    async function browseTo() {
-      try {
-        const file = await pickDatabaseSave(to.value || `${p.source}-restored-${isoDay(p.created_at)}.db`);
-        if (file) to.value = file;
-      } catch (e) {
-        ctx.error(e);
-      }
-    }
 
     async function run() {
       let target: string | null = null;
@@ -154,21 +155,17 @@ export function restoreView(ctx: Ctx): View {
           ack?.focus();
           return;
         }
+        to.clear();
       } else {
-        target = to.value.trim();
-        if (!target) {
-          error.textContent = t("restore.to_required");
-          to.setAttribute("aria-invalid", "true");
-          to.focus();
-          return;
-        }
+        target = to.validate();
+        if (!target) return;
       }
-      error.textContent = "";
-      to.removeAttribute("aria-invalid");
       status.textContent = t("restore.running");
       await busy(confirm, async () => {
         try {
-          const report = await api.restore(backup, target);
+          const report = await api.restore(backup, target, (p) => {
+            if (alive) status.textContent = t("restore.progress", { table: p.table, rows: fmtNumber(p.rows) });
+          });
           panel.replaceChildren();
           ctx.result("success", restoredText(report));
           void load();
@@ -213,10 +210,7 @@ export function restoreView(ctx: Ctx): View {
         h("legend", null, t("restore.how")),
         h("div", { class: "choice" },
           h("div", { class: "check-row" }, modeNew, h("label", { for: "restore-mode-new" }, t("restore.mode_new"))),
-          h("div", { class: "field sub" },
-            h("label", { for: "restore-to" }, t("restore.to")),
-            h("div", { class: "input-row" }, to, toBrowse),
-          ),
+          to.el,
         ),
         modeReplace && ack
           ? h("div", { class: "choice" },
@@ -246,8 +240,16 @@ export function restoreView(ctx: Ctx): View {
 
   // Export.
   function showExport(p: RestorePoint) {
-    const path = h("input", { id: "export-path", type: "text", class: "input", autocomplete: "off", spellcheck: "false", value: `${p.source}-${isoDay(p.created_at)}.json` });
-    const error = h("p", { id: "export-error", class: "field-error", "aria-live": "polite" });
+    const path = pathField({
+      id: "export-path",
+      browseId: "export-browse",
+      error: "export-error",
+      label: t("restore.export_path"),
+      required: t("restore.export_required"),
+      value: `${p.source}-${isoDay(p.created_at)}.json`,
+      pick: (current) => pickJsonSave(current || `${p.source}-${isoDay(p.created_at)}.json`),
+      onError: (e) => ctx.error(e),
+    });
     const go = h("button", { id: "export-confirm", type: "submit", class: "btn" }, t("restore.export_confirm"));
     const section = h(
       "section",
@@ -255,14 +257,7 @@ export function restoreView(ctx: Ctx): View {
       h("h3", { id: "export-title" }, t("restore.export_title")),
       h("p", { class: "muted" }, t("restore.export_help", { source: p.source, date: fmtDateTime(p.created_at) })),
       h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void run(); } },
-        h("div", { class: "field" },
-          h("label", { for: "export-path" }, t("restore.export_path")),
-          h("div", { class: "input-row" },
-            path,
-            h("button", { id: "export-browse", type: "button", class: "btn btn-secondary", onclick: () => void browse() }, t("common.browse")),
-          ),
-          error,
-        ),
+        path.el,
         h("div", { class: "actions" },
           go,
           h("button", { id: "export-cancel", type: "button", class: "btn btn-secondary", onclick: () => panel.replaceChildren() }, t("common.cancel")),
@@ -270,25 +265,9 @@ export function restoreView(ctx: Ctx): View {
       ),
     );
 
-    async function browse() {
-      try {
-        const file = await pickJsonSave(path.value || `${p.source}-${isoDay(p.created_at)}.json`);
-        if (file) path.value = file;
-      } catch (e) {
-        ctx.error(e);
-      }
-    }
-
     async function run() {
-      const file = path.value.trim();
-      if (!file) {
-        error.textContent = t("restore.export_required");
-        path.setAttribute("aria-invalid", "true");
-        path.focus();
-        return;
-      }
-      error.textContent = "";
-      path.removeAttribute("aria-invalid");
+      const file = path.validate();
+      if (!file) return;
       await busy(go, async () => {
         try {
           const bytes = await api.exportPoint(p.id, file);
@@ -305,45 +284,27 @@ export function restoreView(ctx: Ctx): View {
   }
 
   // Import.
-  const importPath = h("input", { id: "import-path", type: "text", class: "input", autocomplete: "off", spellcheck: "false" });
-  const importError = h("p", { id: "import-error", class: "field-error", "aria-live": "polite" });
+  const importPath = pathField({
+    id: "import-path",
+    browseId: "import-browse",
+    error: "import-error",
+    label: t("restore.import_path"),
+    required: t("restore.import_required"),
+    pick: () => pickBackupFile(),
+    onError: (e) => ctx.error(e),
+    actions: [h("button", { id: "import-preview", type: "submit", class: "btn" }, t("restore.import_preview"))],
+  });
   const importSection = h(
     "section",
     { class: "panel", "aria-labelledby": "import-title" },
     h("h3", { id: "import-title" }, t("restore.import_title")),
     h("p", { class: "muted" }, t("restore.import_help")),
-    h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void previewImport(); } },
-      h("div", { class: "field" },
-        h("label", { for: "import-path" }, t("restore.import_path")),
-        h("div", { class: "input-row" },
-          importPath,
-          h("button", { id: "import-browse", type: "button", class: "btn btn-secondary", onclick: () => void browseImport() }, t("common.browse")),
-          h("button", { id: "import-preview", type: "submit", class: "btn" }, t("restore.import_preview")),
-        ),
-        importError,
-      ),
-    ),
+    h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void previewImport(); } }, importPath.el),
   );
 
-  async function browseImport() {
-    try {
-      const file = await pickBackupFile();
-      if (file) importPath.value = file;
-    } catch (e) {
-      ctx.error(e);
-    }
-  }
-
   async function previewImport() {
-    const file = importPath.value.trim();
-    if (!file) {
-      importError.textContent = t("restore.import_required");
-      importPath.setAttribute("aria-invalid", "true");
-      importPath.focus();
-      return;
-    }
-    importError.textContent = "";
-    importPath.removeAttribute("aria-invalid");
+    const file = importPath.validate();
+    if (!file) return;
     await showPreview({ file });
   }
 
@@ -365,10 +326,6 @@ export function restoreView(ctx: Ctx): View {
     },
     onEvent(e) {
       if (e.event === "state_changed" || e.event === "run_finished" || e.event === "source_finished") void load();
-      if (e.event === "restore_progress") {
-        const status = el.querySelector("#restore-status");
-        if (status) status.textContent = t("restore.progress", { table: e.table, rows: fmtNumber(e.rows) });
-      }
     },
     destroy() {
       alive = false;

@@ -1,11 +1,11 @@
 import { afterEach, describe, expect, test } from "vitest";
-import type { Source } from "../api";
+import type { SourceRecord } from "../api";
 import { $, $$, boot, click, MB, teardown, text, type, until, type Handler } from "../test/harness";
 import { parseRetention, validSourceName } from "./sources";
 
 afterEach(teardown);
 
-const shop: Source = { name: "shop", kind: "sqlite", path: "/data/shop.db", keep_last: 10, keep_days: null, added_at: "2024-05-01T10:00:00Z" };
+const shop: SourceRecord = { name: "shop", kind: "sqlite", path: "/data/shop.db", keep_last: 10, keep_days: null, added_at: "2024-05-01T10:00:00Z" };
 const goodCheck = { path: "/data/crm.sqlite", suggested_name: "crm", tables: 12, size_bytes: Math.round(3.1 * MB), journal_mode: "wal" };
 
 async function openSources(handlers: Record<string, Handler> = {}) {

@@ -1,6 +1,6 @@
 // Sources: the registered databases (retention, remove) and the add form
 // (path typed or browsed, checked on the spot, name validated).
-import { api, type Source, type SourceCheck } from "../api";
+import { api, type SourceCheck, type SourceRecord } from "../api";
 import type { Ctx, View } from "../context";
 import { busy, field, h } from "../dom";
 import { pickDatabase } from "../dialogs";
@@ -187,7 +187,7 @@ export function sourcesView(ctx: Ctx): View {
     });
   }
 
-  function renderList(sources: Source[]) {
+  function renderList(sources: SourceRecord[]) {
     list.replaceChildren();
     if (!sources.length) {
       list.append(h("p", { class: "muted" }, t("sources.none")));
@@ -196,7 +196,7 @@ export function sourcesView(ctx: Ctx): View {
     for (const s of sources) list.append(row(s));
   }
 
-  function row(s: Source): HTMLElement {
+  function row(s: SourceRecord): HTMLElement {
     const status = ctx.overview?.sources.find((x) => x.name === s.name);
     const slug = s.name.replace(/[^A-Za-z0-9_-]/g, "_");
     const keepLast = h("input", { id: `keep-last-${slug}`, class: "input input-num keep-last", type: "number", min: "1", step: "1", inputmode: "numeric", value: s.keep_last ?? "" });

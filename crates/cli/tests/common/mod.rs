@@ -187,7 +187,12 @@ impl Env {
 
     /// `nuage --home HOME ARGS...`, in the test folder, stdin not a terminal.
     pub fn command<S: AsRef<OsStr>>(&self, args: &[S]) -> Command {
-        let mut c = Command::new(NUAGE);
+        self.command_of(Path::new(NUAGE), args)
+    }
+
+    /// [`Env::command`] with another copy of the binary.
+    pub fn command_of<S: AsRef<OsStr>>(&self, bin: &Path, args: &[S]) -> Command {
+        let mut c = Command::new(bin);
         c.arg("--home")
             .arg(self.home())
             .args(args)

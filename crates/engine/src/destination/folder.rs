@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use nuage_graph::QuickXorHash;
 
 use super::{Capabilities, Destination, RemoteFile, UploadJournal, point_id_of};
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::{AtomicFile, create_private_dir};
 
 pub struct FolderDestination {
@@ -23,7 +23,7 @@ impl FolderDestination {
 
     fn unavailable(&self, e: io::Error) -> Error {
         Error::Destination {
-            code: "destination_unavailable",
+            code: ErrorCode::DestinationUnavailable,
             message: format!(
                 "the backup folder {} cannot be used ({e}). Check that the disk or network share is connected, or choose another backup folder.",
                 self.root.display()
@@ -32,7 +32,7 @@ impl FolderDestination {
     }
 
     fn file(&self, folder: &str, name: &str) -> Result<PathBuf> {
-        if point_id_of(name).is_none() || !crate::valid_source_name(folder) {
+        if point_id_of(name).is_none() || !crate::source::valid_source_name(folder) {
             return Err(Error::Invalid(format!(
                 "'{folder}/{name}' is not a file Nuage creates"
             )));
@@ -120,7 +120,7 @@ impl Destination for FolderDestination {
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|n| crate::valid_source_name(n))
+            .filter(|n| crate::source::valid_source_name(n))
             .collect();
         names.sort();
         Ok(names)

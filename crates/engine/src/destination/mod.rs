@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Config;
 use crate::error::Result;
 
 /// A file as a destination stores it.
@@ -129,9 +130,21 @@ pub enum DestinationConfig {
 }
 
 impl DestinationConfig {
+    /// The destination's key in the state database (the description its
+    /// opened form gives), found without opening it.
+    pub fn key(&self) -> String {
+        match self {
+            DestinationConfig::Folder { path } => {
+                let root = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                format!("folder {}", root.display())
+            }
+            DestinationConfig::OneDrive { label, .. } => label.clone(),
+        }
+    }
+
     /// Opens the destination for a run of the Nuage home `home` (whose
     /// keychain entry holds the Microsoft sign-in).
-    pub fn open(&self, home: &Path) -> Result<Box<dyn Destination>> {
+    pub fn open(&self, home: &Path, config: &Config) -> Result<Box<dyn Destination>> {
         match self {
             DestinationConfig::Folder { path } => {
                 Ok(Box::new(folder::FolderDestination::new(path)?))
@@ -141,15 +154,15 @@ impl DestinationConfig {
                 drive_id,
                 item_id,
             } => {
-                let endpoints = nuage_graph::auth::Endpoints::from_env();
-                let tokens = nuage_graph::session::KeychainTokens::load(home, endpoints.clone())
+                let tokens = nuage_graph::session::KeychainTokens::load(home, &config.graph)
                     .map_err(onedrive::graph_error)?;
                 let root = nuage_graph::types::ItemLocation {
                     drive_id: drive_id.clone(),
                     item_id: item_id.clone(),
                 };
                 Ok(Box::new(onedrive::OneDriveDestination::new(
-                    endpoints,
+                    config.graph.endpoints.clone(),
+                    config.retry_budget,
                     root,
                     label.clone(),
                     Box::new(tokens),

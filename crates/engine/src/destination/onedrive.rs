@@ -15,34 +15,38 @@ use nuage_graph::retry::Budget;
 use nuage_graph::types::{ItemLocation, Secret};
 
 use super::{Capabilities, Destination, RemoteFile, UploadJournal, UploadSession, point_id_of};
-use crate::error::{Error, Result};
-
-/// How long one run keeps retrying Graph (throttling, outages) before the
-/// uploads are left pending for the next run. `NUAGE_RETRY_BUDGET_SECS`
-/// overrides it (tests).
-pub fn retry_budget() -> Duration {
-    let secs = std::env::var("NUAGE_RETRY_BUDGET_SECS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(600);
-    Duration::from_secs(secs)
-}
+use crate::error::{Error, ErrorCode, Result};
 
 /// A Graph failure as the engine reports it: the same closed set of codes,
 /// the same actionable message.
 pub fn graph_error(e: GraphError) -> Error {
-    let code = match e.code() {
-        "sign_in_required" => "sign_in_required",
-        "sign_in_declined" => "sign_in_declined",
-        "sign_in_expired" => "sign_in_expired",
-        "cancelled" => "cancelled",
-        "keychain_unavailable" => "keychain_unavailable",
-        "offline" => "offline",
-        "throttled" => "throttled",
-        "destination_full" => "destination_full",
-        "hash_mismatch" => "hash_mismatch",
-        "not_found" => "not_found",
-        _ => "destination_unavailable",
+    use GraphError::*;
+    let code = match &e {
+        SignInRequired { .. } | SignInPending { .. } | NoClientId | SignInFailed { .. } => {
+            ErrorCode::SignInRequired
+        }
+        SignInDeclined => ErrorCode::SignInDeclined,
+        SignInExpired => ErrorCode::SignInExpired,
+        SignInCancelled => ErrorCode::Cancelled,
+        Keychain { .. } => ErrorCode::KeychainUnavailable,
+        Offline { .. } | Network { .. } => ErrorCode::Offline,
+        Throttled { .. } => ErrorCode::Throttled,
+        QuotaExceeded => ErrorCode::DestinationFull,
+        HashMismatch { .. } | SizeMismatch { .. } => ErrorCode::HashMismatch,
+        NotFound { .. } => ErrorCode::NotFound,
+        NameAlreadyExists
+        | Conflict { .. }
+        | PreconditionFailed
+        | Locked
+        | AccessDenied { .. }
+        | PathTooLong
+        | InvalidRequest { .. }
+        | TooLarge
+        | InvalidName(_)
+        | Server { .. }
+        | InvalidResponse { .. }
+        | UploadSessionGone
+        | UploadOutOfSync => ErrorCode::DestinationUnavailable,
     };
     let mut message = e.to_string();
     if let Some(wait) = e.retry_after() {
@@ -72,6 +76,7 @@ pub struct OneDriveDestination {
 impl OneDriveDestination {
     pub fn new(
         endpoints: Endpoints,
+        retry_budget: Duration,
         root: ItemLocation,
         label: String,
         tokens: Box<dyn TokenSource + Send>,
@@ -82,7 +87,7 @@ impl OneDriveDestination {
             label,
             tokens,
             http: nuage_graph::client::http_client(),
-            budget: Budget::new(Instant::now(), retry_budget()),
+            budget: Budget::new(Instant::now(), retry_budget),
         }
     }
 
@@ -96,7 +101,7 @@ impl OneDriveDestination {
     }
 
     fn file_location(&mut self, folder: &str, name: &str) -> Result<Option<ItemLocation>> {
-        if point_id_of(name).is_none() || !crate::valid_source_name(folder) {
+        if point_id_of(name).is_none() || !crate::source::valid_source_name(folder) {
             return Err(Error::Invalid(format!(
                 "'{folder}/{name}' is not a file Nuage creates"
             )));
@@ -189,14 +194,14 @@ impl Destination for OneDriveDestination {
             .into_iter()
             .filter(|i| i.is_folder())
             .filter_map(|i| i.name)
-            .filter(|n| crate::valid_source_name(n))
+            .filter(|n| crate::source::valid_source_name(n))
             .collect();
         names.sort();
         Ok(names)
     }
 
     fn list(&mut self, folder: &str) -> Result<Vec<RemoteFile>> {
-        if !crate::valid_source_name(folder) {
+        if !crate::source::valid_source_name(folder) {
             return Ok(Vec::new());
         }
         let root = self.root.clone();

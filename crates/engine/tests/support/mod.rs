@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use nuage_engine::{BackupRef, Engine, Status};
+use nuage_engine::{BackupRef, Engine, RunOutcome};
 use rusqlite::Connection;
 use rusqlite::types::ValueRef;
 
@@ -121,7 +121,7 @@ pub fn round_trip(dir: &Path, db: &Path) -> PathBuf {
     let name = format!("s{}", fastrand_name());
     e.add_source(db, Some(&name)).unwrap();
     let out = e.backup(std::slice::from_ref(&name), &mut |_| {}).unwrap();
-    assert_eq!(out[0].status, Status::BackedUp, "{:?}", out[0].error);
+    assert_eq!(out[0].status, RunOutcome::BackedUp, "{:?}", out[0].error);
     let point = e.restore_points(Some(&name)).unwrap().remove(0);
     let to = dir.join(format!("{name}-restored.db"));
     e.restore_to(&BackupRef::Point(point), &to, false, &mut |_| {})

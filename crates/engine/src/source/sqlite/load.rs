@@ -10,7 +10,6 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fs::File;
 use std::io::{self, BufReader, Read, Write};
 use std::path::Path;
 
@@ -21,14 +20,11 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use super::schema as guard;
+use super::sql::{quote_ident, table_columns};
+use crate::document::guard::{IntegerTooLarge, TokenGuard, TokenTooLarge};
+use crate::document::{FORMAT_NAME, FORMAT_VERSION, SchemaObject, SourceInfo, SqliteInfo};
 use crate::error::{Error, InvalidBackup, Result};
-use crate::format::{FORMAT_NAME, FORMAT_VERSION, SchemaObject, SourceInfo, SqliteInfo};
-use crate::guard::{self, TokenGuard, TokenTooLarge};
-use crate::sql::{quote_ident, table_columns};
-
-/// Largest zstd window accepted (16 MiB): Nuage writes 2–8 MiB windows; a
-/// frame asking for more is refused instead of allocating it.
-pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
 
 /// What a loaded document said and held.
 #[derive(Debug, Clone)]
@@ -38,73 +34,6 @@ pub struct Loaded {
     pub sqlite: SqliteInfo,
     pub tables: Vec<(String, u64)>,
     pub rows: u64,
-}
-
-/// Opens a backup file for reading: zstd-compressed (recognised by its
-/// magic number, whatever the extension) or plain JSON.
-pub fn open_document(path: &Path) -> Result<Box<dyn Read>> {
-    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut magic = [0u8; 4];
-    let n = read_fully(&mut f, &mut magic).map_err(|e| Error::io("read", path, e))?;
-    let head = io::Cursor::new(magic[..n].to_vec()).chain(f);
-    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        let mut dec =
-            zstd::stream::read::Decoder::new(head).map_err(|e| Error::io("read", path, e))?;
-        dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
-            .map_err(|e| Error::io("read", path, e))?;
-        Ok(Box::new(BufReader::with_capacity(256 << 10, dec)))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(256 << 10, head)))
-    }
-}
-
-fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..])? {
-            0 => break,
-            n => got += n,
-        }
-    }
-    Ok(got)
-}
-
-/// Reads just the head of a backup file, up to its "source" field.
-pub fn peek_source(path: &Path) -> Result<SourceInfo> {
-    struct Head(Option<SourceInfo>);
-    impl<'de> Visitor<'de> for &mut Head {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a Nuage backup document")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while let Some(k) = map.next_key::<String>()? {
-                if k == "source" {
-                    self.0 = Some(map.next_value()?);
-                    return Ok(()); // Stop early; the rest is not read.
-                }
-                if KEYS[..4].contains(&k.as_str()) {
-                    map.next_value::<IgnoredAny>()?;
-                } else {
-                    break;
-                }
-            }
-            Ok(())
-        }
-    }
-    let input = open_document(path)?;
-    let mut head = Head(None);
-    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
-        64 << 10,
-        TokenGuard::new(input),
-    ));
-    let _ = de.deserialize_map(&mut head);
-    head.0.ok_or_else(|| {
-        Error::InvalidBackup(InvalidBackup::NotABackup(
-            path.display().to_string(),
-            "no \"source\" field near its start".into(),
-        ))
-    })
 }
 
 /// Builds a new database at `db_path` from the document read from `input`.
@@ -147,7 +76,7 @@ pub fn load(
 /// A failed write into the database being built: a full disk says so and
 /// names the file the user asked for, not Nuage's temporary one.
 fn write_failure(conn: &Connection, target: &Path, e: rusqlite::Error) -> Error {
-    if crate::sql::is_disk_full(conn, &e) {
+    if super::sql::is_disk_full(conn, &e) {
         Error::DiskFull {
             path: target.into(),
         }
@@ -233,7 +162,7 @@ impl<'c, 'p> Loader<'c, 'p> {
     /// A row that SQLite refused: a full disk, or data that does not fit
     /// the schema (`what` says where).
     fn row_failure(&self, e: rusqlite::Error, what: String) -> Error {
-        if crate::sql::is_disk_full(self.conn, &e) {
+        if super::sql::is_disk_full(self.conn, &e) {
             Error::DiskFull {
                 path: self.target.clone(),
             }
@@ -256,7 +185,7 @@ impl<'c, 'p> Loader<'c, 'p> {
             let io: io::Error = e.into();
             if io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<guard::IntegerTooLarge>())
+                .is_some_and(|inner| inner.is::<IntegerTooLarge>())
             {
                 let d = io.to_string();
                 return self.invalid(|l| InvalidBackup::Corrupt(l, d));
@@ -567,7 +496,24 @@ impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
                 "generator" => {
                     map.next_value::<IgnoredAny>()?;
                 }
-                "source" => l.source = Some(map.next_value()?),
+                "source" => {
+                    let source: SourceInfo = map.next_value()?;
+                    // This reader builds SQLite databases only; the engine
+                    // dispatches on the kind before it gets here.
+                    if source.kind != "sqlite" {
+                        let e = l.invalid(|lb| {
+                            InvalidBackup::NotABackup(
+                                lb,
+                                format!(
+                                    "it holds a source of kind '{}', not a SQLite database",
+                                    source.kind
+                                ),
+                            )
+                        });
+                        return Err(l.fail(e));
+                    }
+                    l.source = Some(source);
+                }
                 "sqlite" => l.sqlite = Some(map.next_value()?),
                 "schema" => {
                     let schema: Vec<SchemaObject> = map.next_value()?;
@@ -930,7 +876,7 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
             error: None,
         };
         map.next_value_seed(&mut fill)?;
-        if fill.error.is_some() && crate::sql::last_error_is_disk_full(l.conn) {
+        if fill.error.is_some() && super::sql::last_error_is_disk_full(l.conn) {
             return Err(l.fail(Error::DiskFull {
                 path: l.target.clone(),
             }));

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// API. The destination is written in one transaction under SQLite's own
 /// locking and journal: an application holding `target` open sees the new
 /// contents at its next transaction, and a failure leaves `target` as it was.
-pub fn copy_into(built: &Path, target: &Path) -> Result<()> {
+pub fn copy_into(built: &Path, target: &Path, busy: Duration) -> Result<()> {
     let fail = |detail: String| Error::RestoreFailed {
         path: target.to_path_buf(),
         detail,
@@ -20,7 +20,7 @@ pub fn copy_into(built: &Path, target: &Path) -> Result<()> {
     let src = Connection::open_with_flags(built, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| fail(e.to_string()))?;
     let mut dst = Connection::open(target).map_err(|e| fail(e.to_string()))?;
-    let timeout = crate::snapshot::busy_timeout();
+    let timeout = busy;
     dst.busy_timeout(timeout).map_err(|e| fail(e.to_string()))?;
     let backup = Backup::new(&src, &mut dst).map_err(|e| fail(e.to_string()))?;
     let started = Instant::now();

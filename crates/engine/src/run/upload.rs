@@ -11,9 +11,10 @@ use chrono::{NaiveDateTime, Utc};
 use crate::destination::{
     Destination, DestinationConfig, RemoteFile, UploadJournal, UploadSession, file_name,
 };
-use crate::error::{Error, Result};
-use crate::store::{Location, RestorePoint, Store};
-use crate::{Engine, Event, Source, UploadOutcome, retention};
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::{Event, UploadOutcome};
+use crate::run::Ctx;
+use crate::store::{Location, RestorePoint, SourceRecord, Store, UploadState, retention};
 
 /// The destination of a run, opened once: its key in the state database
 /// (its description) and the destination itself, or why it cannot be used.
@@ -55,13 +56,15 @@ fn created_at_of(id: &str) -> Option<String> {
     )
 }
 
-impl Engine {
+impl Ctx<'_> {
     pub fn destination(&self) -> Result<Option<DestinationConfig>> {
         match self.store.setting("destination")? {
             None => Ok(None),
-            Some(json) => serde_json::from_str(&json)
-                .map(Some)
-                .map_err(|e| Error::Invalid(format!("the stored destination is unreadable ({e}); set it again with `nuage destination`."))),
+            Some(json) => serde_json::from_str(&json).map(Some).map_err(|e| {
+                Error::Invalid(format!(
+                    "the stored destination is unreadable ({e}); choose the destination again."
+                ))
+            }),
         }
     }
 
@@ -70,7 +73,7 @@ impl Engine {
     pub fn set_destination(&self, config: Option<&DestinationConfig>) -> Result<()> {
         if let Some(c) = config {
             // Refuse a destination that cannot be used right now.
-            c.open(self.home())?.list("nuage-check")?;
+            c.open(self.home(), self.config)?.list("nuage-check")?;
         }
         let json = config.map(|c| serde_json::to_string(c).expect("serializable"));
         self.store.set_setting("destination", json.as_deref())
@@ -80,7 +83,7 @@ impl Engine {
     pub fn open_destination(&self) -> Result<Option<DestinationSlot>> {
         Ok(self
             .destination()?
-            .map(|c| c.open(self.home()).map(|d| (d.describe(), d))))
+            .map(|c| c.open(self.home(), self.config).map(|d| (d.describe(), d))))
     }
 
     /// Uploads every restore point of `s` not yet verified at the
@@ -88,11 +91,11 @@ impl Engine {
     pub(crate) fn sync_source(
         &self,
         slot: &mut DestinationSlot,
-        s: &Source,
+        s: &SourceRecord,
         events: &mut dyn FnMut(Event),
     ) -> UploadOutcome {
         let mut out = UploadOutcome {
-            state: "verified".into(),
+            state: UploadState::Verified,
             uploaded: vec![],
             removed: vec![],
             error: None,
@@ -101,9 +104,9 @@ impl Engine {
         let (key, dest) = match slot {
             Ok(d) => d,
             Err(e) => {
-                out.state = "pending".into();
+                out.state = UploadState::Pending;
                 out.error = Some(e.to_string());
-                out.error_code = Some(e.code().to_string());
+                out.error_code = Some(e.code());
                 return out;
             }
         };
@@ -118,7 +121,7 @@ impl Engine {
             let states = self.store.upload_states(key)?;
             for p in points
                 .iter()
-                .filter(|p| states.get(&p.id).map(String::as_str) != Some("verified"))
+                .filter(|p| states.get(&p.id) != Some(&UploadState::Verified))
             {
                 self.upload_point(dest.as_mut(), key, p, events)?;
                 out.uploaded.push(p.id.clone());
@@ -127,9 +130,9 @@ impl Engine {
             Ok(())
         })();
         if let Err(e) = result {
-            out.state = "pending".into();
+            out.state = UploadState::Pending;
             out.error = Some(e.to_string());
-            out.error_code = Some(e.code().to_string());
+            out.error_code = Some(e.code());
         }
         out
     }
@@ -139,7 +142,7 @@ impl Engine {
         self.store.set_upload(
             point,
             key,
-            "pending",
+            UploadState::Pending,
             None,
             Some((e.code(), &e.to_string())),
         )
@@ -165,13 +168,13 @@ impl Engine {
         let previous = self.store.upload(&p.id, key)?;
         if previous.is_none() {
             self.store
-                .set_upload(&p.id, key, "pending", Some(p.size_bytes), None)?;
+                .set_upload(&p.id, key, UploadState::Pending, Some(p.size_bytes), None)?;
         }
         let session = previous
             .and_then(|r| r.session)
             .and_then(|j| serde_json::from_str(&j).ok());
         let mut journal = StoreJournal {
-            store: &self.store,
+            store: self.store,
             point: &p.id,
             destination: key,
             session,
@@ -204,7 +207,7 @@ impl Engine {
             // Never leave a bad copy at the destination under a good name.
             let _ = dest.delete(&p.source, &file_name(&p.id));
             let e = Error::Destination {
-                code: "hash_mismatch",
+                code: ErrorCode::HashMismatch,
                 message: format!(
                     "the copy of {} at {} does not match the local copy (size {} vs {}, hash {} vs {expected}); it was removed and will be uploaded again at the next run.",
                     p.id,
@@ -219,7 +222,7 @@ impl Engine {
         }
         journal.clear()?;
         self.store
-            .set_upload(&p.id, key, "verified", Some(remote.size), None)
+            .set_upload(&p.id, key, UploadState::Verified, Some(remote.size), None)
     }
 
     /// Moves the copies of renamed sources at the destination into their
@@ -246,7 +249,11 @@ impl Engine {
     /// Retention at the destination: the same rules as locally, applied to
     /// the files found there, so copies made by another machine or before a
     /// home was lost age out too. Only Nuage's own files are considered.
-    fn remote_retention(&self, dest: &mut dyn Destination, s: &Source) -> Result<Vec<String>> {
+    fn remote_retention(
+        &self,
+        dest: &mut dyn Destination,
+        s: &SourceRecord,
+    ) -> Result<Vec<String>> {
         let files = dest.list(&s.name)?;
         let mut points: Vec<RestorePoint> = files
             .iter()
@@ -275,7 +282,7 @@ impl Engine {
             checksum: String::new(),
             quickxor: f.quickxor.clone(),
             location: Location::Remote,
-            upload: Some("verified".into()),
+            upload: Some(UploadState::Verified),
             file: PathBuf::new(),
             fingerprint: String::new(),
             source_path: PathBuf::new(),
@@ -300,8 +307,8 @@ impl Engine {
         };
         let states = self.store.upload_states(&key)?;
         for p in &mut points {
-            p.upload = states.get(&p.id).cloned();
-            if p.upload.as_deref() == Some("verified") {
+            p.upload = states.get(&p.id).copied();
+            if p.upload == Some(UploadState::Verified) {
                 p.location = Location::Both;
             }
         }
@@ -351,7 +358,7 @@ impl Engine {
             || hashes.bytes != p.size_bytes
         {
             return Err(Error::Destination {
-                code: "hash_mismatch",
+                code: ErrorCode::HashMismatch,
                 message: format!(
                     "the download of {} does not match the destination's hash; try again, or use another restore point.",
                     p.id

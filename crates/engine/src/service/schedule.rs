@@ -37,7 +37,7 @@ impl Schedule {
     pub fn every(minutes: u32) -> Result<Schedule> {
         if minutes == 0 || minutes > 7 * 24 * 60 {
             return Err(Error::Invalid(
-                "--every takes a number of minutes from 1 to 10080 (one week).".into(),
+                "a schedule's interval is a number of minutes from 1 to 10080 (one week).".into(),
             ));
         }
         Ok(Schedule::Every { minutes })
@@ -139,6 +139,14 @@ impl Schedule {
                 None
             }
         }
+    }
+}
+
+/// The schedule kept in the state database (`off` until one is chosen).
+pub(crate) fn stored(store: &crate::store::Store) -> Result<Schedule> {
+    match store.setting("schedule")? {
+        Some(s) => Schedule::parse(&s),
+        None => Ok(Schedule::Off),
     }
 }
 

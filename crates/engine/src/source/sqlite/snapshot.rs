@@ -25,38 +25,16 @@ use rusqlite::backup::{Backup, StepResult};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+use super::sql::{quote_ident, table_columns};
+use crate::document::{BIG_VALUE, CHUNK_RAW, DocWriter, SchemaObject, SourceInfo, SqliteInfo};
 use crate::error::{Error, Result, SourceProblem};
-use crate::format::{BIG_VALUE, CHUNK_RAW, DocWriter, SchemaObject, SourceInfo, SqliteInfo};
-use crate::sql::{quote_ident, table_columns};
+use crate::source::{SnapshotStats, TableProgress};
 
 /// Pages copied per step of a rollback-mode page copy (4 MiB at 4 KiB pages:
 /// about 10 ms of lock at disk speed).
 pub const PAGES_PER_STEP: i32 = 1024;
 /// Restarts tolerated before the page copy is finished in one pass.
 pub const MAX_RESTARTS: u32 = 3;
-/// How long Nuage waits for another program's lock before giving up.
-pub fn busy_timeout() -> Duration {
-    let ms = std::env::var("NUAGE_BUSY_TIMEOUT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(5_000);
-    Duration::from_millis(ms)
-}
-
-/// Counts of what a snapshot wrote.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SnapshotStats {
-    pub tables: u64,
-    pub rows: u64,
-}
-
-/// Progress of a snapshot, reported every few thousand rows.
-#[derive(Debug, Clone)]
-pub struct SnapshotProgress<'a> {
-    pub table: &'a str,
-    pub table_rows: u64,
-    pub total_rows: u64,
-}
 
 fn problem(name: &str, p: SourceProblem) -> Error {
     Error::Source {
@@ -66,11 +44,11 @@ fn problem(name: &str, p: SourceProblem) -> Error {
 }
 
 /// Maps a SQLite error met while reading a source to a message naming it.
-pub(crate) fn source_error(name: &str, path: &Path, e: rusqlite::Error) -> Error {
+pub(crate) fn source_error(name: &str, path: &Path, busy: Duration, e: rusqlite::Error) -> Error {
     let p = match &e {
         rusqlite::Error::SqliteFailure(f, msg) => match f.code {
             ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => {
-                SourceProblem::Locked(path.to_path_buf(), busy_timeout().as_millis() as u64)
+                SourceProblem::Locked(path.to_path_buf(), busy.as_millis() as u64)
             }
             ErrorCode::NotADatabase => SourceProblem::NotADatabase(path.to_path_buf()),
             ErrorCode::DatabaseCorrupt => SourceProblem::Corrupt(
@@ -139,21 +117,16 @@ fn preflight(name: &str, path: &Path) -> Result<bool> {
     Ok(header[18] == 2 && header[19] == 2)
 }
 
-/// Checks that `path` is a readable SQLite database, as when a source is added.
-pub fn snapshot_header_check(name: &str, path: &Path) -> Result<()> {
-    inspect(name, path).map(|_| ())
-}
-
 /// What a database file holds, read without modifying it: (tables,
 /// journal mode). Fails as a backup of it would.
-pub fn inspect(name: &str, path: &Path) -> Result<(u64, String)> {
+pub fn inspect(name: &str, path: &Path, busy: Duration) -> Result<(u64, String)> {
     preflight(name, path)?;
-    let conn = open_read_only(name, path)?;
-    let schema = read_schema(&conn).map_err(|e| source_error(name, path, e))?;
+    let conn = open_read_only(name, path, busy)?;
+    let schema = read_schema(&conn).map_err(|e| source_error(name, path, busy, e))?;
     let tables = schema.iter().filter(|o| o.kind == "table").count() as u64;
     let mode: String = conn
         .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .map_err(|e| source_error(name, path, e))?;
+        .map_err(|e| source_error(name, path, busy, e))?;
     Ok((tables, mode))
 }
 
@@ -167,28 +140,30 @@ pub(crate) fn source_io_error(name: &str, path: &Path, e: io::Error) -> Error {
     problem(name, p)
 }
 
-fn open_read_only(name: &str, path: &Path) -> Result<Connection> {
+fn open_read_only(name: &str, path: &Path, busy: Duration) -> Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| source_error(name, path, e))?;
-    conn.busy_timeout(busy_timeout())
-        .map_err(|e| source_error(name, path, e))?;
+    .map_err(|e| source_error(name, path, busy, e))?;
+    conn.busy_timeout(busy)
+        .map_err(|e| source_error(name, path, busy, e))?;
     Ok(conn)
 }
 
 /// Takes a consistent snapshot of the database at `path` and streams it as a
 /// backup document into `out`. `work_dir` is a private folder for the
 /// rollback-mode page copy.
+#[allow(clippy::too_many_arguments)]
 pub fn snapshot<W: Write>(
     name: &str,
     path: &Path,
+    busy: Duration,
     out_path: &Path,
     work_dir: &Path,
     created_at: &str,
     out: W,
-    progress: &mut dyn FnMut(SnapshotProgress<'_>),
+    progress: &mut dyn FnMut(TableProgress<'_>),
 ) -> Result<(W, SnapshotStats)> {
     let wal = preflight(name, path)?;
     let source = SourceInfo {
@@ -197,22 +172,22 @@ pub fn snapshot<W: Write>(
         path: path.to_string_lossy().into_owned(),
     };
     if wal {
-        let conn = open_read_only(name, path)?;
+        let conn = open_read_only(name, path, busy)?;
         // The read transaction starts at the first read and pins the snapshot.
         conn.execute_batch("BEGIN DEFERRED")
-            .map_err(|e| source_error(name, path, e))?;
+            .map_err(|e| source_error(name, path, busy, e))?;
         let r = export(
-            &conn, name, path, out_path, &source, "wal", created_at, out, progress,
+            &conn, name, path, busy, out_path, &source, "wal", created_at, out, progress,
         );
         let _ = conn.execute_batch("COMMIT");
         r
     } else {
-        let copy = PageCopy::take(name, path, work_dir)?;
-        let conn = open_read_only(name, &copy.0)?;
+        let copy = PageCopy::take(name, path, busy, work_dir)?;
+        let conn = open_read_only(name, &copy.0, busy)?;
         conn.execute_batch("BEGIN DEFERRED")
-            .map_err(|e| source_error(name, path, e))?;
+            .map_err(|e| source_error(name, path, busy, e))?;
         export(
-            &conn, name, path, out_path, &source, "delete", created_at, out, progress,
+            &conn, name, path, busy, out_path, &source, "delete", created_at, out, progress,
         )
     }
 }
@@ -221,18 +196,18 @@ pub fn snapshot<W: Write>(
 struct PageCopy(PathBuf);
 
 impl PageCopy {
-    fn take(name: &str, path: &Path, work_dir: &Path) -> Result<PageCopy> {
+    fn take(name: &str, path: &Path, busy: Duration, work_dir: &Path) -> Result<PageCopy> {
         crate::fsutil::create_private_dir(work_dir)?;
         let copy = PageCopy(work_dir.join(format!("snapshot-{:016x}.db", fastrand::u64(..))));
-        let src = open_read_only(name, path)?;
-        let mut dst = Connection::open(&copy.0).map_err(|e| source_error(name, path, e))?;
+        let src = open_read_only(name, path, busy)?;
+        let mut dst = Connection::open(&copy.0).map_err(|e| source_error(name, path, busy, e))?;
         // The copy is private (0600) before any page lands in it.
         set_private(&copy.0);
-        let err = |e| source_error(name, path, e);
+        let err = |e| source_error(name, path, busy, e);
         let mut failed = None;
         {
             let backup = Backup::new(&src, &mut dst).map_err(err)?;
-            let deadline_for_busy = busy_timeout();
+            let deadline_for_busy = busy;
             let mut busy_since: Option<Instant> = None;
             let mut restarts = 0u32;
             let mut last_remaining = i32::MAX;
@@ -279,7 +254,7 @@ impl PageCopy {
         }
         if let Some(e) = failed {
             // The copy is Nuage's own file: a full disk is ours, not the source's.
-            if crate::sql::is_disk_full(&dst, &e) {
+            if super::sql::is_disk_full(&dst, &e) {
                 return Err(Error::DiskFull {
                     path: copy.0.clone(),
                 });
@@ -447,14 +422,15 @@ fn export<W: Write>(
     conn: &Connection,
     name: &str,
     path: &Path,
+    busy: Duration,
     out_path: &Path,
     source: &SourceInfo,
     journal_mode: &str,
     created_at: &str,
     out: W,
-    progress: &mut dyn FnMut(SnapshotProgress<'_>),
+    progress: &mut dyn FnMut(TableProgress<'_>),
 ) -> Result<(W, SnapshotStats)> {
-    let err = |e| source_error(name, path, e);
+    let err = |e| source_error(name, path, busy, e);
     let schema = read_schema(conn).map_err(err)?;
     let info = read_info(conn, journal_mode).map_err(err)?;
     let mut tables: Vec<TableSpec> = Vec::new();
@@ -526,7 +502,7 @@ fn export_table<W: Write>(
     t: &TableSpec,
     doc: &mut DocWriter<W>,
     total: &mut u64,
-    progress: &mut dyn FnMut(SnapshotProgress<'_>),
+    progress: &mut dyn FnMut(TableProgress<'_>),
 ) -> Result<u64, ExportError> {
     let table = quote_ident(&t.name);
     let mut select = Vec::with_capacity(t.columns.len() + 2);
@@ -609,14 +585,14 @@ fn export_table<W: Write>(
         n += 1;
         *total += 1;
         if n.is_multiple_of(4096) {
-            progress(SnapshotProgress {
+            progress(TableProgress {
                 table: &t.name,
                 table_rows: n,
                 total_rows: *total,
             });
         }
     }
-    progress(SnapshotProgress {
+    progress(TableProgress {
         table: &t.name,
         table_rows: n,
         total_rows: *total,

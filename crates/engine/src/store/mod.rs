@@ -17,8 +17,11 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::{PRIVATE_FILE_MODE, create_private_dir};
+use crate::source::SourceKind;
+
+pub(crate) mod retention;
 
 /// Each step brings the state database from version i to i + 1.
 const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES, MOVES];
@@ -96,19 +99,92 @@ CREATE TABLE runs(
 );
 ";
 
-/// A registered source.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Source {
+/// The current time as the state database records it (RFC 3339, ms, UTC).
+pub(crate) fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A registered source, as the state database keeps it.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
+pub struct SourceRecord {
     pub name: String,
-    pub kind: String,
+    pub kind: SourceKind,
     pub path: PathBuf,
     pub keep_last: Option<u32>,
     pub keep_days: Option<u32>,
     pub added_at: String,
 }
 
+impl SourceRecord {
+    /// The source itself, ready to be checked, snapshotted or restored.
+    pub fn open(&self, config: &crate::config::Config) -> Box<dyn crate::source::Source> {
+        crate::source::open(self.kind, &self.name, &self.path, config)
+    }
+}
+
+/// What happened to one source in a backup run.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutcome {
+    BackedUp,
+    Unchanged,
+    Failed,
+}
+
+/// Where a restore point's upload to one destination stands.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum UploadState {
+    /// Not there yet, or not checked yet: the next run uploads it.
+    Pending,
+    /// There, with the size and hash of the local copy.
+    Verified,
+}
+
+/// The one mapping of these enums to the state database's text columns.
+macro_rules! text_column {
+    ($ty:ty { $($variant:path => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $($variant => $text),+ }
+            }
+        }
+        impl rusqlite::types::ToSql for $ty {
+            fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+                Ok(self.as_str().into())
+            }
+        }
+        impl rusqlite::types::FromSql for $ty {
+            fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+                match v.as_str()? {
+                    $($text => Ok($variant),)+
+                    other => Err(rusqlite::types::FromSqlError::Other(
+                        format!("unknown {} '{other}'", stringify!($ty)).into(),
+                    )),
+                }
+            }
+        }
+    };
+}
+text_column!(RunOutcome { RunOutcome::BackedUp => "backed_up", RunOutcome::Unchanged => "unchanged", RunOutcome::Failed => "failed" });
+text_column!(UploadState { UploadState::Pending => "pending", UploadState::Verified => "verified" });
+
+impl rusqlite::types::ToSql for SourceKind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(self.as_str().into())
+    }
+}
+impl rusqlite::types::FromSql for SourceKind {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let s = v.as_str()?;
+        SourceKind::parse(s).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(format!("unknown source kind '{s}'").into())
+        })
+    }
+}
+
 /// A local copy that can be restored.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct RestorePoint {
     pub id: String,
     pub source: String,
@@ -124,7 +200,7 @@ pub struct RestorePoint {
     /// Where copies of this restore point exist.
     pub location: Location,
     /// The upload state at the configured destination, if any.
-    pub upload: Option<String>,
+    pub upload: Option<UploadState>,
     #[serde(skip)]
     pub file: PathBuf,
     #[serde(skip)]
@@ -133,7 +209,7 @@ pub struct RestorePoint {
 }
 
 /// Where the copies of a restore point are.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
 pub enum Location {
     /// Only in the local store.
@@ -145,29 +221,29 @@ pub enum Location {
 }
 
 /// Upload state (`pending`, `verified`) by restore point id.
-pub type UploadStates = std::collections::HashMap<String, String>;
+pub type UploadStates = std::collections::HashMap<String, UploadState>;
 
 /// One restore point's upload at one destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UploadRow {
-    pub state: String,
+    pub state: UploadState,
     pub session: Option<String>,
     pub error: Option<String>,
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
     pub attempts: u32,
 }
 
 /// One recorded run of one source.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct RunRecord {
     pub source: String,
     pub started_at: String,
     pub finished_at: String,
-    pub outcome: String,
+    pub outcome: RunOutcome,
     pub restore_point: Option<String>,
     pub bytes: Option<u64>,
     pub error: Option<String>,
-    pub error_code: Option<String>,
+    pub error_code: Option<ErrorCode>,
 }
 
 /// The copies of a renamed source that still have to follow it.
@@ -265,7 +341,7 @@ impl Store {
         }
     }
 
-    pub fn add_source(&self, s: &Source) -> Result<()> {
+    pub fn add_source(&self, s: &SourceRecord) -> Result<()> {
         let r = self.db.execute(
             "INSERT INTO sources(name, kind, path, keep_last, keep_days, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![s.name, s.kind, s.path.to_string_lossy(), s.keep_last, s.keep_days, s.added_at],
@@ -280,13 +356,13 @@ impl Store {
         }
     }
 
-    pub fn sources(&self) -> Result<Vec<Source>> {
+    pub fn sources(&self) -> Result<Vec<SourceRecord>> {
         let mut stmt = self
             .db
             .prepare("SELECT name, kind, path, keep_last, keep_days, added_at FROM sources ORDER BY name")
             .map_err(self.err())?;
         stmt.query_map([], |r| {
-            Ok(Source {
+            Ok(SourceRecord {
                 name: r.get(0)?,
                 kind: r.get(1)?,
                 path: PathBuf::from(r.get::<_, String>(2)?),
@@ -299,7 +375,7 @@ impl Store {
         .map_err(self.err())
     }
 
-    pub fn source(&self, name: &str) -> Result<Source> {
+    pub fn source(&self, name: &str) -> Result<SourceRecord> {
         self.sources()?
             .into_iter()
             .find(|s| s.name == name)
@@ -324,7 +400,7 @@ impl Store {
     /// upload in progress starts again (its session targets the old
     /// folder); a pending move is recorded for the copies at the
     /// destination (done at the next run that has one).
-    pub fn rename_source(&self, old: &str, new: &str) -> Result<Source> {
+    pub fn rename_source(&self, old: &str, new: &str) -> Result<SourceRecord> {
         let err = self.err();
         let tx = self.db.unchecked_transaction().map_err(&err)?;
         // OneDrive folder names ignore case: "Shop" would share "shop"'s folder.
@@ -368,7 +444,7 @@ impl Store {
         .map_err(&err)?;
         tx.execute(
             "INSERT INTO moves(from_folder, to_folder, renamed_at, local_done, remote_done) VALUES (?1, ?2, ?3, 0, 0)",
-            params![old, new, crate::now()],
+            params![old, new, now()],
         )
         .map_err(&err)?;
         tx.commit().map_err(&err)?;
@@ -601,15 +677,15 @@ impl Store {
             .map_err(self.err())
     }
 
-    /// Records the state of an upload (`pending`, `verified`, `failed`); a
+    /// Records the state of an upload; a
     /// failure counts an attempt.
     pub fn set_upload(
         &self,
         point_id: &str,
         destination: &str,
-        state: &str,
+        state: UploadState,
         size: Option<u64>,
-        error: Option<(&str, &str)>,
+        error: Option<(ErrorCode, &str)>,
     ) -> Result<()> {
         self.db
             .execute(
@@ -774,9 +850,9 @@ mod tests {
 
     fn add(store: &Store, name: &str) {
         store
-            .add_source(&Source {
+            .add_source(&SourceRecord {
                 name: name.into(),
-                kind: "sqlite".into(),
+                kind: SourceKind::Sqlite,
                 path: format!("/data/{name}.db").into(),
                 keep_last: None,
                 keep_days: None,
@@ -820,7 +896,7 @@ mod tests {
         // An upload session in progress targets the old folder: it must
         // start again, into the new one.
         store
-            .set_upload(&b.id, "OneDrive", "pending", None, None)
+            .set_upload(&b.id, "OneDrive", UploadState::Pending, None, None)
             .unwrap();
         store
             .set_upload_session(
@@ -832,7 +908,7 @@ mod tests {
         store.rename_source("shop", "garage").unwrap();
         let upload = store.upload(&b.id, "OneDrive").unwrap().unwrap();
         assert_eq!(upload.session, None);
-        assert_eq!(upload.state, "pending");
+        assert_eq!(upload.state, UploadState::Pending);
         // The crash: no finish_local_moves. The files are still in the old folder.
         assert!(a.file.exists() && b.file.exists());
         let store = Store::open(dir.path()).unwrap();

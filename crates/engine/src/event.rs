@@ -1,0 +1,79 @@
+//! The one event stream: the CLI draws progress bars from it, the desktop
+//! app forwards it to the UI and the tray, the service tracks runs with it.
+//! Also what a backup run reports for each source.
+
+use serde::Serialize;
+
+use crate::error::ErrorCode;
+
+pub use crate::store::{RunOutcome, UploadState};
+
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct SourceOutcome {
+    pub source: String,
+    pub status: RunOutcome,
+    /// The new restore point, or for `unchanged` the one still current.
+    pub id: Option<String>,
+    pub size_bytes: Option<u64>,
+    pub tables: Option<u64>,
+    pub rows: Option<u64>,
+    pub error: Option<String>,
+    pub error_code: Option<ErrorCode>,
+    pub removed_by_retention: Vec<String>,
+    /// What happened at the destination, when one is configured.
+    pub upload: Option<UploadOutcome>,
+}
+
+/// The destination side of one source's run.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
+pub struct UploadOutcome {
+    /// `verified`: everything of this source is at the destination and
+    /// checked; `pending`: some copies wait for the next run (`error` says why).
+    pub state: UploadState,
+    /// Restore points uploaded and verified during this run.
+    pub uploaded: Vec<String>,
+    /// Files removed at the destination by retention.
+    pub removed: Vec<String>,
+    pub error: Option<String>,
+    pub error_code: Option<ErrorCode>,
+}
+
+/// The event stream: the CLI draws progress bars from it, the desktop app
+/// forwards it to the UI and the tray.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    RunStarted {
+        sources: Vec<String>,
+    },
+    SourceStarted {
+        source: String,
+    },
+    /// Rows read so far by the snapshot of `source` (every few thousand).
+    SnapshotProgress {
+        source: String,
+        table: String,
+        rows: u64,
+    },
+    SourceFinished {
+        outcome: Box<SourceOutcome>,
+    },
+    RunFinished {
+        failed: usize,
+    },
+    RestoreProgress {
+        table: String,
+        rows: u64,
+    },
+    UploadProgress {
+        source: String,
+        point: String,
+        bytes: u64,
+        total: u64,
+    },
+    /// What the overview shows changed (sent by the
+    /// [`crate::service::Service`], computed once for every subscriber).
+    StateChanged {
+        overview: Box<crate::status::Overview>,
+    },
+}

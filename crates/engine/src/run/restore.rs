@@ -1,0 +1,330 @@
+//! Restores: find what to restore (a restore point, wherever it is kept, or
+//! a backup file), validate all of it, then place it — into a new target,
+//! or in place after a safety copy of the current contents. Preview and
+//! export read the same way.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use chrono::Utc;
+use serde::Serialize;
+
+use crate::document;
+use crate::error::{Error, InvalidBackup, Result};
+use crate::event::Event;
+use crate::fsutil::{self, AtomicFile};
+use crate::run::Ctx;
+use crate::source::{self, Placement, SourceKind, StagedRestore};
+use crate::store::{self, HomeLock, RestorePoint, SourceRecord};
+
+/// Where a restore reads from.
+#[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // made once per restore, never stored in bulk
+pub enum BackupRef {
+    Point(RestorePoint),
+    File(PathBuf),
+}
+
+impl BackupRef {
+    fn label(&self) -> String {
+        match self {
+            BackupRef::Point(p) => format!("restore point {}", p.id),
+            BackupRef::File(f) => f.display().to_string(),
+        }
+    }
+}
+
+/// What a restore did.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct RestoreReport {
+    pub target: PathBuf,
+    pub source: String,
+    pub created_at: String,
+    pub tables: Vec<(String, u64)>,
+    pub rows: u64,
+    /// The restore point holding the target's previous contents, when it was replaced.
+    pub safety_point: Option<String>,
+    /// A raw copy of a previous target that could not be snapshotted.
+    pub safety_file: Option<PathBuf>,
+}
+
+/// What a restore would do, found by validating the whole backup into a
+/// scratch database that is then deleted: nothing is touched.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct Preview {
+    pub source: String,
+    pub created_at: String,
+    pub tables: Vec<(String, u64)>,
+    pub rows: u64,
+    /// The registered source's database a restore in place would replace.
+    pub replaces: Option<PathBuf>,
+    /// A restore in place first keeps the current contents as a restore point.
+    pub safety_copy: bool,
+}
+
+impl Ctx<'_> {
+    /// Finds a restore point by id (or unique prefix), or else a backup file.
+    pub fn resolve(&self, point_or_file: &str) -> Result<BackupRef> {
+        let path = Path::new(point_or_file);
+        let local = self.store.restore_points(None)?;
+        if let Some(r) = Self::match_point(&local, point_or_file, path)? {
+            return Ok(r);
+        }
+        if path.is_file() {
+            return Ok(BackupRef::File(path.to_path_buf()));
+        }
+        // Not here: perhaps only at the destination (a lost home, another machine).
+        if self.destination()?.is_some() {
+            let (everywhere, _) = self.all_restore_points(None)?;
+            if let Some(r) = Self::match_point(&everywhere, point_or_file, path)? {
+                return Ok(r);
+            }
+        }
+        Err(Error::UnknownRestorePoint(point_or_file.to_string()))
+    }
+
+    /// A restore point by exact id, or by unique prefix when no file has that name.
+    fn match_point(points: &[RestorePoint], key: &str, path: &Path) -> Result<Option<BackupRef>> {
+        if let Some(p) = points.iter().find(|p| p.id == key) {
+            return Ok(Some(BackupRef::Point(p.clone())));
+        }
+        if path.exists() || key.is_empty() {
+            return Ok(None);
+        }
+        let matching: Vec<&RestorePoint> =
+            points.iter().filter(|p| p.id.starts_with(key)).collect();
+        match matching.len() {
+            0 => Ok(None),
+            1 => Ok(Some(BackupRef::Point(matching[0].clone()))),
+            _ => Err(Error::AmbiguousRestorePoint(key.to_string())),
+        }
+    }
+
+    /// The local file holding `r`: the local copy (checksum verified), the
+    /// given file, or a verified download of a point kept only at the
+    /// destination (removed again when the guard drops).
+    fn local_file(&self, r: &BackupRef) -> Result<(PathBuf, Option<TempFile>)> {
+        match r {
+            BackupRef::Point(p) if p.location == store::Location::Remote => {
+                let path = self.download_remote(p)?;
+                Ok((path.clone(), Some(TempFile(path))))
+            }
+            BackupRef::Point(p) => {
+                self.verify_point(p)?;
+                Ok((p.file.clone(), None))
+            }
+            BackupRef::File(f) => Ok((f.clone(), None)),
+        }
+    }
+
+    /// Checks a restore point's local copy against its recorded checksum.
+    fn verify_point(&self, p: &RestorePoint) -> Result<()> {
+        let (sum, _) = fsutil::hash_file(&p.file).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::CorruptCopy {
+                    path: p.file.clone(),
+                    detail: "the file is missing".into(),
+                }
+            } else {
+                Error::io("read", &p.file, e)
+            }
+        })?;
+        if sum != p.checksum {
+            return Err(Error::InvalidBackup(InvalidBackup::Checksum(format!(
+                "restore point {}",
+                p.id
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Reads `r`'s document head and opens the source kind it names at
+    /// `location`, ready to stage a restore there.
+    fn stage(
+        &self,
+        r: &BackupRef,
+        location: &Path,
+        placement: Placement,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Box<dyn StagedRestore>> {
+        let (file, _download) = self.local_file(r)?;
+        // The head names the kind to dispatch on. A document whose head
+        // cannot be read (truncated, hostile) goes to the reader of the
+        // first kind, which refuses it with the precise reason.
+        let (kind, name) = match document::peek_source(&file) {
+            Ok(head) => {
+                let kind = SourceKind::parse(&head.kind).ok_or_else(|| {
+                    Error::InvalidBackup(InvalidBackup::NotABackup(
+                        r.label(),
+                        format!(
+                            "its source kind '{}' is not one this Nuage knows",
+                            head.kind
+                        ),
+                    ))
+                })?;
+                (kind, head.name)
+            }
+            Err(_) => (SourceKind::Sqlite, String::new()),
+        };
+        let target = source::open(kind, &name, location, self.config);
+        let input = document::open_document(&file)?;
+        let mut progress = |table: &str, rows: u64| {
+            events(Event::RestoreProgress {
+                table: table.to_string(),
+                rows,
+            })
+        };
+        target.stage_restore(
+            input,
+            &r.label(),
+            placement,
+            &self.store.work_dir(),
+            &mut progress,
+        )
+    }
+
+    /// Validates `r` completely (as a restore would) and says what a restore
+    /// would do. Nothing outside Nuage's scratch folder is written.
+    pub fn preview(&self, r: &BackupRef, events: &mut dyn FnMut(Event)) -> Result<Preview> {
+        let work = self.store.work_dir();
+        fsutil::create_private_dir(&work)?;
+        let scratch = work.join(format!("preview-{:016x}.db", fastrand::u64(..)));
+        let staged = self.stage(r, &scratch, Placement::Scratch, events)?;
+        let restored = staged.restored().clone();
+        drop(staged);
+        let replaces = self.store.source(&restored.source).ok().map(|s| s.path);
+        Ok(Preview {
+            source: restored.source,
+            created_at: restored.created_at,
+            tables: restored.tables,
+            rows: restored.rows,
+            safety_copy: replaces.is_some(),
+            replaces,
+        })
+    }
+
+    /// Restores `r` into a new target at `to`. The target appears only
+    /// once complete and checked; an existing one is replaced only with
+    /// `force`, and never one that a program is using.
+    pub fn restore_to(
+        &self,
+        r: &BackupRef,
+        to: &Path,
+        force: bool,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<RestoreReport> {
+        let staged = self.stage(r, to, Placement::New { force }, events)?;
+        let restored = staged.restored().clone();
+        staged.commit()?;
+        Ok(RestoreReport {
+            target: to.to_path_buf(),
+            source: restored.source,
+            created_at: restored.created_at,
+            tables: restored.tables,
+            rows: restored.rows,
+            safety_point: None,
+            safety_file: None,
+        })
+    }
+
+    /// The registered source a backup belongs to, for a restore in place.
+    pub fn source_of(&self, r: &BackupRef) -> Result<SourceRecord> {
+        let name = match r {
+            BackupRef::Point(p) => p.source.clone(),
+            BackupRef::File(f) => document::peek_source(f)?.name,
+        };
+        self.store.source(&name).map_err(|_| {
+            Error::Invalid(format!(
+                "this backup is of source '{name}', which is not registered here. Restore it as a new file instead."
+            ))
+        })
+    }
+
+    /// Restores `r` over its source, in place (an application holding it
+    /// open keeps working). Everything is validated and built first; then
+    /// the current contents are kept as a restore point (or, when they
+    /// cannot be read, as a raw copy); only then is the source replaced.
+    pub fn restore_in_place(
+        &self,
+        r: &BackupRef,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<RestoreReport> {
+        let source = self.source_of(r)?;
+        let _lock = HomeLock::acquire(self.home())?;
+        self.store.sweep()?;
+        let staged = self.stage(r, &source.path, Placement::InPlace, events)?;
+        let restored = staged.restored().clone();
+        let (safety_point, safety_file) = self.safety_copy(&source, events)?;
+        staged.commit()?;
+        Ok(RestoreReport {
+            target: source.path.clone(),
+            source: source.name.clone(),
+            created_at: restored.created_at,
+            tables: restored.tables,
+            rows: restored.rows,
+            safety_point,
+            safety_file,
+        })
+    }
+
+    fn safety_copy(
+        &self,
+        s: &SourceRecord,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<(Option<String>, Option<PathBuf>)> {
+        if !s.path.exists() {
+            return Ok((None, None));
+        }
+        match self.backup_one(s, events) {
+            Ok(o) => Ok((o.id, None)),
+            Err(e) if s.open(self.config).is_unreadable(&e) => {
+                let dir = self.home().join("safety");
+                fsutil::create_private_dir(&dir)?;
+                let dest = dir.join(format!(
+                    "{}-{}.db",
+                    s.name,
+                    Utc::now().format("%Y%m%d-%H%M%S")
+                ));
+                s.open(self.config).raw_copy(&dest)?;
+                Ok((None, Some(dest)))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes restore point `id` to `file`: plain JSON, or zstd when the
+    /// name ends in `.zst`. The checksum is verified first.
+    pub fn export(&self, point: &RestorePoint, file: &Path, force: bool) -> Result<u64> {
+        if file.exists() && !force {
+            return Err(Error::TargetExists(file.to_path_buf()));
+        }
+        let (copy_of, _download) = self.local_file(&BackupRef::Point(point.clone()))?;
+        let mut out = AtomicFile::create(file)?;
+        let compressed = file.extension().is_some_and(|e| e == "zst");
+        let copy = |out: &mut AtomicFile| -> std::io::Result<u64> {
+            let f = std::fs::File::open(&copy_of)?;
+            if compressed {
+                std::io::copy(&mut std::io::BufReader::new(f), out)
+            } else {
+                let mut dec = zstd::stream::read::Decoder::new(f)?;
+                dec.window_log_max(document::ZSTD_WINDOW_LOG_MAX)?;
+                let mut w = BufWriter::with_capacity(256 << 10, &mut *out);
+                let n = std::io::copy(&mut dec, &mut w)?;
+                w.flush()?;
+                Ok(n)
+            }
+        };
+        let n = copy(&mut out).map_err(|e| Error::io("write", file, e))?;
+        out.commit(force)?;
+        Ok(n)
+    }
+}
+
+/// A file removed when dropped.
+struct TempFile(PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}

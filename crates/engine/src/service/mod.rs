@@ -1,0 +1,422 @@
+//! The background service: the scheduler that `nuage run` and the desktop
+//! app share, and the one overall state that the UI badge and the tray show.
+//!
+//! One thread owns the runs. It wakes every second, re-reads the schedule
+//! (a change made by the CLI or the app applies at once), starts a run when
+//! one is due (a run missed while the machine slept or the app was closed is
+//! due now) or when asked ("Back up now"), and tells its subscribers every
+//! engine [`Event`] plus [`Event::StateChanged`], carrying the new
+//! [`Overview`], whenever what the overview shows moves. The overview is
+//! computed once per change (a run starting, a source finished, a run
+//! ended, a [`Service::refresh`] after a change of settings, a periodic
+//! recheck for staleness and for changes made by another process) and kept:
+//! [`Service::overview`] hands out the kept one. The home lock keeps the CLI
+//! and the app from backing up at the same time: a run that finds the home
+//! busy is retried shortly.
+//!
+//! The state model itself ([`crate::status`]) is shared with `nuage status`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+mod clock;
+pub(crate) mod schedule;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+
+use crate::Engine;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::event::{Event, RunOutcome};
+use crate::status::{Overview, RunProgress, parse_time};
+
+/// A subscriber of the event stream.
+pub type Sink = Box<dyn Fn(&Event) + Send + Sync>;
+
+#[derive(Default)]
+struct Control {
+    stop: bool,
+    run_now: bool,
+    recheck: bool,
+    /// Woken to look at the clock again.
+    woken: bool,
+    /// When this service last started a run, on its clock.
+    last_started: Option<chrono::DateTime<chrono::Utc>>,
+    running: Option<Vec<RunProgress>>,
+    /// The overview as last computed, and whether a change since makes it stale.
+    overview: Option<Overview>,
+    stale: bool,
+    /// No scheduled run before this (home busy, no sources, engine error).
+    hold_until: Option<Duration>,
+    /// Scheduler loop iterations completed (tests wait on it).
+    ticks: u64,
+}
+
+struct Shared {
+    home: PathBuf,
+    config: Config,
+    clock: Arc<dyn Clock>,
+    control: Mutex<Control>,
+    wake: Condvar,
+    sinks: Mutex<Vec<Sink>>,
+}
+
+impl Shared {
+    fn engine(&self) -> Result<Engine> {
+        Engine::open_with(&self.home, self.config.clone())
+    }
+
+    fn control(&self) -> MutexGuard<'_, Control> {
+        self.control.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn broadcast(&self, e: &Event) {
+        for sink in self.sinks.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            sink(e);
+        }
+    }
+}
+
+/// The scheduler and state keeper, on its own thread.
+pub struct Service {
+    shared: Arc<Shared>,
+    thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// How often the state is recomputed when nothing happens (staleness, and
+/// changes made by another process such as the CLI).
+const RECHECK_EVERY: Duration = Duration::from_secs(10);
+/// How long to wait before trying again when the home is busy.
+const BUSY_RETRY: Duration = Duration::from_secs(30);
+
+impl Service {
+    /// Starts the scheduler thread on `home`.
+    pub fn start(home: &Path, config: Config) -> Result<Service> {
+        Service::start_with_clock(home, config, Arc::new(SystemClock::default()))
+    }
+
+    /// [`Service::start`] on a given clock (tests: a [`ManualClock`]).
+    pub fn start_with_clock(home: &Path, config: Config, clock: Arc<dyn Clock>) -> Result<Service> {
+        // Fail early (and clearly) if the home cannot be opened at all.
+        Engine::open_with(home, config.clone())?;
+        let shared = Arc::new(Shared {
+            home: home.to_path_buf(),
+            config,
+            clock,
+            control: Mutex::new(Control::default()),
+            wake: Condvar::new(),
+            sinks: Mutex::new(Vec::new()),
+        });
+        let worker = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("nuage-scheduler".into())
+            .spawn(move || scheduler(&worker))
+            .map_err(|e| Error::Invalid(format!("cannot start the scheduler thread: {e}")))?;
+        Ok(Service {
+            shared,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn home(&self) -> &Path {
+        &self.shared.home
+    }
+
+    /// Adds a subscriber: it sees every event from now on.
+    pub fn subscribe(&self, sink: Sink) {
+        self.shared
+            .sinks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(sink);
+    }
+
+    /// Starts a run of every source as soon as possible (also when paused).
+    pub fn back_up_now(&self) {
+        self.shared.control().run_now = true;
+        self.shared.wake.notify_all();
+    }
+
+    /// Recomputes the state soon, and lets a due run start at once (after
+    /// a sign-in, a new source, a new schedule, …).
+    pub fn refresh(&self) {
+        let mut c = self.shared.control();
+        c.recheck = true;
+        c.stale = true;
+        c.hold_until = None;
+        drop(c);
+        self.shared.wake.notify_all();
+    }
+
+    /// Pauses or resumes scheduled runs; kept across restarts.
+    pub fn set_paused(&self, paused: bool) -> Result<()> {
+        self.shared.engine()?.set_paused(paused)?;
+        self.refresh();
+        Ok(())
+    }
+
+    /// The overview: the one kept since the last change, or computed now
+    /// (and published) when something changed since.
+    pub fn overview(&self) -> Result<Overview> {
+        {
+            let c = self.shared.control();
+            if let Some(o) = c.overview.as_ref().filter(|_| !c.stale) {
+                return Ok(o.clone());
+            }
+        }
+        publish_state(&self.shared, &self.shared.engine()?)
+    }
+
+    /// Lets the scheduler look at its clock again (after a
+    /// [`ManualClock`] moved).
+    pub fn wake(&self) {
+        let mut c = self.shared.control();
+        c.woken = true;
+        drop(c);
+        self.shared.wake.notify_all();
+    }
+
+    /// How many times the scheduler has looked at the time and its work:
+    /// a test that moved a [`ManualClock`] waits for this to grow.
+    pub fn ticks(&self) -> u64 {
+        self.shared.control().ticks
+    }
+
+    /// Whether a run is in progress.
+    pub fn is_running(&self) -> bool {
+        self.shared.control().running.is_some()
+    }
+
+    /// Stops the scheduler. A run in progress is waited for up to `wait`;
+    /// past that the process may exit: every write is atomic and the next
+    /// start sweeps what was left half-done.
+    pub fn stop(&self, wait: Duration) {
+        self.shared.control().stop = true;
+        self.shared.wake.notify_all();
+        let handle = self.thread.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = handle {
+            let deadline = Instant::now() + wait;
+            while !h.is_finished() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            if h.is_finished() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.stop(Duration::from_secs(2));
+    }
+}
+
+fn scheduler(shared: &Shared) {
+    let mut last_check: Option<Duration> = None;
+    loop {
+        let (manual, recheck) = {
+            let mut c = shared.control();
+            if c.stop {
+                return;
+            }
+            (
+                std::mem::take(&mut c.run_now),
+                std::mem::take(&mut c.recheck),
+            )
+        };
+        let engine = match shared.engine() {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!("scheduler: cannot open the home: {e}");
+                wait(shared, Duration::from_secs(5));
+                continue;
+            }
+        };
+        if manual || is_due(shared, &engine) {
+            run(shared, &engine);
+            publish(shared, &engine);
+            last_check = Some(shared.clock.monotonic());
+            shared.control().ticks += 1;
+            continue;
+        }
+        let now = shared.clock.monotonic();
+        if recheck || last_check.is_none_or(|t| now.saturating_sub(t) >= RECHECK_EVERY) {
+            publish(shared, &engine);
+            last_check = Some(now);
+        }
+        drop(engine);
+        shared.control().ticks += 1;
+        wait(shared, Duration::from_secs(1));
+    }
+}
+
+/// Sleeps up to `d`, waking early when asked to run, recheck or stop.
+fn wait(shared: &Shared, d: Duration) {
+    let mut c = shared.control();
+    let go = |c: &mut Control| c.stop || c.run_now || c.recheck || std::mem::take(&mut c.woken);
+    if go(&mut c) {
+        return;
+    }
+    // A poisoned lock only means another thread panicked: go on.
+    match shared.clock.block_for(d) {
+        Some(d) => drop(shared.wake.wait_timeout_while(c, d, |c| !go(c))),
+        None => drop(shared.wake.wait_while(c, |c| !go(c))),
+    }
+}
+
+fn is_due(shared: &Shared, engine: &Engine) -> bool {
+    if shared
+        .control()
+        .hold_until
+        .is_some_and(|t| shared.clock.monotonic() < t)
+    {
+        return false;
+    }
+    if engine.paused().unwrap_or(false) {
+        return false;
+    }
+    let Ok(schedule) = engine.schedule() else {
+        return false;
+    };
+    // The last run: the newest recorded (by this service, the CLI or an
+    // earlier session), or the one this service started, on its own clock.
+    let recorded = engine
+        .runs(1)
+        .ok()
+        .and_then(|r| r.first().and_then(|r| parse_time(&r.started_at)));
+    let last = recorded.max(shared.control().last_started);
+    let now = shared.clock.now();
+    schedule.next_run(last, now).is_some_and(|d| d <= now)
+}
+
+fn run(shared: &Shared, engine: &Engine) {
+    {
+        let mut c = shared.control();
+        c.running = Some(Vec::new());
+        c.last_started = Some(shared.clock.now());
+    }
+    publish(shared, engine);
+    let result = engine.backup(&[], &mut |e| {
+        track(shared, &e);
+        shared.broadcast(&e);
+        if matches!(e, Event::SourceFinished { .. }) {
+            // What the overview shows of that source moved. (A second
+            // connection: the run's own is busy with the run.)
+            match shared.engine() {
+                Ok(fresh) => publish(shared, &fresh),
+                Err(err) => tracing::warn!("cannot recompute the state: {err}"),
+            }
+        }
+    });
+    let mut c = shared.control();
+    c.running = None;
+    let now = shared.clock.monotonic();
+    c.hold_until = match &result {
+        Ok(outcomes) if outcomes.is_empty() => Some(now + Duration::from_secs(60)),
+        Ok(_) => None,
+        Err(Error::Busy { .. }) => Some(now + BUSY_RETRY),
+        Err(_) => Some(now + Duration::from_secs(60)),
+    };
+    drop(c);
+    match result {
+        Ok(outcomes) => {
+            for o in outcomes.iter().filter(|o| o.status == RunOutcome::Failed) {
+                tracing::warn!(
+                    "backup of '{}' failed: {}",
+                    o.source,
+                    o.error.as_deref().unwrap_or("")
+                );
+            }
+        }
+        Err(e) => tracing::warn!("backup postponed: {e}"),
+    }
+}
+
+/// Keeps the per-source progress of the current run.
+fn track(shared: &Shared, e: &Event) {
+    let mut c = shared.control();
+    let Some(running) = c.running.as_mut() else {
+        return;
+    };
+    let entry = |running: &mut Vec<RunProgress>, source: &str| -> usize {
+        match running.iter().position(|p| p.source == source) {
+            Some(i) => i,
+            None => {
+                running.push(RunProgress {
+                    source: source.to_string(),
+                    ..RunProgress::default()
+                });
+                running.len() - 1
+            }
+        }
+    };
+    match e {
+        Event::SourceStarted { source } => {
+            entry(running, source);
+        }
+        Event::SnapshotProgress {
+            source,
+            table,
+            rows,
+        } => {
+            let i = entry(running, source);
+            running[i].table = Some(table.clone());
+            running[i].rows = *rows;
+        }
+        Event::UploadProgress {
+            source,
+            bytes,
+            total,
+            ..
+        } => {
+            let i = entry(running, source);
+            running[i].bytes = Some(*bytes);
+            running[i].total = Some(*total);
+        }
+        Event::SourceFinished { outcome } => running.retain(|p| p.source != outcome.source),
+        _ => {}
+    }
+}
+
+/// What a subscriber redraws for: the overview without the run's counters
+/// (they move with every progress event, which carries them itself).
+fn shown(o: &Overview) -> Overview {
+    let mut o = o.clone();
+    for p in o.running.iter_mut().flatten() {
+        *p = RunProgress {
+            source: std::mem::take(&mut p.source),
+            ..RunProgress::default()
+        };
+    }
+    o
+}
+
+/// [`publish_state`], logging a failure (the next recheck tries again).
+fn publish(shared: &Shared, engine: &Engine) {
+    if let Err(e) = publish_state(shared, engine) {
+        tracing::warn!("cannot compute the state: {e}");
+    }
+}
+
+/// Recomputes the overview, keeps it, and tells subscribers when what it
+/// shows moved.
+fn publish_state(shared: &Shared, engine: &Engine) -> Result<Overview> {
+    let running = shared.control().running.clone();
+    let overview = engine.overview(running)?;
+    let changed = {
+        let mut c = shared.control();
+        let changed = c.overview.as_ref().map(shown) != Some(shown(&overview));
+        c.overview = Some(overview.clone());
+        c.stale = false;
+        changed
+    };
+    if changed {
+        shared.broadcast(&Event::StateChanged {
+            overview: Box::new(overview.clone()),
+        });
+    }
+    Ok(overview)
+}

@@ -1,0 +1,202 @@
+//! Sources: what Nuage backs up. One trait, [`Source`], and one
+//! implementation per kind ([`sqlite`] today). A new kind implements the
+//! trait, registers itself in [`SourceKind`] and [`open`], and passes the
+//! source conformance suite (`crates/engine/tests/sources.rs`), which every
+//! kind runs: snapshot while written, skip when unchanged, restore into a
+//! new target and in place, refuse a bad document with the target untouched.
+//!
+//! The engine drives a source through the trait only: the backup run asks
+//! for a fingerprint, then a snapshot streamed into the document writer; a
+//! restore reads the document head ([`crate::document::peek_source`]),
+//! dispatches on `source.kind`, and asks the kind to *stage* the restore
+//! (validate and build everything, touching nothing) before it commits.
+
+pub(crate) mod sqlite;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+
+/// The kinds of source, as `source.kind` names them in backup documents and
+/// in the state database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// A SQLite database file.
+    Sqlite,
+}
+
+impl SourceKind {
+    pub const ALL: [SourceKind; 1] = [SourceKind::Sqlite];
+
+    /// The stable name (`sqlite`): documents and the state database use it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Sqlite => "sqlite",
+        }
+    }
+
+    /// The kind a document or the state database names; documents written
+    /// before kinds existed say `sqlite`.
+    pub fn parse(s: &str) -> Option<SourceKind> {
+        SourceKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SourceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a source holds, found without registering or modifying it (the
+/// "add a source" form checks it on the spot).
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct SourceCheck {
+    pub kind: SourceKind,
+    pub path: PathBuf,
+    pub suggested_name: String,
+    pub tables: u64,
+    pub size_bytes: u64,
+    pub journal_mode: String,
+}
+
+/// Counts of what a snapshot wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SnapshotStats {
+    pub tables: u64,
+    pub rows: u64,
+}
+
+/// Where a snapshot is in its work: a table and the rows read so far.
+#[derive(Debug, Clone)]
+pub struct TableProgress<'a> {
+    pub table: &'a str,
+    pub table_rows: u64,
+    pub total_rows: u64,
+}
+
+/// What a staged restore holds, as its document said and as it was checked.
+#[derive(Debug, Clone)]
+pub struct Restored {
+    pub created_at: String,
+    /// The source the document was made from.
+    pub source: String,
+    pub tables: Vec<(String, u64)>,
+    pub rows: u64,
+}
+
+/// Where a staged restore goes when committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Placement {
+    /// A new target; an existing one is replaced only with `force`, and
+    /// never one that a program is using.
+    New { force: bool },
+    /// Over the source itself, while its application may hold it open.
+    InPlace,
+    /// Nowhere: validate only (preview). Committing is a no-op.
+    Scratch,
+}
+
+/// A restore that is built and validated and has touched nothing yet.
+/// Dropping it discards it; the target stays as it was.
+pub trait StagedRestore {
+    fn restored(&self) -> &Restored;
+    /// Places the restore over its target.
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// Progress callback: (table, rows so far).
+pub type RestoreProgressFn<'a> = &'a mut dyn FnMut(&str, u64);
+
+/// One place Nuage backs up, of one kind.
+pub trait Source: Send {
+    fn kind(&self) -> SourceKind;
+    /// The source's name (its folder locally and at the destination).
+    fn name(&self) -> &str;
+    /// Where the data lives, as people see it (a path; never a secret).
+    fn location(&self) -> &Path;
+    /// Checks that the source can be backed up, reading nothing more than
+    /// needed and modifying nothing.
+    fn check(&self) -> Result<SourceCheck>;
+    /// A cheap token that changes whenever the data may have: equal
+    /// fingerprints let a run skip the source without reading it.
+    fn fingerprint(&self) -> Result<String>;
+    /// Takes a consistent snapshot while the application keeps running and
+    /// streams it as a whole backup document into `out`. `work_dir` is a
+    /// private scratch folder; `label` names the output in errors.
+    fn snapshot(
+        &self,
+        created_at: &str,
+        work_dir: &Path,
+        label: &Path,
+        out: &mut dyn Write,
+        progress: &mut dyn FnMut(TableProgress<'_>),
+    ) -> Result<SnapshotStats>;
+    /// Reads `document` (untrusted: everything is validated), builds the
+    /// data for `placement` without touching the source, and returns the
+    /// staged restore. `label` names the document in errors.
+    fn stage_restore(
+        &self,
+        document: Box<dyn Read>,
+        label: &str,
+        placement: Placement,
+        work_dir: &Path,
+        progress: RestoreProgressFn<'_>,
+    ) -> Result<Box<dyn StagedRestore>>;
+    /// Whether the current contents are unreadable as data (corrupt, not
+    /// of this kind): a restore in place then keeps a raw copy instead of a
+    /// restore point.
+    fn is_unreadable(&self, e: &Error) -> bool;
+    /// A raw copy of the current contents into `dest` (see `is_unreadable`).
+    fn raw_copy(&self, dest: &Path) -> Result<()>;
+}
+
+/// The source of `kind` named `name` at `location`.
+pub fn open(kind: SourceKind, name: &str, location: &Path, config: &Config) -> Box<dyn Source> {
+    match kind {
+        SourceKind::Sqlite => Box::new(sqlite::SqliteSource::new(name, location, config)),
+    }
+}
+
+/// The source name proposed for a location: its file name without
+/// extension, with characters a folder name cannot safely hold replaced.
+pub fn suggested_name(path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+/// Source names become folder names, locally and remotely.
+pub fn valid_source_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// [`valid_source_name`], or the error that says which names are.
+pub(crate) fn check_source_name(name: &str) -> Result<()> {
+    if valid_source_name(name) {
+        return Ok(());
+    }
+    Err(Error::Invalid(format!(
+        "'{name}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'."
+    )))
+}

@@ -1,0 +1,324 @@
+//! The source contract: one suite that every source kind passes, through
+//! the `Source` trait alone. A new kind adds a `Fixture` and one test.
+//!
+//! What it checks, for each kind: a check modifies nothing; the fingerprint
+//! is stable while nothing changes and moves when the data does; a snapshot
+//! taken while the application writes is one instant (the fixture's own
+//! invariant holds on its restore) and says its kind in the document head;
+//! a restore into a new target equals the source; an existing target is
+//! never replaced without `force`; a staged restore that is dropped touches
+//! nothing; a restore in place replaces the data; a bad document is refused
+//! with the target untouched and nothing left behind.
+
+mod support;
+
+use std::io::Cursor;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use nuage_engine::{Config, Error, Placement, Source, SourceKind, open_source};
+
+/// What the suite needs to know of one kind.
+trait Fixture {
+    fn kind(&self) -> SourceKind;
+    /// Makes a source with some data at a new location under `dir`.
+    fn create(&self, dir: &Path, name: &str) -> PathBuf;
+    /// A location under `dir` where nothing exists yet.
+    fn fresh(&self, dir: &Path, name: &str) -> PathBuf;
+    /// Starts an application writing to `at` until `stop` is set, keeping
+    /// an invariant that only a torn snapshot breaks.
+    fn writer(&self, at: &Path, stop: Arc<AtomicBool>) -> JoinHandle<u64>;
+    /// Changes the data once (as an application would).
+    fn change(&self, at: &Path);
+    /// Panics unless the invariant the writer keeps holds at `at`.
+    fn assert_consistent(&self, at: &Path);
+    /// Panics unless the data at `a` and `b` are the same, value by value.
+    fn assert_same(&self, a: &Path, b: &Path);
+    /// The bytes of everything at `at` (to prove it was not modified).
+    fn state(&self, at: &Path) -> Vec<u8>;
+}
+
+fn snapshot(src: &dyn Source, work: &Path) -> Vec<u8> {
+    let mut doc = Vec::new();
+    src.snapshot(
+        "2026-12-06T04:00:00.000Z",
+        work,
+        &work.join("out.json"),
+        &mut doc,
+        &mut |_| {},
+    )
+    .unwrap();
+    doc
+}
+
+fn stage_and_commit(
+    target: &dyn Source,
+    doc: &[u8],
+    placement: Placement,
+    work: &Path,
+) -> Result<nuage_engine::Restored, Error> {
+    let staged = target.stage_restore(
+        Box::new(Cursor::new(doc.to_vec())),
+        "the test document",
+        placement,
+        work,
+        &mut |_, _| {},
+    )?;
+    let restored = staged.restored().clone();
+    staged.commit()?;
+    Ok(restored)
+}
+
+/// Files in `dir` (not recursive), for "nothing left behind".
+fn files(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn conformance(f: &dyn Fixture) {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    std::fs::create_dir(&work).unwrap();
+    let live = f.create(dir.path(), "live");
+    let src = open_source(f.kind(), "live", &live, &Config::default());
+    assert_eq!(src.kind(), f.kind());
+    assert_eq!(src.name(), "live");
+
+    // A check reads, and modifies nothing.
+    let before = f.state(&live);
+    let check = src.check().unwrap();
+    assert_eq!(check.kind, f.kind());
+    assert!(check.tables > 0, "{check:?}");
+    assert_eq!(f.state(&live), before, "a check modified the source");
+
+    // The fingerprint: stable while nothing changes, moved by a change.
+    let fp = src.fingerprint().unwrap();
+    assert_eq!(src.fingerprint().unwrap(), fp);
+    f.change(&live);
+    let fp2 = src.fingerprint().unwrap();
+    assert_ne!(fp2, fp, "a change was not seen");
+
+    // A snapshot while the application writes: one instant, and the
+    // source is not modified by it (the writer's own changes aside).
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = f.writer(&live, Arc::clone(&stop));
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let during = snapshot(src.as_ref(), &work);
+    stop.store(true, Ordering::SeqCst);
+    let writes = writer.join().unwrap();
+    assert!(writes > 0, "the writer wrote nothing");
+    let head = String::from_utf8_lossy(&during[..during.len().min(4096)]).into_owned();
+    assert!(head.starts_with("{\"format\":\"nuage-backup\""), "{head}");
+    assert!(
+        head.contains(&format!("\"kind\":\"{}\"", f.kind().as_str())),
+        "the document names its source kind: {head}"
+    );
+    let during_target = f.fresh(dir.path(), "during");
+    let restored = stage_and_commit(
+        open_source(f.kind(), "live", &during_target, &Config::default()).as_ref(),
+        &during,
+        Placement::New { force: false },
+        &work,
+    )
+    .unwrap();
+    assert_eq!(restored.source, "live");
+    f.assert_consistent(&during_target);
+
+    // Quiet now: a snapshot restored into a new target equals the source.
+    let quiet = snapshot(src.as_ref(), &work);
+    let copy = f.fresh(dir.path(), "copy");
+    stage_and_commit(
+        open_source(f.kind(), "live", &copy, &Config::default()).as_ref(),
+        &quiet,
+        Placement::New { force: false },
+        &work,
+    )
+    .unwrap();
+    f.assert_same(&live, &copy);
+
+    // An existing target is not replaced without force; with it, it is.
+    let e = stage_and_commit(
+        open_source(f.kind(), "live", &during_target, &Config::default()).as_ref(),
+        &quiet,
+        Placement::New { force: false },
+        &work,
+    )
+    .unwrap_err();
+    assert_eq!(e.code().as_str(), "invalid_input", "{e}");
+    f.assert_consistent(&during_target);
+    stage_and_commit(
+        open_source(f.kind(), "live", &during_target, &Config::default()).as_ref(),
+        &quiet,
+        Placement::New { force: true },
+        &work,
+    )
+    .unwrap();
+    f.assert_same(&live, &during_target);
+
+    // A staged restore that is dropped touches nothing and leaves nothing.
+    let untouched = f.fresh(dir.path(), "dropped");
+    let staged = open_source(f.kind(), "live", &untouched, &Config::default())
+        .stage_restore(
+            Box::new(Cursor::new(quiet.clone())),
+            "the test document",
+            Placement::New { force: false },
+            &work,
+            &mut |_, _| {},
+        )
+        .unwrap();
+    drop(staged);
+    assert!(!untouched.exists(), "a dropped restore created its target");
+
+    // In place: the source becomes the snapshot (an older state).
+    let older = snapshot(src.as_ref(), &work);
+    f.change(&live);
+    stage_and_commit(src.as_ref(), &older, Placement::InPlace, &work).unwrap();
+    let back = f.fresh(dir.path(), "back");
+    stage_and_commit(
+        open_source(f.kind(), "live", &back, &Config::default()).as_ref(),
+        &older,
+        Placement::New { force: false },
+        &work,
+    )
+    .unwrap();
+    f.assert_same(&live, &back);
+
+    // Bad documents are refused; the target is untouched, nothing is left.
+    let state = f.state(&live);
+    let listing = files(live.parent().unwrap());
+    let truncated = &quiet[..quiet.len() / 2];
+    let wrong_kind = String::from_utf8_lossy(&quiet).replacen(
+        &format!("\"kind\":\"{}\"", f.kind().as_str()),
+        "\"kind\":\"spreadsheet\"",
+        1,
+    );
+    for bad in [
+        truncated.to_vec(),
+        b"{\"format\":\"something else\"}".to_vec(),
+        b"not json at all".to_vec(),
+        wrong_kind.into_bytes(),
+    ] {
+        let e = stage_and_commit(src.as_ref(), &bad, Placement::InPlace, &work).unwrap_err();
+        assert_eq!(e.code().as_str(), "invalid_backup", "{e}");
+        assert_eq!(
+            f.state(&live),
+            state,
+            "a refused restore touched the source"
+        );
+        let never = f.fresh(dir.path(), "never");
+        let target = open_source(f.kind(), "live", &never, &Config::default());
+        let e = stage_and_commit(
+            target.as_ref(),
+            &bad,
+            Placement::New { force: false },
+            &work,
+        )
+        .unwrap_err();
+        assert_eq!(e.code().as_str(), "invalid_backup", "{e}");
+        assert!(!never.exists(), "a refused restore created its target");
+    }
+    assert_eq!(files(live.parent().unwrap()), listing, "files left behind");
+    assert!(files(&work).iter().all(|f| !f.starts_with("restore-")));
+}
+
+/// SQLite: a bank whose transfers keep the total constant.
+struct Sqlite;
+
+impl Fixture for Sqlite {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Sqlite
+    }
+
+    fn create(&self, dir: &Path, name: &str) -> PathBuf {
+        let p = dir.join(format!("{name}.db"));
+        let c = rusqlite::Connection::open(&p).unwrap();
+        c.execute_batch(
+            "PRAGMA journal_mode=WAL;
+             CREATE TABLE accounts(id INTEGER PRIMARY KEY, balance INTEGER NOT NULL);
+             CREATE INDEX by_balance ON accounts(balance);
+             WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i<100)
+             INSERT INTO accounts SELECT i, 1000 FROM n;",
+        )
+        .unwrap();
+        p
+    }
+
+    fn fresh(&self, dir: &Path, name: &str) -> PathBuf {
+        dir.join(format!("{name}.db"))
+    }
+
+    fn writer(&self, at: &Path, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
+        let at = at.to_path_buf();
+        std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(&at).unwrap();
+            c.busy_timeout(std::time::Duration::from_secs(5)).unwrap();
+            let mut n = 0u64;
+            let mut rng = fastrand::Rng::with_seed(7);
+            while !stop.load(Ordering::SeqCst) || n == 0 {
+                let (a, b) = (rng.i64(1..=100), rng.i64(1..=100));
+                c.execute_batch(&format!(
+                    "BEGIN IMMEDIATE;
+                     UPDATE accounts SET balance = balance - 7 WHERE id = {a};
+                     UPDATE accounts SET balance = balance + 7 WHERE id = {b};
+                     COMMIT;"
+                ))
+                .unwrap();
+                n += 1;
+            }
+            n
+        })
+    }
+
+    fn change(&self, at: &Path) {
+        rusqlite::Connection::open(at)
+            .unwrap()
+            .execute_batch("INSERT INTO accounts(balance) VALUES (0);")
+            .unwrap();
+    }
+
+    fn assert_consistent(&self, at: &Path) {
+        let c = rusqlite::Connection::open(at).unwrap();
+        let (rows, total): (i64, i64) = c
+            .query_row(
+                "SELECT count(*), sum(balance) FROM accounts WHERE balance != 0 OR id <= 100",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert!(rows >= 100);
+        assert_eq!(
+            total,
+            100 * 1000,
+            "a torn snapshot: money appeared or vanished"
+        );
+        let ok: String = c
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+    }
+
+    fn assert_same(&self, a: &Path, b: &Path) {
+        assert_eq!(support::logical(a), support::logical(b));
+    }
+
+    fn state(&self, at: &Path) -> Vec<u8> {
+        let mut v = std::fs::read(at).unwrap_or_default();
+        // A WAL database's recent commits live in its -wal file.
+        v.extend(std::fs::read(format!("{}-wal", at.display())).unwrap_or_default());
+        v
+    }
+}
+
+#[test]
+fn sqlite_sources_pass_the_source_contract() {
+    conformance(&Sqlite);
+}

@@ -1,0 +1,294 @@
+// Generated from the Rust types by src-tauri/tests/bindings.rs: do not edit.
+// `NUAGE_BLESS=1 cargo test -p nuage-app --test bindings` rewrites it.
+
+/**
+ * What Nuage is doing about the data, as the badge, the tray, `nuage
+ * status` and the alerts show it.
+ */
+export type AppState = "not_set_up" | "up_to_date" | "backing_up" | "waiting" | "needs_attention" | "signed_out" | "paused";
+
+/**
+ * The one action that fixes the current problem. Each front end words it
+ * (a button in the app, a command in the CLI, a line in an alert).
+ */
+export type Action = "sign_in" | "unlock_keychain" | "retry" | "resume" | "choose_folder" | "add_source" | "check_source" | "free_space";
+
+/**
+ * Every code Nuage reports, for scripts (`--json`), the desktop UI (which
+ * branches on them; its TypeScript type is generated from this one) and
+ * the state model. Serialised once, by serde, in snake_case.
+ */
+export type ErrorCode = "sign_in_required" | "sign_in_declined" | "sign_in_expired" | "cancelled" | "keychain_unavailable" | "offline" | "throttled" | "destination_full" | "destination_unavailable" | "hash_mismatch" | "invalid_backup" | "source_unavailable" | "not_found" | "invalid_input" | "busy" | "disk_full" | "io" | "stale" | "no_sources" | "no_destination" | "failed";
+
+/**
+ * The current problem, in words, with its action.
+ */
+export type Problem = { code: ErrorCode, message: string, action: Action, source: string | null, };
+
+/**
+ * Progress of one source in the run in progress.
+ */
+export type RunProgress = { source: string, table: string | null, rows: number, bytes: number | null, total: number | null, };
+
+/**
+ * The kinds of destination, for display.
+ */
+export type DestinationKind = "folder" | "onedrive";
+
+/**
+ * Where backups go, for display.
+ */
+export type DestinationView = { kind: DestinationKind, label: string, };
+
+/**
+ * The first-start checklist: what is done, what is left.
+ */
+export type SetupSteps = { 
+/**
+ * A source is registered.
+ */
+source: boolean, 
+/**
+ * A destination is chosen.
+ */
+destination: boolean, 
+/**
+ * Signed in to Microsoft; `None` when the destination needs no sign-in.
+ */
+signed_in: boolean | null, };
+
+export type SourceStatus = { name: string, path: string, added_at: string, keep_last: number | null, keep_days: number | null, last_backup: RestorePoint | null, 
+/**
+ * The newest restore point verified at the destination (with no
+ * destination: the newest local copy, whose checksum was verified when written).
+ */
+last_verified: RestorePoint | null, restore_points: number, 
+/**
+ * Copies waiting to reach the destination.
+ */
+uploads_pending: number, 
+/**
+ * Why they wait (the last upload error), and its code.
+ */
+upload_error: string | null, upload_error_code: ErrorCode | null, };
+
+/**
+ * Everything the overview screen, the tray and `nuage status` need,
+ * computed without a network call.
+ */
+export type Overview = { state: AppState, summary: string, problem: Problem | null, 
+/**
+ * While nothing is set up: the steps, done or not.
+ */
+setup: SetupSteps | null, paused: boolean, running: Array<RunProgress> | null, 
+/**
+ * Who is signed in (read from the keychain), if anyone.
+ */
+signed_in: string | null, destination: DestinationView | null, 
+/**
+ * The schedule setting: `off`, `every:N`, `daily:HH:MM`.
+ */
+schedule: string, 
+/**
+ * When the next scheduled run starts; none while nothing can be backed up.
+ */
+next_run: string | null, 
+/**
+ * The oldest of the sources' last verified backups: the time the
+ * tray's tooltip gives ("everything is safe as of …").
+ */
+last_verified_at: string | null, sources: Array<SourceStatus>, };
+
+/**
+ * The engine's overview plus what only the shell knows.
+ */
+export type AppOverview = { 
+/**
+ * False when the desktop has no tray: the UI says so.
+ */
+tray_available: boolean, state: AppState, summary: string, problem: Problem | null, 
+/**
+ * While nothing is set up: the steps, done or not.
+ */
+setup: SetupSteps | null, paused: boolean, running: Array<RunProgress> | null, 
+/**
+ * Who is signed in (read from the keychain), if anyone.
+ */
+signed_in: string | null, destination: DestinationView | null, 
+/**
+ * The schedule setting: `off`, `every:N`, `daily:HH:MM`.
+ */
+schedule: string, 
+/**
+ * When the next scheduled run starts; none while nothing can be backed up.
+ */
+next_run: string | null, 
+/**
+ * The oldest of the sources' last verified backups: the time the
+ * tray's tooltip gives ("everything is safe as of …").
+ */
+last_verified_at: string | null, sources: Array<SourceStatus>, };
+
+/**
+ * What the tray shows (or would show, without a tray).
+ */
+export type TrayShown = { available: boolean, state: AppState | null, line: string, };
+
+/**
+ * The kinds of source, as `source.kind` names them in backup documents and
+ * in the state database.
+ */
+export type SourceKind = "sqlite";
+
+/**
+ * A registered source, as the state database keeps it.
+ */
+export type SourceRecord = { name: string, kind: SourceKind, path: string, keep_last: number | null, keep_days: number | null, added_at: string, };
+
+/**
+ * What a source holds, found without registering or modifying it (the
+ * "add a source" form checks it on the spot).
+ */
+export type SourceCheck = { kind: SourceKind, path: string, suggested_name: string, tables: number, size_bytes: number, journal_mode: string, };
+
+/**
+ * Where the copies of a restore point are.
+ */
+export type Location = "local" | "remote" | "both";
+
+/**
+ * Where a restore point's upload to one destination stands.
+ */
+export type UploadState = "pending" | "verified";
+
+/**
+ * A local copy that can be restored.
+ */
+export type RestorePoint = { id: string, source: string, created_at: string, size_bytes: number, tables: number, rows: number, checksum: string, 
+/**
+ * Where copies of this restore point exist.
+ */
+location: Location, 
+/**
+ * The upload state at the configured destination, if any.
+ */
+upload: UploadState | null, source_path: string, };
+
+/**
+ * Restore points wherever they are. Those kept only at the destination
+ * are listed when it can be reached; when it cannot, the local ones still
+ * are, and `unreachable` says why the list may be partial.
+ */
+export type RestorePointList = { points: Array<RestorePoint>, unreachable: AppError | null, };
+
+/**
+ * What happened to one source in a backup run.
+ */
+export type RunOutcome = "backed_up" | "unchanged" | "failed";
+
+/**
+ * One recorded run of one source.
+ */
+export type RunRecord = { source: string, started_at: string, finished_at: string, outcome: RunOutcome, restore_point: string | null, bytes: number | null, error: string | null, error_code: ErrorCode | null, };
+
+/**
+ * What a restore would do, found by validating the whole backup into a
+ * scratch database that is then deleted: nothing is touched.
+ */
+export type Preview = { source: string, created_at: string, tables: Array<[string, number]>, rows: number, 
+/**
+ * The registered source's database a restore in place would replace.
+ */
+replaces: string | null, 
+/**
+ * A restore in place first keeps the current contents as a restore point.
+ */
+safety_copy: boolean, };
+
+/**
+ * What a restore did.
+ */
+export type RestoreReport = { target: string, source: string, created_at: string, tables: Array<[string, number]>, rows: number, 
+/**
+ * The restore point holding the target's previous contents, when it was replaced.
+ */
+safety_point: string | null, 
+/**
+ * A raw copy of a previous target that could not be snapshotted.
+ */
+safety_file: string | null, };
+
+/**
+ * Which backup a preview or restore reads.
+ */
+export type BackupSelector = { "point": string } | { "file": string };
+
+/**
+ * The event stream: the CLI draws progress bars from it, the desktop app
+ * forwards it to the UI and the tray.
+ */
+export type Event = { "event": "run_started", sources: Array<string>, } | { "event": "source_started", source: string, } | { "event": "snapshot_progress", source: string, table: string, rows: number, } | { "event": "source_finished", outcome: SourceOutcome, } | { "event": "run_finished", failed: number, } | { "event": "restore_progress", table: string, rows: number, } | { "event": "upload_progress", source: string, point: string, bytes: number, total: number, } | { "event": "state_changed", overview: Overview, };
+
+export type SourceOutcome = { source: string, status: RunOutcome, 
+/**
+ * The new restore point, or for `unchanged` the one still current.
+ */
+id: string | null, size_bytes: number | null, tables: number | null, rows: number | null, error: string | null, error_code: ErrorCode | null, removed_by_retention: Array<string>, 
+/**
+ * What happened at the destination, when one is configured.
+ */
+upload: UploadOutcome | null, };
+
+/**
+ * The destination side of one source's run.
+ */
+export type UploadOutcome = { 
+/**
+ * `verified`: everything of this source is at the destination and
+ * checked; `pending`: some copies wait for the next run (`error` says why).
+ */
+state: UploadState, 
+/**
+ * Restore points uploaded and verified during this run.
+ */
+uploaded: Array<string>, 
+/**
+ * Files removed at the destination by retention.
+ */
+removed: Array<string>, error: string | null, error_code: ErrorCode | null, };
+
+/**
+ * Who Nuage is signed in as, and the drive it writes to.
+ */
+export type Account = { 
+/**
+ * `user` (device sign-in) or `app` (client credentials).
+ */
+kind: string, name: string, drive_type: string | null, quota_total: number | null, quota_used: number | null, quota_remaining: number | null, };
+
+/**
+ * One folder shown by a folder picker.
+ */
+export type FolderEntry = { name: string, drive_id: string, item_id: string, child_count: number | null, };
+
+/**
+ * One page of a folder's subfolders; pass `next` back for the next page.
+ */
+export type FolderPage = { folders: Array<FolderEntry>, next: string | null, };
+
+/**
+ * The device code, as the sign-in screen shows it.
+ */
+export type DeviceCode = { user_code: string, verification_uri: string, expires_at: string, message: string, };
+
+/**
+ * The app registration signing in uses, as the sign-in screen shows it.
+ */
+export type Registration = { client_id: string, tenant: string, };
+
+export type Settings = { schedule: string, notifications: boolean, autostart: boolean, language: string | null, system_language: string, };
+
+/**
+ * The error every command returns.
+ */
+export type AppError = { code: ErrorCode, message: string, };
