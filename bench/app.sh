@@ -19,7 +19,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LC_ALL=C
-APP=${APP:-target/release/nuage-app}
+TARGET=${CARGO_TARGET_DIR:-target}
+APP=${APP:-$TARGET/release/nuage-app}
 RUNS=${BENCH_RUNS:-5}
 IDLE=${BENCH_IDLE_SECS:-60}
 if [ ! -x "$APP" ]; then
@@ -33,8 +34,8 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export NUAGE_HOME="$work/home" XDG_CONFIG_HOME="$work/config" XDG_CACHE_HOME="$work/cache" XDG_DATA_HOME="$work/data"
-NUAGE=target/release/nuage
-[ -x "$NUAGE" ] || NUAGE=target/debug/nuage
+NUAGE=$TARGET/release/nuage
+[ -x "$NUAGE" ] || NUAGE=$TARGET/debug/nuage
 sqlite3 "$work/shop.db" "CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);
   WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 5000)
   INSERT INTO customers SELECT i, 'Customer ' || i FROM n;"

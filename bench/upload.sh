@@ -14,7 +14,7 @@ FRAG=$((32 * 327680)) # 10 MiB, a multiple of 320 KiB, as nuage sends
 CLIENT=7c9e6679-7425-40de-944b-e07fc1f90ae7
 rm -rf "$OUT" && mkdir -p "$OUT"
 cargo build --release -q -p nuage-cli -p nuage-emulator
-BIN=$PWD/target/release
+BIN=$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/release
 [ -x /usr/bin/time ] || { echo "bench: /usr/bin/time is missing (apt-get install time)" >&2; exit 1; }
 
 # A source whose compressed copy is about MB megabytes: incompressible blobs.

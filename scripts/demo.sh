@@ -4,7 +4,8 @@
 # into a new file and prove it identical, export and re-import as JSON.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NUAGE=${NUAGE:-target/debug/nuage}
+TARGET=${CARGO_TARGET_DIR:-target}
+NUAGE=${NUAGE:-$TARGET/debug/nuage}
 demo=$(mktemp -d "${TMPDIR:-/tmp}/nuage-demo.XXXXXX")
 export NUAGE_HOME="$demo/home"
 db="$demo/garage.db"
@@ -56,7 +57,7 @@ jq -c '{format, version, created_at, tables: [.tables[] | {name, row_count}]}' "
 $NUAGE import "$demo/garage-backup.json" --to "$demo/imported.db"
 
 say "OneDrive, offline: the Microsoft identity + Graph emulator stands in for the cloud"
-EMULATOR=${EMULATOR:-target/debug/nuage-emulator}
+EMULATOR=${EMULATOR:-$TARGET/debug/nuage-emulator}
 client=7c9e6679-7425-40de-944b-e07fc1f90ae7
 "$EMULATOR" --client-id "$client" --auto-approve-after 2 --poll-interval-ms 1000 > "$demo/emulator.out" 2> "$demo/emulator.log" &
 emulator=$!
@@ -82,7 +83,7 @@ echo
 echo "Everything is in $demo (home: $NUAGE_HOME)."
 
 say "The desktop app, on a fresh home, against a second emulator"
-APP=${APP:-target/debug/nuage-app}
+APP=${APP:-$TARGET/debug/nuage-app}
 app_home="$demo/app-home"
 NUAGE_HOME="$app_home" $NUAGE source add "$db" --name garage >/dev/null
 NUAGE_HOME="$app_home" $NUAGE schedule --every 15 >/dev/null
