@@ -8,6 +8,16 @@ use std::path::Path;
 use nuage_engine::{BackupRef, Engine};
 use rusqlite::Connection;
 
+/// id, name, phone, balance, photo, typeof(note)
+type Customer = (
+    i64,
+    String,
+    Option<String>,
+    Option<f64>,
+    Option<Vec<u8>>,
+    String,
+);
+
 #[test]
 fn a_version_1_sqlite_document_restores_exactly() {
     let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/v1-sqlite.json");
@@ -32,14 +42,7 @@ fn a_version_1_sqlite_document_restores_exactly() {
     };
     assert_eq!(pragma("user_version"), 7);
     assert_eq!(pragma("application_id"), 1313);
-    let customers: Vec<(
-        i64,
-        String,
-        Option<String>,
-        Option<f64>,
-        Option<Vec<u8>>,
-        String,
-    )> = c
+    let customers: Vec<Customer> = c
         .prepare("SELECT id, name, phone, balance, photo, typeof(note) FROM customers ORDER BY id")
         .unwrap()
         .query_map([], |r| {

@@ -94,6 +94,8 @@ pub struct DeviceFlow {
     pub verification_uri: String,
     pub message: String,
     pub expires_at: Instant,
+    /// How long the code lives, from its issue.
+    expires_in: Duration,
     device_code: Secret,
     interval: Duration,
     endpoints: Endpoints,
@@ -203,6 +205,7 @@ impl DeviceFlow {
             verification_uri: details.verification_uri().to_string(),
             message: details.extra_fields().message.clone(),
             expires_at: Instant::now() + details.expires_in(),
+            expires_in: details.expires_in(),
             device_code: Secret::new(details.device_code().secret().clone()),
             interval: details.interval().max(Duration::from_secs(1)),
             endpoints: endpoints.clone(),
@@ -221,20 +224,35 @@ impl DeviceFlow {
     /// Polls until the person approves (tokens), declines, the code
     /// expires, or `cancel` is set.
     pub fn wait(&self, cancel: &AtomicBool) -> Result<TokenResponse> {
-        let http = identity_http();
-        let mut interval = self.interval;
-        loop {
+        self.wait_with(&mut |interval| {
             // Sleep in small steps so a cancellation is seen at once.
             let until = Instant::now() + interval;
             while Instant::now() < until {
                 if cancel.load(Ordering::Relaxed) {
-                    return Err(GraphError::SignInCancelled);
+                    return false;
                 }
                 std::thread::sleep(
                     Duration::from_millis(50).min(until.saturating_duration_since(Instant::now())),
                 );
             }
-            if Instant::now() >= self.expires_at {
+            !cancel.load(Ordering::Relaxed)
+        })
+    }
+
+    /// [`DeviceFlow::wait`] with the pause between polls given: `pause(d)`
+    /// lets `d` pass and returns false to cancel. The code's lifetime is
+    /// counted in the pauses, so a test that moves a clock instead of
+    /// sleeping sees the same polls, intervals and expiry.
+    pub fn wait_with(&self, pause: &mut dyn FnMut(Duration) -> bool) -> Result<TokenResponse> {
+        let http = identity_http();
+        let mut interval = self.interval;
+        let mut waited = Duration::ZERO;
+        loop {
+            if !pause(interval) {
+                return Err(GraphError::SignInCancelled);
+            }
+            waited += interval;
+            if waited >= self.expires_in {
                 return Err(GraphError::SignInExpired);
             }
             let resp = http

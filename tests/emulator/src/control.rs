@@ -16,7 +16,7 @@ use crate::graph::{
 };
 use crate::identity;
 use crate::state::{Conflict, DeviceStatus, FileData, ME, OTHER, Share, Shared};
-use crate::util::{TOKEN_CHARS, iso, now_ms, random_from};
+use crate::util::{TOKEN_CHARS, iso, random_from};
 
 /// A registered sharing link.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
@@ -61,7 +61,7 @@ fn split_path(path: &str) -> Vec<String> {
 /// The JSON summary for tests (`GET /_emulator/state`).
 pub fn state_json(shared: &Shared) -> Value {
     let inner = shared.lock();
-    let now = now_ms();
+    let now = inner.now_ms();
     let drives: Vec<Value> = inner
         .drives
         .iter()
@@ -94,7 +94,11 @@ pub fn state_json(shared: &Shared) -> Value {
                    "uploadUrl": crate::upload::session_url(shared, &s.id, s.tempauth.as_deref())})
         })
         .collect();
-    let devices: Vec<Value> = inner.device_codes.iter().map(device_json).collect();
+    let devices: Vec<Value> = inner
+        .device_codes
+        .iter()
+        .map(|c| device_json(c, now))
+        .collect();
     let shares: Vec<Value> = inner
         .shares
         .iter()
@@ -132,10 +136,10 @@ pub fn state_json(shared: &Shared) -> Value {
     })
 }
 
-fn device_json(c: &crate::state::DeviceCode) -> Value {
+fn device_json(c: &crate::state::DeviceCode, now: i64) -> Value {
     json!({"user_code": c.user_code, "status": c.status, "polls": c.polls,
            "client_id": c.client_id, "scopes": c.scopes,
-           "expired": c.expires_ms <= now_ms(),
+           "expired": c.expires_ms <= now,
            "expires": iso(c.expires_ms), "created": iso(c.created_ms)})
 }
 
@@ -255,7 +259,12 @@ pub async fn state(State(shared): State<Arc<Shared>>) -> Response<Body> {
 
 pub async fn devices(State(shared): State<Arc<Shared>>) -> Response<Body> {
     let inner = shared.lock();
-    let v: Vec<Value> = inner.device_codes.iter().map(device_json).collect();
+    let now = inner.now_ms();
+    let v: Vec<Value> = inner
+        .device_codes
+        .iter()
+        .map(|c| device_json(c, now))
+        .collect();
     json_response(StatusCode::OK, &json!(v))
 }
 
@@ -445,7 +454,7 @@ fn esc(s: &str) -> String {
 /// `GET /_emulator/` (and the `verification_uri` page).
 pub async fn page(State(shared): State<Arc<Shared>>) -> Response<Body> {
     let inner = shared.lock();
-    let now = now_ms();
+    let now = inner.now_ms();
     let mut rows = String::new();
     for c in inner
         .device_codes

@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 use crate::config::{FaultKind, FaultSpec};
 use crate::errors::{GraphError, StsError};
 use crate::state::Shared;
-use crate::util::{glob_match, now_ms};
+use crate::util::glob_match;
 
 /// What a matched request fault does to the request.
 pub enum Hit {
@@ -38,7 +38,7 @@ pub fn apply(shared: &Shared, specs: Vec<FaultSpec>) -> Result<serde_json::Value
                 actions.push(serde_json::json!({"kind": spec.kind, "affected": n}));
             }
             FaultKind::ExpireAccessTokens => {
-                let now = now_ms();
+                let now = inner.now_ms();
                 let mut n = 0;
                 for t in inner.access_tokens.values_mut() {
                     if t.expires_ms > now {

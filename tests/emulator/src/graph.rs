@@ -17,7 +17,7 @@ use crate::errors::{GResult, GraphError, json_response};
 use crate::names::{validate_name, validate_path_len};
 use crate::state::{Conflict, FileData, Inner, Item, Principal, Shared};
 use crate::upload;
-use crate::util::{decode_segment, encode_segment, guid_with, now_ms, query_pairs, random_from};
+use crate::util::{decode_segment, encode_segment, guid_with, query_pairs, random_from};
 
 /// Most bytes read and discarded from a request body that is refused, so
 /// that the client reads the answer instead of a reset connection.
@@ -321,10 +321,10 @@ pub fn new_item(
     name: &str,
     file: Option<FileData>,
 ) -> String {
+    let now = inner.now_ms();
     let Inner { drives, rng, .. } = inner;
     let d = &mut drives[drive];
     let id = d.new_item_id(rng);
-    let now = now_ms();
     d.items.insert(
         id.clone(),
         Item {
@@ -643,10 +643,11 @@ fn delete_item(
         check_if_match(headers, item)?;
     }
     let parent = r.parent.clone();
+    let now = inner.now_ms();
     let d = &mut inner.drives[r.drive];
     let blobs = d.remove_subtree(&id);
     if let Some(p) = parent.and_then(|p| d.items.get_mut(&p)) {
-        p.modified_ms = now_ms();
+        p.modified_ms = now;
         p.version += 1;
     }
     shared.save(&inner);
@@ -753,7 +754,7 @@ async fn update_item(
         .max()
         .unwrap_or(0);
     validate_path_len(&format!("{base}{}", "x".repeat(deepest)))?;
-    let now = now_ms();
+    let now = inner.now_ms();
     let d = &mut inner.drives[r.drive];
     if let Some(it) = d.items.get_mut(&item.id) {
         it.name = name;
@@ -1184,7 +1185,7 @@ pub fn store_file(
     let blob = random_from(&mut inner.rng, crate::util::ALNUM, 32);
     std::fs::rename(spool, shared.blob_path(&blob)).map_err(internal)?;
     file.blob = blob;
-    let now = now_ms();
+    let now = inner.now_ms();
     match replace {
         Some(id) => {
             let d = &mut inner.drives[r.drive];

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::errors::{StsError, json_response};
 use crate::state::{AccessToken, DeviceCode, DeviceStatus, Inner, ME, RefreshToken, Shared};
-use crate::util::{TOKEN_CHARS, USER_CODE_CHARS, guid_with, is_guid, now_ms, random_from};
+use crate::util::{TOKEN_CHARS, USER_CODE_CHARS, guid_with, is_guid, random_from};
 
 /// Delegated Graph permissions the emulator knows (canonical spelling).
 const GRAPH_SCOPES: &[&str] = &[
@@ -263,8 +263,8 @@ fn devicecode_inner(
         .ok_or_else(|| StsError::missing("scope"))?;
     let scopes = parse_scopes(scope)?;
     let cfg = &shared.config;
-    let now = now_ms();
     let mut inner = shared.lock();
+    let now = inner.now_ms();
     let user_code = random_from(&mut inner.rng, USER_CODE_CHARS, 9);
     let device_code = format!(
         "DAQABIQEAAAD{}",
@@ -347,8 +347,8 @@ fn device_grant(shared: &Shared, form: &HashMap<String, String>) -> StsResult<Va
         .filter(|s| !s.is_empty())
         .ok_or_else(|| StsError::missing("device_code"))?;
     let cfg = &shared.config;
-    let now = now_ms();
     let mut inner = shared.lock();
+    let now = inner.now_ms();
     let Some(idx) = inner
         .device_codes
         .iter()
@@ -439,8 +439,8 @@ fn refresh_grant(shared: &Shared, form: &HashMap<String, String>) -> StsResult<V
         Some(s) => Some(parse_scopes(s)?),
         None => None,
     };
-    let now = now_ms();
     let mut inner = shared.lock();
+    let now = inner.now_ms();
     let Some(record) = inner.refresh_tokens.get(rt).cloned() else {
         return Err(StsError::new(
             "invalid_grant",
@@ -553,13 +553,14 @@ fn client_credentials(shared: &Shared, form: &HashMap<String, String>) -> StsRes
     let cfg = &shared.config;
     let mut inner = shared.lock();
     let token = inner.token(cfg.access_token_len, "eyJ0eXAiOiJKV1Qi");
+    let expires_ms = inner.now_ms() + cfg.access_token_lifetime.as_millis() as i64;
     inner.access_tokens.insert(
         token.clone(),
         AccessToken {
             user: None,
             scopes: APP_ROLES.iter().map(|s| s.to_string()).collect(),
             client_id: id.clone(),
-            expires_ms: now_ms() + cfg.access_token_lifetime.as_millis() as i64,
+            expires_ms,
         },
     );
     shared.save(&inner);
@@ -584,7 +585,7 @@ pub fn issue_delegated(
     openid: bool,
 ) -> Value {
     let cfg = &shared.config;
-    let now = now_ms();
+    let now = inner.now_ms();
     let access = inner.token(cfg.access_token_len, "EwB");
     inner.access_tokens.insert(
         access.clone(),
@@ -637,7 +638,7 @@ pub fn issue_delegated(
 /// it beyond decoding).
 fn id_token(shared: &Shared, inner: &mut Inner, user: usize, client_id: &str) -> String {
     let u = inner.drives[user].owner.clone();
-    let now = now_ms() / 1000;
+    let now = inner.now_ms() / 1000;
     let header = json!({"typ": "JWT", "alg": "RS256", "kid": "emulator"});
     let payload = json!({
         "ver": "2.0",
@@ -664,7 +665,7 @@ pub fn decide(
     grant: Option<Vec<String>>,
 ) -> Result<(), String> {
     let code = user_code.trim().replace('-', "");
-    let now = now_ms();
+    let now = inner.now_ms();
     let Some(dc) = inner.device_codes.iter_mut().find(|c| {
         c.user_code.eq_ignore_ascii_case(&code)
             && c.status == DeviceStatus::Pending

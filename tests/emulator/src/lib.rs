@@ -168,11 +168,18 @@ impl Handle {
     pub fn decline(&self, user_code: &str) -> Result<(), String> {
         identity::decide(&mut self.shared.lock(), user_code, false, None)
     }
+    /// Moves the emulator's clock forward by `d`: tokens, device codes,
+    /// upload sessions and download URLs age as if `d` had passed, and
+    /// polling intervals count it. Tests call this instead of sleeping.
+    pub fn advance_clock(&self, d: std::time::Duration) {
+        self.shared.lock().clock_offset_ms += d.as_millis() as i64;
+    }
+
     /// User codes of the device codes waiting for approval.
     pub fn pending_user_codes(&self) -> Vec<String> {
-        let now = util::now_ms();
-        self.shared
-            .lock()
+        let inner = self.shared.lock();
+        let now = inner.now_ms();
+        inner
             .device_codes
             .iter()
             .filter(|c| c.status == state::DeviceStatus::Pending && c.expires_ms > now)

@@ -642,6 +642,9 @@ pub struct Inner {
     pub faults: Vec<ActiveFault>,
     pub counters: Counters,
     pub recent: VecDeque<RequestLog>,
+    /// How far the emulator's clock is ahead of the machine's (tests move
+    /// it with `Handle::advance_clock` instead of sleeping).
+    pub clock_offset_ms: i64,
 }
 
 const RECENT: usize = 500;
@@ -660,7 +663,14 @@ impl Inner {
             faults: Vec::new(),
             counters: Counters::default(),
             recent: VecDeque::new(),
+            clock_offset_ms: 0,
         }
+    }
+
+    /// The emulator's time: the machine's, moved by `advance_clock`. Every
+    /// expiry and interval the emulator enforces reads it.
+    pub fn now_ms(&self) -> i64 {
+        now_ms() + self.clock_offset_ms
     }
 
     fn from_persisted(p: Persisted, rng: fastrand::Rng) -> Inner {
@@ -700,7 +710,7 @@ impl Inner {
             path: path.into(),
             status,
             authorization,
-            at: iso(now_ms()),
+            at: iso(self.now_ms()),
         });
     }
 
@@ -730,7 +740,7 @@ impl Inner {
                 "Access token validation failure. Invalid audience.",
             ));
         };
-        if now_ms() >= t.expires_ms {
+        if self.now_ms() >= t.expires_ms {
             return Err(GraphError::unauthenticated(
                 "Access token has expired or is not yet valid.",
             ));
@@ -793,10 +803,10 @@ impl Inner {
             size: f.size,
             mime: f.mime.clone(),
             etag: item.etag(),
-            expires_ms: now_ms() + shared.config.download_url_lifetime.as_millis() as i64,
+            expires_ms: self.now_ms() + shared.config.download_url_lifetime.as_millis() as i64,
         };
         if self.downloads.len() > 10_000 {
-            let now = now_ms();
+            let now = self.now_ms();
             self.downloads.retain(|_, t| t.expires_ms > now);
         }
         let token = random_from(&mut self.rng, TOKEN_CHARS, 48);

@@ -17,7 +17,7 @@ use crate::graph::{
     validate_new_names,
 };
 use crate::state::{Conflict, FileData, Inner, Principal, Shared, UploadSession};
-use crate::util::{ALNUM, TOKEN_CHARS, iso, now_ms, query_pairs, random_from};
+use crate::util::{ALNUM, TOKEN_CHARS, iso, query_pairs, random_from};
 
 /// Fragments other than the last must be a multiple of this (contract §4.2).
 pub const FRAGMENT_UNIT: u64 = 320 * 1024;
@@ -160,7 +160,7 @@ pub async fn create_session(
     let tempauth = is_business.then(|| random_from(&mut inner.rng, TOKEN_CHARS, 64));
     let tmp_path = shared.tmp_dir.join(format!("session-{id}"));
     std::fs::File::create(&tmp_path).map_err(internal)?;
-    let expires_ms = now_ms() + cfg.upload_session_lifetime.as_millis() as i64;
+    let expires_ms = inner.now_ms() + cfg.upload_session_lifetime.as_millis() as i64;
     let url = session_url(shared, &id, tempauth.as_deref());
     inner.sessions.insert(
         id.clone(),
@@ -223,7 +223,7 @@ fn live_session<'a>(
     id: &str,
     query: Option<&str>,
 ) -> GResult<&'a mut UploadSession> {
-    let now = now_ms();
+    let now = inner.now_ms();
     if inner.sessions.get(id).is_some_and(|s| s.expires_ms <= now) {
         inner.sessions.remove(id);
     }
@@ -416,11 +416,12 @@ async fn put_fragment(
 
     let mut inner = shared.lock();
     let ttl = shared.config.upload_session_lifetime.as_millis() as i64;
+    let now = inner.now_ms();
     let s = live_session(&mut inner, id, query)?;
     s.received = start + keep;
     s.total = Some(total);
     s.hash = hash;
-    s.expires_ms = now_ms() + ttl;
+    s.expires_ms = now + ttl;
     rollback.armed = false;
     if s.complete() && !s.defer_commit {
         return commit(shared, &mut inner, id, None).map(|(status, v)| json_response(status, &v));
@@ -683,7 +684,7 @@ async fn download_inner(
             .downloads
             .get(token)
             .ok_or_else(GraphError::item_not_found)?;
-        if t.expires_ms <= now_ms() {
+        if t.expires_ms <= inner.now_ms() {
             // Contract §6: the error for expired download URLs is
             // unconfirmed; the emulator answers 403 like an expired
             // SharePoint tempauth.
@@ -789,10 +790,11 @@ fn parse_range(v: &str, size: u64) -> RangeSpec {
 /// Expires one session (id or uploadUrl) or all of them; returns how many.
 pub fn expire_sessions(inner: &mut Inner, which: Option<&str>) -> usize {
     let id = which.map(session_id_from);
+    let now = inner.now_ms();
     let mut n = 0;
     for s in inner.sessions.values_mut() {
         if id.as_deref().is_none_or(|i| i == s.id) {
-            s.expires_ms = now_ms() - 1;
+            s.expires_ms = now - 1;
             n += 1;
         }
     }

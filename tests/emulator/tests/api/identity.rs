@@ -133,11 +133,11 @@ async fn polling_faster_than_interval_gets_slow_down() {
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_sts(&v, "slow_down");
     // The interval has grown to 700 ms: 200 ms later is still too fast.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    emu.advance_clock(Duration::from_millis(200));
     let (_, v) = poll(&http, &emu, code).await;
     assert_sts(&v, "slow_down");
     // Now 1100 ms.
-    tokio::time::sleep(Duration::from_millis(1150)).await;
+    emu.advance_clock(Duration::from_millis(1150));
     let (_, v) = poll(&http, &emu, code).await;
     assert_sts(&v, "authorization_pending");
 }
@@ -163,7 +163,7 @@ async fn declined_and_expired_codes() {
         ..Config::for_tests()
     });
     let (_, b) = devicecode(&http, &short, SCOPES).await;
-    tokio::time::sleep(Duration::from_millis(350)).await;
+    short.advance_clock(Duration::from_millis(350));
     let (s, v) = poll(&http, &short, b["device_code"].as_str().unwrap()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
     assert_sts(&v, "expired_token");
@@ -306,7 +306,7 @@ async fn refresh_tokens_expire_by_inactivity() {
     });
     let http = http();
     let t = sign_in(&http, &emu, SCOPES).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    emu.advance_clock(Duration::from_millis(200));
     let (_, v) = refresh(&http, &emu, t["refresh_token"].as_str().unwrap()).await;
     assert_sts(&v, "invalid_grant");
     assert_eq!(v["error_codes"], json!([700082]));
@@ -469,7 +469,7 @@ async fn bearer_tokens_missing_expired_or_unknown_get_401() {
         ..Config::for_tests()
     });
     let token = short.mint_access_token(SCOPES);
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    short.advance_clock(Duration::from_millis(150));
     let url = format!("{}/me/drive", short.graph_url());
     let v = check(http.get(&url).bearer_auth(&token).send().await.unwrap()).await;
     assert_eq!(
