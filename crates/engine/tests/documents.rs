@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use nuage_engine::{BackupRef, Engine};
+use nuage_engine::{BackupRef, Engine, Event};
 use rusqlite::Connection;
 
 /// id, name, phone, balance, photo, typeof(note)
@@ -29,9 +29,20 @@ fn a_version_1_sqlite_document_restores_exactly() {
         .unwrap();
     assert_eq!(preview.source, "garage");
     assert_eq!(preview.rows, 6);
+    let mut progress = Vec::new();
     let report = e
-        .restore_to(&BackupRef::File(fixture), &to, false, &mut |_| {})
+        .restore_to(&BackupRef::File(fixture), &to, false, &mut |ev| {
+            if let Event::RestoreProgress { table, rows } = ev {
+                progress.push((table, rows));
+            }
+        })
         .unwrap();
+    // The restore reports its progress (the app streams it to the window).
+    assert!(
+        progress.contains(&("customers".to_string(), 4))
+            && progress.contains(&("jobs".to_string(), 2)),
+        "{progress:?}"
+    );
     assert_eq!(report.source, "garage");
     assert_eq!(report.created_at, "2026-12-06T05:07:43.736Z");
 
