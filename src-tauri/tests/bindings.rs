@@ -12,10 +12,10 @@ use nuage_app::commands::{
 };
 use nuage_app::{AppError, TrayShown};
 use nuage_engine::{
-    Account, Action, AppState, DestinationKind, DestinationView, ErrorCode, Event, FolderEntry,
-    FolderPage, Location, Overview, Preview, Problem, RestorePoint, RestoreReport, RunOutcome,
-    RunProgress, RunRecord, SetupSteps, SourceCheck, SourceKind, SourceOutcome, SourceRecord,
-    SourceStatus, UploadOutcome, UploadState,
+    Account, Action, AppState, CopyUsed, DestinationKind, DestinationView, ErrorCode, Event,
+    FolderEntry, FolderPage, Location, Overview, Preview, Problem, RestorePoint, RestoreReport,
+    RunOutcome, RunProgress, RunRecord, SetupSteps, SourceCheck, SourceKind, SourceOutcome,
+    SourceRecord, SourceStatus, UploadOutcome, UploadState,
 };
 use ts_rs::{Config, TS};
 
@@ -66,6 +66,7 @@ fn generated() -> String {
         RunRecord,
         Preview,
         RestoreReport,
+        CopyUsed,
         BackupSelector,
         // Events.
         Event,

@@ -154,7 +154,7 @@ export type SourceCheck = { kind: SourceKind, path: string, suggested_name: stri
 /**
  * Where the copies of a restore point are.
  */
-export type Location = "local" | "remote" | "both";
+export type Location = "local" | "remote" | "both" | "missing";
 
 /**
  * Where a restore point's upload to one destination stands.
@@ -216,7 +216,16 @@ safety_point: string | null,
 /**
  * A raw copy of a previous target that could not be snapshotted.
  */
-safety_file: string | null, };
+safety_file: string | null, 
+/**
+ * Which copy was read.
+ */
+copy: CopyUsed, };
+
+/**
+ * Which copy of a backup a restore read.
+ */
+export type CopyUsed = "local" | "repaired" | "destination" | "file";
 
 /**
  * Which backup a preview or restore reads.

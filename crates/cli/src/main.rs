@@ -406,15 +406,20 @@ fn run(cli: Cli) -> Result<i32> {
                     "ID", "SOURCE", "CREATED", "SIZE", "TABLES", "ROWS"
                 );
                 for p in &points {
-                    let (tables, rows) = match p.location {
-                        Location::Remote => ("-".to_string(), "-".to_string()),
-                        _ => (p.tables.to_string(), p.rows.to_string()),
+                    // Points found only at the destination have no counts here.
+                    let (tables, rows) = if p.created_at.is_empty() || p.checksum.is_empty() {
+                        ("-".to_string(), "-".to_string())
+                    } else {
+                        (p.tables.to_string(), p.rows.to_string())
                     };
                     let place = match (p.location, p.upload) {
                         (Location::Both, _) => "local + destination",
                         (Location::Remote, _) => "destination only",
                         (Location::Local, Some(UploadState::Pending)) => "local (upload pending)",
                         (Location::Local, _) => "local",
+                        (Location::Missing, _) => {
+                            "MISSING (local copy gone, none at the destination)"
+                        }
                     };
                     println!(
                         "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  {place}",
@@ -754,6 +759,15 @@ fn report_restore(r: &nuage_engine::RestoreReport, json: bool) -> Result<()> {
         r.created_at,
         r.target.display()
     );
+    match r.copy {
+        nuage_engine::CopyUsed::Repaired => println!(
+            "the local copy was missing or damaged: the verified copy at the destination was used, and put back as the local copy"
+        ),
+        nuage_engine::CopyUsed::Destination => {
+            println!("read from the destination (verified against its hash)")
+        }
+        nuage_engine::CopyUsed::Local | nuage_engine::CopyUsed::File => {}
+    }
     if let Some(p) = &r.safety_point {
         println!("the previous contents are kept as restore point {p}");
     }

@@ -392,3 +392,121 @@ fn retention_applies_at_the_destination_and_spares_foreign_files() {
         ]
     );
 }
+
+/// A home with `shop.db` backed up to a folder destination; returns the
+/// database, the destination folder and the restore point id.
+fn backed_up_to_a_folder(env: &Env) -> (std::path::PathBuf, std::path::PathBuf, String) {
+    let db = env.add_sample_source("shop.db");
+    let nas = env.path("nas");
+    std::fs::create_dir(&nas).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    let out = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    (db, nas, out[0]["id"].as_str().unwrap().to_string())
+}
+
+fn location_of(env: &Env, id: &str) -> String {
+    env.points()
+        .iter()
+        .find(|p| p["id"] == id)
+        .map(|p| p["location"].as_str().unwrap().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_lost_or_damaged_local_copy_is_restored_from_the_destination_and_put_back() {
+    let env = Env::new();
+    let (db, _nas, id) = backed_up_to_a_folder(&env);
+    let local = env.home().join(format!("backups/shop/{id}.json.zst"));
+    let good = std::fs::read(&local).unwrap();
+
+    // Gone: the list says where the copy really is.
+    std::fs::remove_file(&local).unwrap();
+    assert_eq!(
+        location_of(&env, &id),
+        "remote",
+        "not 'both' with the local copy gone"
+    );
+    let back = env.path("back.db");
+    let out = env.run_ok(&["restore", &id, "--to", s(&back)]);
+    assert!(
+        out.contains("the verified copy at the destination was used"),
+        "{out}"
+    );
+    assert_eq!(contents(&back), contents(&db));
+    assert_eq!(
+        std::fs::read(&local).unwrap(),
+        good,
+        "the local copy is put back"
+    );
+    assert_eq!(location_of(&env, &id), "both");
+
+    // Damaged (same size, other bytes): the checksum catches it, the
+    // destination's copy is used and the local one repaired.
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0xff;
+    std::fs::write(&local, &bad).unwrap();
+    let again = env.path("again.db");
+    let o = json(&env.run_ok(&["restore", &id, "--to", s(&again), "--json"]));
+    assert_eq!(o["copy"], "repaired", "{o}");
+    assert_eq!(contents(&again), contents(&db));
+    assert_eq!(std::fs::read(&local).unwrap(), good);
+}
+
+#[test]
+fn the_next_backup_puts_back_a_lost_copy_or_takes_a_new_one() {
+    let env = Env::new();
+    let (_db, _nas, id) = backed_up_to_a_folder(&env);
+    let local = env.home().join(format!("backups/shop/{id}.json.zst"));
+    std::fs::remove_file(&local).unwrap();
+    // The source did not change: the copy comes back from the destination.
+    let out = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(out[0]["status"], "unchanged", "{out}");
+    assert!(local.is_file(), "the lost local copy is back");
+    assert_eq!(location_of(&env, &id), "both");
+
+    // Without a destination nothing can bring it back: a new snapshot is
+    // taken, and the lost point is listed as missing, not as safe.
+    env.run_ok(&["destination", "remove"]);
+    std::fs::remove_file(&local).unwrap();
+    assert_eq!(location_of(&env, &id), "missing");
+    let out = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(
+        out[0]["status"], "backed_up",
+        "a lost copy is never 'unchanged': {out}"
+    );
+    assert!(env.run_ok(&["list"]).contains("MISSING"));
+}
+
+#[test]
+fn an_in_place_restore_never_takes_a_lost_copy_as_its_safety_copy() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    let p1 = env.backup_ok();
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch("CREATE TABLE newest(x); INSERT INTO newest VALUES ('the rows of today');")
+        .unwrap();
+    drop(c);
+    let p2 = env.backup_ok();
+    let today = contents(&db);
+    // The newest copy is lost (no destination holds it).
+    std::fs::remove_file(env.home().join(format!("backups/shop/{p2}.json.zst"))).unwrap();
+    let r = json(&env.run_ok(&["restore", &p1, "--yes", "--json"]));
+    let safety = r["safety_point"]
+        .as_str()
+        .expect("a safety point")
+        .to_string();
+    assert_ne!(
+        safety, p2,
+        "the lost copy was offered as the safety copy: {r}"
+    );
+    // The safety copy exists, verifies, and holds today's rows.
+    let back = env.path("today.db");
+    env.run_ok(&["restore", &safety, "--to", s(&back)]);
+    assert_eq!(
+        contents(&back),
+        today,
+        "the newest rows survive the restore"
+    );
+}

@@ -39,7 +39,7 @@ pub use destination::{
 pub use error::{Error, ErrorCode, InvalidBackup, Result, SourceProblem};
 pub use event::{Event, SourceOutcome, UploadOutcome};
 pub use run::backup::{ZSTD_JOB_SIZE, ZSTD_LEVEL};
-pub use run::restore::{BackupRef, Preview, RestoreReport};
+pub use run::restore::{BackupRef, CopyUsed, Preview, RestoreReport};
 pub use run::upload::DestinationSlot;
 pub use service::schedule::Schedule;
 pub use service::{Clock, ManualClock, Service, Sink, SystemClock};

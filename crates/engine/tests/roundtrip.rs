@@ -256,7 +256,8 @@ fn wal_database_with_uncheckpointed_commits() {
 fn corpus_databases_round_trip() {
     let Some(corpus) = support::corpus_dir() else {
         eprintln!(
-            "SKIPPED corpus_databases_round_trip: NUAGE_CORPUS is not set (CI sets it to ../shared/corpus)"
+            "SKIPPED corpus_databases_round_trip: NUAGE_CORPUS is not set to a folder (CI sets it to ../shared/corpus; now: {:?})",
+            std::env::var_os("NUAGE_CORPUS")
         );
         return;
     };

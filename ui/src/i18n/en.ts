@@ -280,6 +280,7 @@ export const en = {
   "restore.running": "Restoring…",
   "restore.progress": "Restoring table {table}: {rows} rows",
   "restore.done": "Restored {source} from {date} into {target} ({rows}).",
+  "restore.done_repaired": "The copy on this computer was missing or damaged: the verified copy at the destination was used, and put back on this computer.",
   "restore.done_safety_point": "The previous contents were kept as restore point {id}.",
   "restore.done_safety_file": "The previous contents were kept in {path}.",
   "restore.export_title": "Export a restore point",
@@ -299,6 +300,7 @@ export const en = {
   "point.pending": "Upload pending",
   "point.remote": "Only in OneDrive",
   "point.both": "On this computer and at the destination",
+  "point.missing": "Copy missing: gone from this computer, not at the destination",
 
   "history.title": "History",
   "history.none": "No backup has run yet.",

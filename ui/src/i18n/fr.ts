@@ -281,6 +281,7 @@ export const fr: Dict = {
   "restore.running": "Restauration en cours…",
   "restore.progress": "Restauration de la table {table} : {rows} lignes",
   "restore.done": "{source} du {date} a été restaurée dans {target} ({rows}).",
+  "restore.done_repaired": "La copie sur cet ordinateur manquait ou était abîmée : la copie vérifiée de la destination a été utilisée, puis remise sur cet ordinateur.",
   "restore.done_safety_point": "L'ancien contenu a été conservé dans le point de restauration {id}.",
   "restore.done_safety_file": "L'ancien contenu a été conservé dans {path}.",
   "restore.export_title": "Exporter un point de restauration",
@@ -300,6 +301,7 @@ export const fr: Dict = {
   "point.pending": "Envoi en attente",
   "point.remote": "Uniquement dans OneDrive",
   "point.both": "Sur cet ordinateur et à la destination",
+  "point.missing": "Copie manquante : absente de cet ordinateur et de la destination",
 
   "history.title": "Historique",
   "history.none": "Aucune sauvegarde n'a encore eu lieu.",

@@ -281,6 +281,7 @@ export const pt: Dict = {
   "restore.running": "A restaurar…",
   "restore.progress": "A restaurar a tabela {table}: {rows} linhas",
   "restore.done": "{source} de {date} foi restaurada em {target} ({rows}).",
+  "restore.done_repaired": "A cópia neste computador faltava ou estava danificada: foi usada a cópia verificada do destino, que foi reposta neste computador.",
   "restore.done_safety_point": "O conteúdo anterior foi guardado no ponto de restauro {id}.",
   "restore.done_safety_file": "O conteúdo anterior foi guardado em {path}.",
   "restore.export_title": "Exportar um ponto de restauro",
@@ -300,6 +301,7 @@ export const pt: Dict = {
   "point.pending": "Envio pendente",
   "point.remote": "Só no OneDrive",
   "point.both": "Neste computador e no destino",
+  "point.missing": "Cópia em falta: já não está neste computador nem no destino",
 
   "history.title": "Histórico",
   "history.none": "Ainda não foi feita nenhuma cópia.",

@@ -33,6 +33,7 @@ const report: RestoreReport = {
   rows: 48210,
   safety_point: "safe-1",
   safety_file: null,
+  copy: "local",
 };
 
 async function openRestore(handlers: Record<string, Handler> = {}) {
@@ -222,6 +223,9 @@ describe("restore points", () => {
   test("helpers", () => {
     expect(pointStatus(point({ location: "remote", upload: "verified" }))).toBe("remote");
     expect(pointStatus(point({ location: "both", upload: "pending" }))).toBe("pending");
+    // A lost local copy with no verified copy at the destination is never shown as safe.
+    expect(pointStatus(point({ location: "missing", upload: "pending" }))).toBe("missing");
+    expect(pointStatus(point({ location: "missing", upload: null }))).toBe("missing");
     expect(restoredPath("/a/b/shop.db", "2024-05-03")).toBe("/a/b/shop-restored-2024-05-03.db");
     expect(restoredPath("C:\\data\\crm", "2024-05-03")).toBe("C:\\data\\crm-restored-2024-05-03.db");
   });

@@ -10,10 +10,11 @@ import { errorParts } from "../errors";
 import { fmtBytes, fmtDateTime, fmtNumber, isoDay } from "../format";
 import { t, tp, type Key } from "../i18n";
 
-export type PointStatus = "local" | "verified" | "pending" | "remote" | "both";
+export type PointStatus = "local" | "verified" | "pending" | "remote" | "both" | "missing";
 
 /** Where a restore point is, as the person reads it. */
 export function pointStatus(p: RestorePoint): PointStatus {
+  if (p.location === "missing") return "missing";
   if (p.location === "remote") return "remote";
   if (p.upload === "verified") return "verified";
   if (p.upload === "pending") return "pending";
@@ -27,6 +28,7 @@ const STATUS_KEYS: Record<PointStatus, Key> = {
   pending: "point.pending",
   remote: "point.remote",
   both: "point.both",
+  missing: "point.missing",
 };
 
 /** "/data/shop.db" → "/data/shop-restored-2024-05-01.db". */
@@ -233,6 +235,7 @@ export function restoreView(ctx: Ctx): View {
 
   function restoredText(r: RestoreReport): string {
     const parts = [t("restore.done", { source: r.source, date: fmtDateTime(r.created_at), target: r.target, rows: tp("count.rows", r.rows) })];
+    if (r.copy === "repaired") parts.push(t("restore.done_repaired"));
     if (r.safety_point) parts.push(t("restore.done_safety_point", { id: r.safety_point }));
     if (r.safety_file) parts.push(t("restore.done_safety_file", { path: r.safety_file }));
     return parts.join(" ");

@@ -49,7 +49,7 @@ impl Ctx<'_> {
                 source: s.name.clone(),
             });
             let started = now();
-            let outcome = match self.backup_one(s, events) {
+            let outcome = match self.backup_one(s, events, false) {
                 Ok(o) => o,
                 Err(e) => SourceOutcome {
                     source: s.name.clone(),
@@ -99,14 +99,19 @@ impl Ctx<'_> {
         &self,
         s: &SourceRecord,
         events: &mut dyn FnMut(Event),
+        force: bool,
     ) -> Result<SourceOutcome> {
         let source = s.open(self.config);
         let fp = source.fingerprint()?;
         let last = self.store.restore_points(Some(&s.name))?.into_iter().next();
-        if let Some(last) = last
-            .as_ref()
-            .filter(|l| l.fingerprint == fp && l.source_path == s.path)
-        {
+        // Unchanged, and its current copy still here (or put back from the
+        // destination): nothing to read. A lost copy is never "unchanged".
+        if let Some(last) = last.as_ref().filter(|l| {
+            !force
+                && l.fingerprint == fp
+                && l.source_path == s.path
+                && (Self::local_copy_present(l) || self.repair_local_copy(l).is_ok())
+        }) {
             return Ok(SourceOutcome {
                 source: s.name.clone(),
                 status: RunOutcome::Unchanged,

@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::fsutil::{self, AtomicFile};
 use crate::run::Ctx;
 use crate::source::{self, Placement, SourceKind, StagedRestore};
-use crate::store::{self, HomeLock, RestorePoint, SourceRecord};
+use crate::store::{HomeLock, RestorePoint, SourceRecord};
 
 /// Where a restore reads from.
 #[derive(Debug, Clone)]
@@ -46,6 +46,23 @@ pub struct RestoreReport {
     pub safety_point: Option<String>,
     /// A raw copy of a previous target that could not be snapshotted.
     pub safety_file: Option<PathBuf>,
+    /// Which copy was read.
+    pub copy: CopyUsed,
+}
+
+/// Which copy of a backup a restore read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum CopyUsed {
+    /// The local copy, its checksum verified.
+    Local,
+    /// The local copy was missing or damaged: the verified copy at the
+    /// destination was read, and put back as the local copy.
+    Repaired,
+    /// A point kept only at the destination, downloaded and verified.
+    Destination,
+    /// A backup file given by path.
+    File,
 }
 
 /// What a restore would do, found by validating the whole backup into a
@@ -100,20 +117,32 @@ impl Ctx<'_> {
         }
     }
 
-    /// The local file holding `r`: the local copy (checksum verified), the
-    /// given file, or a verified download of a point kept only at the
-    /// destination (removed again when the guard drops).
-    fn local_file(&self, r: &BackupRef) -> Result<(PathBuf, Option<TempFile>)> {
+    /// The local file holding `r`: the local copy (checksum verified); when
+    /// it is missing or damaged, the verified copy at the destination, put
+    /// back as the local copy; a verified download of a point kept only at
+    /// the destination (removed again when the guard drops); or the given
+    /// file.
+    fn local_file(&self, r: &BackupRef) -> Result<(PathBuf, Option<TempFile>, CopyUsed)> {
         match r {
-            BackupRef::Point(p) if p.location == store::Location::Remote => {
+            // Found only at the destination (another machine, a lost home).
+            BackupRef::Point(p) if p.file.as_os_str().is_empty() => {
                 let path = self.download_remote(p)?;
-                Ok((path.clone(), Some(TempFile(path))))
+                Ok((path.clone(), Some(TempFile(path)), CopyUsed::Destination))
             }
-            BackupRef::Point(p) => {
-                self.verify_point(p)?;
-                Ok((p.file.clone(), None))
-            }
-            BackupRef::File(f) => Ok((f.clone(), None)),
+            BackupRef::Point(p) => match self.verify_point(p) {
+                Ok(()) => Ok((p.file.clone(), None, CopyUsed::Local)),
+                Err(local) => match self.repair_local_copy(p) {
+                    Ok(()) => {
+                        self.verify_point(p)?;
+                        Ok((p.file.clone(), None, CopyUsed::Repaired))
+                    }
+                    Err(remote) => {
+                        tracing::warn!(point = %p.id, "no good copy at the destination either: {remote}");
+                        Err(local)
+                    }
+                },
+            },
+            BackupRef::File(f) => Ok((f.clone(), None, CopyUsed::File)),
         }
     }
 
@@ -146,8 +175,8 @@ impl Ctx<'_> {
         location: &Path,
         placement: Placement,
         events: &mut dyn FnMut(Event),
-    ) -> Result<Box<dyn StagedRestore>> {
-        let (file, _download) = self.local_file(r)?;
+    ) -> Result<(Box<dyn StagedRestore>, CopyUsed)> {
+        let (file, _download, used) = self.local_file(r)?;
         // The head names the kind to dispatch on. A document whose head
         // cannot be read (truncated, hostile) goes to the reader of the
         // first kind, which refuses it with the precise reason.
@@ -174,13 +203,14 @@ impl Ctx<'_> {
                 rows,
             })
         };
-        target.stage_restore(
+        let staged = target.stage_restore(
             input,
             &r.label(),
             placement,
             &self.store.work_dir(),
             &mut progress,
-        )
+        )?;
+        Ok((staged, used))
     }
 
     /// Validates `r` completely (as a restore would) and says what a restore
@@ -189,7 +219,7 @@ impl Ctx<'_> {
         let work = self.store.work_dir();
         fsutil::create_private_dir(&work)?;
         let scratch = work.join(format!("preview-{:016x}.db", fastrand::u64(..)));
-        let staged = self.stage(r, &scratch, Placement::Scratch, events)?;
+        let (staged, _) = self.stage(r, &scratch, Placement::Scratch, events)?;
         let restored = staged.restored().clone();
         drop(staged);
         let replaces = self.store.source(&restored.source).ok().map(|s| s.path);
@@ -213,7 +243,7 @@ impl Ctx<'_> {
         force: bool,
         events: &mut dyn FnMut(Event),
     ) -> Result<RestoreReport> {
-        let staged = self.stage(r, to, Placement::New { force }, events)?;
+        let (staged, copy) = self.stage(r, to, Placement::New { force }, events)?;
         let restored = staged.restored().clone();
         staged.commit()?;
         Ok(RestoreReport {
@@ -224,6 +254,7 @@ impl Ctx<'_> {
             rows: restored.rows,
             safety_point: None,
             safety_file: None,
+            copy,
         })
     }
 
@@ -252,7 +283,7 @@ impl Ctx<'_> {
         let source = self.source_of(r)?;
         let _lock = HomeLock::acquire(self.home())?;
         self.store.sweep()?;
-        let staged = self.stage(r, &source.path, Placement::InPlace, events)?;
+        let (staged, copy) = self.stage(r, &source.path, Placement::InPlace, events)?;
         let restored = staged.restored().clone();
         let (safety_point, safety_file) = self.safety_copy(&source, events)?;
         staged.commit()?;
@@ -264,6 +295,7 @@ impl Ctx<'_> {
             rows: restored.rows,
             safety_point,
             safety_file,
+            copy,
         })
     }
 
@@ -275,8 +307,30 @@ impl Ctx<'_> {
         if !s.path.exists() {
             return Ok((None, None));
         }
-        match self.backup_one(s, events) {
-            Ok(o) => Ok((o.id, None)),
+        // The safety copy must exist and verify before the source is
+        // touched: a point reused because the source is unchanged is
+        // checked (and repaired from the destination, or snapshotted anew
+        // when it cannot be).
+        match self.backup_one(s, events, false) {
+            Ok(o) => {
+                let point = match &o.id {
+                    Some(id) => self
+                        .store
+                        .restore_points(Some(&s.name))?
+                        .into_iter()
+                        .find(|p| &p.id == id),
+                    None => None,
+                };
+                let proven = point.as_ref().is_some_and(|p| {
+                    self.verify_point(p).is_ok()
+                        || (self.repair_local_copy(p).is_ok() && self.verify_point(p).is_ok())
+                });
+                if proven {
+                    return Ok((o.id, None));
+                }
+                let fresh = self.backup_one(s, events, true)?;
+                Ok((fresh.id, None))
+            }
             Err(e) if s.open(self.config).is_unreadable(&e) => {
                 let dir = self.home().join("safety");
                 fsutil::create_private_dir(&dir)?;
@@ -298,7 +352,7 @@ impl Ctx<'_> {
         if file.exists() && !force {
             return Err(Error::TargetExists(file.to_path_buf()));
         }
-        let (copy_of, _download) = self.local_file(&BackupRef::Point(point.clone()))?;
+        let (copy_of, _download, _) = self.local_file(&BackupRef::Point(point.clone()))?;
         let mut out = AtomicFile::create(file)?;
         let compressed = file.extension().is_some_and(|e| e == "zst");
         let copy = |out: &mut AtomicFile| -> std::io::Result<u64> {

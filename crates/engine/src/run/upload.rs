@@ -13,6 +13,7 @@ use crate::destination::{
 };
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, UploadOutcome};
+use crate::fsutil;
 use crate::run::Ctx;
 use crate::store::{Location, RestorePoint, SourceRecord, Store, UploadState, retention};
 
@@ -291,19 +292,36 @@ impl Ctx<'_> {
 
     /// Restore points wherever they are, newest first: local ones marked
     /// `both` when verified at the destination, plus files found only at
-    /// the destination. When the destination cannot be listed, the local
-    /// points come back with the reason.
+    /// the destination. A local copy that is gone (or not of its recorded
+    /// size) is not counted: the point is `remote` when the destination
+    /// holds it verified, `missing` otherwise. When the destination cannot
+    /// be listed, the local points come back with the reason.
     pub fn all_restore_points(
         &self,
         source: Option<&str>,
     ) -> Result<(Vec<RestorePoint>, Option<Error>)> {
         let mut points = self.store.restore_points(source)?;
+        let truth = |points: &mut Vec<RestorePoint>| {
+            for p in points.iter_mut() {
+                if !Self::local_copy_present(p) {
+                    p.location = if p.upload == Some(UploadState::Verified) {
+                        Location::Remote
+                    } else {
+                        Location::Missing
+                    };
+                }
+            }
+        };
         let Some(slot) = self.open_destination()? else {
+            truth(&mut points);
             return Ok((points, None));
         };
         let (key, mut dest) = match slot {
             Ok(d) => d,
-            Err(e) => return Ok((points, Some(e))),
+            Err(e) => {
+                truth(&mut points);
+                return Ok((points, Some(e)));
+            }
         };
         let states = self.store.upload_states(&key)?;
         for p in &mut points {
@@ -312,6 +330,7 @@ impl Ctx<'_> {
                 p.location = Location::Both;
             }
         }
+        truth(&mut points);
         let mut names: Vec<String> = match source {
             Some(s) => vec![s.to_string()],
             None => match dest.folders() {
@@ -349,13 +368,20 @@ impl Ctx<'_> {
             .open_destination()?
             .ok_or_else(|| Error::UnknownRestorePoint(p.id.clone()))??;
         let work = self.store.work_dir();
-        crate::fsutil::create_private_dir(&work)?;
-        let path = work.join(file_name(&p.id));
-        let mut out = crate::fsutil::HashingWriter::new(crate::fsutil::AtomicFile::create(&path)?);
+        fsutil::create_private_dir(&work)?;
+        let path = work.join(format!(
+            "download-{:016x}-{}",
+            fastrand::u64(..),
+            file_name(&p.id)
+        ));
+        let mut out = fsutil::HashingWriter::new(fsutil::AtomicFile::create(&path)?);
         dest.download(&p.source, &file_name(&p.id), &mut out)?;
         let (file, hashes) = out.finish();
+        // Against the destination's hash, and against the BLAKE3 recorded
+        // when the copy was made (a point known here has one).
         if p.quickxor.as_deref().is_some_and(|q| q != hashes.quickxor)
             || hashes.bytes != p.size_bytes
+            || (!p.checksum.is_empty() && p.checksum != hashes.blake3)
         {
             return Err(Error::Destination {
                 code: ErrorCode::HashMismatch,
@@ -367,6 +393,30 @@ impl Ctx<'_> {
         }
         file.commit(true)?;
         Ok(path)
+    }
+
+    /// Whether the local copy of `p` is there with its recorded size (a
+    /// cheap check: the checksum is verified whenever a copy is read).
+    pub(crate) fn local_copy_present(p: &RestorePoint) -> bool {
+        !p.file.as_os_str().is_empty()
+            && std::fs::symlink_metadata(&p.file)
+                .is_ok_and(|m| m.is_file() && m.len() == p.size_bytes)
+    }
+
+    /// Puts back the local copy of `p` (missing or damaged) from the copy
+    /// at the destination, verified against the destination's hash and the
+    /// BLAKE3 recorded when it was made. Fails when there is no
+    /// destination or it holds no good copy.
+    pub(crate) fn repair_local_copy(&self, p: &RestorePoint) -> Result<()> {
+        let downloaded = self.download_remote(p)?;
+        fsutil::ensure_parent(&p.file)?;
+        std::fs::rename(&downloaded, &p.file).map_err(|e| {
+            let _ = std::fs::remove_file(&downloaded);
+            Error::io("put back", &p.file, e)
+        })?;
+        fsutil::sync_parent(&p.file)?;
+        tracing::warn!(point = %p.id, "the local copy was missing or damaged; it was put back from the destination");
+        Ok(())
     }
 }
 

@@ -218,6 +218,9 @@ pub enum Location {
     Remote,
     /// Locally and, verified, at the destination.
     Both,
+    /// Recorded here, but its local copy is gone or damaged and no verified
+    /// copy is at the destination: it cannot be restored.
+    Missing,
 }
 
 /// Upload state (`pending`, `verified`) by restore point id.
