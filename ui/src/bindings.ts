@@ -159,7 +159,7 @@ export type Location = "local" | "remote" | "both" | "missing";
 /**
  * Where a restore point's upload to one destination stands.
  */
-export type UploadState = "pending" | "verified";
+export type UploadState = "pending" | "verified" | "removed";
 
 /**
  * A local copy that can be restored.

@@ -3,6 +3,7 @@
 
 mod common;
 
+use std::os::unix::fs::FileTypeExt;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
@@ -509,4 +510,90 @@ fn an_in_place_restore_never_takes_a_lost_copy_as_its_safety_copy() {
         today,
         "the newest rows survive the restore"
     );
+}
+
+#[test]
+fn retention_at_the_destination_only_ever_deletes_what_nuage_uploaded() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    let nas = env.path("nas");
+    std::fs::create_dir_all(nas.join("shop")).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    env.run_ok(&["source", "set", "shop", "--keep-last", "2"]);
+    // Two junk files named like restore points from the future.
+    let junk = [
+        nas.join("shop/29991231-235959998-dead.json.zst"),
+        nas.join("shop/29991231-235959999-beef.json.zst"),
+    ];
+    for j in &junk {
+        std::fs::write(j, b"junk!").unwrap();
+    }
+    let mut ids = Vec::new();
+    for i in 0..3 {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute(&format!("CREATE TABLE change{i}(x)"), [])
+            .unwrap();
+        let out = json(&env.run_ok(&["backup", "--json"]));
+        let id = out[0]["id"].as_str().unwrap().to_string();
+        assert!(
+            out[0]["upload"]["removed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r != id.as_str()),
+            "the new copy was deleted in the run that made it: {out}"
+        );
+        ids.push(id);
+    }
+    let newest = ids.last().unwrap();
+    assert!(nas.join(format!("shop/{newest}.json.zst")).is_file());
+    assert_eq!(location_of(&env, newest), "both");
+    // Retention still works on Nuage's own copies: the oldest is gone.
+    assert!(!nas.join(format!("shop/{}.json.zst", ids[0])).exists());
+    assert!(nas.join(format!("shop/{}.json.zst", ids[1])).is_file());
+    // And what is not Nuage's is left alone.
+    for j in &junk {
+        assert_eq!(std::fs::read(j).unwrap(), b"junk!");
+    }
+}
+
+#[test]
+fn a_fifo_named_like_a_restore_point_at_the_destination_hangs_nothing() {
+    let env = Env::new();
+    env.add_sample_source("shop.db");
+    let nas = env.path("nas");
+    std::fs::create_dir_all(nas.join("shop")).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    let fifo = nas.join("shop/20260101-000000000-0f1f.json.zst");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    // Each command would block forever opening the FIFO; the default
+    // timeout of run_full fails the test if one does.
+    let o = env.run_full(&["backup", "--json"]);
+    assert!(o.succeeded(), "{}", o.describe());
+    let o = env.run_full(&["list"]);
+    assert!(o.succeeded(), "{}", o.describe());
+    assert!(!o.stdout.contains("0f1f"), "a FIFO is not a restore point");
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo(),
+        "left as it was"
+    );
+}
+
+#[test]
+fn source_names_equal_but_for_case_are_refused() {
+    let env = Env::new();
+    let a = env.path("a.db");
+    let b = env.path("b.db");
+    common::create_sample_db(&a);
+    common::create_sample_db(&b);
+    env.run_ok(&["source", "add", s(&a), "--name", "Shop"]);
+    let o = env.run_full(&["source", "add", s(&b), "--name", "shop"]);
+    assert!(!o.succeeded());
+    assert!(o.stderr.contains("'Shop' already exists"), "{}", o.stderr);
+    assert!(o.stderr.contains("case"), "{}", o.stderr);
 }

@@ -21,7 +21,9 @@ pub enum Error {
     #[error("no source named '{0}'. Check the name among the registered sources.")]
     UnknownSource(String),
 
-    #[error("a source named '{0}' already exists. Choose another name.")]
+    #[error(
+        "a source named '{0}' already exists (names that differ only in case share one folder at a destination). Choose another name."
+    )]
     SourceExists(String),
 
     #[error(

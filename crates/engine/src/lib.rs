@@ -114,6 +114,17 @@ impl Engine {
             None => suggested_name(&path),
         };
         check_source_name(&name)?;
+        // OneDrive, SharePoint and many shares ignore case: two names equal
+        // but for case would share one folder, and one's retention would
+        // delete the other's copies.
+        if let Some(other) = self
+            .store
+            .sources()?
+            .into_iter()
+            .find(|s| s.name.eq_ignore_ascii_case(&name))
+        {
+            return Err(Error::SourceExists(other.name));
+        }
         // Validate on the spot: the file must be a source Nuage can back up.
         let kind = SourceKind::Sqlite;
         source::open(kind, &name, &path, &self.config).check()?;
@@ -212,6 +223,26 @@ impl Engine {
 
     pub fn restore_points(&self, source: Option<&str>) -> Result<Vec<RestorePoint>> {
         self.store.restore_points(source)
+    }
+
+    /// Records a run that stopped before its sources' outcomes were known
+    /// (the service caught an internal error) as failed for every source,
+    /// with `message`: the state then says so and what to do.
+    pub fn record_interrupted_run(&self, message: &str) -> Result<()> {
+        let at = now();
+        for s in self.store.sources()? {
+            self.store.record_run(&RunRecord {
+                source: s.name,
+                started_at: at.clone(),
+                finished_at: at.clone(),
+                outcome: RunOutcome::Failed,
+                restore_point: None,
+                bytes: None,
+                error: Some(message.to_string()),
+                error_code: Some(ErrorCode::Failed),
+            })?;
+        }
+        Ok(())
     }
 
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {

@@ -68,6 +68,8 @@ impl Ctx<'_> {
             if let Some(key) = &dest_key {
                 for p in &points {
                     match self.store.upload(&p.id, key)? {
+                        // Deleted at the destination by retention: neither.
+                        Some(u) if u.state == UploadState::Removed => {}
                         Some(u) if u.state == UploadState::Verified => {
                             if last_verified.is_none() {
                                 last_verified = Some(p.clone());

@@ -200,14 +200,19 @@ impl DeviceFlow {
         }
         let details: oauth2::DeviceAuthorizationResponse<MicrosoftDeviceFields> =
             req.request(&identity_http()).map_err(oauth_error)?;
+        // Numbers from a server are clamped before any time arithmetic:
+        // Microsoft's codes live 15 minutes and ask for 5 s between polls.
+        let expires_in = details.expires_in().min(Duration::from_secs(60 * 60));
         Ok(DeviceFlow {
             user_code: details.user_code().secret().clone(),
             verification_uri: details.verification_uri().to_string(),
             message: details.extra_fields().message.clone(),
-            expires_at: Instant::now() + details.expires_in(),
-            expires_in: details.expires_in(),
+            expires_at: Instant::now() + expires_in,
+            expires_in,
             device_code: Secret::new(details.device_code().secret().clone()),
-            interval: details.interval().max(Duration::from_secs(1)),
+            interval: details
+                .interval()
+                .clamp(Duration::from_secs(1), Duration::from_secs(120)),
             endpoints: endpoints.clone(),
             app: app.clone(),
         })

@@ -216,7 +216,7 @@ fn sanitize_codes<'a>(codes: impl Iterator<Item = &'a str>) -> Vec<String> {
 }
 
 /// Parses a `Retry-After` value: whole seconds (contract §2.2; too many
-/// digits saturate rather than shorten the wait) or an HTTP-date in any of
+/// digits saturate, at [`MAX_RETRY_AFTER`] like every wait) or an HTTP-date in any of
 /// the three forms of RFC 9110 §5.6.7 (IMF-fixdate, RFC 850, asctime),
 /// measured from `now`; a date in the past means "now". Anything else —
 /// negative, fractional, garbage — is `None`, and the caller backs off
@@ -227,11 +227,22 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
         return None;
     }
     if v.bytes().all(|b| b.is_ascii_digit()) {
-        return Some(Duration::from_secs(v.parse().unwrap_or(u64::MAX)));
+        let secs = v.parse().unwrap_or(u64::MAX);
+        return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     let at = parse_http_date(v)?;
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+    Some(
+        (at - now)
+            .to_std()
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
+
+/// The longest wait a server can ask for: a number from a server is
+/// untrusted, and a wait of centuries would overflow every date it is
+/// added to. Microsoft asks for seconds to minutes; a day is far beyond.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(24 * 60 * 60);
 
 fn parse_http_date(v: &str) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc2822(v) {
@@ -454,6 +465,20 @@ impl Backoff {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_huge_retry_after_is_clamped_not_overflowed() {
+        let now = Utc::now();
+        for v in ["10000000000000", "99999999999999999999999999"] {
+            let d = parse_retry_after(v, now).unwrap();
+            assert_eq!(d, MAX_RETRY_AFTER, "{v}");
+            // What callers do with it must not overflow.
+            let _ = now + chrono::Duration::from_std(d).unwrap();
+            let _ = std::time::Instant::now() + d;
+        }
+        let far = "Fri, 31 Dec 9999 23:59:59 GMT";
+        assert_eq!(parse_retry_after(far, now), Some(MAX_RETRY_AFTER));
+    }
     use super::*;
     use chrono::TimeZone;
 
@@ -905,9 +930,11 @@ mod tests {
             Some(Duration::from_secs(41))
         );
         assert_eq!(parse_retry_after(" 0 ", now()), Some(Duration::ZERO));
+        // Absurd waits are clamped to a day (never shortened below what a
+        // real server asks, never overflowing a date).
         assert_eq!(
             parse_retry_after("99999999999999999999999", now()),
-            Some(Duration::from_secs(u64::MAX))
+            Some(MAX_RETRY_AFTER)
         );
         for bad in ["", "  ", "-1", "1.5", "+5", "5s", "abc", "1e3"] {
             assert_eq!(parse_retry_after(bad, now()), None, "{bad:?}");

@@ -17,6 +17,12 @@ fn now() -> i64 {
     chrono::Utc::now().timestamp()
 }
 
+/// A token lifetime from the server, in seconds, clamped to a day (a
+/// number from a server never overflows the time it is added to).
+fn lifetime(expires_in: u64) -> i64 {
+    expires_in.min(24 * 60 * 60) as i64
+}
+
 /// What the binaries read from their environment for Microsoft: the
 /// endpoints (national clouds, the emulator) and the token store chosen
 /// (`None`: the OS keychain; `Some("file")`: a 0600 file). Nothing in this
@@ -111,7 +117,7 @@ impl KeychainTokens {
                 auth::client_credentials(&self.endpoints, &app, &a.client_secret)?
             }
         };
-        let expires = now() + resp.expires_in as i64;
+        let expires = now() + lifetime(resp.expires_in);
         if let Identity::User(t) = &mut self.identity {
             if let Some(rt) = resp.refresh_token.clone() {
                 t.refresh_token = rt;
@@ -159,7 +165,7 @@ pub fn save_user_tokens(
     let t = StoredTokens {
         refresh_token,
         access_token: Some(resp.access_token.clone()),
-        access_expires_at: Some(now() + resp.expires_in as i64),
+        access_expires_at: Some(now() + lifetime(resp.expires_in)),
         account,
         tenant: app.tenant.clone(),
         client_id: app.client_id.clone(),

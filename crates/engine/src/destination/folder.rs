@@ -43,11 +43,30 @@ impl FolderDestination {
     fn hash_of(path: &Path) -> io::Result<(String, u64)> {
         let mut h = QuickXorHash::new();
         let n = io::copy(
-            &mut BufReader::with_capacity(1 << 20, File::open(path)?),
+            &mut BufReader::with_capacity(1 << 20, open_regular(path)?),
             &mut h,
         )?;
         Ok((h.to_base64(), n))
     }
+}
+
+/// Opens a file found at the destination for reading, only if it is a
+/// regular file: never through a symbolic link, and without blocking on a
+/// FIFO or a device someone left there (a FIFO named like a restore point
+/// would otherwise hang every listing and backup).
+fn open_regular(path: &Path) -> io::Result<File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {
@@ -146,6 +165,12 @@ impl Destination for FolderDestination {
             if point_id_of(&name).is_none() {
                 continue;
             }
+            // Only regular files are Nuage's: a FIFO, device, socket or
+            // link with a restore point's name is reported and skipped.
+            if !e.file_type().is_ok_and(|t| t.is_file()) {
+                tracing::warn!(path = %e.path().display(), "not a regular file: skipped");
+                continue;
+            }
             let (quickxor, size) = Self::hash_of(&e.path()).map_err(|err| self.unavailable(err))?;
             files.push(RemoteFile {
                 name,
@@ -159,7 +184,7 @@ impl Destination for FolderDestination {
 
     fn download(&mut self, folder: &str, name: &str, out: &mut dyn Write) -> Result<u64> {
         let path = self.file(folder, name)?;
-        let f = File::open(&path).map_err(|e| match e.kind() {
+        let f = open_regular(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => {
                 Error::UnknownRestorePoint(name.trim_end_matches(".json.zst").to_string())
             }

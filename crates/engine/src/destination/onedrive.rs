@@ -51,12 +51,15 @@ pub fn graph_error(e: GraphError) -> Error {
     let mut message = e.to_string();
     if let Some(wait) = e.retry_after() {
         // Say when, not only how long: "throttled until 14:32".
-        let until = chrono::Local::now() + chrono::Duration::from_std(wait).unwrap_or_default();
-        message = format!(
-            "{} (throttled until {})",
-            message.trim_end_matches('.'),
-            until.format("%H:%M")
-        );
+        // Checked: a wait from a server never overflows the clock.
+        let until = chrono::Duration::from_std(wait)
+            .ok()
+            .and_then(|d| chrono::Local::now().checked_add_signed(d));
+        if let Some(until) = until {
+            let today = until.date_naive() == chrono::Local::now().date_naive();
+            let at = until.format(if today { "%H:%M" } else { "%Y-%m-%d %H:%M" });
+            message = format!("{} (throttled until {at})", message.trim_end_matches('.'));
+        }
     }
     Error::Destination { code, message }
 }

@@ -120,14 +120,16 @@ impl Ctx<'_> {
             let mut points = self.store.restore_points(Some(&s.name))?;
             points.reverse();
             let states = self.store.upload_states(key)?;
-            for p in points
-                .iter()
-                .filter(|p| states.get(&p.id) != Some(&UploadState::Verified))
-            {
+            for p in points.iter().filter(|p| {
+                !matches!(
+                    states.get(&p.id),
+                    Some(UploadState::Verified | UploadState::Removed)
+                )
+            }) {
                 self.upload_point(dest.as_mut(), key, p, events)?;
                 out.uploaded.push(p.id.clone());
             }
-            out.removed = self.remote_retention(dest.as_mut(), s)?;
+            out.removed = self.remote_retention(dest.as_mut(), key, s)?;
             Ok(())
         })();
         if let Err(e) = result {
@@ -250,15 +252,23 @@ impl Ctx<'_> {
     /// Retention at the destination: the same rules as locally, applied to
     /// the files found there, so copies made by another machine or before a
     /// home was lost age out too. Only Nuage's own files are considered.
+    ///
+    /// Only copies this home recorded uploading and verifying at this
+    /// destination are considered, and so ever deleted: a file that merely
+    /// has the shape of a restore point (planted, or another machine's) is
+    /// neither deleted nor counted. Each deletion is recorded.
     fn remote_retention(
         &self,
         dest: &mut dyn Destination,
+        key: &str,
         s: &SourceRecord,
     ) -> Result<Vec<String>> {
+        let ours = self.store.upload_states(key)?;
         let files = dest.list(&s.name)?;
         let mut points: Vec<RestorePoint> = files
             .iter()
             .filter_map(|f| self.remote_point(&s.name, f))
+            .filter(|p| ours.get(&p.id) == Some(&UploadState::Verified))
             .collect();
         points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         let doomed: Vec<String> = retention::select(&points, s.keep_last, s.keep_days, Utc::now())
@@ -267,6 +277,9 @@ impl Ctx<'_> {
             .collect();
         for id in &doomed {
             dest.delete(&s.name, &file_name(id))?;
+            self.store
+                .set_upload(id, key, UploadState::Removed, None, None)?;
+            tracing::info!(point = %id, destination = %key, "removed from the destination by retention");
         }
         Ok(doomed)
     }

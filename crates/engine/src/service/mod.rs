@@ -42,6 +42,9 @@ struct Control {
     recheck: bool,
     /// Woken to look at the clock again.
     woken: bool,
+    /// Tests: the next run panics (to prove the scheduler survives it).
+    #[cfg(test)]
+    panic_next_run: bool,
     /// When this service last started a run, on its clock.
     last_started: Option<chrono::DateTime<chrono::Utc>>,
     running: Option<Vec<RunProgress>>,
@@ -299,17 +302,41 @@ fn run(shared: &Shared, engine: &Engine) {
         c.last_started = Some(shared.clock.now());
     }
     publish(shared, engine);
-    let result = engine.backup(&[], &mut |e| {
-        track(shared, &e);
-        shared.broadcast(&e);
-        if matches!(e, Event::SourceFinished { .. }) {
-            // What the overview shows of that source moved. (A second
-            // connection: the run's own is busy with the run.)
-            match shared.engine() {
-                Ok(fresh) => publish(shared, &fresh),
-                Err(err) => tracing::warn!("cannot recompute the state: {err}"),
-            }
+    // A panic anywhere in a run must not end the scheduler (it would stay
+    // alive doing nothing while the badge said "backing up"): it is caught,
+    // recorded as a failed run of every source, and the next run is tried.
+    let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        #[cfg(test)]
+        if std::mem::take(&mut shared.control().panic_next_run) {
+            panic!("a fault injected by a test");
         }
+        engine.backup(&[], &mut |e| {
+            track(shared, &e);
+            shared.broadcast(&e);
+            if matches!(e, Event::SourceFinished { .. }) {
+                // What the overview shows of that source moved. (A second
+                // connection: the run's own is busy with the run.)
+                match shared.engine() {
+                    Ok(fresh) => publish(shared, &fresh),
+                    Err(err) => tracing::warn!("cannot recompute the state: {err}"),
+                }
+            }
+        })
+    }));
+    let result = attempt.unwrap_or_else(|panic| {
+        let what = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "unknown".into());
+        tracing::error!("a backup run stopped on an internal error: {what}");
+        let message = format!(
+            "the backup run stopped on an internal error ({what}). Nothing was lost; it is tried again at the next run. If it persists, report it with Nuage's log."
+        );
+        if let Err(e) = shared.engine().and_then(|e| e.record_interrupted_run(&message)) {
+            tracing::warn!("cannot record the interrupted run: {e}");
+        }
+        Err(Error::Invalid(message))
     });
     let mut c = shared.control();
     c.running = None;
@@ -419,4 +446,56 @@ fn publish_state(shared: &Shared, engine: &Engine) -> Result<Overview> {
         });
     }
     Ok(overview)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::AppState;
+
+    fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
+        let t = Instant::now();
+        while !f() {
+            assert!(t.elapsed() < Duration::from_secs(30), "timed out: {what}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn the_scheduler_survives_a_panic_in_a_run_and_the_state_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("shop.db");
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES (1);")
+            .unwrap();
+        let home = dir.path().join("home");
+        let e = Engine::open(&home).unwrap();
+        e.add_source(&db, Some("shop")).unwrap();
+        e.set_destination(Some(&crate::DestinationConfig::Folder {
+            path: dir.path().to_path_buf(),
+        }))
+        .unwrap();
+        let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+        let service = Service::start_with_clock(&home, Config::default(), clock).unwrap();
+        service.shared.control().panic_next_run = true;
+        service.back_up_now();
+        wait_for("the interrupted run to be recorded", || {
+            !service.is_running() && e.runs(10).unwrap().len() == 1
+        });
+        let o = service.overview().unwrap();
+        assert_eq!(o.state, AppState::NeedsAttention, "{}", o.summary);
+        assert!(
+            o.problem.unwrap().message.contains("internal error"),
+            "the state says what happened"
+        );
+        // The scheduler thread is alive: the next run works.
+        service.back_up_now();
+        wait_for("the next run", || {
+            e.restore_points(None).unwrap().len() == 1
+        });
+        wait_for("up to date", || {
+            service.overview().unwrap().state == AppState::UpToDate
+        });
+    }
 }

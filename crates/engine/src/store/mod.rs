@@ -139,6 +139,8 @@ pub enum UploadState {
     Pending,
     /// There, with the size and hash of the local copy.
     Verified,
+    /// Deleted from the destination by retention (kept as the record).
+    Removed,
 }
 
 /// The one mapping of these enums to the state database's text columns.
@@ -167,7 +169,7 @@ macro_rules! text_column {
     };
 }
 text_column!(RunOutcome { RunOutcome::BackedUp => "backed_up", RunOutcome::Unchanged => "unchanged", RunOutcome::Failed => "failed" });
-text_column!(UploadState { UploadState::Pending => "pending", UploadState::Verified => "verified" });
+text_column!(UploadState { UploadState::Pending => "pending", UploadState::Verified => "verified", UploadState::Removed => "removed" });
 
 impl rusqlite::types::ToSql for SourceKind {
     fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
@@ -740,9 +742,15 @@ impl Store {
             .map_err(self.err())
     }
 
+    /// Forgets a restore point (its local copy is being deleted). Its
+    /// verified uploads stay recorded: they are what the destination holds
+    /// of Nuage's, and only what is recorded there is ever deleted there.
     pub fn forget_restore_point(&self, id: &str) -> Result<()> {
         self.db
-            .execute("DELETE FROM uploads WHERE point_id = ?1", [id])
+            .execute(
+                "DELETE FROM uploads WHERE point_id = ?1 AND state != 'verified'",
+                [id],
+            )
             .map_err(self.err())?;
         self.db
             .execute("DELETE FROM restore_points WHERE id = ?1", [id])
