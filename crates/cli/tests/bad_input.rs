@@ -899,3 +899,17 @@ fn in_place_restore_needs_yes_without_a_terminal() {
         "no safety copy should have been made"
     );
 }
+
+#[test]
+fn a_missing_file_says_why_once() {
+    let env = Env::new();
+    let missing = env.path("nowhere.json");
+    let o = env.run_full(&["import", s(&missing), "--to", s(&env.path("x.db"))]);
+    assert!(!o.succeeded(), "{}", o.describe());
+    assert_eq!(
+        o.stderr.matches("No such file or directory").count(),
+        1,
+        "the reason once, not once per layer: {}",
+        o.stderr
+    );
+}

@@ -56,20 +56,22 @@ pub enum Error {
     )]
     DiskFull { path: PathBuf },
 
-    #[error("could not {action} {}: {source}", .path.display())]
+    // The cause is in the message, and deliberately not the error's
+    // `source()`: printers of the whole chain would say it twice.
+    #[error("could not {action} {}: {cause}", .path.display())]
     Io {
         action: &'static str,
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 
     #[error("the local backup copy {} is damaged ({detail}). Restore from another restore point.", .path.display())]
     CorruptCopy { path: PathBuf, detail: String },
 
-    #[error("Nuage's state database {}: {source}", .path.display())]
+    #[error("Nuage's state database {}: {cause}", .path.display())]
     State {
         path: PathBuf,
-        source: rusqlite::Error,
+        cause: rusqlite::Error,
     },
 
     #[error("{0}")]
@@ -284,7 +286,7 @@ impl Error {
             Error::Io {
                 action,
                 path,
-                source,
+                cause: source,
             }
         }
     }

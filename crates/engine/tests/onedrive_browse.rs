@@ -61,6 +61,26 @@ fn folders_are_listed_page_by_page_and_created_on_request() {
     seen.sort();
     assert_eq!(seen, made);
     assert!(pages >= 3, "paged: {pages} pages");
+    // A paging link that is not Graph's (the UI hands it back; a web view
+    // could be made to hand back anything) is refused before any request:
+    // the bearer token never reaches another server.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let elsewhere = format!(
+        "http://{}/v1.0/me/drive/root/children",
+        listener.local_addr().unwrap()
+    );
+    for link in [
+        elsewhere.as_str(),
+        "https://graph.microsoft.com.evil.test/v1.0/x",
+    ] {
+        let e = engine.browse_onedrive(None, Some(link), 2).unwrap_err();
+        assert!(e.to_string().contains("outside Microsoft Graph"), "{e}");
+    }
+    assert!(
+        listener.accept().is_err(),
+        "a request carrying the token reached another server"
+    );
     // Into a folder, and a folder created there.
     let parent = engine
         .browse_onedrive(None, None, 10)

@@ -142,6 +142,22 @@ impl<'t> Graph<'t> {
         self
     }
 
+    /// Whether `path` is relative to the Graph endpoint, or an absolute
+    /// URL on its origin (scheme, host and port) under its path.
+    fn on_graph(&self, path: &str) -> bool {
+        if !(path.starts_with("http://") || path.starts_with("https://")) {
+            return path.starts_with('/');
+        }
+        let (Ok(base), Ok(url)) = (reqwest::Url::parse(&self.base), reqwest::Url::parse(path))
+        else {
+            return false;
+        };
+        url.origin() == base.origin()
+            && url.username().is_empty()
+            && url.password().is_none()
+            && url.path().starts_with(base.path().trim_end_matches('/'))
+    }
+
     fn url(&self, path: &str) -> String {
         if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()
@@ -162,6 +178,15 @@ impl<'t> Graph<'t> {
         headers: &[(&str, String)],
         authorized: bool,
     ) -> Result<Response> {
+        // The bearer token goes to Graph only: an absolute URL (a paging
+        // link handed back by the UI or by a server) must be on the
+        // configured Graph endpoint's origin.
+        if authorized && !self.on_graph(url) {
+            return Err(GraphError::InvalidRequest {
+                status: 0,
+                codes: vec!["a link outside Microsoft Graph was refused".into()],
+            });
+        }
         let mut backoff = Backoff::new(self.config);
         let mut token = if authorized {
             Some(self.tokens.access_token()?)

@@ -269,7 +269,7 @@ pub struct Store {
 fn state_err(path: &Path) -> impl Fn(rusqlite::Error) -> Error + '_ {
     move |e| Error::State {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     }
 }
 
@@ -342,7 +342,7 @@ impl Store {
         let path = self.home.join("state.sqlite");
         move |e| Error::State {
             path: path.clone(),
-            source: e,
+            cause: e,
         }
     }
 
