@@ -197,10 +197,33 @@ pub fn sign_in_cancel(nuage: State<'_, Nuage>) {
 }
 
 /// Opens the verification page of the sign-in in progress (and only that).
+/// Whether the sign-in page a server named may be opened in the browser:
+/// only `https` pages, or pages on the configured authority's own origin
+/// (the emulator, a sovereign cloud's sign-in service).
+fn safe_sign_in_url(url: &str, authority: &str) -> bool {
+    let Ok(u) = tauri::Url::parse(url) else {
+        return false;
+    };
+    let on_authority = tauri::Url::parse(authority).is_ok_and(|a| a.origin() == u.origin());
+    (u.scheme() == "https" && u.host_str().is_some()) || on_authority
+}
+
 #[tauri::command]
 pub fn open_sign_in_page<R: Runtime>(app: AppHandle<R>, nuage: State<'_, Nuage>) -> CmdResult<()> {
     use tauri_plugin_opener::OpenerExt;
     let p = pending(&nuage)?;
+    if !safe_sign_in_url(
+        &p.flow.verification_uri,
+        &nuage.config.graph.endpoints.authority,
+    ) {
+        return Err(AppError::new(
+            ErrorCode::Failed,
+            format!(
+                "The sign-in service gave an unexpected page address ({}); Nuage does not open it. Check the network, and sign in again.",
+                p.flow.verification_uri
+            ),
+        ));
+    }
     app.opener()
         .open_url(p.flow.verification_uri.clone(), None::<&str>)
         .map_err(|e| {
@@ -685,4 +708,31 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         tray_status,
         ui_ready,
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_sign_in_url;
+
+    #[test]
+    fn only_https_pages_or_the_configured_authority_are_opened() {
+        let ms = "https://login.microsoftonline.com";
+        assert!(safe_sign_in_url("https://microsoft.com/devicelogin", ms));
+        assert!(safe_sign_in_url("https://login.microsoft.com/device", ms));
+        let emu = "http://127.0.0.1:41579";
+        assert!(safe_sign_in_url(
+            "http://127.0.0.1:41579/_emulator/devicelogin",
+            emu
+        ));
+        for bad in [
+            "http://evil.test/devicelogin",
+            "file:///etc/passwd",
+            "javascript:alert(1)",
+            "smb://share/x",
+            "http://127.0.0.1:9/elsewhere",
+            "not a url",
+        ] {
+            assert!(!safe_sign_in_url(bad, emu), "{bad}");
+        }
+    }
 }

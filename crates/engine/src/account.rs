@@ -176,7 +176,9 @@ impl Ctx<'_> {
 
     /// Forgets every credential of this home. Backups keep landing locally.
     pub fn sign_out(&self) -> Result<()> {
-        session::sign_out(self.home(), &self.config.graph).map_err(graph_error)
+        session::sign_out(self.home(), &self.config.graph).map_err(graph_error)?;
+        // Upload URLs are credentials too: they go with the sign-in.
+        self.store.forget_upload_sessions()
     }
 
     /// Who is signed in, with the drive's type and quota.

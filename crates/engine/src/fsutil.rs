@@ -120,6 +120,20 @@ pub fn temp_sibling(target: &Path, tag: &str) -> PathBuf {
     dir.join(format!(".{name}.nuage-{tag}-{:08x}", fastrand::u32(..)))
 }
 
+/// Creates an empty file readable only by this user, failing if anything
+/// (a file, a planted symbolic link) is already there: a database being
+/// built holds plaintext rows from its first byte.
+pub fn create_private_file(path: &Path) -> Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
+        .map(drop)
+        .map_err(|e| Error::io("create", path, e))
+}
+
 /// Makes a rename durable.
 pub fn sync_parent(path: &Path) -> Result<()> {
     let dir = path

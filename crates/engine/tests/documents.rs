@@ -30,13 +30,30 @@ fn a_version_1_sqlite_document_restores_exactly() {
     assert_eq!(preview.source, "garage");
     assert_eq!(preview.rows, 6);
     let mut progress = Vec::new();
+    let mut modes = Vec::new();
     let report = e
         .restore_to(&BackupRef::File(fixture), &to, false, &mut |ev| {
             if let Event::RestoreProgress { table, rows } = ev {
                 progress.push((table, rows));
+                // The database being built beside the target holds
+                // plaintext rows: user-only from its first byte.
+                for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                    if f.file_name()
+                        .to_string_lossy()
+                        .starts_with(".garage.db.nuage-restore-")
+                    {
+                        use std::os::unix::fs::PermissionsExt;
+                        modes.push(f.metadata().unwrap().permissions().mode() & 0o777);
+                    }
+                }
             }
         })
         .unwrap();
+    assert!(
+        !modes.is_empty(),
+        "the temporary file was seen while loading"
+    );
+    assert!(modes.iter().all(|m| *m == 0o600), "{modes:?}");
     // The restore reports its progress (the app streams it to the window).
     assert!(
         progress.contains(&("customers".to_string(), 4))

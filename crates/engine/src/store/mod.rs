@@ -290,8 +290,12 @@ impl Store {
         let db = Connection::open(&path).map_err(state_err(&path))?;
         db.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(state_err(&path))?;
-        db.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL;")
-            .map_err(state_err(&path))?;
+        db.execute_batch(
+            // secure_delete: what is deleted or replaced (an upload URL) is
+            // overwritten, not left in free pages.
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA secure_delete = ON;",
+        )
+        .map_err(state_err(&path))?;
         let version: i64 = db
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(state_err(&path))?;
@@ -731,6 +735,19 @@ impl Store {
             .map_err(self.err())
     }
 
+    /// Forgets every resumable upload session: their URLs are
+    /// pre-authenticated (whoever holds one can write there), so they go
+    /// with the sign-in. An interrupted upload then starts again.
+    pub fn forget_upload_sessions(&self) -> Result<()> {
+        self.db
+            .execute(
+                "UPDATE uploads SET session = NULL WHERE session IS NOT NULL",
+                [],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
     /// Upload states at `destination`, by restore point id.
     pub fn upload_states(&self, destination: &str) -> Result<UploadStates> {
         let mut stmt = self
@@ -897,6 +914,32 @@ mod tests {
 
     /// A crash between the rename's commit and the move of its files:
     /// the next run's sweep moves them instead of deleting them as orphans.
+    #[test]
+    fn upload_session_urls_are_forgotten_with_the_sign_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        add(&store, "shop");
+        let b = point(&store, "shop", "20261121-054042123-00bb");
+        store
+            .set_upload(&b.id, "OneDrive", UploadState::Pending, None, None)
+            .unwrap();
+        store
+            .set_upload_session(
+                &b.id,
+                "OneDrive",
+                Some(r#"{"url":"https://x/up?tempauth=secret"}"#),
+            )
+            .unwrap();
+        store.forget_upload_sessions().unwrap();
+        let upload = store.upload(&b.id, "OneDrive").unwrap().unwrap();
+        assert_eq!(upload.session, None);
+        assert_eq!(
+            upload.state,
+            UploadState::Pending,
+            "the upload itself is still due"
+        );
+    }
+
     #[test]
     fn a_rename_interrupted_before_its_files_moved_is_finished_by_the_sweep() {
         let dir = tempfile::tempdir().unwrap();

@@ -133,6 +133,9 @@ impl Source for SqliteSource {
                 work_dir.join(format!("restore-{:016x}.db", fastrand::u64(..)))
             }
         };
+        // User-only from the first byte (SQLite would create it with the
+        // process's umask, world-readable while rows stream in).
+        fsutil::create_private_file(&built)?;
         let built = BuiltDb(built);
         let loaded = load::load(document, label, &built.0, &target, progress)?;
         Ok(Box::new(StagedSqlite {
