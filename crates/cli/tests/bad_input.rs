@@ -913,3 +913,33 @@ fn a_missing_file_says_why_once() {
         o.stderr
     );
 }
+
+#[test]
+fn force_over_a_database_another_program_has_open_is_refused() {
+    use std::io::{BufRead, Write};
+    let env = Env::new();
+    let (good, _) = env.good_json();
+    let existing = env.out().join("in-use.db");
+    create_other_db(&existing);
+    let pristine = Pristine::of(&existing);
+    // Another program with the database open and idle (no lock held).
+    let mut app = std::process::Command::new("sqlite3")
+        .arg(&existing)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("sqlite3");
+    let mut stdin = app.stdin.take().unwrap();
+    writeln!(stdin, "SELECT 'open';").unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(app.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "open");
+    let o = env.run_full(&["import", s(&good), "--to", s(&existing), "--force"]);
+    drop(stdin);
+    let _ = app.wait();
+    assert_failed(&o);
+    pristine.assert_untouched();
+    assert_stderr_has(&o, &["has this database open", "in place"]);
+}

@@ -122,6 +122,18 @@ impl Source for SqliteSource {
                     });
                 }
             }
+            // Replacing the file under a program that has it open would
+            // leave that program writing to a deleted file.
+            if target.exists()
+                && let Some(pid) = place::opened_by_another_process(&target)
+            {
+                return Err(Error::RestoreFailed {
+                    path: target.clone(),
+                    detail: format!(
+                        "a program (process {pid}) has this database open. Close it, or register the file as a source and restore it in place (which keeps that program working)."
+                    ),
+                });
+            }
         }
         // The new database is built beside the target (same file system,
         // so placing it is a link) or, in place and for a preview, in the

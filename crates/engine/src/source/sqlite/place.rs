@@ -59,3 +59,34 @@ pub fn raw_copy(db: &Path, dest: &Path) -> Result<()> {
     }
     Ok(())
 }
+
+/// A process other than this one holding `path` open, where the platform
+/// can tell (Linux: `/proc/*/fd`; processes of other users are not
+/// visible and count as none). An idle connection holds no lock, so a lock
+/// probe alone would not see it.
+pub fn opened_by_another_process(path: &Path) -> Option<u32> {
+    let target = std::fs::canonicalize(path).ok()?;
+    let me = std::process::id();
+    for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = proc_entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(proc_entry.path().join("fd")) else {
+            continue;
+        };
+        if fds
+            .flatten()
+            .any(|fd| std::fs::read_link(fd.path()).is_ok_and(|l| l == target))
+        {
+            return Some(pid);
+        }
+    }
+    None
+}
