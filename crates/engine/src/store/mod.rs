@@ -912,24 +912,23 @@ mod tests {
         p
     }
 
-    /// A crash between the rename's commit and the move of its files:
-    /// the next run's sweep moves them instead of deleting them as orphans.
+    /// An upload of `id` to "OneDrive" in progress, with its session URL.
+    fn upload_in_progress(store: &Store, id: &str, session: &str) {
+        store
+            .set_upload(id, "OneDrive", UploadState::Pending, None, None)
+            .unwrap();
+        store
+            .set_upload_session(id, "OneDrive", Some(session))
+            .unwrap();
+    }
+
     #[test]
     fn upload_session_urls_are_forgotten_with_the_sign_in() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         add(&store, "shop");
         let b = point(&store, "shop", "20261121-054042123-00bb");
-        store
-            .set_upload(&b.id, "OneDrive", UploadState::Pending, None, None)
-            .unwrap();
-        store
-            .set_upload_session(
-                &b.id,
-                "OneDrive",
-                Some(r#"{"url":"https://x/up?tempauth=secret"}"#),
-            )
-            .unwrap();
+        upload_in_progress(&store, &b.id, r#"{"url":"https://x/up?tempauth=secret"}"#);
         store.forget_upload_sessions().unwrap();
         let upload = store.upload(&b.id, "OneDrive").unwrap().unwrap();
         assert_eq!(upload.session, None);
@@ -940,6 +939,8 @@ mod tests {
         );
     }
 
+    /// A crash between the rename's commit and the move of its files:
+    /// the next run's sweep moves them instead of deleting them as orphans.
     #[test]
     fn a_rename_interrupted_before_its_files_moved_is_finished_by_the_sweep() {
         let dir = tempfile::tempdir().unwrap();
@@ -949,16 +950,7 @@ mod tests {
         let b = point(&store, "shop", "20261121-054042123-00bb");
         // An upload session in progress targets the old folder: it must
         // start again, into the new one.
-        store
-            .set_upload(&b.id, "OneDrive", UploadState::Pending, None, None)
-            .unwrap();
-        store
-            .set_upload_session(
-                &b.id,
-                "OneDrive",
-                Some(r#"{"url":"https://x/up","next_offset":5}"#),
-            )
-            .unwrap();
+        upload_in_progress(&store, &b.id, r#"{"url":"https://x/up","next_offset":5}"#);
         store.rename_source("shop", "garage").unwrap();
         let upload = store.upload(&b.id, "OneDrive").unwrap().unwrap();
         assert_eq!(upload.session, None);
