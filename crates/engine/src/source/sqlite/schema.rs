@@ -114,9 +114,13 @@ fn authorize(creating: &str, vtabs: &[String], ctx: AuthContext<'_>) -> Authoriz
     }
 }
 
-/// The schema table, and shadow tables (`<vtab>_<suffix>`) of the object
-/// being created or of virtual tables already created: modules such as FTS5
-/// flush their buffered index into them when a later statement runs.
+/// The schema table, the virtual tables already created and their shadow
+/// tables (`<vtab>_<suffix>`), and those of the object being created:
+/// modules flush their buffered index when a later statement runs (FTS5
+/// into its shadow tables; FTS3/FTS4 also through an insert into the table
+/// itself). The statement being run is one CREATE of the declared kind
+/// (checked before), which cannot express a write: such writes come only
+/// from the modules' own work.
 fn writable_while_creating(creating: &str, vtabs: &[String], table: &str) -> bool {
     let shadow_of = |owner: &str| {
         table
@@ -125,7 +129,9 @@ fn writable_while_creating(creating: &str, vtabs: &[String], table: &str) -> boo
     };
     table.eq_ignore_ascii_case("sqlite_master")
         || shadow_of(creating)
-        || vtabs.iter().any(|v| shadow_of(v))
+        || vtabs
+            .iter()
+            .any(|v| shadow_of(v) || v.eq_ignore_ascii_case(table))
 }
 
 /// Why a schema statement from a backup file was refused, in words the
