@@ -597,3 +597,49 @@ fn source_names_equal_but_for_case_are_refused() {
     assert!(o.stderr.contains("'Shop' already exists"), "{}", o.stderr);
     assert!(o.stderr.contains("case"), "{}", o.stderr);
 }
+
+#[test]
+fn a_damaged_local_copy_is_never_uploaded_and_does_not_hold_back_the_others() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    let nas = env.path("nas");
+    std::fs::create_dir(&nas).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    // The backup disk is unplugged: the first copy waits.
+    std::fs::rename(&nas, env.path("unplugged")).unwrap();
+    let o = env.run_full(&["backup", "--json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", o.describe());
+    let first = json(&o.stdout)[0]["id"].as_str().unwrap().to_string();
+    // Its local copy is damaged meanwhile (same size, other bytes).
+    let local = env.home().join(format!("backups/shop/{first}.json.zst"));
+    let mut bytes = std::fs::read(&local).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&local, &bytes).unwrap();
+    // The disk is back, and the database changed.
+    std::fs::rename(env.path("unplugged"), &nas).unwrap();
+    Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE later(x)")
+        .unwrap();
+    let o = env.run_full(&["backup", "--json"]);
+    let out = json(&o.stdout);
+    let second = out[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        out[0]["upload"]["uploaded"],
+        serde_json::json!([second]),
+        "{out}"
+    );
+    assert!(
+        out[0]["upload"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("checksum"),
+        "{out}"
+    );
+    assert!(nas.join(format!("shop/{second}.json.zst")).is_file());
+    assert!(
+        !nas.join(format!("shop/{first}.json.zst")).exists(),
+        "the damaged copy was sent"
+    );
+}

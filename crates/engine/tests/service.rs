@@ -253,3 +253,17 @@ fn the_cli_holding_the_home_postpones_the_run_instead_of_failing_it() {
     service.back_up_now();
     wait_for("the run once the home is free", 30, || points(&s.home) == 1);
 }
+
+#[test]
+fn a_scheduled_run_that_found_the_home_busy_is_tried_again_soon() {
+    let s = setup(Schedule::every(60).unwrap());
+    let lock = nuage_engine::HomeLock::acquire(&s.home).unwrap();
+    let (service, clock) = manual(&s.home);
+    // Due at once (never run), but the CLI holds the home.
+    wait_for("the attempt", 30, || service.ticks() >= 2);
+    assert_eq!(runs(&s.home), 0);
+    drop(lock);
+    // Not a whole interval later: after the busy retry.
+    let_time_pass(&service, &clock, Duration::from_secs(60));
+    wait_for("the run after the busy retry", 30, || runs(&s.home) == 1);
+}

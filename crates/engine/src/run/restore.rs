@@ -147,7 +147,7 @@ impl Ctx<'_> {
     }
 
     /// Checks a restore point's local copy against its recorded checksum.
-    fn verify_point(&self, p: &RestorePoint) -> Result<()> {
+    pub(crate) fn verify_point(&self, p: &RestorePoint) -> Result<()> {
         let (sum, _) = fsutil::hash_file(&p.file).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::CorruptCopy {

@@ -119,6 +119,7 @@ impl Ctx<'_> {
             }
             let mut points = self.store.restore_points(Some(&s.name))?;
             points.reverse();
+            let mut skipped: Option<Error> = None;
             let states = self.store.upload_states(key)?;
             for p in points.iter().filter(|p| {
                 !matches!(
@@ -126,11 +127,30 @@ impl Ctx<'_> {
                     Some(UploadState::Verified | UploadState::Removed)
                 )
             }) {
+                // A local copy that is gone or fails its checksum is never
+                // sent: it would replace a good copy at the destination.
+                // It is put back from there when the destination holds it,
+                // else it waits, and the other copies still go.
+                if let Err(local) = self.verify_point(p) {
+                    if self.repair_local_copy(p).is_ok() && self.verify_point(p).is_ok() {
+                        self.store.set_upload(
+                            &p.id,
+                            key,
+                            UploadState::Verified,
+                            Some(p.size_bytes),
+                            None,
+                        )?;
+                        continue;
+                    }
+                    self.mark_pending(&p.id, key, &local)?;
+                    skipped.get_or_insert(local);
+                    continue;
+                }
                 self.upload_point(dest.as_mut(), key, p, events)?;
                 out.uploaded.push(p.id.clone());
             }
             out.removed = self.remote_retention(dest.as_mut(), key, s)?;
-            Ok(())
+            skipped.map_or(Ok(()), Err)
         })();
         if let Err(e) = result {
             out.state = UploadState::Pending;
@@ -263,6 +283,16 @@ impl Ctx<'_> {
         key: &str,
         s: &SourceRecord,
     ) -> Result<Vec<String>> {
+        // While copies of a renamed source still wait in this folder to
+        // move, they are not this source's: no retention here until then.
+        if self
+            .store
+            .pending_remote_moves()?
+            .iter()
+            .any(|m| m.from == s.name)
+        {
+            return Ok(Vec::new());
+        }
         let ours = self.store.upload_states(key)?;
         let files = dest.list(&s.name)?;
         let mut points: Vec<RestorePoint> = files

@@ -296,11 +296,11 @@ fn is_due(shared: &Shared, engine: &Engine) -> bool {
 }
 
 fn run(shared: &Shared, engine: &Engine) {
-    {
+    let previous_start = {
         let mut c = shared.control();
         c.running = Some(Vec::new());
-        c.last_started = Some(shared.clock.now());
-    }
+        c.last_started.replace(shared.clock.now())
+    };
     publish(shared, engine);
     // A panic anywhere in a run must not end the scheduler (it would stay
     // alive doing nothing while the badge said "backing up"): it is caught,
@@ -340,6 +340,10 @@ fn run(shared: &Shared, engine: &Engine) {
     });
     let mut c = shared.control();
     c.running = None;
+    if matches!(result, Err(Error::Busy { .. })) {
+        // The run never started: it stays due, retried after BUSY_RETRY.
+        c.last_started = previous_start;
+    }
     let now = shared.clock.monotonic();
     c.hold_until = match &result {
         Ok(outcomes) if outcomes.is_empty() => Some(now + Duration::from_secs(60)),

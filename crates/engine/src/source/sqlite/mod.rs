@@ -213,6 +213,19 @@ impl StagedRestore for StagedSqlite {
             Placement::Scratch => Ok(()),
             Placement::InPlace => place::copy_into(tmp, to, self.busy),
             Placement::New { force } => {
+                // Checked again now that the load is done: a program may
+                // have opened the target meanwhile.
+                if force
+                    && to.exists()
+                    && let Some(pid) = place::opened_by_another_process(to)
+                {
+                    return Err(Error::RestoreFailed {
+                        path: to.clone(),
+                        detail: format!(
+                            "a program (process {pid}) has this database open. Close it, or register the file as a source and restore it in place (which keeps that program working)."
+                        ),
+                    });
+                }
                 if self.wal {
                     let c = rusqlite::Connection::open(tmp).map_err(fail)?;
                     c.execute_batch("PRAGMA journal_mode = WAL").map_err(fail)?;
