@@ -157,7 +157,11 @@ fn a_due_run_starts_by_itself_once_and_not_again_until_the_next_interval() {
     let s = setup(Schedule::every(60).unwrap());
     let (service, clock) = manual(&s.home);
     // Never run before: due at once (a missed run is caught up on start).
-    wait_for("the first scheduled run", 30, || points(&s.home) == 1);
+    wait_for("the first scheduled run", 30, || {
+        runs(&s.home) == 1 && !service.is_running()
+    });
+    // Computed afresh, after the run was recorded.
+    service.refresh();
     let o = service.overview().unwrap();
     let next = chrono::DateTime::parse_from_rfc3339(o.next_run.as_deref().unwrap()).unwrap();
     let wait = next.with_timezone(&chrono::Utc) - chrono::Utc::now();
@@ -266,4 +270,23 @@ fn a_scheduled_run_that_found_the_home_busy_is_tried_again_soon() {
     // Not a whole interval later: after the busy retry.
     let_time_pass(&service, &clock, Duration::from_secs(60));
     wait_for("the run after the busy retry", 30, || runs(&s.home) == 1);
+}
+
+#[test]
+fn a_run_dated_in_the_future_does_not_suspend_the_schedule() {
+    let s = setup(Schedule::every(60).unwrap());
+    // A run recorded now, on a clock that then goes back two days.
+    Engine::open(&s.home)
+        .unwrap()
+        .backup(&[], &mut |_| {})
+        .unwrap();
+    assert_eq!(runs(&s.home), 1);
+    let clock = Arc::new(ManualClock::new(
+        chrono::Utc::now() - chrono::Duration::days(2),
+    ));
+    let _service =
+        Service::start_with_clock(&s.home, nuage_engine::Config::default(), clock).unwrap();
+    wait_for("a scheduled run despite the future-dated one", 30, || {
+        runs(&s.home) == 2
+    });
 }

@@ -286,12 +286,22 @@ fn is_due(shared: &Shared, engine: &Engine) -> bool {
     };
     // The last run: the newest recorded (by this service, the CLI or an
     // earlier session), or the one this service started, on its own clock.
+    let now = shared.clock.now();
     let recorded = engine
         .runs(1)
         .ok()
         .and_then(|r| r.first().and_then(|r| parse_time(&r.started_at)));
-    let last = recorded.max(shared.control().last_started);
-    let now = shared.clock.now();
+    // A run dated in the future means the clock went back (a laptop waking
+    // with a wrong clock, a corrected time): taken at its word, it would
+    // suspend scheduled backups until that date, silently. It is ignored.
+    let recorded = recorded.filter(|t| {
+        let future = *t > now + chrono::Duration::minutes(5);
+        if future {
+            tracing::warn!(run = %t, now = %now, "the last run is dated in the future: the clock went back; the schedule counts from now");
+        }
+        !future
+    });
+    let last = recorded.max(shared.control().last_started.filter(|t| *t <= now));
     schedule.next_run(last, now).is_some_and(|d| d <= now)
 }
 
