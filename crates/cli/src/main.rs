@@ -584,8 +584,8 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Command::Status { json } => {
             // The same state model the tray shows (no run in progress here).
-            let overview = engine.overview(None)?;
             let st = engine.status()?;
+            let overview = engine.overview_of(st.clone(), None)?;
             if json {
                 print_json(&StatusJson {
                     overview: &overview,

@@ -40,6 +40,13 @@ fn contents(db: &std::path::Path) -> Vec<(String, Vec<Vec<Value>>)> {
         .collect()
 }
 
+/// Restores restore point `id` as the new database `name` and reads it.
+fn restored_contents(env: &Env, id: &str, name: &str) -> Vec<(String, Vec<Vec<Value>>)> {
+    let back = env.path(name);
+    env.run_ok(&["restore", id, "--to", s(&back)]);
+    contents(&back)
+}
+
 fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("not one JSON document ({e}):\n{out}"))
 }
@@ -119,10 +126,8 @@ fn restore_in_place_with_yes_keeps_the_previous_state_as_a_restore_point() {
         .as_str()
         .expect("safety point id")
         .to_string();
-    let back = env.path("damaged.db");
-    env.run_ok(&["restore", &safety, "--to", s(&back)]);
     assert_eq!(
-        contents(&back),
+        restored_contents(&env, &safety, "damaged.db"),
         damaged,
         "the replaced contents are never lost"
     );
@@ -317,9 +322,7 @@ fn copies_go_to_the_destination_verified_and_come_back_after_the_home_is_lost() 
     assert_eq!(points.len(), 1);
     assert_eq!(points[0]["location"], "remote");
     assert_eq!(points[0]["id"], id.as_str());
-    let back = env.path("back.db");
-    env.run_ok(&["restore", &id, "--to", s(&back)]);
-    assert_eq!(contents(&back), contents(&db));
+    assert_eq!(restored_contents(&env, &id, "back.db"), contents(&db));
     let exported = env.path("again.json");
     env.run_ok(&["export", &id, s(&exported)]);
     assert_eq!(
@@ -503,10 +506,8 @@ fn an_in_place_restore_never_takes_a_lost_copy_as_its_safety_copy() {
         "the lost copy was offered as the safety copy: {r}"
     );
     // The safety copy exists, verifies, and holds today's rows.
-    let back = env.path("today.db");
-    env.run_ok(&["restore", &safety, "--to", s(&back)]);
     assert_eq!(
-        contents(&back),
+        restored_contents(&env, &safety, "today.db"),
         today,
         "the newest rows survive the restore"
     );

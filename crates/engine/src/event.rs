@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::ErrorCode;
 
-pub use crate::store::{RunOutcome, UploadState};
+use crate::store::{RunOutcome, UploadState};
 
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SourceOutcome {

@@ -196,7 +196,7 @@ impl Engine {
 
     /// Whether scheduled runs are paused (the app's Pause; `nuage run` honours it too).
     pub fn paused(&self) -> Result<bool> {
-        Ok(self.store.setting("paused")?.as_deref() == Some("1"))
+        self.store.paused()
     }
 
     pub fn set_paused(&self, paused: bool) -> Result<()> {
@@ -444,5 +444,15 @@ impl Engine {
     /// `nuage status` and the service. No network.
     pub fn overview(&self, running: Option<Vec<RunProgress>>) -> Result<Overview> {
         self.ctx().overview(running)
+    }
+
+    /// The overview from a status report already read (`nuage status`
+    /// prints both).
+    pub fn overview_of(
+        &self,
+        status: StatusReport,
+        running: Option<Vec<RunProgress>>,
+    ) -> Result<Overview> {
+        self.ctx().overview_of(status, running)
     }
 }

@@ -469,7 +469,15 @@ impl Ctx<'_> {
     /// The overview as of now: the status report, the keychain (only when
     /// the destination is OneDrive), the schedule. No network.
     pub fn overview(&self, running: Option<Vec<RunProgress>>) -> Result<Overview> {
-        let status = self.status()?;
+        self.overview_of(self.status()?, running)
+    }
+
+    /// [`Ctx::overview`] from a status report already read.
+    pub fn overview_of(
+        &self,
+        status: StatusReport,
+        running: Option<Vec<RunProgress>>,
+    ) -> Result<Overview> {
         let destination = self.destination()?;
         let signed_in = if to_cloud(destination.as_ref()) {
             self.signed_in().map_err(|e| e.to_string())
@@ -478,7 +486,7 @@ impl Ctx<'_> {
         };
         let ctx = Context {
             running: running.clone(),
-            paused: self.store.setting("paused")?.as_deref() == Some("1"),
+            paused: self.store.paused()?,
             signed_in: signed_in.clone(),
             destination: destination.clone(),
             now: None,

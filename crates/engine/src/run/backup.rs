@@ -8,10 +8,12 @@ use std::io::BufWriter;
 use chrono::{SecondsFormat, Utc};
 
 use crate::error::{Error, Result};
-use crate::event::{Event, RunOutcome, SourceOutcome};
+use crate::event::{Event, SourceOutcome};
 use crate::fsutil::{self, AtomicFile, HashingWriter};
 use crate::run::Ctx;
-use crate::store::{self, HomeLock, RestorePoint, RunRecord, SourceRecord, now, retention};
+use crate::store::{
+    self, HomeLock, RestorePoint, RunOutcome, RunRecord, SourceRecord, now, retention,
+};
 
 /// zstd level of local copies: level 3 is zstd's default and keeps the
 /// compressor (the pipeline's bottleneck on two cores) near 140 MB/s.

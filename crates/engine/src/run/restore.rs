@@ -15,7 +15,7 @@ use crate::event::Event;
 use crate::fsutil::{self, AtomicFile};
 use crate::run::Ctx;
 use crate::source::{self, Placement, SourceKind, StagedRestore};
-use crate::store::{HomeLock, RestorePoint, SourceRecord};
+use crate::store::{HomeLock, RestorePoint, RunOutcome, SourceRecord};
 
 /// Where a restore reads from.
 #[derive(Debug, Clone)]
@@ -129,19 +129,14 @@ impl Ctx<'_> {
                 let path = self.download_remote(p)?;
                 Ok((path.clone(), Some(TempFile(path)), CopyUsed::Destination))
             }
-            BackupRef::Point(p) => match self.verify_point(p) {
-                Ok(()) => Ok((p.file.clone(), None, CopyUsed::Local)),
-                Err(local) => match self.repair_local_copy(p) {
-                    Ok(()) => {
-                        self.verify_point(p)?;
-                        Ok((p.file.clone(), None, CopyUsed::Repaired))
-                    }
-                    Err(remote) => {
-                        tracing::warn!(point = %p.id, "no good copy at the destination either: {remote}");
-                        Err(local)
-                    }
-                },
-            },
+            BackupRef::Point(p) => {
+                let used = if self.ensure_local_copy(p)? {
+                    CopyUsed::Repaired
+                } else {
+                    CopyUsed::Local
+                };
+                Ok((p.file.clone(), None, used))
+            }
             BackupRef::File(f) => Ok((f.clone(), None, CopyUsed::File)),
         }
     }
@@ -312,8 +307,10 @@ impl Ctx<'_> {
         // checked (and repaired from the destination, or snapshotted anew
         // when it cannot be).
         match self.backup_one(s, events, false) {
+            // A fresh snapshot was hashed as it was written.
+            Ok(o) if o.status != RunOutcome::Unchanged => Ok((o.id, None)),
             Ok(o) => {
-                let point = match &o.id {
+                let reused = match &o.id {
                     Some(id) => self
                         .store
                         .restore_points(Some(&s.name))?
@@ -321,11 +318,7 @@ impl Ctx<'_> {
                         .find(|p| &p.id == id),
                     None => None,
                 };
-                let proven = point.as_ref().is_some_and(|p| {
-                    self.verify_point(p).is_ok()
-                        || (self.repair_local_copy(p).is_ok() && self.verify_point(p).is_ok())
-                });
-                if proven {
+                if reused.is_some_and(|p| self.ensure_local_copy(&p).is_ok()) {
                     return Ok((o.id, None));
                 }
                 let fresh = self.backup_one(s, events, true)?;

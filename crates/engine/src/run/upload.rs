@@ -131,8 +131,10 @@ impl Ctx<'_> {
                 // sent: it would replace a good copy at the destination.
                 // It is put back from there when the destination holds it,
                 // else it waits, and the other copies still go.
-                if let Err(local) = self.verify_point(p) {
-                    if self.repair_local_copy(p).is_ok() && self.verify_point(p).is_ok() {
+                match self.ensure_local_copy(p) {
+                    Ok(false) => {}
+                    // Put back from the destination: that copy is this one.
+                    Ok(true) => {
                         self.store.set_upload(
                             &p.id,
                             key,
@@ -142,9 +144,11 @@ impl Ctx<'_> {
                         )?;
                         continue;
                     }
-                    self.mark_pending(&p.id, key, &local)?;
-                    skipped.get_or_insert(local);
-                    continue;
+                    Err(local) => {
+                        self.mark_pending(&p.id, key, &local)?;
+                        skipped.get_or_insert(local);
+                        continue;
+                    }
                 }
                 self.upload_point(dest.as_mut(), key, p, events)?;
                 out.uploaded.push(p.id.clone());
@@ -344,64 +348,66 @@ impl Ctx<'_> {
         source: Option<&str>,
     ) -> Result<(Vec<RestorePoint>, Option<Error>)> {
         let mut points = self.store.restore_points(source)?;
-        let truth = |points: &mut Vec<RestorePoint>| {
-            for p in points.iter_mut() {
-                if !Self::local_copy_present(p) {
-                    p.location = if p.upload == Some(UploadState::Verified) {
-                        Location::Remote
-                    } else {
-                        Location::Missing
-                    };
+        let (found, problem) = match self.open_destination()? {
+            None => (Vec::new(), None),
+            Some(Err(e)) => (Vec::new(), Some(e)),
+            Some(Ok((key, mut dest))) => {
+                let states = self.store.upload_states(&key)?;
+                for p in &mut points {
+                    p.upload = states.get(&p.id).copied();
+                    if p.upload == Some(UploadState::Verified) {
+                        p.location = Location::Both;
+                    }
                 }
+                let known = points.iter().map(|p| p.id.clone()).collect();
+                self.found_only_at(dest.as_mut(), source, &known)
             }
         };
-        let Some(slot) = self.open_destination()? else {
-            truth(&mut points);
-            return Ok((points, None));
-        };
-        let (key, mut dest) = match slot {
-            Ok(d) => d,
-            Err(e) => {
-                truth(&mut points);
-                return Ok((points, Some(e)));
-            }
-        };
-        let states = self.store.upload_states(&key)?;
         for p in &mut points {
-            p.upload = states.get(&p.id).copied();
-            if p.upload == Some(UploadState::Verified) {
-                p.location = Location::Both;
+            if !Self::local_copy_present(p) {
+                p.location = if p.upload == Some(UploadState::Verified) {
+                    Location::Remote
+                } else {
+                    Location::Missing
+                };
             }
         }
-        truth(&mut points);
+        points.extend(found);
+        points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        Ok((points, problem))
+    }
+
+    /// Restore points at the destination that are not `known` here (of
+    /// `source`, or of every source folder), with the reason when the
+    /// listing stopped short.
+    fn found_only_at(
+        &self,
+        dest: &mut dyn Destination,
+        source: Option<&str>,
+        known: &std::collections::HashSet<String>,
+    ) -> (Vec<RestorePoint>, Option<Error>) {
         let mut names: Vec<String> = match source {
             Some(s) => vec![s.to_string()],
             None => match dest.folders() {
                 Ok(folders) => folders,
-                Err(e) => return Ok((points, Some(e))),
+                Err(e) => return (Vec::new(), Some(e)),
             },
         };
         names.sort();
         names.dedup();
-        let known: std::collections::HashSet<String> =
-            points.iter().map(|p| p.id.clone()).collect();
-        let mut problem = None;
+        let mut found = Vec::new();
         for name in names {
             match dest.list(&name) {
-                Ok(files) => points.extend(
+                Ok(files) => found.extend(
                     files
                         .iter()
                         .filter_map(|f| self.remote_point(&name, f))
                         .filter(|p| !known.contains(&p.id)),
                 ),
-                Err(e) => {
-                    problem = Some(e);
-                    break;
-                }
+                Err(e) => return (found, Some(e)),
             }
         }
-        points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-        Ok((points, problem))
+        (found, None)
     }
 
     /// Downloads a restore point that exists only at the destination into
@@ -444,6 +450,23 @@ impl Ctx<'_> {
         !p.file.as_os_str().is_empty()
             && std::fs::symlink_metadata(&p.file)
                 .is_ok_and(|m| m.is_file() && m.len() == p.size_bytes)
+    }
+
+    /// Proves the local copy of `p`: its BLAKE3 verifies, or it is put back
+    /// from the destination (the download is checked against that same
+    /// BLAKE3, so it is not hashed again). `Ok(true)` when it was put back;
+    /// the local error when no good copy is left.
+    pub(crate) fn ensure_local_copy(&self, p: &RestorePoint) -> Result<bool> {
+        let Err(local) = self.verify_point(p) else {
+            return Ok(false);
+        };
+        match self.repair_local_copy(p) {
+            Ok(()) => Ok(true),
+            Err(remote) => {
+                tracing::warn!(point = %p.id, "no good copy at the destination either: {remote}");
+                Err(local)
+            }
+        }
     }
 
     /// Puts back the local copy of `p` (missing or damaged) from the copy

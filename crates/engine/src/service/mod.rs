@@ -29,8 +29,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 use crate::Engine;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::event::{Event, RunOutcome};
+use crate::event::Event;
 use crate::status::{Overview, RunProgress, parse_time};
+use crate::store::RunOutcome;
 
 /// A subscriber of the event stream.
 pub type Sink = Box<dyn Fn(&Event) + Send + Sync>;

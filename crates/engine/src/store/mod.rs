@@ -600,6 +600,11 @@ impl Store {
             .map_err(self.err())
     }
 
+    /// Whether scheduled runs are paused (the `paused` setting).
+    pub fn paused(&self) -> Result<bool> {
+        Ok(self.setting("paused")?.as_deref() == Some("1"))
+    }
+
     pub fn set_setting(&self, key: &str, value: Option<&str>) -> Result<()> {
         match value {
             Some(v) => self.db.execute(

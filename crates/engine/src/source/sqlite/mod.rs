@@ -122,18 +122,7 @@ impl Source for SqliteSource {
                     });
                 }
             }
-            // Replacing the file under a program that has it open would
-            // leave that program writing to a deleted file.
-            if target.exists()
-                && let Some(pid) = place::opened_by_another_process(&target)
-            {
-                return Err(Error::RestoreFailed {
-                    path: target.clone(),
-                    detail: format!(
-                        "a program (process {pid}) has this database open. Close it, or register the file as a source and restore it in place (which keeps that program working)."
-                    ),
-                });
-            }
+            place::refuse_if_open(&target)?;
         }
         // The new database is built beside the target (same file system,
         // so placing it is a link) or, in place and for a preview, in the
@@ -215,16 +204,8 @@ impl StagedRestore for StagedSqlite {
             Placement::New { force } => {
                 // Checked again now that the load is done: a program may
                 // have opened the target meanwhile.
-                if force
-                    && to.exists()
-                    && let Some(pid) = place::opened_by_another_process(to)
-                {
-                    return Err(Error::RestoreFailed {
-                        path: to.clone(),
-                        detail: format!(
-                            "a program (process {pid}) has this database open. Close it, or register the file as a source and restore it in place (which keeps that program working)."
-                        ),
-                    });
+                if force {
+                    place::refuse_if_open(to)?;
                 }
                 if self.wal {
                     let c = rusqlite::Connection::open(tmp).map_err(fail)?;

@@ -60,11 +60,28 @@ pub fn raw_copy(db: &Path, dest: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Refuses to replace `target` while another program has it open: that
+/// program would go on writing to a deleted file.
+pub fn refuse_if_open(target: &Path) -> Result<()> {
+    if !target.exists() {
+        return Ok(());
+    }
+    match opened_by_another_process(target) {
+        None => Ok(()),
+        Some(pid) => Err(Error::RestoreFailed {
+            path: target.to_path_buf(),
+            detail: format!(
+                "a program (process {pid}) has this database open. Close it, or register the file as a source and restore it in place (which keeps that program working)."
+            ),
+        }),
+    }
+}
+
 /// A process other than this one holding `path` open, where the platform
 /// can tell (Linux: `/proc/*/fd`; processes of other users are not
 /// visible and count as none). An idle connection holds no lock, so a lock
 /// probe alone would not see it.
-pub fn opened_by_another_process(path: &Path) -> Option<u32> {
+fn opened_by_another_process(path: &Path) -> Option<u32> {
     let target = std::fs::canonicalize(path).ok()?;
     let me = std::process::id();
     for proc_entry in std::fs::read_dir("/proc").ok()?.flatten() {
