@@ -943,3 +943,169 @@ fn force_over_a_database_another_program_has_open_is_refused() {
     pristine.assert_untouched();
     assert_stderr_has(&o, &["has this database open", "in place"]);
 }
+
+// ---------------------------------------------------------------------------
+// 8. Documents that ask for unbounded memory, computation or disk. Each is
+// refused quickly, within 64 MiB of resident memory, naming what it hit,
+// leaving no target and no temporary file behind.
+
+/// Peak memory any import may reach, hostile or not.
+const IMPORT_RSS_LIMIT_KIB: u64 = 64 << 10;
+
+/// Writes a compressed one-table document: `schema` is the JSON array of
+/// schema objects, `rows` writes the rows of `table` (`count` of them).
+fn one_table_doc(
+    env: &Env,
+    file: &str,
+    schema: &str,
+    table: &str,
+    columns: &[&str],
+    count: u64,
+    rows: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::path::PathBuf {
+    let out = env.path(file);
+    let cols: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+    zstd_compress_to(&out, |w| {
+        write!(
+            w,
+            r#"{{"format":"nuage-backup","version":1,"created_at":"2026-12-06T00:00:00.000Z","generator":"test","source":{{"name":"app","kind":"sqlite","path":"/srv/app.db"}},"sqlite":{{"encoding":"UTF-8","user_version":0,"application_id":0,"page_size":4096,"auto_vacuum":0,"journal_mode":"delete"}},"schema":{schema},"tables":[{{"name":"{table}","columns":[{}],"rowid":true,"rows":["#,
+            cols.join(",")
+        )?;
+        rows(w)?;
+        write!(
+            w,
+            r#"],"row_count":{count}}}],"summary":{{"tables":1,"rows":{count}}}}}"#
+        )
+    });
+    out
+}
+
+fn table_schema(sql: &str) -> String {
+    format!(r#"[{{"type":"table","name":"t","tbl_name":"t","sql":"{sql}"}}]"#)
+}
+
+/// [`assert_import_refused`], within bounded time and memory.
+fn assert_refused_within_bounds(env: &Env, file: &std::path::Path, fragments: &[&str]) {
+    let o = assert_import_refused(env, file, fragments);
+    eprintln!(
+        "{} refused in {:?}, peak RSS {} MiB",
+        file.display(),
+        o.elapsed,
+        o.max_rss_kib >> 10
+    );
+    assert!(
+        o.elapsed < Duration::from_secs(30),
+        "took {:?}:\n{}",
+        o.elapsed,
+        o.describe()
+    );
+    assert!(
+        o.max_rss_kib < IMPORT_RSS_LIMIT_KIB,
+        "peak RSS {} MiB, over 64 MiB:\n{}",
+        o.max_rss_kib >> 10,
+        o.describe()
+    );
+}
+
+/// A value of `bytes` zero bytes as an inline array of base64 chunks.
+fn inline_chunked_zeros(w: &mut dyn std::io::Write, bytes: usize) -> std::io::Result<()> {
+    let chunk = "A".repeat(256 << 10); // 192 KiB of zeros
+    w.write_all(b"{\"blob\":[")?;
+    for i in 0..bytes / (192 << 10) {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        write!(w, "\"{chunk}\"")?;
+    }
+    w.write_all(b"]}")
+}
+
+#[test]
+fn inline_chunked_values_cannot_exhaust_memory() {
+    let env = Env::new();
+    let schema =
+        table_schema("CREATE TABLE t(id INTEGER PRIMARY KEY, a BLOB, b BLOB, c BLOB, d BLOB)");
+    let cols = ["id", "a", "b", "c", "d"];
+    // Control: four 1.5 MiB values in one row restore, within the bound.
+    let ok = one_table_doc(&env, "ok.json.zst", &schema, "t", &cols, 1, |w| {
+        w.write_all(b"[1,1")?;
+        for _ in 0..4 {
+            w.write_all(b",")?;
+            inline_chunked_zeros(w, 1536 << 10)?;
+        }
+        w.write_all(b"]")
+    });
+    let t = env.out().join("control.db");
+    let o = env.run_full(&["import", s(&ok), "--to", s(&t)]);
+    assert!(o.succeeded(), "{}", o.describe());
+    assert!(o.max_rss_kib < IMPORT_RSS_LIMIT_KIB, "{}", o.describe());
+    fs::remove_file(&t).unwrap();
+
+    // Four columns of 256 MiB each, from a file of a few hundred KB.
+    let bomb = one_table_doc(&env, "inline.json.zst", &schema, "t", &cols, 1, |w| {
+        w.write_all(b"[1,1")?;
+        for _ in 0..4 {
+            w.write_all(b",")?;
+            inline_chunked_zeros(w, 256 << 20)?;
+        }
+        w.write_all(b"]")
+    });
+    assert!(fs::metadata(&bomb).unwrap().len() < 2 << 20);
+    assert_refused_within_bounds(&env, &bomb, &["refused", "table 't' row 1", "8 MiB"]);
+}
+
+#[test]
+fn declared_sizes_are_checked_before_anything_is_built() {
+    let env = Env::new();
+    let schema = table_schema("CREATE TABLE t(id INTEGER PRIMARY KEY, body TEXT, data BLOB)");
+    let cols = ["id", "body", "data"];
+    // A 900 MB text would have to be built in memory.
+    let text = one_table_doc(&env, "text.json.zst", &schema, "t", &cols, 1, |w| {
+        w.write_all(br#"[1,1,{"text_size":900000000},null]"#)
+    });
+    assert_refused_within_bounds(&env, &text, &["refused", "table 't' row 1"]);
+    // A 2 GB blob from a file of a few hundred bytes: nothing is written
+    // for it (it would fill the disk with zeros before its data is read).
+    let blob = one_table_doc(&env, "blob.json.zst", &schema, "t", &cols, 1, |w| {
+        w.write_all(br#"[1,1,null,{"blob_size":2000000000}]"#)
+    });
+    assert_refused_within_bounds(&env, &blob, &["refused", "table 't' row 1"]);
+}
+
+#[test]
+fn a_table_made_from_a_query_is_refused() {
+    let env = Env::new();
+    let schema = table_schema(
+        "CREATE TABLE t AS WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT x FROM c",
+    );
+    let f = one_table_doc(&env, "ctas.json.zst", &schema, "t", &["x"], 0, |_| Ok(()));
+    assert_refused_within_bounds(&env, &f, &["table 't'", "AS SELECT"]);
+}
+
+#[test]
+fn expressions_that_compute_without_bound_are_refused() {
+    let env = Env::new();
+    let huge = "length(printf('%.*c', 999999999, 'x'))";
+    // In an index over the table.
+    let schema = format!(
+        r#"[{{"type":"table","name":"t","tbl_name":"t","sql":"CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT)"}},{{"type":"index","name":"i","tbl_name":"t","sql":"CREATE INDEX i ON t({huge})"}}]"#
+    );
+    let f = one_table_doc(&env, "index.json.zst", &schema, "t", &["id", "x"], 1, |w| {
+        w.write_all(br#"[1,1,"a"]"#)
+    });
+    assert_refused_within_bounds(&env, &f, &["refused", "index 'i'", "memory"]);
+    // In a stored generated column, computed as each row is inserted.
+    let schema = table_schema(&format!(
+        "CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT, g INT GENERATED ALWAYS AS ({huge}) STORED)"
+    ));
+    let f = one_table_doc(
+        &env,
+        "generated.json.zst",
+        &schema,
+        "t",
+        &["id", "x"],
+        1,
+        |w| w.write_all(br#"[1,1,"a"]"#),
+    );
+    assert_refused_within_bounds(&env, &f, &["refused", "memory"]);
+}

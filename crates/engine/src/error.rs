@@ -222,8 +222,9 @@ pub enum SourceProblem {
     Corrupt(PathBuf, String),
     #[error("{} stayed locked by another program for {} ms. Nuage will try again at the next run; if it persists, check which program holds the lock.", .0.display(), .1)]
     Locked(PathBuf, u64),
-    #[error("table {table}: {detail}")]
-    Unsupported { table: String, detail: String },
+    /// `object` is worded with its kind: "table 'tags'".
+    #[error("{object}: {detail}")]
+    Unsupported { object: String, detail: String },
     #[error("{}: {}", .0.display(), .1)]
     Other(PathBuf, String),
 }
@@ -255,6 +256,10 @@ pub enum InvalidBackup {
         "{0}: decompressed data exceeds the safety limit ({1}); the file looks like a decompression bomb."
     )]
     TooLarge(String, String),
+    #[error(
+        "{0}: refused, reading it asks for more than a backup file may ({1}). Backups Nuage writes stay within these limits: use another restore point or another copy of the file."
+    )]
+    OverLimit(String, String),
 }
 
 impl Error {

@@ -36,6 +36,8 @@ pub use destination::{
     Capabilities, Destination, DestinationConfig, NoJournal, RemoteFile, UploadJournal,
     UploadSession, file_name, folder::FolderDestination, onedrive::OneDriveDestination,
 };
+pub use document::limits;
+pub use document::{Document, Meter};
 pub use error::{Error, ErrorCode, InvalidBackup, Result, SourceProblem};
 pub use event::{Event, SourceOutcome, UploadOutcome};
 pub use run::backup::{ZSTD_JOB_SIZE, ZSTD_LEVEL};

@@ -3,6 +3,7 @@
 
 mod support;
 
+use nuage_engine::RunOutcome;
 use proptest::prelude::*;
 use rusqlite::types::Value;
 use rusqlite::{Connection, params_from_iter};
@@ -240,13 +241,14 @@ fn big_values_stream_in_every_kind_of_table() {
 fn big_values_in_numeric_columns_stay_restorable() {
     // Numeric-affinity columns are read without the big-value guard; a
     // large text or blob stored there anyway must still make a document
-    // the reader accepts (no JSON token over its 16 MiB cap).
+    // the reader accepts (no JSON token over its cap, no row over the
+    // memory a restore may use).
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("odd.db");
     let c = Connection::open(&db).unwrap();
     c.execute_batch("CREATE TABLE t(id INTEGER PRIMARY KEY, n INTEGER, r REAL)")
         .unwrap();
-    let text = "x".repeat(17 << 20);
+    let text = "x".repeat(5 << 20);
     let blob: Vec<u8> = (0..(2u32 << 20)).map(|i| (i % 251) as u8).collect();
     c.execute(
         "INSERT INTO t VALUES (1, ?1, ?2)",
@@ -255,6 +257,26 @@ fn big_values_in_numeric_columns_stay_restorable() {
     .unwrap();
     drop(c);
     check(&db, dir.path());
+}
+
+#[test]
+fn a_row_too_big_to_restore_is_refused_at_backup_time_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("huge-text.db");
+    let c = Connection::open(&db).unwrap();
+    c.execute_batch("CREATE TABLE notes(id INTEGER PRIMARY KEY, body TEXT)")
+        .unwrap();
+    c.execute("INSERT INTO notes VALUES (7, ?1)", ["y".repeat(9 << 20)])
+        .unwrap();
+    drop(c);
+    let e = support::engine(dir.path());
+    e.add_source(&db, Some("huge")).unwrap();
+    let out = e.backup(&["huge".to_string()], &mut |_| {}).unwrap();
+    assert_eq!(out[0].status, RunOutcome::Failed);
+    let msg = out[0].error.clone().unwrap_or_default();
+    for needle in ["table 'notes'", "rowid 7", "8 MiB"] {
+        assert!(msg.contains(needle), "{needle} not in: {msg}");
+    }
 }
 
 #[test]

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use nuage_engine::{Config, Error, Placement, Source, SourceKind, open_source};
+use nuage_engine::{Config, Document, Error, Placement, Source, SourceKind, limits, open_source};
 
 /// What the suite needs to know of one kind.
 trait Fixture {
@@ -53,6 +53,15 @@ fn snapshot(src: &dyn Source, work: &Path) -> Vec<u8> {
     doc
 }
 
+/// An in-memory document with the limits of a file of its size.
+fn document(doc: &[u8]) -> Document {
+    Document::new(
+        Box::new(Cursor::new(doc.to_vec())),
+        doc.len() as u64,
+        limits::LOAD_TIME_BASE,
+    )
+}
+
 fn stage_and_commit(
     target: &dyn Source,
     doc: &[u8],
@@ -60,7 +69,7 @@ fn stage_and_commit(
     work: &Path,
 ) -> Result<nuage_engine::Restored, Error> {
     let staged = target.stage_restore(
-        Box::new(Cursor::new(doc.to_vec())),
+        document(doc),
         "the test document",
         placement,
         work,
@@ -168,7 +177,7 @@ fn conformance(f: &dyn Fixture) {
     let untouched = f.fresh(dir.path(), "dropped");
     let staged = open_source(f.kind(), "live", &untouched, &Config::default())
         .stage_restore(
-            Box::new(Cursor::new(quiet.clone())),
+            document(&quiet),
             "the test document",
             Placement::New { force: false },
             &work,
@@ -321,4 +330,50 @@ impl Fixture for Sqlite {
 #[test]
 fn sqlite_sources_pass_the_source_contract() {
     conformance(&Sqlite);
+}
+
+#[test]
+fn a_load_that_computes_past_its_time_is_stopped_naming_the_object() {
+    // Each index entry formats a 4 MB string: bounded in memory, slow in
+    // total. A document this small is allowed the base time only.
+    let mut doc = String::from(
+        r#"{"format":"nuage-backup","version":1,"created_at":"2026-12-06T00:00:00.000Z","generator":"test","source":{"name":"app","kind":"sqlite","path":"/srv/app.db"},"sqlite":{"encoding":"UTF-8","user_version":0,"application_id":0,"page_size":4096,"auto_vacuum":0,"journal_mode":"delete"},"schema":[{"type":"table","name":"t","tbl_name":"t","sql":"CREATE TABLE t(id INTEGER PRIMARY KEY, x TEXT)"},{"type":"index","name":"slow","tbl_name":"t","sql":"CREATE INDEX slow ON t(length(printf('%.*c', 4000000, x)))"}],"tables":[{"name":"t","columns":["id","x"],"rowid":true,"rows":["#,
+    );
+    let rows = 5000;
+    for i in 1..=rows {
+        if i > 1 {
+            doc.push(',');
+        }
+        doc.push_str(&format!(r#"[{i},{i},"y"]"#));
+    }
+    doc.push_str(&format!(
+        r#"],"row_count":{rows}}}],"summary":{{"tables":1,"rows":{rows}}}}}"#
+    ));
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("slow.db");
+    let source = open_source(SourceKind::Sqlite, "app", &target, &Config::default());
+    let started = std::time::Instant::now();
+    let r = source.stage_restore(
+        Document::new(
+            Box::new(Cursor::new(doc.clone().into_bytes())),
+            doc.len() as u64,
+            std::time::Duration::from_millis(300),
+        ),
+        "slow.json",
+        Placement::New { force: false },
+        &dir.path().join("work"),
+        &mut |_, _| {},
+    );
+    let err = r.err().expect("the load must be stopped").to_string();
+    assert!(
+        err.contains("longer than") && err.contains("index 'slow'"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "stopped after {:?}",
+        started.elapsed()
+    );
+    assert!(!target.exists());
+    assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
 }

@@ -26,7 +26,9 @@ pub struct Outcome {
     pub status: ExitStatus,
     pub stdout: String,
     pub stderr: String,
-    /// Peak resident memory of the child, in KiB (from `wait4`).
+    /// Peak resident memory of the child, in KiB (`wait4`). On Linux it starts
+    /// from the test process's own resident size at fork time, so it is an
+    /// upper bound: a limit asserted on it holds for `nuage` itself.
     pub max_rss_kib: u64,
     pub elapsed: Duration,
 }

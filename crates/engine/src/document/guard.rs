@@ -8,9 +8,9 @@
 
 use std::io::{self, Read};
 
-/// Longest single token accepted: a 192 KiB chunk is 256 KiB of base64; text
-/// escapes can grow a string up to six times.
-pub const MAX_TOKEN: u64 = 16 << 20;
+/// Longest single token accepted: a 192 KiB chunk is 256 KiB of base64; a
+/// text of up to 256 KiB is one string, which escapes can grow six times.
+pub const MAX_TOKEN: u64 = 4 << 20;
 
 /// Marker carried by the I/O error a guard raises.
 #[derive(Debug)]
@@ -25,6 +25,21 @@ impl std::fmt::Display for TokenTooLarge {
     }
 }
 impl std::error::Error for TokenTooLarge {}
+
+/// Marker carried by the I/O error raised when a document expands past
+/// what its stored size allows ([`super::limits::max_expanded`]).
+#[derive(Debug)]
+pub struct ExpansionTooLarge(pub u64);
+impl std::fmt::Display for ExpansionTooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "it expands to more than {} MiB, over a thousand times its size",
+            self.0 >> 20
+        )
+    }
+}
+impl std::error::Error for ExpansionTooLarge {}
 
 pub struct TokenGuard<R> {
     inner: R,

@@ -7,12 +7,16 @@
 //! and the zstd window cap.
 
 pub(crate) mod guard;
+pub mod limits;
 mod writer;
 
 use std::fmt;
 use std::fs::File;
 use std::io::{self, BufReader, Read};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
 
@@ -24,25 +28,110 @@ use guard::TokenGuard;
 /// The keys that may stand before `source` in a document.
 const HEAD_KEYS: &[&str] = &["format", "version", "created_at", "generator"];
 
-/// Largest zstd window accepted (16 MiB): Nuage writes 2–8 MiB windows; a
-/// frame asking for more is refused instead of allocating it.
-pub const ZSTD_WINDOW_LOG_MAX: u32 = 24;
+/// Largest zstd window accepted (8 MiB, what `zstd -19` uses): Nuage writes
+/// 2 MiB windows; a frame asking for more is refused instead of allocating
+/// it.
+pub const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
-/// Opens a backup file for reading: zstd-compressed (recognised by its
-/// magic number, whatever the extension) or plain JSON.
-pub fn open_document(path: &Path) -> Result<Box<dyn Read>> {
-    let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
-    let mut magic = [0u8; 4];
-    let n = read_fully(&mut f, &mut magic).map_err(|e| Error::io("read", path, e))?;
-    let head = io::Cursor::new(magic[..n].to_vec()).chain(f);
-    if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
-        let mut dec =
-            zstd::stream::read::Decoder::new(head).map_err(|e| Error::io("read", path, e))?;
-        dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
-            .map_err(|e| Error::io("read", path, e))?;
-        Ok(Box::new(BufReader::with_capacity(256 << 10, dec)))
-    } else {
-        Ok(Box::new(BufReader::with_capacity(256 << 10, head)))
+/// A backup document being read: untrusted bytes, decompressed as they are
+/// read, with the budget that bounds what reading it may cost. Reading
+/// past [`Document::max_expanded`] bytes fails with
+/// [`guard::ExpansionTooLarge`]; [`Meter`] tells a reader's long-running
+/// work (SQLite's progress handler) how much time it has had so far.
+pub struct Document {
+    reader: Box<dyn Read>,
+    max_expanded: u64,
+    meter: Meter,
+}
+
+/// How much of a [`Document`] has been read and since when: the time a
+/// load may take grows with the bytes it has read (see
+/// [`limits::LOAD_TIME_BASE`]).
+#[derive(Clone, Debug)]
+pub struct Meter {
+    read: Arc<AtomicU64>,
+    started: Instant,
+    base: Duration,
+}
+
+impl Meter {
+    fn new(base: Duration) -> Meter {
+        Meter {
+            read: Arc::new(AtomicU64::new(0)),
+            started: Instant::now(),
+            base,
+        }
+    }
+
+    /// Decompressed bytes read so far.
+    pub fn read(&self) -> u64 {
+        self.read.load(Ordering::Relaxed)
+    }
+
+    /// The time the work on this document may have taken by now.
+    pub fn allowed(&self) -> Duration {
+        self.base + Duration::from_secs(self.read() / limits::LOAD_MIN_RATE)
+    }
+
+    /// Whether the work has taken longer than [`Meter::allowed`].
+    pub fn overdue(&self) -> bool {
+        self.started.elapsed() > self.allowed()
+    }
+}
+
+impl Document {
+    /// Opens a backup file: zstd-compressed (recognised by its magic
+    /// number, whatever the extension) or plain JSON. `time_base` is the
+    /// time any load may take before its size is counted.
+    pub fn open(path: &Path, time_base: Duration) -> Result<Document> {
+        let mut f = File::open(path).map_err(|e| Error::io("open", path, e))?;
+        let stored = f.metadata().map_err(|e| Error::io("read", path, e))?.len();
+        let mut magic = [0u8; 4];
+        let n = read_fully(&mut f, &mut magic).map_err(|e| Error::io("read", path, e))?;
+        let head = io::Cursor::new(magic[..n].to_vec()).chain(f);
+        let reader: Box<dyn Read> = if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+            let mut dec =
+                zstd::stream::read::Decoder::new(head).map_err(|e| Error::io("read", path, e))?;
+            dec.window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(|e| Error::io("read", path, e))?;
+            Box::new(BufReader::with_capacity(256 << 10, dec))
+        } else {
+            Box::new(BufReader::with_capacity(256 << 10, head))
+        };
+        Ok(Document::new(reader, stored, time_base))
+    }
+
+    /// A document read from `reader`, whose stored (compressed) form is
+    /// `stored` bytes long.
+    pub fn new(reader: Box<dyn Read>, stored: u64, time_base: Duration) -> Document {
+        Document {
+            reader,
+            max_expanded: limits::max_expanded(stored),
+            meter: Meter::new(time_base),
+        }
+    }
+
+    /// The most decompressed bytes this document may expand to.
+    pub fn max_expanded(&self) -> u64 {
+        self.max_expanded
+    }
+
+    pub fn meter(&self) -> Meter {
+        self.meter.clone()
+    }
+}
+
+impl Read for Document {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        let total = self.meter.read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
+        if total > self.max_expanded {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                guard::ExpansionTooLarge(self.max_expanded),
+            ));
+        }
+        Ok(n)
     }
 }
 
@@ -80,7 +169,7 @@ pub fn peek_source(path: &Path) -> Result<SourceInfo> {
             Ok(())
         }
     }
-    let input = open_document(path)?;
+    let input = Document::open(path, limits::LOAD_TIME_BASE)?;
     let mut head = Head(None);
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
         64 << 10,

@@ -191,7 +191,7 @@ impl Ctx<'_> {
             Err(_) => (SourceKind::Sqlite, String::new()),
         };
         let target = source::open(kind, &name, location, self.config);
-        let input = document::open_document(&file)?;
+        let input = document::Document::open(&file, document::limits::LOAD_TIME_BASE)?;
         let mut progress = |table: &str, rows: u64| {
             events(Event::RestoreProgress {
                 table: table.to_string(),

@@ -13,12 +13,13 @@
 
 pub(crate) mod sqlite;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
+use crate::document::Document;
 use crate::error::{Error, Result};
 
 /// The kinds of source, as `source.kind` names them in backup documents and
@@ -142,7 +143,7 @@ pub trait Source: Send {
     /// staged restore. `label` names the document in errors.
     fn stage_restore(
         &self,
-        document: Box<dyn Read>,
+        document: Document,
         label: &str,
         placement: Placement,
         work_dir: &Path,

@@ -44,6 +44,11 @@ pub struct Logical {
 
 pub fn logical(path: &Path) -> Logical {
     let c = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    // Tables ordered by Anki's collation can only be read with it.
+    c.create_collation("unicase", |a: &str, b: &str| {
+        unicase::UniCase::new(a).cmp(&unicase::UniCase::new(b))
+    })
+    .unwrap();
     let schema: Vec<(String, String, String, Option<String>)> = c
         .prepare("SELECT type, name, tbl_name, sql FROM sqlite_schema WHERE name NOT LIKE 'sqlite_stat%' ORDER BY type, name")
         .unwrap()

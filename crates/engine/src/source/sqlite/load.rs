@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, BufReader, Read, Write};
+use std::io::{self, BufReader, Write};
 use std::path::Path;
 
 use base64::Engine as _;
@@ -20,10 +20,16 @@ use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Statement};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::schema as guard;
 use super::sql::{quote_ident, table_columns};
-use crate::document::guard::{IntegerTooLarge, TokenGuard, TokenTooLarge};
-use crate::document::{FORMAT_NAME, FORMAT_VERSION, SchemaObject, SourceInfo, SqliteInfo};
+use crate::document::guard::{ExpansionTooLarge, IntegerTooLarge, TokenGuard, TokenTooLarge};
+use crate::document::limits::{self, MAX_ROW_IN_MEMORY, MAX_VALUE_IN_MEMORY};
+use crate::document::{
+    Document, FORMAT_NAME, FORMAT_VERSION, Meter, SchemaObject, SourceInfo, SqliteInfo,
+};
 use crate::error::{Error, InvalidBackup, Result};
 
 /// What a loaded document said and held.
@@ -40,7 +46,7 @@ pub struct Loaded {
 /// `label` names the document and `target` the file being restored, in
 /// error messages. On error the caller deletes `db_path`.
 pub fn load(
-    input: impl Read,
+    input: Document,
     label: &str,
     db_path: &Path,
     target: &Path,
@@ -50,12 +56,21 @@ pub fn load(
         path: target.into(),
         detail: e.to_string(),
     })?;
+    let bounds = Bounds {
+        meter: input.meter(),
+        max_expanded: input.max_expanded(),
+        max_database: limits::max_database(input.max_expanded()),
+        overdue: Arc::new(AtomicBool::new(false)),
+        label: label.to_string(),
+        target: target.to_path_buf(),
+    };
+    harden(&conn, &bounds).map_err(|e| bounds.sql_failure(&conn, e))?;
     conn.execute_batch(
         "PRAGMA journal_mode = OFF; PRAGMA synchronous = OFF; PRAGMA foreign_keys = OFF; \
-         PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -16384; PRAGMA ignore_check_constraints = ON;",
+         PRAGMA recursive_triggers = OFF; PRAGMA cache_size = -8192; PRAGMA ignore_check_constraints = ON;",
     )
-    .map_err(|e| write_failure(&conn, target, e))?;
-    let mut loader = Loader::new(&conn, label, target, progress);
+    .map_err(|e| bounds.sql_failure(&conn, e))?;
+    let mut loader = Loader::new(&conn, &bounds, progress);
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
         64 << 10,
         TokenGuard::new(input),
@@ -69,23 +84,136 @@ pub fn load(
     }
     loader.finish().map_err(|e| match e {
         Failure::Engine(e) => e,
-        Failure::Sql(e) => write_failure(&conn, target, e),
+        Failure::Sql(e) => bounds.sql_failure(&conn, e),
     })
 }
 
-/// A failed write into the database being built: a full disk says so and
-/// names the file the user asked for, not Nuage's temporary one.
-fn write_failure(conn: &Connection, target: &Path, e: rusqlite::Error) -> Error {
-    if super::sql::is_disk_full(conn, &e) {
-        Error::DiskFull {
-            path: target.into(),
-        }
-    } else {
-        Error::RestoreFailed {
-            path: target.into(),
-            detail: e.to_string(),
+/// Creates `schema` as a restore would, in an empty database in memory,
+/// so that a backup refuses what its restore would refuse. Returns the
+/// object ("index 'ix'") and why.
+pub fn rehearse_schema(schema: &[SchemaObject]) -> std::result::Result<(), (String, String)> {
+    let fail = |o: Option<&SchemaObject>, d: String| {
+        let what = o.map_or_else(
+            || "the schema".to_string(),
+            |o| format!("{} '{}'", o.kind, o.name),
+        );
+        (what, d)
+    };
+    let conn = Connection::open_in_memory().map_err(|e| fail(None, e.to_string()))?;
+    super::collation::register(&conn).map_err(|e| fail(None, e.to_string()))?;
+    let tables = schema.iter().filter(|o| o.kind == "table");
+    let others = schema.iter().filter(|o| o.kind != "table");
+    for o in tables.chain(others) {
+        if let Err(r) = guard::create_guarded(&conn, &o.kind, &o.name, &o.sql) {
+            let d = match r.0.split_once("no such collation sequence: ") {
+                Some((_, c)) => format!(
+                    "it is ordered by the collation '{c}', which only its application defines; Nuage knows {} besides SQLite's own, so it could not restore it",
+                    super::collation::KNOWN.join(", ")
+                ),
+                None => format!("a restore would refuse it: {}", r.0),
+            };
+            return Err(fail(Some(o), d));
         }
     }
+    Ok(())
+}
+
+/// What building one database may cost (see [`crate::document::limits`]).
+struct Bounds {
+    meter: Meter,
+    max_expanded: u64,
+    max_database: u64,
+    /// Set by the progress handler when it stops SQLite for time.
+    overdue: Arc<AtomicBool>,
+    label: String,
+    target: std::path::PathBuf,
+}
+
+impl Bounds {
+    fn over_limit(&self, what: String) -> Error {
+        Error::InvalidBackup(InvalidBackup::OverLimit(self.label.clone(), what))
+    }
+
+    /// A failed SQLite call while building: a limit the document hit, a
+    /// full disk (naming the file the user asked for, not Nuage's
+    /// temporary one), or `None` for anything else.
+    fn limit_or_disk(&self, conn: &Connection, e: &rusqlite::Error) -> Option<Error> {
+        let code = e.sqlite_error_code();
+        if self.overdue.load(Ordering::Relaxed)
+            || code == Some(rusqlite::ErrorCode::OperationInterrupted)
+        {
+            return Some(self.over_limit(format!(
+                "building the database took longer than the {} s allowed for its size",
+                self.meter.allowed().as_secs()
+            )));
+        }
+        if code == Some(rusqlite::ErrorCode::OutOfMemory)
+            || matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_TOOBIG)
+        {
+            return Some(self.over_limit(format!(
+                "building the database needs more than the {} MiB of memory allowed",
+                limits::SQLITE_HEAP >> 20
+            )));
+        }
+        if super::sql::is_disk_full(conn, e) {
+            let pages: i64 = conn
+                .query_row("PRAGMA page_count", [], |r| r.get(0))
+                .unwrap_or(0);
+            let max: i64 = conn
+                .query_row("PRAGMA max_page_count", [], |r| r.get(0))
+                .unwrap_or(i64::MAX);
+            if pages >= max {
+                return Some(self.over_limit(format!(
+                    "the database it builds grows past {} MiB, far more than the file holds",
+                    self.max_database >> 20
+                )));
+            }
+            return Some(Error::DiskFull {
+                path: self.target.clone(),
+            });
+        }
+        None
+    }
+
+    fn sql_failure(&self, conn: &Connection, e: rusqlite::Error) -> Error {
+        self.limit_or_disk(conn, &e)
+            .unwrap_or_else(|| Error::RestoreFailed {
+                path: self.target.clone(),
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// Bounds the connection that builds a database from an untrusted
+/// document: SQLite's heap (for the whole process: nothing else Nuage
+/// does comes near it), expression and pattern sizes, the time it may
+/// compute, and the collations applications register.
+fn harden(conn: &Connection, bounds: &Bounds) -> rusqlite::Result<()> {
+    use rusqlite::limits::Limit;
+    // SAFETY: a plain setter of a process-wide limit, callable any time.
+    unsafe {
+        rusqlite::ffi::sqlite3_hard_heap_limit64(limits::SQLITE_HEAP);
+    }
+    conn.set_limit(Limit::SQLITE_LIMIT_EXPR_DEPTH, 200)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_LIKE_PATTERN_LENGTH, 1000)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_COMPOUND_SELECT, 50)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_FUNCTION_ARG, 32)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_TRIGGER_DEPTH, 10)?;
+    conn.set_limit(Limit::SQLITE_LIMIT_ATTACHED, 0)?;
+    let (meter, overdue) = (bounds.meter.clone(), bounds.overdue.clone());
+    // Every thousand VM steps: a step can be a whole C function (printf
+    // of millions of bytes), so checking rarely would let it run long.
+    conn.progress_handler(
+        1_000,
+        Some(move || {
+            let stop = meter.overdue();
+            if stop {
+                overdue.store(true, Ordering::Relaxed);
+            }
+            stop
+        }),
+    );
+    super::collation::register(conn)
 }
 
 enum Failure {
@@ -108,6 +236,7 @@ struct TableMeta {
 
 struct Loader<'c, 'p> {
     conn: &'c Connection,
+    bounds: &'c Bounds,
     target: std::path::PathBuf,
     label: String,
     failure: Option<Error>,
@@ -127,14 +256,14 @@ struct Loader<'c, 'p> {
 impl<'c, 'p> Loader<'c, 'p> {
     fn new(
         conn: &'c Connection,
-        label: &str,
-        target: &Path,
+        bounds: &'c Bounds,
         progress: &'p mut dyn FnMut(&str, u64),
     ) -> Self {
         Loader {
             conn,
-            target: target.to_path_buf(),
-            label: label.to_string(),
+            bounds,
+            target: bounds.target.clone(),
+            label: bounds.label.clone(),
             failure: None,
             progress,
             seen_format: false,
@@ -162,13 +291,17 @@ impl<'c, 'p> Loader<'c, 'p> {
     /// A row that SQLite refused: a full disk, or data that does not fit
     /// the schema (`what` says where).
     fn row_failure(&self, e: rusqlite::Error, what: String) -> Error {
-        if super::sql::is_disk_full(self.conn, &e) {
-            Error::DiskFull {
-                path: self.target.clone(),
-            }
-        } else {
-            self.mismatch(format!("{what}: {e}"))
-        }
+        self.bounds
+            .limit_or_disk(self.conn, &e)
+            .unwrap_or_else(|| self.mismatch(format!("{what}: {e}")))
+    }
+
+    /// A row whose values held in memory would pass the limit.
+    fn too_big_in_memory(&self, table: &str, row: u64) -> Error {
+        self.bounds.over_limit(format!(
+            "table '{table}' row {row} holds more than {} MiB of values that must be built in memory",
+            MAX_ROW_IN_MEMORY >> 20
+        ))
     }
 
     fn invalid(&self, f: impl FnOnce(String) -> InvalidBackup) -> Error {
@@ -192,7 +325,7 @@ impl<'c, 'p> Loader<'c, 'p> {
             }
             if io
                 .get_ref()
-                .is_some_and(|inner| inner.is::<TokenTooLarge>())
+                .is_some_and(|inner| inner.is::<TokenTooLarge>() || inner.is::<ExpansionTooLarge>())
             {
                 let d = io.to_string();
                 return self.invalid(|l| InvalidBackup::TooLarge(l, d));
@@ -229,7 +362,7 @@ impl<'c, 'p> Loader<'c, 'p> {
                 return Err(self.refused(o, "names beginning with sqlite_ are reserved"));
             }
             guard::create_guarded(self.conn, &o.kind, &o.name, &o.sql)
-                .map_err(|d| self.refused(o, &d.0))?;
+                .map_err(|d| self.schema_failure(o, &d.0))?;
             let meta = self
                 .table_meta(&o.name)
                 .map_err(|e| self.mismatch(e.to_string()))?;
@@ -259,6 +392,21 @@ impl<'c, 'p> Loader<'c, 'p> {
         Ok(())
     }
 
+    /// A schema statement that failed: a limit it hit (naming it), or a
+    /// refusal.
+    fn schema_failure(&self, o: &SchemaObject, detail: &str) -> Error {
+        // SAFETY: reads the connection's last error code, nothing else.
+        let code = unsafe { rusqlite::ffi::sqlite3_extended_errcode(self.conn.handle()) };
+        let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        match self.bounds.limit_or_disk(self.conn, &e) {
+            Some(Error::InvalidBackup(InvalidBackup::OverLimit(l, what))) => Error::InvalidBackup(
+                InvalidBackup::OverLimit(l, format!("{what}, at the {} '{}'", o.kind, o.name)),
+            ),
+            Some(other) => other,
+            None => self.refused(o, detail),
+        }
+    }
+
     fn refused(&self, o: &SchemaObject, detail: &str) -> Error {
         let (k, n, d) = (o.kind.clone(), o.name.clone(), detail.to_string());
         self.invalid(|l| InvalidBackup::RefusedSchema(l, k, n, d))
@@ -279,9 +427,11 @@ impl<'c, 'p> Loader<'c, 'p> {
         {
             return Err(self.mismatch("user_version and application_id must be 32-bit integers"));
         }
+        let max_pages = (self.bounds.max_database / info.page_size as u64).max(1);
         self.conn
             .execute_batch(&format!(
-                "PRAGMA encoding = '{enc}'; PRAGMA page_size = {}; PRAGMA auto_vacuum = {}; BEGIN;",
+                "PRAGMA encoding = '{enc}'; PRAGMA page_size = {}; PRAGMA auto_vacuum = {}; \
+                 PRAGMA max_page_count = {max_pages}; BEGIN;",
                 info.page_size, info.auto_vacuum
             ))
             .map_err(|e| self.mismatch(e.to_string()))
@@ -343,7 +493,7 @@ impl<'c, 'p> Loader<'c, 'p> {
         }
         for o in self.schema.iter().filter(|o| o.kind != "table") {
             guard::create_guarded(conn, &o.kind, &o.name, &o.sql)
-                .map_err(|d| Failure::Engine(self.refused(o, &d.0)))?;
+                .map_err(|d| Failure::Engine(self.schema_failure(o, &d.0)))?;
         }
         if !self.sequence.is_empty() {
             conn.execute("DELETE FROM main.sqlite_sequence", [])?;
@@ -595,6 +745,8 @@ struct Target<'c> {
     last_rowid: i64,
     /// Big values of the last row still waiting for their fill entries.
     pending: Vec<(usize, bool, u64)>,
+    /// Bytes of the current row held in memory (see [`MAX_ROW_IN_MEMORY`]).
+    row_bytes: u64,
 }
 
 impl<'de> Visitor<'de> for TableSeed<'_, '_, '_> {
@@ -676,6 +828,7 @@ impl<'de> Visitor<'de> for TableSeed<'_, '_, '_> {
             rows: 0,
             last_rowid: 0,
             pending: Vec::new(),
+            row_bytes: 0,
         };
         match map.next_key::<String>()?.as_deref() {
             Some("rows") => map.next_value_seed(RowsSeed {
@@ -773,12 +926,24 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
             t.rows += 1;
             return Ok(());
         }
+        t.row_bytes = 0;
         for i in 0..ncols {
+            let mut over = false;
             let v = seq.next_element_seed(ValueSeed {
                 scratch: &mut l.scratch,
                 rowid: t.with_rowid && i == 0,
                 streamable: t.streamable,
-            })?;
+                budget: MAX_ROW_IN_MEMORY.saturating_sub(t.row_bytes),
+                over: &mut over,
+            });
+            let v = match v {
+                Ok(v) => v,
+                Err(e) if over => {
+                    let _ = e;
+                    return Err(l.fail(l.too_big_in_memory(&t.name, row_no)));
+                }
+                Err(e) => return Err(e),
+            };
             let Some(v) = v else {
                 let e = l.mismatch(format!(
                     "table '{}' row {row_no} has {i} values, expected {ncols}",
@@ -796,11 +961,39 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
                     stmt.raw_bind_parameter(i + 1, x)
                 }
                 Parsed::Real(x) => stmt.raw_bind_parameter(i + 1, x),
-                Parsed::Text => stmt
-                    .raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(ValueRef::Text(&l.scratch))),
-                Parsed::Blob => stmt
-                    .raw_bind_parameter(i + 1, ToSqlOutput::Borrowed(ValueRef::Blob(&l.scratch))),
+                Parsed::Text => {
+                    t.row_bytes += l.scratch.len() as u64;
+                    stmt.raw_bind_parameter(
+                        i + 1,
+                        ToSqlOutput::Borrowed(ValueRef::Text(&l.scratch)),
+                    )
+                }
+                Parsed::Blob => {
+                    t.row_bytes += l.scratch.len() as u64;
+                    stmt.raw_bind_parameter(
+                        i + 1,
+                        ToSqlOutput::Borrowed(ValueRef::Blob(&l.scratch)),
+                    )
+                }
                 Parsed::Big { text, size } => {
+                    // Its data must follow, as base64 (4 bytes for 3), within
+                    // what the file may still expand to: checked before its
+                    // room is made on disk.
+                    let left = l.bounds.max_expanded.saturating_sub(l.bounds.meter.read());
+                    if size / 3 * 4 > left {
+                        return Err(l.fail(l.bounds.over_limit(format!(
+                            "table '{}' row {row_no} declares a value of {} MiB, more than the file could hold",
+                            t.name,
+                            size >> 20
+                        ))));
+                    }
+                    if text {
+                        // SQLite builds a text value whole, in memory.
+                        t.row_bytes += size;
+                        if t.row_bytes > MAX_ROW_IN_MEMORY {
+                            return Err(l.fail(l.too_big_in_memory(&t.name, row_no)));
+                        }
+                    }
                     t.pending.push((i - usize::from(t.with_rowid), text, size));
                     if text {
                         stmt.raw_bind_parameter(i + 1, "")
@@ -1007,6 +1200,10 @@ struct ValueSeed<'s> {
     scratch: &'s mut Vec<u8>,
     rowid: bool,
     streamable: bool,
+    /// Bytes this value may still take in memory; `over` is set when it
+    /// would take more.
+    budget: u64,
+    over: &'s mut bool,
 }
 
 impl<'de> DeserializeSeed<'de> for ValueSeed<'_> {
@@ -1049,6 +1246,10 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
         if self.rowid {
             return Err(E::custom("a rowid must be an integer"));
         }
+        if v.len() as u64 > self.budget.min(MAX_VALUE_IN_MEMORY) {
+            *self.over = true;
+            return Err(E::custom("value over the memory limit"));
+        }
         self.scratch.clear();
         self.scratch.extend_from_slice(v.as_bytes());
         Ok(Parsed::Text)
@@ -1068,7 +1269,17 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             },
             "blob" | "text_b64" => {
                 self.scratch.clear();
-                map.next_value_seed(Base64Seed(&mut *self.scratch))?;
+                let budget = self.budget.min(MAX_VALUE_IN_MEMORY);
+                let r = map.next_value_seed(Base64Seed {
+                    out: &mut *self.scratch,
+                    budget,
+                    over: &mut *self.over,
+                });
+                if *self.over {
+                    // Give the memory back now, not at the end of the load.
+                    *self.scratch = Vec::new();
+                }
+                r?;
                 if key == "blob" {
                     Parsed::Blob
                 } else {
@@ -1094,8 +1305,13 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 }
 
-/// Decodes a base64 string, or an array of base64 chunks, into a buffer.
-struct Base64Seed<'s>(&'s mut Vec<u8>);
+/// Decodes a base64 string, or an array of base64 chunks, into a buffer of
+/// at most `budget` bytes.
+struct Base64Seed<'s> {
+    out: &'s mut Vec<u8>,
+    budget: u64,
+    over: &'s mut bool,
+}
 
 impl<'de> DeserializeSeed<'de> for Base64Seed<'_> {
     type Value = ();
@@ -1110,23 +1326,31 @@ impl<'de> Visitor<'de> for Base64Seed<'_> {
         f.write_str("base64 text or an array of base64 chunks")
     }
     fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
-        if self.0.len() + v.len() / 4 * 3 > i32::MAX as usize {
-            return Err(E::custom("value larger than SQLite allows"));
+        if (self.out.len() + v.len() / 4 * 3) as u64 > self.budget {
+            *self.over = true;
+            return Err(E::custom("value over the memory limit"));
         }
-        B64.decode_vec(v, self.0)
+        B64.decode_vec(v, self.out)
             .map_err(|e| E::custom(format!("bad base64: {e}")))
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while seq.next_element_seed(Base64Chunk(&mut *self.0))?.is_some() {}
+        while seq
+            .next_element_seed(Base64Chunk(Base64Seed {
+                out: &mut *self.out,
+                budget: self.budget,
+                over: &mut *self.over,
+            }))?
+            .is_some()
+        {}
         Ok(())
     }
 }
 
-struct Base64Chunk<'s>(&'s mut Vec<u8>);
+struct Base64Chunk<'s>(Base64Seed<'s>);
 
 impl<'de> DeserializeSeed<'de> for Base64Chunk<'_> {
     type Value = ();
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_str(Base64Seed(self.0))
+        d.deserialize_str(self.0)
     }
 }

@@ -11,6 +11,7 @@
 //!   API), raw copies of unreadable files.
 //! - `fingerprint.rs` — cheap change detection.
 
+mod collation;
 mod fingerprint;
 pub(crate) mod load;
 mod place;
@@ -18,11 +19,12 @@ mod schema;
 pub(crate) mod snapshot;
 mod sql;
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::config::Config;
+use crate::document::Document;
 
 use crate::error::{Error, Result, SourceProblem};
 use crate::fsutil;
@@ -98,7 +100,7 @@ impl Source for SqliteSource {
 
     fn stage_restore(
         &self,
-        document: Box<dyn Read>,
+        document: Document,
         label: &str,
         placement: Placement,
         work_dir: &Path,

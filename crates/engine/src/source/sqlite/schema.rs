@@ -71,8 +71,19 @@ fn head_problem(kind: &str, sql: &str) -> Option<String> {
     }
 }
 
-fn authorize(creating: &str, vtabs: &[String], ctx: AuthContext<'_>) -> Authorization {
+fn authorize(
+    creating: &str,
+    plain_table: bool,
+    vtabs: &[String],
+    ctx: AuthContext<'_>,
+) -> Authorization {
     match ctx.action {
+        // A table made from a query (`CREATE TABLE … AS SELECT`) would run
+        // that query, unbounded; SQLite never stores a table that way, so
+        // no backup holds one. A plain table has no query of its own: CHECK,
+        // DEFAULT and generated columns cannot hold a subquery. (Virtual
+        // table modules run their own queries while they create a table.)
+        AuthAction::Select | AuthAction::Recursive if plain_table => Authorization::Deny,
         // CREATE INDEX fills the new index with a reindex of that index only.
         AuthAction::Reindex { index_name } if index_name == creating => Authorization::Allow,
         AuthAction::CreateTable { .. }
@@ -159,12 +170,13 @@ pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> R
         return Err(Refusal(p));
     }
     let creating = name.to_string();
+    let plain_table = kind == "table" && leading_keywords(sql, 2) == ["CREATE", "TABLE"];
     let vtabs: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'virtual'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
         .map_err(|e| Refusal(e.to_string()))?;
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
-        authorize(&creating, &vtabs, ctx)
+        authorize(&creating, plain_table, &vtabs, ctx)
     }));
     let r = conn.prepare(sql).and_then(|mut s| s.raw_execute());
     conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
@@ -172,6 +184,12 @@ pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> R
         Ok(_) => {}
         Err(rusqlite::Error::MultipleStatement) => {
             return Err("it holds more than one statement".into());
+        }
+        // Within a plain CREATE TABLE, only a query is denied.
+        Err(e) if plain_table && e.to_string().contains("not authorized") => {
+            return Err(
+                "a table made from a query (CREATE TABLE … AS SELECT) is never in a backup".into(),
+            );
         }
         Err(e) if e.to_string().contains("not authorized") => {
             return Err(

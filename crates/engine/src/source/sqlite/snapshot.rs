@@ -26,6 +26,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::sql::{quote_ident, table_columns};
+use crate::document::limits::MAX_ROW_IN_MEMORY;
 use crate::document::{BIG_VALUE, CHUNK_RAW, DocWriter, SchemaObject, SourceInfo, SqliteInfo};
 use crate::error::{Error, Result, SourceProblem};
 use crate::source::{SnapshotStats, TableProgress};
@@ -148,6 +149,9 @@ fn open_read_only(name: &str, path: &Path, busy: Duration) -> Result<Connection>
     .map_err(|e| source_error(name, path, busy, e))?;
     conn.busy_timeout(busy)
         .map_err(|e| source_error(name, path, busy, e))?;
+    // A table ordered by its application's collation cannot even be read
+    // without it.
+    super::collation::register(&conn).map_err(|e| source_error(name, path, busy, e))?;
     Ok(conn)
 }
 
@@ -433,6 +437,27 @@ fn export<W: Write>(
     let err = |e| source_error(name, path, busy, e);
     let schema = read_schema(conn).map_err(err)?;
     let info = read_info(conn, journal_mode).map_err(err)?;
+    // What a restore would refuse is refused now, naming the object: the
+    // schema is created once as a restore creates it, and the b-trees that
+    // an application's collation orders are checked against Nuage's.
+    if let Err((object, detail)) = super::load::rehearse_schema(&schema) {
+        return Err(problem(name, SourceProblem::Unsupported { object, detail }));
+    }
+    let names: Vec<String> = schema
+        .iter()
+        .filter(|o| o.kind == "table")
+        .map(|o| o.name.clone())
+        .collect();
+    let ordered = super::collation::app_ordered(conn, &names).map_err(err)?;
+    if let Some((table, detail)) = super::collation::check_order(conn, &ordered).map_err(err)? {
+        return Err(problem(
+            name,
+            SourceProblem::Unsupported {
+                object: format!("table '{table}'"),
+                detail,
+            },
+        ));
+    }
     let mut tables: Vec<TableSpec> = Vec::new();
     for o in schema.iter().filter(|o| o.kind == "table") {
         tables.push(table_spec(conn, &o.name).map_err(err)?);
@@ -467,7 +492,7 @@ fn export<W: Write>(
                     problem(
                         name,
                         SourceProblem::Unsupported {
-                            table: t.name.clone(),
+                            object: format!("table '{}'", t.name),
                             detail: format!("{msg}; Nuage cannot read this virtual table"),
                         },
                     )
@@ -475,6 +500,13 @@ fn export<W: Write>(
                 _ => err(e),
             },
             ExportError::Io(e) => write_err(e),
+            ExportError::TooBig(detail) => problem(
+                name,
+                SourceProblem::Unsupported {
+                    object: format!("table '{}'", t.name),
+                    detail,
+                },
+            ),
         })?;
         stats.tables += 1;
     }
@@ -485,6 +517,8 @@ fn export<W: Write>(
 enum ExportError {
     Sql(rusqlite::Error),
     Io(io::Error),
+    /// A row a restore could not build within its memory limit.
+    TooBig(String),
 }
 impl From<rusqlite::Error> for ExportError {
     fn from(e: rusqlite::Error) -> Self {
@@ -558,6 +592,7 @@ fn export_table<W: Write>(
         }
         let has_big = streamable && matches!(row.get_ref(first_col + ncols)?, ValueRef::Integer(1));
         bigs.clear();
+        let mut in_memory: u64 = 0;
         for i in 0..ncols {
             if i > 0 || t.rowid.is_some() {
                 doc.sep()?;
@@ -569,9 +604,17 @@ fn export_table<W: Write>(
                 None
             };
             if let Some((is_text, size)) = big {
+                if is_text {
+                    in_memory += size;
+                    check_in_memory(t, row, in_memory)?;
+                }
                 doc.big_placeholder(is_text, size)?;
                 bigs.push(i);
                 continue;
+            }
+            if let ValueRef::Text(b) | ValueRef::Blob(b) = v {
+                in_memory += b.len() as u64;
+                check_in_memory(t, row, in_memory)?;
             }
             write_value(doc, v)?;
         }
@@ -599,6 +642,31 @@ fn export_table<W: Write>(
     });
     doc.end_table(n)?;
     Ok(n)
+}
+
+/// Refuses a row whose values a restore would have to hold in memory past
+/// [`MAX_ROW_IN_MEMORY`]: text values (SQLite builds them whole) and every
+/// value of a table without rowid. Found now, not at restore time.
+fn check_in_memory(t: &TableSpec, row: &rusqlite::Row<'_>, bytes: u64) -> Result<(), ExportError> {
+    if bytes <= MAX_ROW_IN_MEMORY {
+        return Ok(());
+    }
+    let at = match &t.rowid {
+        Some(_) => format!(
+            "the row with rowid {}",
+            row.get_ref(0)?.as_i64().unwrap_or(0)
+        ),
+        None => "a row".to_string(),
+    };
+    Err(ExportError::TooBig(format!(
+        "{at} holds over {} MiB of values that a restore must build in memory ({}). Nuage refuses to make a backup it could not restore; BLOBs in a table with rowid stream whatever their size",
+        MAX_ROW_IN_MEMORY >> 20,
+        if t.streamable {
+            "text, and values under 256 KiB"
+        } else {
+            "every value of a table without rowid"
+        },
+    )))
 }
 
 #[inline]
