@@ -292,6 +292,22 @@ pub(crate) fn on_tray_menu(app: &AppHandle<Wry>, id: &str) {
 pub const MINIMIZED: &str = "--minimized";
 
 /// Runs the desktop app.
+/// On SIGTERM (a session ending), SIGINT or SIGHUP: removes this process's
+/// temporary files and exits as the signal would have. What a run had
+/// written atomically stays; the next start continues from it.
+fn remove_temporaries_on_signal() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            nuage_engine::temporaries::remove_own();
+            std::process::exit(128 + sig);
+        }
+    });
+}
+
 pub fn run() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
@@ -300,6 +316,7 @@ pub fn run() {
         )
         .with_writer(std::io::stderr)
         .try_init();
+    remove_temporaries_on_signal();
     let tray_available = tray::available();
     let builder = tauri::Builder::default()
         // First, so a second launch only brings this window forward.

@@ -183,6 +183,11 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("NUAGE_LOG"))
         .with_writer(std::io::stderr)
         .init();
+    // `run` and `login` stop gracefully on a signal; every other command
+    // is stopped at once, without leaving a temporary file behind.
+    if !matches!(cli.command, Command::Run | Command::Login { .. }) {
+        remove_temporaries_on_signal();
+    }
     match run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
@@ -193,6 +198,26 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: removes this process's temporary files
+/// (a database being restored beside its target holds plaintext rows) and
+/// exits as the signal would have. A kill -9 cannot be caught: the next
+/// start sweeps what it left.
+fn remove_temporaries_on_signal() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        if let Some(sig) = signals.forever().next() {
+            let n = nuage_engine::temporaries::remove_own();
+            if n > 0 {
+                eprintln!("nuage: interrupted; removed {n} temporary file(s)");
+            }
+            std::process::exit(128 + sig);
+        }
+    });
 }
 
 /// The engine says what happened and what to do in words for any front

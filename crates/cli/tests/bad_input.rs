@@ -1109,3 +1109,95 @@ fn expressions_that_compute_without_bound_are_refused() {
     );
     assert_refused_within_bounds(&env, &f, &["refused", "memory"]);
 }
+
+// ---------------------------------------------------------------------------
+// 9. Temporary files never outlive their run: a signal removes them before
+// nuage exits, and what a kill -9 leaves is swept by the next command.
+
+/// A document of half a million rows: long enough to interrupt mid-load.
+fn long_doc(env: &Env) -> std::path::PathBuf {
+    let schema = table_schema("CREATE TABLE t(id INTEGER PRIMARY KEY, name TEXT)");
+    let rows = 500_000u64;
+    one_table_doc(
+        env,
+        "long.json.zst",
+        &schema,
+        "t",
+        &["id", "name"],
+        rows,
+        |w| {
+            for i in 1..=rows {
+                if i > 1 {
+                    w.write_all(b",")?;
+                }
+                write!(w, "[{i},{i},\"customer number {i}\"]")?;
+            }
+            Ok(())
+        },
+    )
+}
+
+/// Starts `nuage import DOC --to out/restored.db` and waits until its
+/// temporary database exists beside the target.
+fn import_until_its_temporary_exists(env: &Env, doc: &std::path::Path) -> std::process::Child {
+    let target = env.out().join("restored.db");
+    let mut child = env
+        .command(&["import", s(doc), "--to", s(&target)])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while hidden_entries(&env.out()).is_empty() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the import ended before its temporary was seen"
+        );
+        assert!(started.elapsed() < Duration::from_secs(20));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    child
+}
+
+#[test]
+fn sigterm_and_sigint_during_an_import_leave_no_temporary_file() {
+    let env = Env::new();
+    let doc = long_doc(&env);
+    for (sig, name) in [(libc::SIGTERM, "SIGTERM"), (libc::SIGINT, "SIGINT")] {
+        let mut child = import_until_its_temporary_exists(&env, &doc);
+        // SAFETY: a signal to our own child, still running (not reaped).
+        unsafe { libc::kill(child.id() as libc::pid_t, sig) };
+        let status = child.wait().unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert!(
+            status.code() == Some(128 + sig) || status.signal() == Some(sig),
+            "{name}: {status:?}"
+        );
+        assert_new_target_absent(&env.out().join("restored.db"));
+        let records = fs::read_dir(env.home().join("temporaries"))
+            .unwrap()
+            .count();
+        assert_eq!(records, 0, "{name}: its records stay");
+    }
+}
+
+#[test]
+fn a_temporary_left_by_kill_9_is_swept_by_the_next_command() {
+    let env = Env::new();
+    let doc = long_doc(&env);
+    let mut child = import_until_its_temporary_exists(&env, &doc);
+    child.kill().unwrap(); // SIGKILL: nothing can clean up.
+    child.wait().unwrap();
+    let left = hidden_entries(&env.out());
+    assert!(!left.is_empty(), "kill -9 should leave the temporary");
+    // Any later command that opens the home sweeps it.
+    env.run_ok(&["source", "list"]);
+    assert_new_target_absent(&env.out().join("restored.db"));
+    assert_eq!(
+        fs::read_dir(env.home().join("temporaries"))
+            .unwrap()
+            .count(),
+        0
+    );
+}

@@ -8,6 +8,7 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::temporaries;
 
 /// Files Nuage writes are readable by the user alone.
 pub const PRIVATE_FILE_MODE: u32 = 0o600;
@@ -29,12 +30,14 @@ pub struct AtomicFile {
     file: Option<File>,
     tmp: PathBuf,
     target: PathBuf,
+    _recorded: temporaries::Recorded,
 }
 
 impl AtomicFile {
     pub fn create(target: &Path) -> Result<AtomicFile> {
         ensure_parent(target)?;
         let tmp = temp_sibling(target, "tmp");
+        let recorded = temporaries::record(&tmp);
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -45,6 +48,7 @@ impl AtomicFile {
             file: Some(file),
             tmp,
             target: target.to_path_buf(),
+            _recorded: recorded,
         })
     }
 
@@ -107,7 +111,10 @@ pub fn ensure_parent(target: &Path) -> Result<()> {
     }
 }
 
-/// A unique hidden name in the same folder as `target`, so a rename is atomic.
+/// A unique hidden name in the same folder as `target`, so a rename is
+/// atomic. Every temporary Nuage makes has such a name (see
+/// [`crate::temporaries`]); a work file is named after a made-up target in
+/// the work folder.
 pub fn temp_sibling(target: &Path, tag: &str) -> PathBuf {
     let name = target
         .file_name()

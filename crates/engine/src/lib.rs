@@ -23,6 +23,7 @@ mod service;
 mod source;
 mod status;
 mod store;
+pub mod temporaries;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
@@ -86,10 +87,12 @@ impl Engine {
 
     /// The engine on `home` with the configuration the binary built.
     pub fn open_with(home: &Path, config: Config) -> Result<Engine> {
-        Ok(Engine {
-            store: Store::open(home)?,
-            config,
-        })
+        let store = Store::open(home)?;
+        // Temporaries of runs that were killed are removed at the next start.
+        let records = temporaries::record_dir(home);
+        temporaries::sweep(&records);
+        temporaries::record_in(&records);
+        Ok(Engine { store, config })
     }
 
     pub fn config(&self) -> &Config {

@@ -4,6 +4,7 @@
 //! <home>/state.sqlite             sources, restore points, runs, settings
 //! <home>/backups/<source>/<id>.json.zst
 //! <home>/tmp/                     page copies and restores being built
+//! <home>/temporaries/             a record of every temporary file, wherever it is
 //! <home>/safety/                  raw copies of databases that could not be snapshotted before a restore
 //! <home>/lock                     held by the process that backs up or restores
 //! ```
@@ -816,7 +817,21 @@ impl Store {
     /// local copies that were renamed into place but never recorded.
     /// Called with the home lock held.
     pub fn sweep(&self) -> Result<()> {
-        let _ = std::fs::remove_dir_all(self.work_dir());
+        // The work folder, but for what live processes (a preview, which
+        // runs without the lock) are using.
+        let live = crate::temporaries::sweep(&crate::temporaries::record_dir(&self.home));
+        if let Ok(entries) = std::fs::read_dir(self.work_dir()) {
+            for e in entries.flatten() {
+                let p = e.path();
+                // The temporary itself or one of its SQLite side files.
+                let in_use = live
+                    .iter()
+                    .any(|l| p.to_string_lossy().starts_with(&*l.to_string_lossy()));
+                if !in_use {
+                    let _ = std::fs::remove_file(&p).or_else(|_| std::fs::remove_dir_all(&p));
+                }
+            }
+        }
         // First: a renamed source's files are not orphans.
         self.finish_local_moves()?;
         // Known by name, wherever they are: a copy that could not be moved

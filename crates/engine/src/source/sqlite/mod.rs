@@ -133,13 +133,15 @@ impl Source for SqliteSource {
             Placement::New { .. } => fsutil::temp_sibling(&target, "restore"),
             Placement::InPlace | Placement::Scratch => {
                 fsutil::create_private_dir(work_dir)?;
-                work_dir.join(format!("restore-{:016x}.db", fastrand::u64(..)))
+                fsutil::temp_sibling(&work_dir.join("restore.db"), "restore")
             }
         };
+        // Recorded before it exists: a signal or a crash never leaves it.
+        let recorded = crate::temporaries::record(&built);
         // User-only from the first byte (SQLite would create it with the
         // process's umask, world-readable while rows stream in).
         fsutil::create_private_file(&built)?;
-        let built = BuiltDb(built);
+        let built = BuiltDb(built, recorded);
         let loaded = load::load(document, label, &built.0, &target, progress)?;
         Ok(Box::new(StagedSqlite {
             restored: Restored {
@@ -172,7 +174,7 @@ impl Source for SqliteSource {
 }
 
 /// A database file being built; removed (with its side files) on drop.
-struct BuiltDb(PathBuf);
+struct BuiltDb(PathBuf, #[allow(dead_code)] crate::temporaries::Recorded);
 
 impl Drop for BuiltDb {
     fn drop(&mut self) {

@@ -197,12 +197,14 @@ pub fn snapshot<W: Write>(
 }
 
 /// A private page copy of a rollback-mode database, removed on drop.
-struct PageCopy(PathBuf);
+struct PageCopy(PathBuf, #[allow(dead_code)] crate::temporaries::Recorded);
 
 impl PageCopy {
     fn take(name: &str, path: &Path, busy: Duration, work_dir: &Path) -> Result<PageCopy> {
         crate::fsutil::create_private_dir(work_dir)?;
-        let copy = PageCopy(work_dir.join(format!("snapshot-{:016x}.db", fastrand::u64(..))));
+        let file = crate::fsutil::temp_sibling(&work_dir.join("snapshot.db"), "snapshot");
+        let recorded = crate::temporaries::record(&file);
+        let copy = PageCopy(file, recorded);
         let src = open_read_only(name, path, busy)?;
         let mut dst = Connection::open(&copy.0).map_err(|e| source_error(name, path, busy, e))?;
         // The copy is private (0600) before any page lands in it.
