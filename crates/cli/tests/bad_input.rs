@@ -1201,3 +1201,39 @@ fn a_temporary_left_by_kill_9_is_swept_by_the_next_command() {
         0
     );
 }
+
+// ---------------------------------------------------------------------------
+// 10. A copy at the destination that grew (replaced by something else) is
+// never downloaded past the size Nuage recorded for it.
+
+#[test]
+fn a_remote_copy_bigger_than_recorded_is_not_downloaded_whole() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let nas = env.path("nas");
+    fs::create_dir(&nas).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    let id = env.backup_ok();
+    fs::remove_file(env.local_copy("app")).unwrap();
+    // 64 GiB (sparse: no disk used) under the copy's name.
+    let remote = nas.join(format!("app/{id}.json.zst"));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&remote)
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    let target = env.out().join("back.db");
+    let o = env.run_full(&["restore", &id, "--to", s(&target)]);
+    assert_failed_with(
+        &o,
+        &["missing", "destination", "larger than the copy Nuage made"],
+    );
+    assert!(o.elapsed < Duration::from_secs(20), "{}", o.describe());
+    assert_new_target_absent(&target);
+    let work = env.home().join("tmp");
+    let left: Vec<_> = fs::read_dir(&work)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "left in the work folder: {left:?}");
+}

@@ -95,6 +95,40 @@ impl Drop for AtomicFile {
     }
 }
 
+/// A writer that refuses more than a set number of bytes: a destination
+/// that sends more than the copy it lists is stopped before it fills the
+/// disk.
+pub struct Limited<W> {
+    inner: W,
+    left: u64,
+}
+
+impl<W> Limited<W> {
+    pub fn new(inner: W, max: u64) -> Self {
+        Limited { inner, left: max }
+    }
+    pub fn into_inner(self) -> W {
+        self.inner
+    }
+}
+
+impl<W: Write> Write for Limited<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.len() as u64 > self.left {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                "it is larger than the copy Nuage made",
+            ));
+        }
+        let n = self.inner.write(buf)?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Fails clearly when the folder a file should go into does not exist.
 pub fn ensure_parent(target: &Path) -> Result<()> {
     let dir = target

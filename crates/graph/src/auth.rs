@@ -120,6 +120,45 @@ pub fn identity_http() -> reqwest::blocking::Client {
         .expect("a TLS backend is compiled in")
 }
 
+/// [`identity_http`] for `oauth2`, reading answers of at most
+/// [`crate::client::MAX_ANSWER`] bytes (`oauth2`'s own adapter buffers
+/// any body whole).
+struct IdentityHttp(reqwest::blocking::Client);
+
+#[derive(Debug, thiserror::Error)]
+enum IdentityHttpError {
+    #[error("{0}")]
+    Network(#[from] reqwest::Error),
+    #[error("{0}")]
+    Answer(std::io::Error),
+    #[error("{0}")]
+    Request(String),
+}
+
+impl oauth2::SyncHttpClient for IdentityHttp {
+    type Error = IdentityHttpError;
+    fn call(
+        &self,
+        request: oauth2::HttpRequest,
+    ) -> std::result::Result<oauth2::HttpResponse, IdentityHttpError> {
+        let (parts, body) = request.into_parts();
+        let method = reqwest::Method::from_bytes(parts.method.as_str().as_bytes())
+            .map_err(|e| IdentityHttpError::Request(e.to_string()))?;
+        let mut req = self.0.request(method, parts.uri.to_string()).body(body);
+        for (k, v) in &parts.headers {
+            req = req.header(k.as_str(), v.as_bytes());
+        }
+        let resp = req.send()?;
+        let mut out = oauth2::http::Response::builder().status(resp.status().as_u16());
+        for (k, v) in resp.headers() {
+            out = out.header(k.as_str(), v.as_bytes());
+        }
+        let body = crate::client::read_capped(resp).map_err(IdentityHttpError::Answer)?;
+        out.body(body)
+            .map_err(|e| IdentityHttpError::Request(e.to_string()))
+    }
+}
+
 fn network(e: &reqwest::Error) -> GraphError {
     let kind = if e.is_timeout() {
         NetworkErrorKind::Timeout
@@ -133,11 +172,8 @@ fn network(e: &reqwest::Error) -> GraphError {
 
 /// Maps an `oauth2` failure: the server's answer by its `error` code, a
 /// transport failure as offline.
-fn oauth_error<RE: std::error::Error + 'static>(
-    e: RequestTokenError<
-        oauth2::HttpClientError<RE>,
-        oauth2::StandardErrorResponse<BasicErrorResponseType>,
-    >,
+fn oauth_error(
+    e: RequestTokenError<IdentityHttpError, oauth2::StandardErrorResponse<BasicErrorResponseType>>,
 ) -> GraphError {
     match e {
         RequestTokenError::ServerResponse(r) => {
@@ -152,7 +188,11 @@ fn oauth_error<RE: std::error::Error + 'static>(
                 ..sts_default()
             })
         }
-        RequestTokenError::Request(_) => GraphError::Offline {
+        RequestTokenError::Request(IdentityHttpError::Answer(e)) => GraphError::InvalidResponse {
+            detail: format!("unexpected answer from the identity platform: {e}"),
+        },
+        RequestTokenError::Request(IdentityHttpError::Network(e)) => network(&e),
+        RequestTokenError::Request(IdentityHttpError::Request(_)) => GraphError::Offline {
             kind: NetworkErrorKind::Connect,
         },
         RequestTokenError::Parse(e, _) => GraphError::InvalidResponse {
@@ -198,8 +238,9 @@ impl DeviceFlow {
         for s in USER_SCOPES {
             req = req.add_scope(Scope::new((*s).to_string()));
         }
-        let details: oauth2::DeviceAuthorizationResponse<MicrosoftDeviceFields> =
-            req.request(&identity_http()).map_err(oauth_error)?;
+        let details: oauth2::DeviceAuthorizationResponse<MicrosoftDeviceFields> = req
+            .request(&IdentityHttp(identity_http()))
+            .map_err(oauth_error)?;
         // Numbers from a server are clamped before any time arithmetic:
         // Microsoft's codes live 15 minutes and ask for 5 s between polls.
         let expires_in = details.expires_in().min(Duration::from_secs(60 * 60));
@@ -275,7 +316,15 @@ impl DeviceFlow {
                 Err(e) => return Err(network(&e)),
             };
             let status = resp.status();
-            let body = resp.bytes().map_err(|e| network(&e))?;
+            let body = match crate::client::read_capped(resp) {
+                Ok(b) => b,
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(GraphError::InvalidResponse {
+                        detail: format!("unexpected answer from the identity platform: {e}"),
+                    });
+                }
+                Err(_) => continue,
+            };
             if status.is_success() {
                 return serde_json::from_slice(&body).map_err(|e| GraphError::InvalidResponse {
                     detail: e.to_string(),
@@ -334,7 +383,7 @@ pub fn refresh(
     // (contract §1.3), and without one it carries the original grant over.
     client
         .exchange_refresh_token(&token)
-        .request(&identity_http())
+        .request(&IdentityHttp(identity_http()))
         .map(|t| to_response(&t))
         .map_err(oauth_error)
 }
@@ -353,7 +402,7 @@ pub fn client_credentials(
     client
         .exchange_client_credentials()
         .add_scope(Scope::new(APP_SCOPE.to_string()))
-        .request(&identity_http())
+        .request(&IdentityHttp(identity_http()))
         .map(|t| to_response(&t))
         .map_err(oauth_error)
 }

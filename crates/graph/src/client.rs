@@ -89,14 +89,41 @@ fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
     }
 }
 
+/// The largest answer read into memory (JSON, or an error body): a page of
+/// 200 children is about 200 KiB. A server sending more is refused, not
+/// buffered.
+pub const MAX_ANSWER: u64 = 4 << 20;
+
+/// Reads an answer's body, refusing more than [`MAX_ANSWER`] bytes.
+pub(crate) fn read_capped(resp: impl Read) -> std::io::Result<Vec<u8>> {
+    let mut body = Vec::new();
+    resp.take(MAX_ANSWER + 1).read_to_end(&mut body)?;
+    if body.len() as u64 > MAX_ANSWER {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("the answer is larger than {} MiB", MAX_ANSWER >> 20),
+        ));
+    }
+    Ok(body)
+}
+
 fn decode<T: DeserializeOwned>(resp: Response) -> Result<T> {
-    let bytes = resp.bytes().map_err(|e| GraphError::Network {
-        kind: network_kind(&e),
+    let bytes = read_capped(resp).map_err(|e| match e.kind() {
+        std::io::ErrorKind::InvalidData => GraphError::InvalidResponse {
+            detail: format!("unexpected answer from Graph: {e}"),
+        },
+        _ => GraphError::Network {
+            kind: NetworkErrorKind::Reset,
+        },
     })?;
     serde_json::from_slice(&bytes).map_err(|e| GraphError::InvalidResponse {
         detail: format!("unexpected answer from Graph: {e}"),
     })
 }
+
+/// The most children a folder listing may hold (Nuage's folders hold one
+/// file per restore point).
+pub const MAX_CHILDREN: usize = 100_000;
 
 /// The answer to one upload fragment.
 pub enum Fragment {
@@ -218,7 +245,7 @@ impl<'t> Graph<'t> {
                         .get(RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    let body = resp.bytes().unwrap_or_default();
+                    let body = read_capped(resp).unwrap_or_default();
                     (
                         retry::classify(status, retry_after.as_deref(), &body),
                         Some(status),
@@ -292,13 +319,21 @@ impl<'t> Graph<'t> {
         }
     }
 
-    /// Every child of a folder, following `@odata.nextLink`.
+    /// Every child of a folder, following `@odata.nextLink`, up to
+    /// [`MAX_CHILDREN`]: a listing that never ends is refused.
     pub fn children(&mut self, at: &ItemLocation) -> Result<Vec<DriveItem>> {
         let mut all = Vec::new();
         let mut next: Option<String> = None;
         loop {
             let page = self.children_page(at, next.as_deref(), 200)?;
             all.extend(page.value);
+            if all.len() > MAX_CHILDREN {
+                return Err(GraphError::InvalidResponse {
+                    detail: format!(
+                        "the folder lists more than {MAX_CHILDREN} items; Nuage keeps far fewer copies in one folder"
+                    ),
+                });
+            }
             match page.next_link {
                 Some(l) => next = Some(l),
                 None => return Ok(all),

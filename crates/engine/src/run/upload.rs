@@ -423,9 +423,14 @@ impl Ctx<'_> {
             fastrand::u64(..),
             file_name(&p.id)
         ));
-        let mut out = fsutil::HashingWriter::new(fsutil::AtomicFile::create(&path)?);
+        // Never more than the copy's listed size reaches the disk.
+        let mut out = fsutil::HashingWriter::new(fsutil::Limited::new(
+            fsutil::AtomicFile::create(&path)?,
+            p.size_bytes,
+        ));
         dest.download(&p.source, &file_name(&p.id), &mut out)?;
         let (file, hashes) = out.finish();
+        let file = file.into_inner();
         // Against the destination's hash, and against the BLAKE3 recorded
         // when the copy was made (a point known here has one).
         if p.quickxor.as_deref().is_some_and(|q| q != hashes.quickxor)
@@ -462,9 +467,19 @@ impl Ctx<'_> {
         };
         match self.repair_local_copy(p) {
             Ok(()) => Ok(true),
+            // No destination: the local copy was the only one.
+            Err(Error::UnknownRestorePoint(_)) => Err(local),
             Err(remote) => {
                 tracing::warn!(point = %p.id, "no good copy at the destination either: {remote}");
-                Err(local)
+                Err(match local {
+                    Error::CorruptCopy { path, detail } => Error::CorruptCopy {
+                        path,
+                        detail: format!(
+                            "{detail}; the copy at the destination could not be used either: {remote}"
+                        ),
+                    },
+                    other => other,
+                })
             }
         }
     }
