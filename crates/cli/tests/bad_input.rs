@@ -1237,3 +1237,27 @@ fn a_remote_copy_bigger_than_recorded_is_not_downloaded_whole() {
         .unwrap_or_default();
     assert!(left.is_empty(), "left in the work folder: {left:?}");
 }
+
+#[test]
+fn listing_a_destination_does_not_read_the_files_there() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let nas = env.path("nas");
+    fs::create_dir(&nas).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    env.backup_ok();
+    // A planted 64 GiB file (sparse) named like a restore point.
+    fs::File::create(nas.join("app/29991231-235959998-dead.json.zst"))
+        .unwrap()
+        .set_len(64 << 30)
+        .unwrap();
+    for args in [&["list"][..], &["backup"][..]] {
+        let o = env.run_full(args);
+        assert!(o.succeeded(), "{}", o.describe());
+        assert!(
+            o.elapsed < Duration::from_secs(10),
+            "{args:?} took {:?}",
+            o.elapsed
+        );
+    }
+}

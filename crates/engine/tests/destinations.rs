@@ -117,8 +117,10 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
     let moved = dest.list("garage").unwrap();
     assert_eq!(moved.len(), 1);
     assert_eq!(moved[0].point_id(), Some(c));
-    if dest.capabilities().server_hash {
+    if dest.capabilities().listed_hash {
         assert_eq!(moved[0].quickxor.as_deref(), Some(quickxor(b"c").as_str()));
+    } else {
+        assert_eq!(moved[0].quickxor, None);
     }
     let mut got = Vec::new();
     dest.download("garage", &file_name(c), &mut got).unwrap();

@@ -40,8 +40,12 @@ impl RemoteFile {
 /// What a destination can do, so callers need not know which one it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Capabilities {
-    /// Reports a hash of what it stored, computed on its side.
+    /// Reports a hash of what it stored, computed on its side, when an
+    /// upload completes.
     pub server_hash: bool,
+    /// Its listings carry that hash too (a folder has none stored: it
+    /// would have to read every file to list them).
+    pub listed_hash: bool,
     /// Can continue an interrupted upload where it stopped.
     pub resumable: bool,
 }

@@ -150,6 +150,7 @@ impl Destination for OneDriveDestination {
     fn capabilities(&self) -> Capabilities {
         Capabilities {
             server_hash: true,
+            listed_hash: true,
             resumable: true,
         }
     }
