@@ -11,14 +11,14 @@ export type AppState = "not_set_up" | "up_to_date" | "backing_up" | "waiting" | 
  * The one action that fixes the current problem. Each front end words it
  * (a button in the app, a command in the CLI, a line in an alert).
  */
-export type Action = "sign_in" | "unlock_keychain" | "retry" | "resume" | "choose_folder" | "add_source" | "check_source" | "free_space";
+export type Action = "sign_in" | "unlock_keychain" | "retry" | "resume" | "choose_folder" | "add_source" | "check_source" | "free_space" | "check_clock";
 
 /**
  * Every code Nuage reports, for scripts (`--json`), the desktop UI (which
  * branches on them; its TypeScript type is generated from this one) and
  * the state model. Serialised once, by serde, in snake_case.
  */
-export type ErrorCode = "sign_in_required" | "sign_in_declined" | "sign_in_expired" | "cancelled" | "keychain_unavailable" | "offline" | "throttled" | "destination_full" | "destination_unavailable" | "hash_mismatch" | "invalid_backup" | "source_unavailable" | "not_found" | "invalid_input" | "busy" | "disk_full" | "io" | "stale" | "no_sources" | "no_destination" | "failed";
+export type ErrorCode = "sign_in_required" | "sign_in_declined" | "sign_in_expired" | "cancelled" | "keychain_unavailable" | "offline" | "throttled" | "destination_full" | "destination_unavailable" | "hash_mismatch" | "invalid_backup" | "source_unavailable" | "not_found" | "invalid_input" | "busy" | "disk_full" | "io" | "stale" | "clock_changed" | "no_sources" | "no_destination" | "failed";
 
 /**
  * The current problem, in words, with its action.

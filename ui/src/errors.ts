@@ -21,6 +21,7 @@ const HEADLINES: Record<ErrorCode, Key> = {
   disk_full: "error.disk_full",
   io: "error.io",
   stale: "error.stale",
+  clock_changed: "error.clock_changed",
   no_sources: "error.no_sources",
   no_destination: "error.no_destination",
   failed: "error.failed",

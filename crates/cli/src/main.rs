@@ -689,6 +689,7 @@ fn action_hint(action: Action) -> &'static str {
         Action::AddSource => "add a database: `nuage source add PATH`",
         Action::CheckSource => "check the source's file, or `nuage source remove NAME`",
         Action::FreeSpace => "free some disk space, then `nuage backup`",
+        Action::CheckClock => "set the computer's date and time (e.g. `timedatectl`)",
     }
 }
 

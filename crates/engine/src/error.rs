@@ -116,6 +116,9 @@ pub enum ErrorCode {
     Io,
     /// No verified backup of a source for three schedule intervals.
     Stale,
+    /// The computer's clock is behind the newest recorded run: it went
+    /// back (a laptop waking with a wrong clock, a corrected time).
+    ClockChanged,
     /// Nothing to back up yet.
     NoSources,
     /// Copies stay on this computer: no destination chosen.
@@ -146,13 +149,14 @@ impl ErrorCode {
             ErrorCode::DiskFull => "disk_full",
             ErrorCode::Io => "io",
             ErrorCode::Stale => "stale",
+            ErrorCode::ClockChanged => "clock_changed",
             ErrorCode::NoSources => "no_sources",
             ErrorCode::NoDestination => "no_destination",
             ErrorCode::Failed => "failed",
         }
     }
 
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::SignInRequired,
         ErrorCode::SignInDeclined,
         ErrorCode::SignInExpired,
@@ -171,6 +175,7 @@ impl ErrorCode {
         ErrorCode::DiskFull,
         ErrorCode::Io,
         ErrorCode::Stale,
+        ErrorCode::ClockChanged,
         ErrorCode::NoSources,
         ErrorCode::NoDestination,
         ErrorCode::Failed,

@@ -168,6 +168,8 @@ pub enum Action {
     AddSource,
     CheckSource,
     FreeSpace,
+    /// Set the computer's date and time: nothing in Nuage can.
+    CheckClock,
 }
 
 /// The current problem, in words, with its action.
@@ -284,6 +286,7 @@ pub fn action_for(code: ErrorCode) -> Action {
         ErrorCode::SourceUnavailable => Action::CheckSource,
         ErrorCode::DiskFull => Action::FreeSpace,
         ErrorCode::NoSources => Action::AddSource,
+        ErrorCode::ClockChanged => Action::CheckClock,
         _ => Action::Retry,
     }
 }
@@ -407,6 +410,29 @@ pub fn assess(status: &StatusReport, ctx: &Context) -> (AppState, String, Option
                 s.name
             ),
             problem(code, why, Some(&s.name)),
+        );
+    }
+    // A run dated later than now: the clock went back. Scheduled backups
+    // go on (the scheduler ignores such a date), but restore points are
+    // named and kept by date, so a person should set the clock right.
+    if let Some(r) = status
+        .last_runs
+        .iter()
+        .find(|r| parse_time(&r.started_at).is_some_and(|t| t > now + chrono::Duration::minutes(5)))
+    {
+        return (
+            AppState::NeedsAttention,
+            "needs attention: the computer's clock is behind the last backup.".into(),
+            problem(
+                ErrorCode::ClockChanged,
+                format!(
+                    "The last backup of '{}' is dated {}, later than this computer's clock ({}). Backups go on as scheduled, but restore points are named and kept by date: check the computer's date and time.",
+                    r.source,
+                    r.started_at,
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                Some(&r.source),
+            ),
         );
     }
     if let Some(interval) = status.schedule.interval() {
@@ -625,6 +651,27 @@ mod tests {
             error: Some("it broke".into()),
             error_code: Some(ErrorCode::parse(code)),
         }
+    }
+
+    #[test]
+    fn a_run_dated_after_now_says_the_clock_went_back() {
+        let mut run = failed_run("failed");
+        run.outcome = RunOutcome::BackedUp;
+        run.error = None;
+        run.error_code = None;
+        run.started_at = "2026-11-21T12:00:00Z".into();
+        let r = report(vec![source(Some("2026-11-21T09:30:00Z"))], vec![run]);
+        let (state, _, p) = assess(&r, &ctx("2026-11-21T10:00:00Z"));
+        assert_eq!(state, AppState::NeedsAttention);
+        let p = p.unwrap();
+        assert_eq!(
+            (p.code, p.action),
+            (ErrorCode::ClockChanged, Action::CheckClock)
+        );
+        assert!(p.message.contains("2026-11-21T12:00:00Z"), "{}", p.message);
+        // A few minutes of drift between machines is not a jump.
+        let (state, _, _) = assess(&r, &ctx("2026-11-21T11:58:00Z"));
+        assert_eq!(state, AppState::UpToDate);
     }
 
     #[test]

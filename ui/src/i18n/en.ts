@@ -53,6 +53,7 @@ export const en = {
   "error.io": "A file could not be read or written.",
   "error.failed": "Something went wrong.",
   "error.stale": "Backups are overdue.",
+  "error.clock_changed": "The computer's clock went back.",
   "error.no_sources": "No database is being backed up yet.",
   "error.generic": "Something needs your attention.",
 

@@ -54,6 +54,7 @@ export const fr: Dict = {
   "error.io": "Un fichier n'a pas pu être lu ou écrit.",
   "error.failed": "Un problème est survenu.",
   "error.stale": "Les sauvegardes sont en retard.",
+  "error.clock_changed": "L'horloge de l'ordinateur a reculé.",
   "error.no_sources": "Aucune base de données n'est encore sauvegardée.",
   "error.generic": "Un point demande votre attention.",
 

@@ -54,6 +54,7 @@ export const pt: Dict = {
   "error.io": "Não foi possível ler ou escrever um ficheiro.",
   "error.failed": "Algo correu mal.",
   "error.stale": "As cópias de segurança estão atrasadas.",
+  "error.clock_changed": "O relógio do computador recuou.",
   "error.no_sources": "Ainda não há nenhuma base de dados a ser copiada.",
   "error.generic": "Há algo que requer a sua atenção.",
 

@@ -164,6 +164,12 @@ describe("problem", () => {
     expect(headline("no_destination")).toBe("Copies stay on this computer only.");
   });
 
+  test("a clock that went back has no button, only the message", async () => {
+    await boot({ overview: withProblem("check_clock", "clock_changed") });
+    expect($("#problem").textContent).toContain("The computer's clock went back.");
+    expect(document.querySelector("#problem-action")).toBeNull();
+  });
+
   test("free_space has no button, only the message", async () => {
     await boot({ overview: withProblem("free_space", "disk_full") });
     expect($("#problem").textContent).toContain("Details in English.");

@@ -16,6 +16,7 @@ const ACTION_KEYS: Record<Action, Key | null> = {
   add_source: "action.add_source",
   check_source: "action.check_source",
   free_space: null,
+  check_clock: null,
   resume: "action.resume",
 };
 
@@ -196,6 +197,7 @@ export function overviewView(ctx: Ctx): View {
         await recheckKeychain(button);
         return;
       case "free_space":
+      case "check_clock":
         return;
     }
   }
