@@ -403,6 +403,15 @@ fn a_large_upload_killed_midway_resumes_where_the_server_stopped() {
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
     assert!(size > 150 << 20, "a large copy: {size}");
+    // The session's URL is pre-authenticated: the state database keeps it
+    // sealed, never in plain text.
+    for f in ["state.sqlite", "state.sqlite-wal"] {
+        let bytes = std::fs::read(c.env.home().join(f)).unwrap_or_default();
+        assert!(
+            !bytes.windows(9).any(|w| w == b"/_upload/"),
+            "{f} holds an upload URL in plain text"
+        );
+    }
     let fragments_before = fragment_puts(&c.state());
     // The access token expires while the upload is interrupted: the resume
     // refreshes it for the Graph calls (the upload URL itself needs none).

@@ -177,8 +177,13 @@ impl Ctx<'_> {
     /// Forgets every credential of this home. Backups keep landing locally.
     pub fn sign_out(&self) -> Result<()> {
         session::sign_out(self.home(), &self.config.graph).map_err(graph_error)?;
-        // Upload URLs are credentials too: they go with the sign-in.
-        self.store.forget_upload_sessions()
+        // Upload URLs are credentials too: they go with the sign-in, and
+        // so does the key that sealed them.
+        self.store.forget_upload_sessions()?;
+        if let Err(e) = crate::sealed::forget_key(self.home(), &self.config.graph) {
+            tracing::warn!("the sealing key stays in the keychain: {e}");
+        }
+        Ok(())
     }
 
     /// Who is signed in, with the drive's type and quota.

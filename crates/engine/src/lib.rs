@@ -19,6 +19,7 @@ mod error;
 mod event;
 mod fsutil;
 mod run;
+mod sealed;
 mod service;
 mod source;
 mod status;

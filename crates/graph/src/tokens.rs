@@ -397,6 +397,9 @@ fn check_key(key: &str) -> Result<()> {
 pub enum Kind {
     Tokens,
     AppCredentials,
+    /// The key that seals secrets Nuage keeps in its state database
+    /// (resumable upload URLs, which are pre-authenticated).
+    SealingKey,
 }
 
 impl Kind {
@@ -404,6 +407,7 @@ impl Kind {
         match self {
             Kind::Tokens => "tokens",
             Kind::AppCredentials => "app-credentials",
+            Kind::SealingKey => "sealing-key",
         }
     }
 
@@ -411,6 +415,7 @@ impl Kind {
         match self {
             Kind::Tokens => "Microsoft tokens",
             Kind::AppCredentials => "app credentials",
+            Kind::SealingKey => "the key of Nuage's sealed state",
         }
     }
 }

@@ -15,18 +15,23 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::event::{Event, UploadOutcome};
 use crate::fsutil;
 use crate::run::Ctx;
+use crate::sealed::Sealer;
 use crate::store::{Location, RestorePoint, SourceRecord, Store, UploadState, retention};
 
 /// The destination of a run, opened once: its key in the state database
 /// (its description) and the destination itself, or why it cannot be used.
 pub type DestinationSlot = std::result::Result<(String, Box<dyn Destination>), Error>;
 
-/// Keeps an upload's resumable session in the state database.
+/// Keeps an upload's resumable session in the state database, sealed
+/// ([`crate::sealed`]): its URL is pre-authenticated.
 struct StoreJournal<'a> {
     store: &'a Store,
     point: &'a str,
     destination: &'a str,
     session: Option<UploadSession>,
+    sealer: Option<Sealer>,
+    home: &'a std::path::Path,
+    settings: &'a nuage_graph::session::Settings,
 }
 
 impl UploadJournal for StoreJournal<'_> {
@@ -35,8 +40,12 @@ impl UploadJournal for StoreJournal<'_> {
     }
     fn save(&mut self, session: &UploadSession) -> Result<()> {
         let json = serde_json::to_string(session).expect("serializable");
+        if self.sealer.is_none() {
+            self.sealer = Some(Sealer::open(self.home, self.settings)?);
+        }
+        let sealed = self.sealer.as_ref().expect("just opened").seal(&json)?;
         self.store
-            .set_upload_session(self.point, self.destination, Some(&json))?;
+            .set_upload_session(self.point, self.destination, Some(&sealed))?;
         self.session = Some(session.clone());
         Ok(())
     }
@@ -197,14 +206,25 @@ impl Ctx<'_> {
             self.store
                 .set_upload(&p.id, key, UploadState::Pending, Some(p.size_bytes), None)?;
         }
-        let session = previous
-            .and_then(|r| r.session)
+        // A session that cannot be opened (signed out since, damaged)
+        // is as good as none: the upload starts again.
+        let sealed = previous.and_then(|r| r.session);
+        let sealer = match &sealed {
+            Some(_) => Sealer::open(self.home(), &self.config.graph).ok(),
+            None => None,
+        };
+        let session = sealed
+            .zip(sealer.as_ref())
+            .and_then(|(s, k)| k.open_sealed(&s))
             .and_then(|j| serde_json::from_str(&j).ok());
         let mut journal = StoreJournal {
             store: self.store,
             point: &p.id,
             destination: key,
             session,
+            sealer,
+            home: self.home(),
+            settings: &self.config.graph,
         };
         let source = p.source.clone();
         let result = dest.upload(
