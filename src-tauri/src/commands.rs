@@ -2,7 +2,7 @@
 //! Each one is thin: it calls the engine on a blocking thread and maps the
 //! result; errors cross as `{code, message}` ([`AppError`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -273,34 +273,77 @@ pub async fn sign_out(nuage: State<'_, Nuage>) -> CmdResult<()> {
 
 #[tauri::command]
 pub async fn check_source(nuage: State<'_, Nuage>, path: String) -> CmdResult<SourceCheck> {
-    with_engine(&nuage, move |e| Ok(e.check_source(&expand(&path)?)?)).await
+    with_engine(&nuage, move |e| {
+        Ok(e.check_source(&expand(e.home(), &path)?)?)
+    })
+    .await
 }
 
-/// A path typed by a person: `~/x` is in their home, a bare name such as
-/// `shop-2026-11-21.json` goes to their Downloads folder (the app has no
-/// meaningful working directory), blanks are trimmed.
-fn expand(path: &str) -> CmdResult<PathBuf> {
+/// A path from the window (typed by a person, or from a system dialog):
+/// `~/x` is in their home, a bare name such as `shop-2026-11-21.json` goes
+/// to their Downloads folder (the app has no meaningful working directory),
+/// blanks are trimmed. The web view is not trusted with Nuage's own files:
+/// a path into Nuage's home (its state, sealed keys, copies) is refused,
+/// whatever it is for — the window names restore points by id.
+fn expand(home: &Path, path: &str) -> CmdResult<PathBuf> {
     let p = path.trim();
     if p.is_empty() {
         return Err(AppError::invalid("Give the path of a file or folder."));
     }
+    if p.chars().any(char::is_control) {
+        return Err(AppError::invalid(
+            "That path holds control characters. Choose the file or folder again.",
+        ));
+    }
     let dirs = directories::UserDirs::new();
+    let mut path = PathBuf::from(p);
     if let Some(rest) = p.strip_prefix("~/")
         && let Some(d) = &dirs
     {
-        return Ok(d.home_dir().join(rest));
-    }
-    let path = PathBuf::from(p);
-    if path.is_relative()
+        path = d.home_dir().join(rest);
+    } else if path.is_relative()
         && let Some(d) = &dirs
     {
         let base = d
             .download_dir()
             .filter(|p| p.is_dir())
             .unwrap_or_else(|| d.home_dir());
-        return Ok(base.join(path));
+        path = base.join(path);
+    }
+    if inside(&path, home) {
+        return Err(AppError::invalid(format!(
+            "{} is inside Nuage's own folder. Choose a file or folder of your own.",
+            path.display()
+        )));
     }
     Ok(path)
+}
+
+/// Whether `path` is `dir` or inside it, symbolic links and `..` resolved
+/// as far as they exist.
+fn inside(path: &Path, dir: &Path) -> bool {
+    // Component by component, as the system resolves it: a symbolic
+    // link is followed before a `..` after it is applied.
+    let real = |p: &Path| -> PathBuf {
+        let abs = std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+        let mut out = PathBuf::new();
+        for c in abs.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => {
+                    out.push(other);
+                    if let Ok(r) = std::fs::canonicalize(&out) {
+                        out = r;
+                    }
+                }
+            }
+        }
+        out
+    };
+    real(path).starts_with(real(dir))
 }
 
 #[tauri::command]
@@ -311,7 +354,7 @@ pub async fn add_source(
 ) -> CmdResult<SourceRecord> {
     let name = trimmed(name);
     changing(&nuage, move |e| {
-        Ok(e.add_source(&expand(&path)?, name.as_deref())?)
+        Ok(e.add_source(&expand(e.home(), &path)?, name.as_deref())?)
     })
     .await
 }
@@ -422,7 +465,7 @@ pub async fn use_share_link(nuage: State<'_, Nuage>, link: String) -> CmdResult<
 #[tauri::command]
 pub async fn use_local_folder(nuage: State<'_, Nuage>, path: String) -> CmdResult<()> {
     changing(&nuage, move |e| {
-        let path = std::path::absolute(expand(&path)?)
+        let path = std::path::absolute(expand(e.home(), &path)?)
             .map_err(|err| AppError::invalid(format!("That path cannot be used: {err}.")))?;
         e.set_destination(Some(&DestinationConfig::Folder { path }))?;
         Ok(())
@@ -472,7 +515,7 @@ fn resolve(e: &Engine, b: &BackupSelector) -> CmdResult<BackupRef> {
     match b {
         BackupSelector::Point(id) => Ok(e.resolve(id)?),
         BackupSelector::File(f) => {
-            let path = expand(f)?;
+            let path = expand(e.home(), f)?;
             if !path.is_file() {
                 return Err(AppError::new(
                     ErrorCode::NotFound,
@@ -515,7 +558,7 @@ pub async fn restore(
             }
         };
         Ok(match trimmed(to) {
-            Some(to) => e.restore_to(&r, &expand(&to)?, false, &mut report)?,
+            Some(to) => e.restore_to(&r, &expand(e.home(), &to)?, false, &mut report)?,
             None => e.restore_in_place(&r, &mut report)?,
         })
     })
@@ -534,7 +577,7 @@ pub async fn export_point(nuage: State<'_, Nuage>, point: String, file: String) 
                 ));
             }
         };
-        Ok(e.export(&p, &expand(&file)?, false)?)
+        Ok(e.export(&p, &expand(e.home(), &file)?, false)?)
     })
     .await
 }
@@ -712,7 +755,35 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
 
 #[cfg(test)]
 mod tests {
-    use super::safe_sign_in_url;
+    use super::{expand, safe_sign_in_url};
+
+    #[test]
+    fn paths_from_the_window_never_reach_into_nuage_s_home() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("nuage");
+        std::fs::create_dir_all(home.join("backups/shop")).unwrap();
+        std::os::unix::fs::symlink(&home, dir.path().join("link")).unwrap();
+        let ok = dir.path().join("restored.db");
+        assert_eq!(expand(&home, ok.to_str().unwrap()).unwrap(), ok);
+        assert!(expand(&home, dir.path().join("nuage-other/x.db").to_str().unwrap()).is_ok());
+        for bad in [
+            home.join("state.sqlite"),
+            home.join("backups/shop/20261206-000000000-abcd.json.zst"),
+            home.join("new-file.db"),
+            home.clone(),
+            dir.path().join("link/state.sqlite"),
+            dir.path().join("elsewhere/../nuage/secrets"),
+        ] {
+            let e = expand(&home, bad.to_str().unwrap()).unwrap_err();
+            assert!(
+                e.message.contains("inside Nuage's own folder"),
+                "{bad:?}: {e:?}"
+            );
+        }
+        assert!(expand(&home, "  ").is_err());
+        assert!(expand(&home, "/tmp/a\nb").is_err());
+        assert!(expand(&home, "/tmp/a\u{7}b").is_err());
+    }
 
     #[test]
     fn only_https_pages_or_the_configured_authority_are_opened() {
