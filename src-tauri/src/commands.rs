@@ -10,8 +10,8 @@ use chrono::Utc;
 use nuage_engine::Overview;
 use nuage_engine::{Account, FolderEntry, FolderPage};
 use nuage_engine::{
-    BackupRef, DestinationConfig, Engine, Event, Preview, RestorePoint, RestoreReport, RunRecord,
-    Schedule, SourceCheck, SourceRecord,
+    BackupRef, Cancel, DestinationConfig, Engine, Event, Preview, RestorePoint, RestoreReport,
+    RunRecord, Schedule, SourceCheck, SourceRecord,
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
@@ -530,11 +530,34 @@ fn resolve(e: &Engine, b: &BackupSelector) -> CmdResult<BackupRef> {
     }
 }
 
+/// A new cancel token for a preview or restore, replacing the last one
+/// (the window runs one at a time).
+fn cancellable(nuage: &Nuage) -> Cancel {
+    let c = Cancel::default();
+    *nuage.restoring.lock().unwrap_or_else(|p| p.into_inner()) = Some(c.clone());
+    c
+}
+
+/// Stops the preview or restore in progress: nothing is changed (a restore
+/// already replacing its source completes).
+#[tauri::command]
+pub fn cancel_restore(nuage: State<'_, Nuage>) {
+    if let Some(c) = nuage
+        .restoring
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+    {
+        c.cancel();
+    }
+}
+
 #[tauri::command]
 pub async fn preview(nuage: State<'_, Nuage>, backup: BackupSelector) -> CmdResult<Preview> {
+    let cancel = cancellable(&nuage);
     with_engine(&nuage, move |e| {
         let r = resolve(e, &backup)?;
-        Ok(e.preview(&r, &mut |_| {})?)
+        Ok(e.preview(&r, &mut |_| {}, &cancel)?)
     })
     .await
 }
@@ -549,6 +572,7 @@ pub async fn restore(
     to: Option<String>,
     progress: Channel<Event>,
 ) -> CmdResult<RestoreReport> {
+    let cancel = cancellable(&nuage);
     changing(&nuage, move |e| {
         let r = resolve(e, &backup)?;
         let mut report = |ev: Event| {
@@ -558,8 +582,8 @@ pub async fn restore(
             }
         };
         Ok(match trimmed(to) {
-            Some(to) => e.restore_to(&r, &expand(e.home(), &to)?, false, &mut report)?,
-            None => e.restore_in_place(&r, &mut report)?,
+            Some(to) => e.restore_to(&r, &expand(e.home(), &to)?, false, &mut report, &cancel)?,
+            None => e.restore_in_place(&r, &mut report, &cancel)?,
         })
     })
     .await
@@ -738,6 +762,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         restore_points,
         preview,
         restore,
+        cancel_restore,
         export_point,
         history,
         settings,

@@ -49,6 +49,8 @@ pub struct Nuage {
     pub home: PathBuf,
     pub service: Arc<Service>,
     pub sign_in: Mutex<Option<PendingSignIn>>,
+    /// Cancels the preview or restore in progress, if any.
+    pub restoring: Mutex<Option<nuage_engine::Cancel>>,
     pub tray: Mutex<TrayShown>,
     pub lang: Mutex<Lang>,
     pub started: Instant,
@@ -78,6 +80,7 @@ impl Nuage {
             home,
             config,
             sign_in: Mutex::new(None),
+            restoring: Mutex::new(None),
             tray: Mutex::new(TrayShown {
                 available: tray_available,
                 state: None,

@@ -76,6 +76,8 @@ export const api = {
 
   restorePoints: (source: string | null) => invoke<RestorePointList>("restore_points", { source }),
   preview: (backup: BackupSelector) => invoke<Preview>("preview", { backup }),
+  /** Stops the preview or restore in progress; it then fails with code `cancelled`, nothing changed. */
+  cancelRestore: () => invoke<void>("cancel_restore"),
   /**
    * Into a new database file `to`, or in place over its source when `to` is
    * null. Its progress arrives on the channel passed as `progress`, one

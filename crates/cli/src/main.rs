@@ -13,8 +13,8 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use nuage_engine::{
-    Action, BackupRef, DestinationConfig, Engine, Event, Location, RunOutcome, Schedule, Service,
-    UploadState,
+    Action, BackupRef, Cancel, DestinationConfig, Engine, Event, Location, RunOutcome, Schedule,
+    Service, UploadState,
 };
 
 #[derive(Parser)]
@@ -504,7 +504,9 @@ fn run(cli: Cli) -> Result<i32> {
             let r = engine.resolve(&point)?;
             let progress = Spinner::new(!json);
             let report = match to {
-                Some(to) => engine.restore_to(&r, &to, force, &mut |e| progress.on(&e)),
+                Some(to) => {
+                    engine.restore_to(&r, &to, force, &mut |e| progress.on(&e), &Cancel::default())
+                }
                 None => {
                     let source = engine.source_of(&r)?;
                     if !yes {
@@ -515,7 +517,7 @@ fn run(cli: Cli) -> Result<i32> {
                             describe_ref(&r)
                         ))?;
                     }
-                    engine.restore_in_place(&r, &mut |e| progress.on(&e))
+                    engine.restore_in_place(&r, &mut |e| progress.on(&e), &Cancel::default())
                 }
             };
             progress.done();
@@ -528,8 +530,13 @@ fn run(cli: Cli) -> Result<i32> {
             json,
         } => {
             let progress = Spinner::new(!json);
-            let report =
-                engine.restore_to(&BackupRef::File(file), &to, force, &mut |e| progress.on(&e));
+            let report = engine.restore_to(
+                &BackupRef::File(file),
+                &to,
+                force,
+                &mut |e| progress.on(&e),
+                &Cancel::default(),
+            );
             progress.done();
             report_restore(&report?, json)?;
         }

@@ -80,6 +80,9 @@ pub enum Error {
     #[error("restoring into {}: {detail}", .path.display())]
     RestoreFailed { path: PathBuf, detail: String },
 
+    #[error("cancelled: nothing was changed.")]
+    Cancelled,
+
     /// A destination (or the sign-in it needs) could not be used.
     #[error("{message}")]
     Destination { code: ErrorCode, message: String },
@@ -280,6 +283,7 @@ impl Error {
                 ErrorCode::InvalidInput
             }
             Error::Busy { .. } => ErrorCode::Busy,
+            Error::Cancelled => ErrorCode::Cancelled,
             Error::DiskFull { .. } => ErrorCode::DiskFull,
             Error::Io { .. } | Error::State { .. } | Error::RestoreFailed { .. } => ErrorCode::Io,
             Error::Destination { code, .. } => *code,

@@ -39,7 +39,7 @@ pub use destination::{
     UploadSession, file_name, folder::FolderDestination, onedrive::OneDriveDestination,
 };
 pub use document::limits;
-pub use document::{Document, Meter};
+pub use document::{Cancel, Document, Meter};
 pub use error::{Error, ErrorCode, InvalidBackup, Result, SourceProblem};
 pub use event::{Event, SourceOutcome, UploadOutcome};
 pub use run::backup::{ZSTD_JOB_SIZE, ZSTD_LEVEL};
@@ -277,8 +277,13 @@ impl Engine {
 
     /// Validates `r` completely (as a restore would) and says what a restore
     /// would do. Nothing outside Nuage's scratch folder is written.
-    pub fn preview(&self, r: &BackupRef, events: &mut dyn FnMut(Event)) -> Result<Preview> {
-        self.ctx().preview(r, events)
+    pub fn preview(
+        &self,
+        r: &BackupRef,
+        events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
+    ) -> Result<Preview> {
+        self.ctx().preview(r, events, cancel)
     }
 
     /// Restores `r` into a new target at `to`. The target appears only
@@ -290,8 +295,9 @@ impl Engine {
         to: &Path,
         force: bool,
         events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
     ) -> Result<RestoreReport> {
-        self.ctx().restore_to(r, to, force, events)
+        self.ctx().restore_to(r, to, force, events, cancel)
     }
 
     /// The registered source a backup belongs to, for a restore in place.
@@ -307,8 +313,9 @@ impl Engine {
         &self,
         r: &BackupRef,
         events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
     ) -> Result<RestoreReport> {
-        self.ctx().restore_in_place(r, events)
+        self.ctx().restore_in_place(r, events, cancel)
     }
 
     /// Writes restore point `id` to `file`: plain JSON, or zstd when the

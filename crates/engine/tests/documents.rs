@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use nuage_engine::{BackupRef, Engine, Event};
+use nuage_engine::{BackupRef, Cancel, Engine, Event};
 use rusqlite::Connection;
 
 /// id, name, phone, balance, photo, typeof(note)
@@ -25,29 +25,39 @@ fn a_version_1_sqlite_document_restores_exactly() {
     let e = Engine::open(&dir.path().join("home")).unwrap();
     let to = dir.path().join("garage.db");
     let preview = e
-        .preview(&BackupRef::File(fixture.clone()), &mut |_| {})
+        .preview(
+            &BackupRef::File(fixture.clone()),
+            &mut |_| {},
+            &Cancel::default(),
+        )
         .unwrap();
     assert_eq!(preview.source, "garage");
     assert_eq!(preview.rows, 6);
     let mut progress = Vec::new();
     let mut modes = Vec::new();
     let report = e
-        .restore_to(&BackupRef::File(fixture), &to, false, &mut |ev| {
-            if let Event::RestoreProgress { table, rows } = ev {
-                progress.push((table, rows));
-                // The database being built beside the target holds
-                // plaintext rows: user-only from its first byte.
-                for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
-                    if f.file_name()
-                        .to_string_lossy()
-                        .starts_with(".garage.db.nuage-restore-")
-                    {
-                        use std::os::unix::fs::PermissionsExt;
-                        modes.push(f.metadata().unwrap().permissions().mode() & 0o777);
+        .restore_to(
+            &BackupRef::File(fixture),
+            &to,
+            false,
+            &mut |ev| {
+                if let Event::RestoreProgress { table, rows } = ev {
+                    progress.push((table, rows));
+                    // The database being built beside the target holds
+                    // plaintext rows: user-only from its first byte.
+                    for f in std::fs::read_dir(dir.path()).unwrap().flatten() {
+                        if f.file_name()
+                            .to_string_lossy()
+                            .starts_with(".garage.db.nuage-restore-")
+                        {
+                            use std::os::unix::fs::PermissionsExt;
+                            modes.push(f.metadata().unwrap().permissions().mode() & 0o777);
+                        }
                     }
                 }
-            }
-        })
+            },
+            &Cancel::default(),
+        )
         .unwrap();
     assert!(
         !modes.is_empty(),

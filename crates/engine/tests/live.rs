@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use nuage_engine::{BackupRef, RunOutcome};
+use nuage_engine::{BackupRef, Cancel, RunOutcome};
 use rusqlite::Connection;
 use support::{engine, logical};
 
@@ -132,8 +132,14 @@ fn consistent_snapshots_under_concurrent_writes(wal: bool) {
         );
         let point = e.restore_points(Some("bank")).unwrap().remove(0);
         let to = dir.path().join(format!("restored-{i}.db"));
-        e.restore_to(&BackupRef::Point(point), &to, false, &mut |_| {})
-            .unwrap();
+        e.restore_to(
+            &BackupRef::Point(point),
+            &to,
+            false,
+            &mut |_| {},
+            &Cancel::default(),
+        )
+        .unwrap();
         ledger_sizes.push(assert_consistent(&to));
     }
     stop.store(true, Ordering::Relaxed);
@@ -235,8 +241,14 @@ fn unchanged_sources_are_skipped_and_every_change_is_seen() {
             );
             let p = e.restore_points(Some("s")).unwrap().remove(0);
             let to = dir.path().join(format!("r{i}.db"));
-            e.restore_to(&BackupRef::Point(p), &to, false, &mut |_| {})
-                .unwrap();
+            e.restore_to(
+                &BackupRef::Point(p),
+                &to,
+                false,
+                &mut |_| {},
+                &Cancel::default(),
+            )
+            .unwrap();
             let b: i64 = Connection::open(&to)
                 .unwrap()
                 .query_row("SELECT balance FROM accounts WHERE id = 0", [], |r| {
@@ -289,7 +301,11 @@ fn restore_in_place_keeps_the_app_working_and_a_safety_copy() {
         .unwrap();
     let damaged = logical(&db);
     let report = e
-        .restore_in_place(&BackupRef::Point(good.clone()), &mut |_| {})
+        .restore_in_place(
+            &BackupRef::Point(good.clone()),
+            &mut |_| {},
+            &Cancel::default(),
+        )
         .unwrap();
     // The app's open connection sees the restored data.
     let total: i64 = app
@@ -307,8 +323,14 @@ fn restore_in_place_keeps_the_app_working_and_a_safety_copy() {
         .find(|p| p.id == safety)
         .unwrap();
     let to = dir.path().join("damaged.db");
-    e.restore_to(&BackupRef::Point(p), &to, false, &mut |_| {})
-        .unwrap();
+    e.restore_to(
+        &BackupRef::Point(p),
+        &to,
+        false,
+        &mut |_| {},
+        &Cancel::default(),
+    )
+    .unwrap();
     assert_eq!(logical(&to), damaged);
 }
 

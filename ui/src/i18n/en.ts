@@ -279,6 +279,7 @@ export const en = {
   "restore.confirm": "Restore",
   "restore.confirm_replace": "Replace and restore",
   "restore.running": "Restoring…",
+  "restore.cancelled": "Cancelled: nothing was changed.",
   "restore.progress": "Restoring table {table}: {rows} rows",
   "restore.done": "Restored {source} from {date} into {target} ({rows}).",
   "restore.done_repaired": "The copy on this computer was missing or damaged: the verified copy at the destination was used, and put back on this computer.",

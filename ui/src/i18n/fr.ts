@@ -280,6 +280,7 @@ export const fr: Dict = {
   "restore.confirm": "Restaurer",
   "restore.confirm_replace": "Remplacer et restaurer",
   "restore.running": "Restauration en cours…",
+  "restore.cancelled": "Annulé : rien n'a été modifié.",
   "restore.progress": "Restauration de la table {table} : {rows} lignes",
   "restore.done": "{source} du {date} a été restaurée dans {target} ({rows}).",
   "restore.done_repaired": "La copie sur cet ordinateur manquait ou était abîmée : la copie vérifiée de la destination a été utilisée, puis remise sur cet ordinateur.",

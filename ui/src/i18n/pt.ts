@@ -280,6 +280,7 @@ export const pt: Dict = {
   "restore.confirm": "Restaurar",
   "restore.confirm_replace": "Substituir e restaurar",
   "restore.running": "A restaurar…",
+  "restore.cancelled": "Cancelado: nada foi alterado.",
   "restore.progress": "A restaurar a tabela {table}: {rows} linhas",
   "restore.done": "{source} de {date} foi restaurada em {target} ({rows}).",
   "restore.done_repaired": "A cópia neste computador faltava ou estava danificada: foi usada a cópia verificada do destino, que foi reposta neste computador.",

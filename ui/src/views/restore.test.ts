@@ -156,6 +156,31 @@ describe("restore points", () => {
     expect(document.querySelector("#preview")).toBeNull();
   });
 
+  test("a preview in progress can be cancelled: nothing changed, said as information", async () => {
+    const reading = deferred<Preview>();
+    const { backend } = await openRestore({ preview: () => reading.promise, cancel_restore: () => null });
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await click("#preview-stop");
+    expect(backend.called("cancel_restore")).toHaveLength(1);
+    reading.reject({ code: "cancelled", message: "cancelled: nothing was changed." });
+    await until(() => expect($("#result").dataset.kind).toBe("info"));
+    expect(text("#result")).toBe("Cancelled: nothing was changed.");
+  });
+
+  test("a restore in progress can be cancelled", async () => {
+    const restoring = deferred<RestoreReport>();
+    const { backend } = await openRestore({ restore: () => restoring.promise, cancel_restore: () => null });
+    await click(row("new").querySelector<HTMLElement>(".point-restore")!);
+    await until(() => expect($("#preview")).toBeTruthy());
+    await click("#restore-confirm");
+    await click("#restore-stop");
+    expect(backend.called("cancel_restore")).toHaveLength(1);
+    restoring.reject({ code: "cancelled", message: "cancelled: nothing was changed." });
+    await until(() => expect($("#result").dataset.kind).toBe("info"));
+    await until(() => expect(document.querySelector("#restore-stop")).toBeNull());
+    expect($("#preview")).toBeTruthy();
+  });
+
   test("a failed restore is shown as an error", async () => {
     await openRestore({ restore: () => Promise.reject({ code: "busy", message: "A backup is running." }) });
     await click(row("new").querySelector<HTMLElement>(".point-restore")!);

@@ -6,7 +6,7 @@ import { pathField } from "../components/path-field";
 import type { Ctx, View } from "../context";
 import { busy, h } from "../dom";
 import { pickBackupFile, pickDatabaseSave, pickJsonSave } from "../dialogs";
-import { errorParts } from "../errors";
+import { errorCode, errorParts } from "../errors";
 import { fmtBytes, fmtDateTime, fmtNumber, isoDay } from "../format";
 import { t, tp, type Key } from "../i18n";
 
@@ -110,15 +110,32 @@ export function restoreView(ctx: Ctx): View {
 
   // Preview + restore choices (restore points and imported files alike).
   async function showPreview(backup: BackupSelector) {
-    panel.replaceChildren(h("p", { class: "muted", role: "status" }, t("restore.previewing")));
+    const stop = cancelButton("preview-stop");
+    panel.replaceChildren(h("div", { class: "row-actions" }, h("p", { class: "muted", role: "status" }, t("restore.previewing")), stop));
     try {
       const p = await api.preview(backup);
       if (!alive) return;
       renderPreview(backup, p);
     } catch (e) {
       panel.replaceChildren();
-      ctx.error(e);
+      failed(e);
     }
+  }
+
+  /** A button that stops the preview or restore in progress. */
+  function cancelButton(id: string): HTMLButtonElement {
+    const b = h("button", { id, type: "button", class: "btn btn-secondary btn-small" }, t("common.cancel")) as HTMLButtonElement;
+    b.addEventListener("click", () => {
+      b.disabled = true;
+      void api.cancelRestore();
+    });
+    return b;
+  }
+
+  /** A cancelled preview or restore changed nothing: said as information, not as an error. */
+  function failed(e: unknown) {
+    if (errorCode(e) === "cancelled") ctx.result("info", t("restore.cancelled"));
+    else ctx.error(e);
   }
 
   function renderPreview(backup: BackupSelector, p: Preview) {
@@ -163,6 +180,8 @@ export function restoreView(ctx: Ctx): View {
         if (!target) return;
       }
       status.textContent = t("restore.running");
+      const stop = cancelButton("restore-stop");
+      confirm.after(stop);
       await busy(confirm, async () => {
         try {
           const report = await api.restore(backup, target, (p) => {
@@ -174,9 +193,10 @@ export function restoreView(ctx: Ctx): View {
           void ctx.refreshOverview();
         } catch (e) {
           status.textContent = "";
-          ctx.error(e);
+          failed(e);
         }
       });
+      stop.remove();
       if (confirm.isConnected) sync();
     }
 

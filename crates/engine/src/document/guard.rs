@@ -41,6 +41,16 @@ impl std::fmt::Display for ExpansionTooLarge {
 }
 impl std::error::Error for ExpansionTooLarge {}
 
+/// Marker carried by the I/O error raised when the person cancelled.
+#[derive(Debug)]
+pub struct Cancelled;
+impl std::fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cancelled")
+    }
+}
+impl std::error::Error for Cancelled {}
+
 pub struct TokenGuard<R> {
     inner: R,
     in_str: bool,

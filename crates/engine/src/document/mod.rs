@@ -44,6 +44,20 @@ pub struct Document {
     meter: Meter,
 }
 
+/// Asks work on a document (a preview, a restore) to stop. Clones share one
+/// flag; whoever holds one may cancel.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// How much of a [`Document`] has been read and since when: the time a
 /// load may take grows with the bytes it has read (see
 /// [`limits::LOAD_TIME_BASE`]).
@@ -52,6 +66,7 @@ pub struct Meter {
     read: Arc<AtomicU64>,
     started: Instant,
     base: Duration,
+    cancel: Cancel,
 }
 
 impl Meter {
@@ -60,6 +75,7 @@ impl Meter {
             read: Arc::new(AtomicU64::new(0)),
             started: Instant::now(),
             base,
+            cancel: Cancel::default(),
         }
     }
 
@@ -76,6 +92,11 @@ impl Meter {
     /// Whether the work has taken longer than [`Meter::allowed`].
     pub fn overdue(&self) -> bool {
         self.started.elapsed() > self.allowed()
+    }
+
+    /// Whether the person cancelled the work.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
     }
 }
 
@@ -119,10 +140,19 @@ impl Document {
     pub fn meter(&self) -> Meter {
         self.meter.clone()
     }
+
+    /// Reading stops (with [`guard::Cancelled`]) once `cancel` is set.
+    pub fn with_cancel(mut self, cancel: &Cancel) -> Document {
+        self.meter.cancel = cancel.clone();
+        self
+    }
 }
 
 impl Read for Document {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.meter.cancelled() {
+            return Err(io::Error::other(guard::Cancelled));
+        }
         let n = self.reader.read(buf)?;
         let total = self.meter.read.fetch_add(n as u64, Ordering::Relaxed) + n as u64;
         if total > self.max_expanded {

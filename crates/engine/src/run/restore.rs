@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::document;
+use crate::document::{self, Cancel};
 use crate::error::{Error, InvalidBackup, Result};
 use crate::event::Event;
 use crate::fsutil::{self, AtomicFile};
@@ -170,6 +170,7 @@ impl Ctx<'_> {
         location: &Path,
         placement: Placement,
         events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
     ) -> Result<(Box<dyn StagedRestore>, CopyUsed)> {
         let (file, _download, used) = self.local_file(r)?;
         // The head names the kind to dispatch on. A document whose head
@@ -191,7 +192,8 @@ impl Ctx<'_> {
             Err(_) => (SourceKind::Sqlite, String::new()),
         };
         let target = source::open(kind, &name, location, self.config);
-        let input = document::Document::open(&file, document::limits::LOAD_TIME_BASE)?;
+        let input =
+            document::Document::open(&file, document::limits::LOAD_TIME_BASE)?.with_cancel(cancel);
         let mut progress = |table: &str, rows: u64| {
             events(Event::RestoreProgress {
                 table: table.to_string(),
@@ -210,11 +212,16 @@ impl Ctx<'_> {
 
     /// Validates `r` completely (as a restore would) and says what a restore
     /// would do. Nothing outside Nuage's scratch folder is written.
-    pub fn preview(&self, r: &BackupRef, events: &mut dyn FnMut(Event)) -> Result<Preview> {
+    pub fn preview(
+        &self,
+        r: &BackupRef,
+        events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
+    ) -> Result<Preview> {
         let work = self.store.work_dir();
         fsutil::create_private_dir(&work)?;
         let scratch = work.join(format!("preview-{:016x}.db", fastrand::u64(..)));
-        let (staged, _) = self.stage(r, &scratch, Placement::Scratch, events)?;
+        let (staged, _) = self.stage(r, &scratch, Placement::Scratch, events, cancel)?;
         let restored = staged.restored().clone();
         drop(staged);
         let replaces = self.store.source(&restored.source).ok().map(|s| s.path);
@@ -237,9 +244,13 @@ impl Ctx<'_> {
         to: &Path,
         force: bool,
         events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
     ) -> Result<RestoreReport> {
-        let (staged, copy) = self.stage(r, to, Placement::New { force }, events)?;
+        let (staged, copy) = self.stage(r, to, Placement::New { force }, events, cancel)?;
         let restored = staged.restored().clone();
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
         staged.commit()?;
         Ok(RestoreReport {
             target: to.to_path_buf(),
@@ -274,13 +285,25 @@ impl Ctx<'_> {
         &self,
         r: &BackupRef,
         events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
     ) -> Result<RestoreReport> {
         let source = self.source_of(r)?;
+        // The untrusted file is read and the new database built before the
+        // home is locked: scheduled backups go on meanwhile. (The sweep
+        // under the lock spares what this process is building.)
+        let (staged, copy) = self.stage(r, &source.path, Placement::InPlace, events, cancel)?;
+        let restored = staged.restored().clone();
         let _lock = HomeLock::acquire(self.home())?;
         self.store.sweep()?;
-        let (staged, copy) = self.stage(r, &source.path, Placement::InPlace, events)?;
-        let restored = staged.restored().clone();
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
         let (safety_point, safety_file) = self.safety_copy(&source, events)?;
+        // Past this point the source is being replaced: a cancel comes
+        // too late, the restore completes.
+        if cancel.is_cancelled() {
+            return Err(Error::Cancelled);
+        }
         staged.commit()?;
         Ok(RestoreReport {
             target: source.path.clone(),

@@ -129,8 +129,14 @@ pub fn round_trip(dir: &Path, db: &Path) -> PathBuf {
     assert_eq!(out[0].status, RunOutcome::BackedUp, "{:?}", out[0].error);
     let point = e.restore_points(Some(&name)).unwrap().remove(0);
     let to = dir.join(format!("{name}-restored.db"));
-    e.restore_to(&BackupRef::Point(point), &to, false, &mut |_| {})
-        .unwrap();
+    e.restore_to(
+        &BackupRef::Point(point),
+        &to,
+        false,
+        &mut |_| {},
+        &nuage_engine::Cancel::default(),
+    )
+    .unwrap();
     to
 }
 

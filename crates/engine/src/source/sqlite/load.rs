@@ -25,7 +25,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::schema as guard;
 use super::sql::{quote_ident, table_columns};
-use crate::document::guard::{ExpansionTooLarge, IntegerTooLarge, TokenGuard, TokenTooLarge};
+use crate::document::guard::{
+    Cancelled, ExpansionTooLarge, IntegerTooLarge, TokenGuard, TokenTooLarge,
+};
 use crate::document::limits::{self, MAX_ROW_IN_MEMORY, MAX_VALUE_IN_MEMORY};
 use crate::document::{
     Document, FORMAT_NAME, FORMAT_VERSION, Meter, SchemaObject, SourceInfo, SqliteInfo,
@@ -139,6 +141,9 @@ impl Bounds {
     /// temporary one), or `None` for anything else.
     fn limit_or_disk(&self, conn: &Connection, e: &rusqlite::Error) -> Option<Error> {
         let code = e.sqlite_error_code();
+        if self.meter.cancelled() {
+            return Some(Error::Cancelled);
+        }
         if self.overdue.load(Ordering::Relaxed)
             || code == Some(rusqlite::ErrorCode::OperationInterrupted)
         {
@@ -206,7 +211,7 @@ fn harden(conn: &Connection, bounds: &Bounds) -> rusqlite::Result<()> {
     conn.progress_handler(
         1_000,
         Some(move || {
-            let stop = meter.overdue();
+            let stop = meter.cancelled() || meter.overdue();
             if stop {
                 overdue.store(true, Ordering::Relaxed);
             }
@@ -316,6 +321,9 @@ impl<'c, 'p> Loader<'c, 'p> {
     fn classify(&self, e: serde_json::Error) -> Error {
         if e.is_io() {
             let io: io::Error = e.into();
+            if io.get_ref().is_some_and(|inner| inner.is::<Cancelled>()) {
+                return Error::Cancelled;
+            }
             if io
                 .get_ref()
                 .is_some_and(|inner| inner.is::<IntegerTooLarge>())
