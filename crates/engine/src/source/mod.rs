@@ -171,7 +171,8 @@ pub fn suggested_name(path: &Path) -> String {
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default();
-    stem.chars()
+    let name: String = stem
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -179,10 +180,21 @@ pub fn suggested_name(path: &Path) -> String {
                 '-'
             }
         })
-        .collect()
+        .take(60)
+        .collect();
+    if valid_source_name(&name) {
+        name
+    } else {
+        // "con", "lpt1" or an empty stem: a name every destination accepts.
+        format!("{name}-data")
+    }
 }
 
-/// Source names become folder names, locally and remotely.
+/// Source names become folder names, locally and remotely: letters,
+/// digits, '-', '_' and '.', and a name every destination keeps as it is.
+/// OneDrive, SharePoint and Windows or SMB shares refuse device names
+/// (`con`, `lpt1.db`), `_vti_` and a trailing '.', which Windows and SMB
+/// also strip — "shop." would share the folder of "shop".
 pub fn valid_source_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
@@ -190,6 +202,7 @@ pub fn valid_source_name(name: &str) -> bool {
         && name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && nuage_graph::names::validate_name(name).is_ok()
 }
 
 /// [`valid_source_name`], or the error that says which names are.
@@ -198,6 +211,34 @@ pub(crate) fn check_source_name(name: &str) -> Result<()> {
         return Ok(());
     }
     Err(Error::Invalid(format!(
-        "'{name}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'."
+        "'{name}' cannot name a source: use 1 to 64 letters, digits, '-', '_' or '.', not starting or ending with '.', and not a name Windows reserves (con, nul, lpt1, …)."
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_ones_every_destination_keeps_as_they_are() {
+        for ok in ["shop", "Shop-2", "garage_db", "v1.2", "console", "a.b"] {
+            assert!(valid_source_name(ok), "{ok}");
+        }
+        // A trailing dot is stripped by Windows and SMB ("shop." is "shop"),
+        // device names and _vti_ are refused by OneDrive and Windows.
+        for bad in [
+            "shop.", "con", "CON", "nul.db", "lpt1", "com9.x", "a_vti_b", ".hidden", "",
+        ] {
+            assert!(!valid_source_name(bad), "{bad}");
+        }
+        for (file, name) in [
+            ("/data/shop.db", "shop"),
+            ("/data/con.db", "con-data"),
+            ("/data/LPT1.sqlite", "LPT1-data"),
+            ("/data/my shop.db", "my-shop"),
+        ] {
+            assert_eq!(suggested_name(Path::new(file)), name);
+            assert!(valid_source_name(&suggested_name(Path::new(file))));
+        }
+    }
 }
