@@ -40,8 +40,11 @@ lint: deps ui/dist/index.html
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy $(WORKSPACE) -- -D warnings
 
+# The fidelity tests' Python (scripts/deps.sh prepares it).
+VENV ?= $(HOME)/.cache/nuage/venv
+
 test: lint ui-test
-	NUAGE_CORPUS=$${NUAGE_CORPUS:-$(CURDIR)/../shared/corpus} $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) --no-fail-fast
+	NUAGE_PYTHON=$${NUAGE_PYTHON:-$(VENV)/bin/python} NUAGE_CORPUS=$${NUAGE_CORPUS:-$(CURDIR)/../shared/corpus} $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) --no-fail-fast
 
 # Re-takes the README's screenshots (docs/screenshots) with the end-to-end run.
 screenshots: lint

@@ -27,6 +27,8 @@ command -v Xvfb >/dev/null || need_apt+=(xvfb)
 command -v xauth >/dev/null || need_apt+=(xauth)
 command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
+# The fidelity tests run real Python libraries in a virtual environment.
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # `make deb`: Tauri's bundler looks the appindicator library up with pkg-config.
 if [ "${1:-}" = --deb ]; then
   pkg-config --exists ayatana-appindicator3-0.1 2>/dev/null || need_apt+=(libayatana-appindicator3-dev)
@@ -45,6 +47,20 @@ command -v cargo >/dev/null || { echo "deps: Rust is missing; install it from ru
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt >/dev/null 2>&1 || true
 command -v cargo-nextest >/dev/null || cargo install cargo-nextest --locked
 command -v tauri-driver >/dev/null || cargo install tauri-driver --locked --version 2.1.0
+# The libraries of the fidelity tests (tests/fidelity), exactly as pinned,
+# in a virtual environment kept outside the clone; rebuilt when the pins
+# change. Without PyPI the tests say SKIPPED instead of failing here.
+venv="${NUAGE_VENV:-$HOME/.cache/nuage/venv}"
+if ! cmp -s tests/fidelity/requirements.txt "$venv/requirements.txt" 2>/dev/null; then
+  rm -rf "$venv"
+  if python3 -m venv "$venv" >/dev/null \
+    && "$venv/bin/pip" install -q --disable-pip-version-check -r tests/fidelity/requirements.txt; then
+    cp tests/fidelity/requirements.txt "$venv/requirements.txt"
+  else
+    echo "deps: could not install tests/fidelity/requirements.txt; the fidelity tests will be skipped" >&2
+    rm -rf "$venv"
+  fi
+fi
 # The web UI's packages, exactly as locked.
 if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
   (cd ui && npm ci --no-audit --no-fund --loglevel=error)
