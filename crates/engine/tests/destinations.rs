@@ -182,6 +182,19 @@ fn folder_destination_passes_the_conformance_suite() {
 }
 
 #[test]
+fn a_folder_flooded_with_names_like_restore_points_is_refused_not_listed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    std::fs::create_dir(&shop).unwrap();
+    for i in 0..=100_000u32 {
+        std::fs::File::create(shop.join(format!("29991231-{i:09}-dead.json.zst"))).unwrap();
+    }
+    let mut dest = FolderDestination::new(dir.path()).unwrap();
+    let e = dest.list("shop").unwrap_err();
+    assert!(e.to_string().contains("more than 100000 files"), "{e}");
+}
+
+#[test]
 fn a_missing_folder_is_reported_as_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let mut dest = FolderDestination::new(&dir.path().join("unplugged-usb-disk")).unwrap();

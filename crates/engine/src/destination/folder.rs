@@ -182,6 +182,18 @@ impl Destination for FolderDestination {
                 size,
                 quickxor: None,
             });
+            // The same bound as a OneDrive listing: a folder Nuage fills
+            // holds one file per restore point kept.
+            if files.len() > nuage_graph::client::MAX_CHILDREN {
+                return Err(self.unavailable(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} holds more than {} files named like restore points; Nuage keeps far fewer",
+                        dir.display(),
+                        nuage_graph::client::MAX_CHILDREN
+                    ),
+                )));
+            }
         }
         files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(files)
