@@ -1070,6 +1070,35 @@ fn declared_sizes_are_checked_before_anything_is_built() {
         w.write_all(br#"[1,1,null,{"blob_size":2000000000}]"#)
     });
     assert_refused_within_bounds(&env, &blob, &["refused", "table 't' row 1"]);
+    // Four values of 190 MB in one row, each alone within what the file
+    // may expand to: their room is made together, so they are refused
+    // together — with files limited to 16 MiB, nothing tried to write more.
+    let schema4 =
+        table_schema("CREATE TABLE t(id INTEGER PRIMARY KEY, a BLOB, b BLOB, c BLOB, d BLOB)");
+    let four = one_table_doc(
+        &env,
+        "four.json.zst",
+        &schema4,
+        "t",
+        &["id", "a", "b", "c", "d"],
+        1,
+        |w| {
+            w.write_all(br#"[1,1,{"blob_size":190000000},{"blob_size":190000000},{"blob_size":190000000},{"blob_size":190000000}]"#)
+        },
+    );
+    let target = env.out().join("four.db");
+    let mut cmd = env.command(&["import", s(&four), "--to", s(&target)]);
+    limit_file_size(&mut cmd, 16 << 20);
+    let o = run_command(cmd, Duration::from_secs(60));
+    assert_failed_with(
+        &o,
+        &[
+            "refused",
+            "table 't' row 1",
+            "more than the file could hold",
+        ],
+    );
+    assert_new_target_absent(&target);
 }
 
 #[test]
@@ -1260,4 +1289,153 @@ fn listing_a_destination_does_not_read_the_files_there() {
             o.elapsed
         );
     }
+}
+
+// ---------------------------------------------------------------------------
+// 11. Every field of a document is bounded, not only the values: a hostile
+// `format`, `columns`, `schema` or `sqlite_sequence` is refused within the
+// same memory, and an error never prints the hostile content back.
+
+const HEAD: &str = r#"{"format":"nuage-backup","version":1,"created_at":"2026-12-06T00:00:00.000Z","generator":"x","source":{"name":"app","kind":"sqlite","path":"/srv/app.db"},"sqlite":{"encoding":"UTF-8","user_version":0,"application_id":0,"page_size":4096,"auto_vacuum":0,"journal_mode":"delete"},"#;
+
+/// Writes `head`, then `unit` repeated to about 200 MiB, then `tail`, compressed.
+fn flood(env: &Env, name: &str, head: &str, unit: &str, tail: &str) -> std::path::PathBuf {
+    let out = env.path(name);
+    zstd_compress_to(&out, |w| {
+        w.write_all(head.as_bytes())?;
+        let block = unit.repeat((1 << 20) / unit.len());
+        for _ in 0..200 {
+            w.write_all(block.as_bytes())?;
+        }
+        w.write_all(tail.as_bytes())
+    });
+    out
+}
+
+fn assert_flood_refused(env: &Env, file: &std::path::Path, fragments: &[&str]) {
+    assert_refused_within_bounds(env, file, fragments);
+    let o = env.run_full(&["import", s(file), "--to", s(&env.out().join("again.db"))]);
+    assert!(
+        o.stderr.len() < 4096,
+        "the error prints {} bytes:\n{}",
+        o.stderr.len(),
+        &o.stderr[..o.stderr.len().min(600)]
+    );
+}
+
+#[test]
+fn a_format_field_that_is_an_endless_array_is_refused_at_once() {
+    let env = Env::new();
+    let f = flood(&env, "format.json.zst", r#"{"format":[0"#, ",0", "]}");
+    assert_flood_refused(&env, &f, &["not a Nuage backup", "format is not a string"]);
+}
+
+#[test]
+fn a_columns_list_longer_than_its_table_is_refused_at_its_first_extra_name() {
+    let env = Env::new();
+    let head = format!(
+        r#"{HEAD}"schema":[{{"type":"table","name":"t","tbl_name":"t","sql":"CREATE TABLE t(a)"}}],"tables":[{{"name":"t","columns":["a""#
+    );
+    let f = flood(
+        &env,
+        "columns.json.zst",
+        &head,
+        r#","x""#,
+        r#"],"rowid":true,"rows":[],"row_count":0}],"summary":{"tables":1,"rows":0}}"#,
+    );
+    assert_flood_refused(&env, &f, &["table 't' has columns", "more than 1"]);
+}
+
+#[test]
+fn a_schema_of_millions_of_objects_is_refused() {
+    let env = Env::new();
+    let head = format!(r#"{HEAD}"schema":["#);
+    let f = flood(
+        &env,
+        "schema.json.zst",
+        &head,
+        r#"{"type":"table","name":"t","tbl_name":"t","sql":"x"},"#,
+        r#"{"type":"table","name":"t","tbl_name":"t","sql":"x"}],"tables":[],"summary":{"tables":0,"rows":0}}"#,
+    );
+    assert_flood_refused(&env, &f, &["refused", "its schema holds more than"]);
+}
+
+#[test]
+fn a_sqlite_sequence_of_millions_of_rows_is_refused() {
+    let env = Env::new();
+    let head = format!(
+        r#"{HEAD}"schema":[{{"type":"table","name":"t","tbl_name":"t","sql":"CREATE TABLE t(id INTEGER PRIMARY KEY AUTOINCREMENT)"}}],"tables":[{{"name":"sqlite_sequence","columns":["name","seq"],"rowid":false,"rows":[["t",1]"#
+    );
+    let f = flood(
+        &env,
+        "seq.json.zst",
+        &head,
+        r#",["",1]"#,
+        r#"],"row_count":1}]}"#,
+    );
+    assert_flood_refused(
+        &env,
+        &f,
+        &["sqlite_sequence holds more rows than there are tables"],
+    );
+}
+
+// ---------------------------------------------------------------------------
+// 12. A registered source's database is replaced only by a restore in place
+// (which keeps a safety copy first), never by `--to … --force`.
+
+#[test]
+fn force_never_replaces_a_registered_source() {
+    let env = Env::new();
+    let db = env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    let pristine = Pristine::of(&db);
+    let o = env.run_full(&["restore", &id, "--to", s(&db), "--force"]);
+    assert_failed_with(&o, &["is the database of source 'app'", "in place"]);
+    pristine.assert_untouched();
+}
+
+// ---------------------------------------------------------------------------
+// 13. A local copy that fails its checksum but kept its size is never
+// trusted: the next backup reads the source again, and the list does not
+// show it as good.
+
+#[test]
+fn a_damaged_local_copy_of_the_same_size_is_neither_unchanged_nor_listed_as_local() {
+    let env = Env::new();
+    let id = damage_local_copy(&env);
+    let points = env.points();
+    let damaged = points.iter().find(|p| p["id"] == id.as_str()).unwrap();
+    assert_eq!(damaged["location"], "missing", "{damaged}");
+    let out = env.run_ok(&["backup", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["status"], "backed_up", "{out}");
+    assert_ne!(v[0]["id"], id.as_str());
+}
+
+#[test]
+fn a_damaged_local_copy_is_put_back_from_the_destination_by_the_next_backup() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let nas = env.path("nas");
+    fs::create_dir(&nas).unwrap();
+    env.run_ok(&["destination", "folder", s(&nas)]);
+    let id = env.backup_ok();
+    let copy = env.local_copy("app");
+    let mut bytes = fs::read(&copy).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    fs::write(&copy, &bytes).unwrap();
+    let listed = env.points();
+    assert_eq!(listed[0]["location"], "remote", "{listed:?}");
+    let out = env.run_ok(&["backup", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v[0]["status"], "unchanged", "{out}");
+    assert_eq!(v[0]["id"], id.as_str());
+    assert_eq!(
+        fs::read(&copy).unwrap(),
+        fs::read(nas.join(format!("app/{id}.json.zst"))).unwrap(),
+        "the copy was put back"
+    );
+    assert_eq!(env.points()[0]["location"], "both");
 }

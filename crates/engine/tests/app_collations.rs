@@ -145,3 +145,39 @@ fn an_unknown_collation_is_refused_at_backup_time_naming_the_object() {
         assert!(msg.contains(needle), "{needle} not in: {msg}");
     }
 }
+
+#[test]
+fn an_unknown_collation_in_a_check_or_a_generated_column_is_refused_at_backup_time() {
+    for (what, ddl) in [
+        (
+            "check",
+            "CREATE TABLE items(id INTEGER PRIMARY KEY, label TEXT CHECK (label <> 'zzz' COLLATE by_length))",
+        ),
+        (
+            "generated",
+            "CREATE TABLE items(id INTEGER PRIMARY KEY, label TEXT, g INT GENERATED ALWAYS AS (label = 'X' COLLATE by_length) STORED)",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("custom.db");
+        let c = Connection::open(&db).unwrap();
+        c.create_collation("by_length", |a: &str, b: &str| a.len().cmp(&b.len()))
+            .unwrap();
+        c.execute_batch(ddl).unwrap();
+        c.execute("INSERT INTO items(id, label) VALUES (1, 'a')", [])
+            .unwrap();
+        drop(c);
+        let e = support::engine(dir.path());
+        e.add_source(&db, Some("custom")).unwrap();
+        let out = e.backup(&["custom".to_string()], &mut |_| {}).unwrap();
+        assert_eq!(out[0].status, RunOutcome::Failed, "{what}");
+        let msg = out[0].error.clone().unwrap_or_default();
+        for needle in [
+            "table 'items'",
+            "'by_length'",
+            "only its application defines",
+        ] {
+            assert!(msg.contains(needle), "{what}: {needle} not in: {msg}");
+        }
+    }
+}

@@ -18,6 +18,12 @@ pub const MAX_VALUE_IN_MEMORY: u64 = 8 << 20;
 /// (SQLite copies bound values and builds the whole record).
 pub const MAX_ROW_IN_MEMORY: u64 = 8 << 20;
 
+/// The most schema objects a document may hold, and the most bytes of
+/// names and statements they may take together: SQLite keeps a parsed
+/// schema in memory (a 1 MiB schema takes about 30 MiB of its heap).
+pub const MAX_SCHEMA_OBJECTS: usize = 20_000;
+pub const MAX_SCHEMA_BYTES: u64 = 1 << 20;
+
 /// The heap SQLite may use in a process that restores (page cache,
 /// records, sorting for indexes): allocations past it fail cleanly.
 pub const SQLITE_HEAP: i64 = 40 << 20;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::de::{Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde::de::{Deserializer, MapAccess, Visitor};
 
 pub(crate) use writer::*;
 
@@ -176,6 +176,43 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
+/// A head field's value: a string, number, boolean or null.
+struct HeadScalar;
+
+impl<'de> serde::Deserialize<'de> for HeadScalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<HeadScalar, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = HeadScalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<HeadScalar, E> {
+                Ok(HeadScalar)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<HeadScalar, E> {
+                Ok(HeadScalar)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<HeadScalar, E> {
+                Ok(HeadScalar)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<HeadScalar, E> {
+                Ok(HeadScalar)
+            }
+            fn visit_bool<E: serde::de::Error>(
+                self,
+                _: bool,
+            ) -> std::result::Result<HeadScalar, E> {
+                Ok(HeadScalar)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<HeadScalar, E> {
+                Ok(HeadScalar)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Reads just the head of a backup file, up to its "source" field.
 pub fn peek_source(path: &Path) -> Result<SourceInfo> {
     struct Head(Option<SourceInfo>);
@@ -191,7 +228,9 @@ pub fn peek_source(path: &Path) -> Result<SourceInfo> {
                     return Ok(()); // Stop early; the rest is not read.
                 }
                 if HEAD_KEYS.contains(&k.as_str()) {
-                    map.next_value::<IgnoredAny>()?;
+                    // Scalars only: an array or object here is not a head,
+                    // and is refused at its first byte, not read through.
+                    map.next_value::<HeadScalar>()?;
                 } else {
                     break;
                 }

@@ -106,13 +106,14 @@ impl Ctx<'_> {
         let source = s.open(self.config);
         let fp = source.fingerprint()?;
         let last = self.store.restore_points(Some(&s.name))?.into_iter().next();
-        // Unchanged, and its current copy still here (or put back from the
-        // destination): nothing to read. A lost copy is never "unchanged".
+        // Unchanged, and its current copy verifies (or was put back from
+        // the destination): nothing to read. A lost or damaged copy is
+        // never "unchanged": the source is read again.
         if let Some(last) = last.as_ref().filter(|l| {
             !force
                 && l.fingerprint == fp
                 && l.source_path == s.path
-                && (Self::local_copy_present(l) || self.repair_local_copy(l).is_ok())
+                && self.ensure_local_copy(l).is_ok()
         }) {
             return Ok(SourceOutcome {
                 source: s.name.clone(),

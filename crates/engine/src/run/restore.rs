@@ -246,6 +246,15 @@ impl Ctx<'_> {
         events: &mut dyn FnMut(Event),
         cancel: &Cancel,
     ) -> Result<RestoreReport> {
+        // Replacing a registered source's database is a restore in place,
+        // which keeps a safety copy first; never one without.
+        if force && let Some(s) = self.registered_at(to)? {
+            return Err(Error::Invalid(format!(
+                "{} is the database of source '{}'. Restore it in place instead: its current contents are kept as a restore point first.",
+                to.display(),
+                s.name
+            )));
+        }
         let (staged, copy) = self.stage(r, to, Placement::New { force }, events, cancel)?;
         let restored = staged.restored().clone();
         if cancel.is_cancelled() {
@@ -262,6 +271,20 @@ impl Ctx<'_> {
             safety_file: None,
             copy,
         })
+    }
+
+    /// The registered source whose database is at `path` (symbolic links
+    /// and relative paths resolved).
+    fn registered_at(&self, path: &Path) -> Result<Option<SourceRecord>> {
+        let real = |p: &Path| std::fs::canonicalize(p).ok();
+        let Some(target) = real(path) else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .sources()?
+            .into_iter()
+            .find(|s| real(&s.path).as_deref() == Some(target.as_path())))
     }
 
     /// The registered source a backup belongs to, for a restore in place.

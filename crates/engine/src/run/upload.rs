@@ -384,7 +384,7 @@ impl Ctx<'_> {
             }
         };
         for p in &mut points {
-            if !Self::local_copy_present(p) {
+            if !self.local_copy_good(p) {
                 p.location = if p.upload == Some(UploadState::Verified) {
                     Location::Remote
                 } else {
@@ -469,12 +469,30 @@ impl Ctx<'_> {
         Ok(path)
     }
 
-    /// Whether the local copy of `p` is there with its recorded size (a
-    /// cheap check: the checksum is verified whenever a copy is read).
-    pub(crate) fn local_copy_present(p: &RestorePoint) -> bool {
-        !p.file.as_os_str().is_empty()
-            && std::fs::symlink_metadata(&p.file)
-                .is_ok_and(|m| m.is_file() && m.len() == p.size_bytes)
+    /// Whether the local copy of `p` is there and verifies, for a listing:
+    /// hashed again only when its file changed (size or modification time)
+    /// since it was last hashed, so an edited or replaced copy is never
+    /// shown as good and an unchanged one costs a `stat`. (Bit rot that
+    /// leaves the time alone is for the full checks of restores and drills.)
+    pub(crate) fn local_copy_good(&self, p: &RestorePoint) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        let Some(m) = (!p.file.as_os_str().is_empty())
+            .then(|| std::fs::symlink_metadata(&p.file).ok())
+            .flatten()
+            .filter(|m| m.is_file() && m.len() == p.size_bytes)
+        else {
+            return false;
+        };
+        let mtime = m
+            .mtime()
+            .saturating_mul(1_000_000_000)
+            .saturating_add(m.mtime_nsec());
+        if let Ok(Some(ok)) = self.store.copy_check(&p.id, m.len(), mtime) {
+            return ok;
+        }
+        let ok = self.verify_point(p).is_ok();
+        let _ = self.store.set_copy_check(&p.id, m.len(), mtime, ok);
+        ok
     }
 
     /// Proves the local copy of `p`: its BLAKE3 verifies, or it is put back

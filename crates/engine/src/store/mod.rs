@@ -25,7 +25,20 @@ use crate::source::SourceKind;
 pub(crate) mod retention;
 
 /// Each step brings the state database from version i to i + 1.
-const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES, MOVES];
+const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES, MOVES, COPY_CHECKS];
+
+/// Version 5: the last time each local copy was hashed, and the file's
+/// size and modification time then: a listing re-hashes only a copy whose
+/// file changed since (an edited or replaced copy is never shown as good).
+const COPY_CHECKS: &str = "
+CREATE TABLE copy_checks(
+    point_id TEXT PRIMARY KEY,
+    size_bytes INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    checked_at TEXT NOT NULL
+);
+";
 
 /// Version 4: renamed sources whose copies still have to follow them, in
 /// the local store and at the destination. A row is written in the same
@@ -736,6 +749,32 @@ impl Store {
             .execute(
                 "UPDATE uploads SET session = ?3 WHERE point_id = ?1 AND destination = ?2",
                 params![point_id, destination, session],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// The recorded check of a local copy whose file had this size and
+    /// modification time: `Some(ok)` if it was hashed in that state.
+    pub fn copy_check(&self, point_id: &str, size: u64, mtime_ns: i64) -> Result<Option<bool>> {
+        self.db
+            .query_row(
+                "SELECT ok FROM copy_checks WHERE point_id = ?1 AND size_bytes = ?2 AND mtime_ns = ?3",
+                params![point_id, size as i64, mtime_ns],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Records the result of hashing a local copy in that state.
+    pub fn set_copy_check(&self, point_id: &str, size: u64, mtime_ns: i64, ok: bool) -> Result<()> {
+        self.db
+            .execute(
+                "INSERT INTO copy_checks(point_id, size_bytes, mtime_ns, ok, checked_at) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(point_id) DO UPDATE SET size_bytes = excluded.size_bytes,
+                    mtime_ns = excluded.mtime_ns, ok = excluded.ok, checked_at = excluded.checked_at",
+                params![point_id, size as i64, mtime_ns, ok, chrono::Utc::now().to_rfc3339()],
             )
             .map(|_| ())
             .map_err(self.err())

@@ -103,17 +103,46 @@ pub fn rehearse_schema(schema: &[SchemaObject]) -> std::result::Result<(), (Stri
     };
     let conn = Connection::open_in_memory().map_err(|e| fail(None, e.to_string()))?;
     super::collation::register(&conn).map_err(|e| fail(None, e.to_string()))?;
+    let unknown_collation = |msg: &str| {
+        msg.split_once("no such collation sequence: ").map(|(_, c)| {
+            format!(
+                "it uses the collation '{c}', which only its application defines; Nuage knows {} besides SQLite's own, so it could not restore it",
+                super::collation::KNOWN.join(", ")
+            )
+        })
+    };
     let tables = schema.iter().filter(|o| o.kind == "table");
     let others = schema.iter().filter(|o| o.kind != "table");
     for o in tables.chain(others) {
         if let Err(r) = guard::create_guarded(&conn, &o.kind, &o.name, &o.sql) {
-            let d = match r.0.split_once("no such collation sequence: ") {
-                Some((_, c)) => format!(
-                    "it is ordered by the collation '{c}', which only its application defines; Nuage knows {} besides SQLite's own, so it could not restore it",
-                    super::collation::KNOWN.join(", ")
-                ),
-                None => format!("a restore would refuse it: {}", r.0),
-            };
+            let d = unknown_collation(&r.0)
+                .unwrap_or_else(|| format!("a restore would refuse it: {}", r.0));
+            return Err(fail(Some(o), d));
+        }
+    }
+    // The insert a restore prepares for each table compiles its CHECK
+    // constraints and generated columns, which name collations too.
+    for o in schema.iter().filter(|o| o.kind == "table") {
+        let cols: Vec<String> = table_columns(&conn, &o.name)
+            .map_err(|e| fail(Some(o), e.to_string()))?
+            .into_iter()
+            .filter(|c| c.1 == 0)
+            .map(|c| quote_ident(&c.0))
+            .collect();
+        if cols.is_empty() {
+            continue;
+        }
+        let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+        let sql = format!(
+            "INSERT INTO main.{}({}) VALUES ({})",
+            quote_ident(&o.name),
+            cols.join(", "),
+            params.join(", ")
+        );
+        if let Err(e) = conn.prepare(&sql) {
+            let msg = e.to_string();
+            let d = unknown_collation(&msg)
+                .unwrap_or_else(|| format!("a restore could not insert its rows: {msg}"));
             return Err(fail(Some(o), d));
         }
     }
@@ -592,7 +621,7 @@ impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
                     let e = l.invalid(|lb| {
                         InvalidBackup::NotABackup(
                             lb,
-                            format!("it starts with \"{key}\", not \"format\""),
+                            format!("it starts with \"{}\", not \"format\"", shown(&key)),
                         )
                     });
                     return Err(l.fail(e));
@@ -601,7 +630,7 @@ impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
                     let e = l.invalid(|lb| {
                         InvalidBackup::Corrupt(
                             lb,
-                            format!("unexpected or out-of-order field \"{key}\""),
+                            format!("unexpected or out-of-order field \"{}\"", shown(&key)),
                         )
                     });
                     return Err(l.fail(e));
@@ -620,39 +649,47 @@ impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
             next = pos + 1;
             match key.as_str() {
                 "format" => {
-                    let v: serde_json::Value = map.next_value()?;
-                    if v.as_str() != Some(FORMAT_NAME) {
+                    // A scalar only: an array or object there is refused
+                    // at its first byte, never built.
+                    let v = map.next_value::<Scalar>();
+                    if !matches!(&v, Ok(Scalar::Str(s)) if s == FORMAT_NAME) {
                         let e = l.invalid(|lb| {
                             InvalidBackup::NotABackup(
                                 lb,
-                                format!("format is {v}, expected \"{FORMAT_NAME}\""),
+                                format!(
+                                    "format is {}, expected \"{FORMAT_NAME}\"",
+                                    v.map_or_else(|_| "not a string".into(), |s| s.shown())
+                                ),
                             )
                         });
                         return Err(l.fail(e));
                     }
                     l.seen_format = true;
                 }
-                "version" => {
-                    let v: serde_json::Value = map.next_value()?;
-                    match v.as_u64() {
-                        Some(FORMAT_VERSION) => {}
-                        Some(other) => {
-                            let e = l.invalid(|lb| {
-                                InvalidBackup::UnsupportedVersion(lb, other, FORMAT_VERSION)
-                            });
-                            return Err(l.fail(e));
-                        }
-                        None => {
-                            let e = l.invalid(|lb| {
-                                InvalidBackup::Corrupt(lb, format!("version is {v}, not a number"))
-                            });
-                            return Err(l.fail(e));
-                        }
+                "version" => match map.next_value::<Scalar>() {
+                    Ok(Scalar::Int(FORMAT_VERSION)) => {}
+                    Ok(Scalar::Int(other)) => {
+                        let e = l.invalid(|lb| {
+                            InvalidBackup::UnsupportedVersion(lb, other, FORMAT_VERSION)
+                        });
+                        return Err(l.fail(e));
                     }
-                }
+                    v => {
+                        let what = v.map_or_else(|_| "not a number".into(), |s| s.shown());
+                        let e = l.invalid(|lb| {
+                            InvalidBackup::Corrupt(lb, format!("version is {what}, not a number"))
+                        });
+                        return Err(l.fail(e));
+                    }
+                },
                 "created_at" => l.created_at = Some(map.next_value()?),
                 "generator" => {
-                    map.next_value::<IgnoredAny>()?;
+                    if map.next_value::<Scalar>().is_err() {
+                        let e = l.invalid(|lb| {
+                            InvalidBackup::Corrupt(lb, "\"generator\" is not a string".into())
+                        });
+                        return Err(l.fail(e));
+                    }
                 }
                 "source" => {
                     let source: SourceInfo = map.next_value()?;
@@ -674,7 +711,19 @@ impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
                 }
                 "sqlite" => l.sqlite = Some(map.next_value()?),
                 "schema" => {
-                    let schema: Vec<SchemaObject> = map.next_value()?;
+                    let mut over = false;
+                    let schema = match map.next_value_seed(SchemaSeed { over: &mut over }) {
+                        Ok(s) => s,
+                        Err(_) if over => {
+                            let e = l.bounds.over_limit(format!(
+                                "its schema holds more than {} objects or {} MiB of statements",
+                                limits::MAX_SCHEMA_OBJECTS,
+                                limits::MAX_SCHEMA_BYTES >> 20
+                            ));
+                            return Err(l.fail(e));
+                        }
+                        Err(e) => return Err(e),
+                    };
                     if let Err(e) = l.apply_tables(schema) {
                         return Err(l.fail(e));
                     }
@@ -771,7 +820,8 @@ impl<'de> Visitor<'de> for TableSeed<'_, '_, '_> {
         };
         let Some(meta) = l.tables.get_mut(&name) else {
             let e = l.mismatch(format!(
-                "rows for table '{name}', which the schema does not create"
+                "rows for table '{}', which the schema does not create",
+                shown(&name)
             ));
             return Err(l.fail(e));
         };
@@ -782,13 +832,24 @@ impl<'de> Visitor<'de> for TableSeed<'_, '_, '_> {
         meta.seen = true;
         let (expected_cols, ordinary, without_rowid) =
             (meta.columns.clone(), meta.ordinary, meta.without_rowid);
+        // Compared as they stream: a list longer than the table's is
+        // refused at its first extra name, never held.
+        let mut differs: Option<String> = None;
         let columns: Vec<String> = match map.next_key::<String>()?.as_deref() {
-            Some("columns") => map.next_value()?,
+            Some("columns") => match map.next_value_seed(ColumnsSeed {
+                expected: &expected_cols,
+                differs: &mut differs,
+            }) {
+                Ok(c) => c,
+                Err(_) if differs.is_some() => Vec::new(),
+                Err(e) => return Err(e),
+            },
             _ => return Err(l.fail(l.mismatch(format!("table '{name}': \"columns\" expected")))),
         };
-        if columns != expected_cols {
+        if differs.is_some() || columns != expected_cols {
             let e = l.mismatch(format!(
-                "table '{name}' has columns {expected_cols:?} but the rows are for {columns:?}"
+                "table '{name}' has columns {expected_cols:?} but the rows are for others ({})",
+                differs.unwrap_or_else(|| format!("{} of them", columns.len()))
             ));
             return Err(l.fail(e));
         }
@@ -928,6 +989,12 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
             let name: Option<String> = seq.next_element()?;
             let seqv: Option<i64> = seq.next_element()?;
             match (name, seqv, seq.next_element::<IgnoredAny>()?) {
+                // One row per table at most (AUTOINCREMENT tables).
+                (Some(_), Some(_), None) if l.sequence.len() >= l.tables.len() => {
+                    return Err(l.fail(
+                        l.mismatch("sqlite_sequence holds more rows than there are tables"),
+                    ));
+                }
                 (Some(n), Some(s), None) => l.sequence.push((n, s)),
                 _ => return Err(l.fail(l.mismatch("sqlite_sequence rows must be [name, seq]"))),
             }
@@ -987,12 +1054,15 @@ impl<'de> Visitor<'de> for RowSeed<'_, '_, '_, '_> {
                     // Its data must follow, as base64 (4 bytes for 3), within
                     // what the file may still expand to: checked before its
                     // room is made on disk.
+                    // The values of one row are made room for together, at
+                    // the row's insert: their sum must fit.
+                    let declared: u64 = t.pending.iter().map(|p| p.2).sum::<u64>() + size;
                     let left = l.bounds.max_expanded.saturating_sub(l.bounds.meter.read());
-                    if size / 3 * 4 > left {
+                    if declared / 3 * 4 > left {
                         return Err(l.fail(l.bounds.over_limit(format!(
-                            "table '{}' row {row_no} declares a value of {} MiB, more than the file could hold",
+                            "table '{}' row {row_no} declares values of {} MiB, more than the file could hold",
                             t.name,
-                            size >> 20
+                            declared >> 20
                         ))));
                     }
                     if text {
@@ -1273,7 +1343,12 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
             "real" => match map.next_value::<String>()?.as_str() {
                 "inf" => Parsed::Real(f64::INFINITY),
                 "-inf" => Parsed::Real(f64::NEG_INFINITY),
-                other => return Err(de::Error::custom(format!("unknown real \"{other}\""))),
+                other => {
+                    return Err(de::Error::custom(format!(
+                        "unknown real \"{}\"",
+                        shown(other)
+                    )));
+                }
             },
             "blob" | "text_b64" => {
                 self.scratch.clear();
@@ -1304,12 +1379,147 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
                     size,
                 }
             }
-            other => return Err(de::Error::custom(format!("unknown value tag \"{other}\""))),
+            other => {
+                return Err(de::Error::custom(format!(
+                    "unknown value tag \"{}\"",
+                    shown(other)
+                )));
+            }
         };
         if map.next_key::<IgnoredAny>()?.is_some() {
             return Err(de::Error::custom("a tagged value has exactly one field"));
         }
         Ok(parsed)
+    }
+}
+
+/// A string from the document, as it may appear in a message: at most 64
+/// characters (a hostile name of megabytes is not printed back).
+fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
+
+/// A JSON scalar; an array or object is refused at its first byte.
+enum Scalar {
+    Str(String),
+    Int(u64),
+    Other(String),
+}
+
+impl Scalar {
+    fn shown(&self) -> String {
+        match self {
+            Scalar::Str(s) => format!("\"{}\"", shown(s)),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Other(s) => s.clone(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Scalar;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string or a number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
+                Ok(Scalar::Int(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
+                Ok(Scalar::Other("null".into()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// The `schema` array, within [`limits::MAX_SCHEMA_OBJECTS`] objects and
+/// [`limits::MAX_SCHEMA_BYTES`] of names and statements; `over` is set
+/// when it holds more.
+struct SchemaSeed<'a> {
+    over: &'a mut bool,
+}
+
+impl<'de> DeserializeSeed<'de> for SchemaSeed<'_> {
+    type Value = Vec<SchemaObject>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<SchemaObject>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for SchemaSeed<'_> {
+    type Value = Vec<SchemaObject>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of schema objects")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<SchemaObject>, A::Error> {
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        while let Some(o) = seq.next_element::<SchemaObject>()? {
+            bytes += (o.kind.len() + o.name.len() + o.tbl_name.len() + o.sql.len()) as u64;
+            out.push(o);
+            if out.len() > limits::MAX_SCHEMA_OBJECTS || bytes > limits::MAX_SCHEMA_BYTES {
+                *self.over = true;
+                return Err(de::Error::custom("schema over the limit"));
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// A table's `columns`, compared with the schema's as they stream; sets
+/// `differs` (the first difference, shortened) and stops at the first one.
+struct ColumnsSeed<'a> {
+    expected: &'a [String],
+    differs: &'a mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ColumnsSeed<'_> {
+    type Value = Vec<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Vec<String>, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ColumnsSeed<'_> {
+    type Value = Vec<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array of column names")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<String>, A::Error> {
+        let mut out = Vec::with_capacity(self.expected.len());
+        while let Some(c) = seq.next_element::<String>()? {
+            match self.expected.get(out.len()) {
+                Some(e) if *e == c => out.push(c),
+                Some(_) => {
+                    *self.differs = Some(format!("'{}' at position {}", shown(&c), out.len() + 1));
+                    return Err(de::Error::custom("columns differ"));
+                }
+                None => {
+                    *self.differs = Some(format!("more than {}", self.expected.len()));
+                    return Err(de::Error::custom("columns differ"));
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

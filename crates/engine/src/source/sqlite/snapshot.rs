@@ -26,7 +26,7 @@ use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 use super::sql::{quote_ident, table_columns};
-use crate::document::limits::MAX_ROW_IN_MEMORY;
+use crate::document::limits::{MAX_ROW_IN_MEMORY, MAX_SCHEMA_BYTES, MAX_SCHEMA_OBJECTS};
 use crate::document::{BIG_VALUE, CHUNK_RAW, DocWriter, SchemaObject, SourceInfo, SqliteInfo};
 use crate::error::{Error, Result, SourceProblem};
 use crate::source::{SnapshotStats, TableProgress};
@@ -442,6 +442,24 @@ fn export<W: Write>(
     // What a restore would refuse is refused now, naming the object: the
     // schema is created once as a restore creates it, and the b-trees that
     // an application's collation orders are checked against Nuage's.
+    let schema_bytes: usize = schema
+        .iter()
+        .map(|o| o.kind.len() + o.name.len() + o.tbl_name.len() + o.sql.len())
+        .sum();
+    if schema.len() > MAX_SCHEMA_OBJECTS || schema_bytes as u64 > MAX_SCHEMA_BYTES {
+        return Err(problem(
+            name,
+            SourceProblem::Unsupported {
+                object: "the schema".into(),
+                detail: format!(
+                    "it holds {} objects and {} KiB of statements, more than a restore may hold in memory ({MAX_SCHEMA_OBJECTS} objects, {} MiB). Nuage refuses to make a backup it could not restore",
+                    schema.len(),
+                    schema_bytes >> 10,
+                    MAX_SCHEMA_BYTES >> 20
+                ),
+            },
+        ));
+    }
     if let Err((object, detail)) = super::load::rehearse_schema(&schema) {
         return Err(problem(name, SourceProblem::Unsupported { object, detail }));
     }
