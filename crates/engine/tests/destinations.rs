@@ -195,6 +195,17 @@ fn a_folder_flooded_with_names_like_restore_points_is_refused_not_listed_whole()
 }
 
 #[test]
+fn a_destination_flooded_with_folders_like_sources_is_refused_not_listed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..=100_000u32 {
+        std::fs::create_dir(dir.path().join(format!("s{i}"))).unwrap();
+    }
+    let mut dest = FolderDestination::new(dir.path()).unwrap();
+    let e = dest.folders().unwrap_err();
+    assert!(e.to_string().contains("more than 100000 folders"), "{e}");
+}
+
+#[test]
 fn a_missing_folder_is_reported_as_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     let mut dest = FolderDestination::new(&dir.path().join("unplugged-usb-disk")).unwrap();

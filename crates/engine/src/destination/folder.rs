@@ -136,12 +136,23 @@ impl Destination for FolderDestination {
 
     fn folders(&mut self) -> Result<Vec<String>> {
         let entries = fs::read_dir(&self.root).map_err(|e| self.unavailable(e))?;
+        // Bounded like a listing: one folder per source is expected.
         let mut names: Vec<String> = entries
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|n| crate::source::valid_source_name(n))
+            .take(nuage_graph::client::MAX_CHILDREN + 1)
             .collect();
+        if names.len() > nuage_graph::client::MAX_CHILDREN {
+            return Err(self.unavailable(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!(
+                    "it holds more than {} folders named like sources",
+                    nuage_graph::client::MAX_CHILDREN
+                ),
+            )));
+        }
         names.sort();
         Ok(names)
     }
