@@ -48,6 +48,7 @@ pub use run::upload::DestinationSlot;
 pub use service::schedule::Schedule;
 pub use service::{Clock, ManualClock, Service, Sink, SystemClock};
 pub use source::open as open_source;
+pub use source::postgres;
 pub use source::{
     Placement, Restored, SnapshotStats, Source, SourceCheck, SourceKind, StagedRestore,
     TableProgress, suggested_name, valid_source_name,

@@ -54,6 +54,85 @@ pub fn find_bin() -> Option<PathBuf> {
     found.pop().map(|(_, b)| b)
 }
 
+/// A CA and a server certificate for `localhost`/`127.0.0.1`, with the
+/// `openssl` command; the key readable by the server's user only.
+fn make_certificates(dir: &Path, run_as: Option<(u32, u32)>) -> Result<(), String> {
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .map_err(|e| format!("openssl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    };
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Nuage test CA",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+    ])?;
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=localhost",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ])?;
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .map_err(|e| e.to_string())?;
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+        "-out",
+        "server.crt",
+    ])?;
+    let key = dir.join("server.key");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| e.to_string())?;
+    if let Some((uid, gid)) = run_as {
+        for f in ["server.key", "server.crt", "ca.crt"] {
+            std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(())
+}
+
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
@@ -81,8 +160,25 @@ impl PgServer {
         PgServer::start_with(&bin)
     }
 
+    /// [`PgServer::start`] with TLS on: a certificate for `localhost` and
+    /// `127.0.0.1`, signed by a throwaway CA whose certificate is
+    /// [`PgServer::ca_file`].
+    pub fn start_tls() -> Result<PgServer, String> {
+        let bin = find_bin().ok_or("no PostgreSQL server binaries")?;
+        PgServer::start_inner(&bin, true)
+    }
+
+    /// The CA certificate of a server started with [`PgServer::start_tls`].
+    pub fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("ca.crt")
+    }
+
     /// [`PgServer::start`] with the binaries in `bin`.
     pub fn start_with(bin: &Path) -> Result<PgServer, String> {
+        PgServer::start_inner(bin, false)
+    }
+
+    fn start_inner(bin: &Path, tls: bool) -> Result<PgServer, String> {
         let err = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
         let dir = tempfile::Builder::new()
             .prefix("nuage-pg-")
@@ -123,7 +219,20 @@ impl PgServer {
             ));
         }
         let port = free_port().map_err(|e| err("port", &e))?;
+        let mut tls_args: Vec<String> = Vec::new();
+        if tls {
+            make_certificates(dir.path(), run_as)?;
+            tls_args = vec![
+                "-c".into(),
+                "ssl=on".into(),
+                "-c".into(),
+                format!("ssl_cert_file={}", dir.path().join("server.crt").display()),
+                "-c".into(),
+                format!("ssl_key_file={}", dir.path().join("server.key").display()),
+            ];
+        }
         let mut cmd = PgServer::command(run_as, &bin.join("postgres"));
+        cmd.args(&tls_args);
         cmd.arg("-D")
             .arg(&data)
             .args(["-p", &port.to_string(), "-k"])

@@ -11,6 +11,7 @@
 //! dispatches on `source.kind`, and asks the kind to *stage* the restore
 //! (validate and build everything, touching nothing) before it commits.
 
+pub mod postgres;
 pub(crate) mod sqlite;
 
 use std::io::Write;

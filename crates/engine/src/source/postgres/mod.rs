@@ -1,0 +1,7 @@
+//! PostgreSQL sources (issue 12, in progress): connecting from the
+//! connection string a person pastes. The snapshot and the restore build
+//! on [`ConnSpec`]; until they exist, no PostgreSQL source can be added.
+
+mod conn;
+
+pub use conn::{ConnSpec, SslMode};
