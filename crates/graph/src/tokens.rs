@@ -400,6 +400,9 @@ pub enum Kind {
     /// The key that seals secrets Nuage keeps in its state database
     /// (resumable upload URLs, which are pre-authenticated).
     SealingKey,
+    /// A database source's password (PostgreSQL), under the key
+    /// `<home key>.<source name>`.
+    SourcePassword,
 }
 
 impl Kind {
@@ -408,6 +411,7 @@ impl Kind {
             Kind::Tokens => "tokens",
             Kind::AppCredentials => "app-credentials",
             Kind::SealingKey => "sealing-key",
+            Kind::SourcePassword => "source-password",
         }
     }
 
@@ -416,6 +420,7 @@ impl Kind {
             Kind::Tokens => "Microsoft tokens",
             Kind::AppCredentials => "app credentials",
             Kind::SealingKey => "the key of Nuage's sealed state",
+            Kind::SourcePassword => "a database password",
         }
     }
 }

@@ -2,6 +2,8 @@
 //! connection string a person pastes. The snapshot and the restore build
 //! on [`ConnSpec`]; until they exist, no PostgreSQL source can be added.
 
+pub mod catalog;
 mod conn;
+pub mod password;
 
 pub use conn::{ConnSpec, SslMode};

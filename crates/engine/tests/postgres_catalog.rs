@@ -1,0 +1,100 @@
+//! Reading a Supabase-shaped database's catalog from a real server: what a
+//! backup keeps, what points out of it, and what it names as not included.
+
+use nuage_engine::postgres::ConnSpec;
+use nuage_engine::postgres::catalog;
+use nuage_pgserver::PgServer;
+
+#[test]
+fn a_supabase_shaped_database_is_read_from_its_catalogs() {
+    let pg = match PgServer::start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("SKIPPED: no PostgreSQL server to test against: {e}");
+            return;
+        }
+    };
+    pg.create_db("garage").unwrap();
+    let fixture = include_str!("fixtures/supabase-shaped.sql");
+    pg.psql("garage", fixture).unwrap();
+    let (spec, pw) = ConnSpec::parse(&pg.url("garage")).unwrap();
+    let mut c = spec.connect(pw.as_deref()).unwrap();
+
+    let (kept, platform) = catalog::schemas(&mut c).unwrap();
+    assert_eq!(kept, ["public"]);
+    assert_eq!(platform, ["auth"]);
+
+    c.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .unwrap();
+    let cat = catalog::read(&mut c, &kept).unwrap();
+    c.batch_execute("COMMIT").unwrap();
+    assert!(
+        cat.server_version
+            .starts_with(&pg.major_version().to_string())
+    );
+
+    let names: Vec<&str> = cat.tables.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["jobs", "notes", "profiles"]);
+    let jobs = &cat.tables[0];
+    let col = |n: &str| jobs.columns.iter().find(|c| c.name == n).unwrap();
+    assert_eq!(col("id").identity.as_deref(), Some("by default"));
+    assert_eq!(col("id").default, None);
+    assert_eq!(col("plate").type_, "public.plate");
+    assert_eq!(
+        col("status").default.as_deref(),
+        Some("'open'::public.job_status")
+    );
+    assert_eq!(col("price").type_, "numeric(10,2)");
+    assert!(col("total").generated.as_deref().unwrap().contains("price"));
+    let fk = jobs.constraints.iter().find(|k| k.kind == "f").unwrap();
+    assert!(
+        fk.definition
+            .contains("REFERENCES public.profiles(id) DEFERRABLE INITIALLY DEFERRED"),
+        "{fk:?}"
+    );
+    assert!(
+        jobs.constraints
+            .iter()
+            .any(|k| k.kind == "c" && k.definition.contains("price >= "))
+    );
+
+    let idx: Vec<&str> = cat.indexes.iter().map(|i| i.name.as_str()).collect();
+    assert_eq!(idx, ["jobs_open_idx", "notes_lower_idx"]);
+    assert!(
+        cat.indexes[0]
+            .definition
+            .contains("WHERE (status <> 'done'::public.job_status)")
+    );
+
+    assert_eq!(cat.enums[0].labels, ["open", "in progress", "done"]);
+    assert_eq!(cat.domains[0].base, "text");
+    assert!(cat.domains[0].checks[0].definition.contains("VALUE ~"));
+
+    let seq = |n: &str| cat.sequences.iter().find(|s| s.name == n).unwrap();
+    assert!(seq("jobs_id_seq").identity);
+    assert_eq!(seq("jobs_id_seq").last_value.as_deref(), Some("3"));
+    assert_eq!(
+        seq("notes_id_seq").owned_by.as_deref(),
+        Some("public.notes.id")
+    );
+    assert!(seq("notes_id_seq").is_called);
+
+    assert_eq!(cat.references_out.len(), 1);
+    assert_eq!(cat.references_out[0].to, "auth.users");
+    assert!(cat.references_out[0].from.contains("public.profiles"));
+
+    let not: Vec<(&str, &str)> = cat
+        .not_included
+        .iter()
+        .map(|n| (n.kind.as_str(), n.name.as_str()))
+        .collect();
+    for expected in [
+        ("view", "public.open_jobs"),
+        ("function", "public.touch()"),
+        ("trigger", "jobs_touch on public.jobs"),
+        ("row-level security policy", "jobs_owner on public.jobs"),
+        ("row-level security", "public.jobs"),
+    ] {
+        assert!(not.contains(&expected), "{expected:?} not in {not:?}");
+    }
+}
