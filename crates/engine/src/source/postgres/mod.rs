@@ -4,6 +4,7 @@
 
 pub mod catalog;
 mod conn;
+pub mod copy;
 pub mod password;
 
 pub use conn::{ConnSpec, SslMode};
