@@ -39,7 +39,7 @@ pub use destination::{
     UploadSession, file_name, folder::FolderDestination, onedrive::OneDriveDestination,
 };
 pub use document::limits;
-pub use document::{Cancel, Document, Meter};
+pub use document::{Cancel, Document, Meter, SourceInfo};
 pub use error::{Error, ErrorCode, InvalidBackup, Result, SourceProblem};
 pub use event::{Event, SourceOutcome, UploadOutcome};
 pub use run::backup::{ZSTD_JOB_SIZE, ZSTD_LEVEL};

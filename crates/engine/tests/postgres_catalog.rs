@@ -98,3 +98,115 @@ fn a_supabase_shaped_database_is_read_from_its_catalogs() {
         assert!(not.contains(&expected), "{expected:?} not in {not:?}");
     }
 }
+
+fn fixture_server() -> Option<(PgServer, ConnSpec, Option<String>)> {
+    let pg = match PgServer::start() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("SKIPPED: no PostgreSQL server to test against: {e}");
+            return None;
+        }
+    };
+    pg.create_db("garage").unwrap();
+    pg.psql("garage", include_str!("fixtures/supabase-shaped.sql"))
+        .unwrap();
+    let (spec, pw) = ConnSpec::parse(&pg.url("garage")).unwrap();
+    Some((pg, spec, pw))
+}
+
+fn source_info(spec: &ConnSpec) -> nuage_engine::SourceInfo {
+    nuage_engine::SourceInfo {
+        name: "garage".into(),
+        kind: "postgresql".into(),
+        path: spec.to_string(),
+    }
+}
+
+#[test]
+fn a_snapshot_is_one_document_of_exact_values() {
+    let Some((_pg, spec, pw)) = fixture_server() else {
+        return;
+    };
+    let mut c = spec.connect(pw.as_deref()).unwrap();
+    let (doc, stats) = nuage_engine::postgres::snapshot::snapshot(
+        &mut c,
+        &source_info(&spec),
+        "2026-12-06T00:00:00.000Z",
+        &["public".to_string()],
+        Vec::new(),
+    )
+    .unwrap();
+    assert_eq!((stats.tables, stats.rows, stats.yielded), (3, 8, 0));
+    let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    assert_eq!(v["format"], "nuage-backup");
+    assert_eq!(v["source"]["kind"], "postgresql");
+    assert!(!String::from_utf8_lossy(&doc).contains(_pg.password()));
+    assert_eq!(v["postgresql"]["tables"].as_array().unwrap().len(), 3);
+    let table = |n: &str| {
+        v["tables"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["name"] == n)
+            .unwrap()
+            .clone()
+    };
+    let jobs = table("jobs");
+    // The generated column is recomputed on restore, not stored.
+    assert_eq!(
+        jobs["columns"],
+        serde_json::json!(["id", "owner", "plate", "status", "price", "opened_at"])
+    );
+    assert_eq!(jobs["row_count"], 3);
+    assert_eq!(jobs["rows"][0][4], "120.50");
+    assert_eq!(jobs["rows"][2][4], serde_json::Value::Null);
+    let profiles = table("profiles");
+    assert_eq!(profiles["rows"][0][2], r#"{"n": 1, "lang": "pt"}"#);
+    assert_eq!(profiles["rows"][0][3], "{mechanic,owner}");
+    assert_eq!(profiles["rows"][1][3], serde_json::Value::Null);
+    assert_eq!(v["summary"], serde_json::json!({"tables": 3, "rows": 8}));
+}
+
+#[test]
+fn a_snapshot_gives_way_to_a_migration_instead_of_queueing_it() {
+    let Some((pg, spec, pw)) = fixture_server() else {
+        return;
+    };
+    // A migration holds an exclusive lock on one table for a second.
+    let url = pg.url("garage");
+    let migration = std::thread::spawn(move || {
+        let (spec, pw) = ConnSpec::parse(&url).unwrap();
+        let mut m = spec.connect(pw.as_deref()).unwrap();
+        m.batch_execute("BEGIN; ALTER TABLE public.notes ADD COLUMN color text")
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1200));
+        m.batch_execute("COMMIT").unwrap();
+    });
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let mut c = spec.connect(pw.as_deref()).unwrap();
+    let (doc, stats) = nuage_engine::postgres::snapshot::snapshot(
+        &mut c,
+        &source_info(&spec),
+        "2026-12-06T00:00:00.000Z",
+        &["public".to_string()],
+        Vec::new(),
+    )
+    .unwrap();
+    migration.join().unwrap();
+    assert!(
+        stats.yielded > 0,
+        "the backup never met the migration's lock"
+    );
+    // It waited for the migration, and saw it whole: the new column.
+    let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let notes = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "notes")
+        .unwrap();
+    assert_eq!(
+        notes["columns"],
+        serde_json::json!(["id", "job_id", "body", "color"])
+    );
+}

@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use serde::de::{Deserializer, MapAccess, Visitor};
 
+pub use writer::SourceInfo;
 pub(crate) use writer::*;
 
 use crate::error::{Error, InvalidBackup, Result};

@@ -6,5 +6,6 @@ pub mod catalog;
 mod conn;
 pub mod copy;
 pub mod password;
+pub mod snapshot;
 
 pub use conn::{ConnSpec, SslMode};

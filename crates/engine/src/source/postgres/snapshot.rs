@@ -1,0 +1,248 @@
+//! One consistent instant of a PostgreSQL database, streamed as a backup
+//! document (`source.kind = "postgresql"`), without stalling the
+//! application:
+//!
+//! 1. the tables are listed outside the transaction;
+//! 2. `BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY` with a short
+//!    `lock_timeout`, then `LOCK TABLE … IN ACCESS SHARE MODE` — before
+//!    anything takes the snapshot (LOCK and SET do not), so no TRUNCATE or
+//!    table rewrite can commit between the snapshot and the reads
+//!    (pg_dump does it the other way round and waits without limit);
+//! 3. a lock that is not granted at once means someone holds a stronger
+//!    one (a migration): roll back, wait a little, try again, so the
+//!    application's DDL is never queued behind the backup;
+//! 4. the catalog and every table's rows (`COPY … TO STDOUT`, text) are
+//!    read in that one transaction, and a table whose storage changed
+//!    meanwhile (`relfilenode`) is never written out as it looked.
+//!
+//! Values are COPY's text form, one JSON string each (`null` for NULL):
+//! exact for every type with the session settings below.
+
+use std::io::{BufReader, Write};
+use std::time::Duration;
+
+use postgres::Client;
+
+use super::catalog::{self, Catalog, ident, literal};
+use super::copy::read_row;
+use crate::document::{FORMAT_NAME, FORMAT_VERSION, SourceInfo};
+use crate::error::{Error, Result};
+
+/// How long one attempt waits for a table lock before giving way.
+pub const LOCK_TIMEOUT: Duration = Duration::from_millis(200);
+/// Attempts before the backup gives up for this run.
+pub const ATTEMPTS: u32 = 20;
+
+/// Counts of what a snapshot wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PgStats {
+    pub tables: u64,
+    pub rows: u64,
+    /// Attempts that gave way to another session's lock.
+    pub yielded: u32,
+}
+
+fn failed(what: &str, e: postgres::Error) -> Error {
+    let detail = e
+        .as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string());
+    Error::Invalid(format!("{what}: {detail}"))
+}
+
+fn lock_not_available(e: &postgres::Error) -> bool {
+    e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)
+}
+
+/// Streams the snapshot of `schemas` into `out` as a whole document.
+pub fn snapshot<W: Write>(
+    c: &mut Client,
+    source: &SourceInfo,
+    created_at: &str,
+    schemas: &[String],
+    mut out: W,
+) -> Result<(W, PgStats)> {
+    let mut yielded = 0;
+    for attempt in 0..ATTEMPTS {
+        match begin_locked(c, schemas) {
+            Ok(()) => {
+                let r = write_document(c, source, created_at, schemas, &mut out);
+                let _ = c.batch_execute("COMMIT");
+                return r.map(|(tables, rows)| {
+                    (
+                        out,
+                        PgStats {
+                            tables,
+                            rows,
+                            yielded,
+                        },
+                    )
+                });
+            }
+            Err(Some(e)) => return Err(e),
+            Err(None) => {
+                let _ = c.batch_execute("ROLLBACK");
+                yielded += 1;
+                tracing::info!(attempt, "a table is locked by another session: giving way");
+                std::thread::sleep(Duration::from_millis(100 * u64::from(attempt.min(10) + 1)));
+            }
+        }
+    }
+    Err(Error::Invalid(format!(
+        "another session kept a table locked through {ATTEMPTS} attempts; the backup gave way each time and will try again at the next run"
+    )))
+}
+
+/// Opens the transaction and locks every table of `schemas` without
+/// waiting long. `Err(None)`: a lock was not granted in time.
+fn begin_locked(c: &mut Client, schemas: &[String]) -> std::result::Result<(), Option<Error>> {
+    let nsp: Vec<String> = schemas.iter().map(|s| literal(s)).collect();
+    let tables = c
+        .simple_query(&format!(
+            "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname IN ({}) AND c.relkind = 'r' AND NOT c.relispartition ORDER BY 1",
+            if nsp.is_empty() {
+                "NULL".into()
+            } else {
+                nsp.join(",")
+            }
+        ))
+        .map_err(|e| Some(failed("listing the tables", e)))?
+        .into_iter()
+        .filter_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+            _ => None,
+        })
+        .collect::<Vec<_>>();
+    c.batch_execute(&format!(
+        "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
+         SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = 0;
+         SET LOCAL idle_in_transaction_session_timeout = 0;
+         SET LOCAL extra_float_digits = 3; SET LOCAL DateStyle = ISO;
+         SET LOCAL IntervalStyle = postgres; SET LOCAL TimeZone = 'UTC';
+         SET LOCAL bytea_output = 'hex'; SET LOCAL client_encoding = 'UTF8';
+         SET LOCAL synchronize_seqscans = off",
+        LOCK_TIMEOUT.as_millis()
+    ))
+    .map_err(|e| Some(failed("starting the snapshot", e)))?;
+    // In batches: one statement per table would be as many round trips.
+    for chunk in tables.chunks(200) {
+        if let Err(e) = c.batch_execute(&format!(
+            "LOCK TABLE {} IN ACCESS SHARE MODE",
+            chunk.join(", ")
+        )) {
+            if lock_not_available(&e)
+                || e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE)
+            {
+                return Err(None);
+            }
+            return Err(Some(failed("locking the tables", e)));
+        }
+    }
+    Ok(())
+}
+
+fn write_document<W: Write>(
+    c: &mut Client,
+    source: &SourceInfo,
+    created_at: &str,
+    schemas: &[String],
+    out: &mut W,
+) -> Result<(u64, u64)> {
+    let cat: Catalog = catalog::read(c, schemas)?;
+    let io = |e: std::io::Error| Error::Invalid(format!("writing the backup failed: {e}"));
+    let json = |e: serde_json::Error| Error::Invalid(format!("writing the backup failed: {e}"));
+    write!(
+        out,
+        "{{\"format\":\"{FORMAT_NAME}\",\"version\":{FORMAT_VERSION},\"created_at\":"
+    )
+    .map_err(io)?;
+    serde_json::to_writer(&mut *out, created_at).map_err(json)?;
+    out.write_all(b",\"generator\":").map_err(io)?;
+    serde_json::to_writer(&mut *out, &format!("nuage {}", env!("CARGO_PKG_VERSION")))
+        .map_err(json)?;
+    out.write_all(b",\n\"source\":").map_err(io)?;
+    serde_json::to_writer(&mut *out, source).map_err(json)?;
+    out.write_all(b",\n\"postgresql\":").map_err(io)?;
+    serde_json::to_writer(&mut *out, &cat).map_err(json)?;
+    out.write_all(b",\n\"tables\":[").map_err(io)?;
+    let (mut total, mut line, mut fields) = (0u64, Vec::new(), Vec::new());
+    for (i, t) in cat.tables.iter().enumerate() {
+        if i > 0 {
+            out.write_all(b",").map_err(io)?;
+        }
+        let cols: Vec<&str> = t
+            .columns
+            .iter()
+            .filter(|c| c.generated.is_none())
+            .map(|c| c.name.as_str())
+            .collect();
+        out.write_all(b"\n{\"schema\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &t.schema).map_err(json)?;
+        out.write_all(b",\"name\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &t.name).map_err(json)?;
+        out.write_all(b",\"columns\":").map_err(io)?;
+        serde_json::to_writer(&mut *out, &cols).map_err(json)?;
+        out.write_all(b",\"rows\":[").map_err(io)?;
+        let qualified = format!("{}.{}", ident(&t.schema), ident(&t.name));
+        let collist: Vec<String> = cols.iter().map(|c| ident(c)).collect();
+        let mut n = 0u64;
+        {
+            let reader = c
+                .copy_out(&format!(
+                    "COPY {qualified} ({}) TO STDOUT",
+                    collist.join(", ")
+                ))
+                .map_err(|e| failed(&format!("reading {qualified}"), e))?;
+            let mut r = BufReader::with_capacity(256 << 10, reader);
+            while read_row(&mut r, &mut line, &mut fields)
+                .map_err(|e| Error::Invalid(format!("reading {qualified}: {e}")))?
+            {
+                out.write_all(if n == 0 { b"\n[" } else { b",\n[" })
+                    .map_err(io)?;
+                for (j, f) in fields.iter().enumerate() {
+                    if j > 0 {
+                        out.write_all(b",").map_err(io)?;
+                    }
+                    match f {
+                        None => out.write_all(b"null").map_err(io)?,
+                        Some(bytes) => {
+                            let s = std::str::from_utf8(bytes).map_err(|_| {
+                                Error::Invalid(format!("{qualified}: a value is not UTF-8"))
+                            })?;
+                            serde_json::to_writer(&mut *out, s).map_err(json)?;
+                        }
+                    }
+                }
+                out.write_all(b"]").map_err(io)?;
+                n += 1;
+            }
+        }
+        // Rewritten or truncated since the snapshot: its rows as the
+        // snapshot saw them may be gone. Never written out as such.
+        let moved = c
+            .simple_query(&format!(
+                "SELECT c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)
+                 FROM pg_catalog.pg_class c WHERE c.oid = {}::regclass",
+                literal(&qualified)
+            ))
+            .map_err(|e| failed(&format!("checking {qualified}"), e))?
+            .into_iter()
+            .any(|m| matches!(m, postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+        if moved {
+            return Err(Error::Invalid(format!(
+                "{qualified} was rewritten while it was read; the backup will be taken again at the next run"
+            )));
+        }
+        write!(out, "],\"row_count\":{n}}}").map_err(io)?;
+        total += n;
+    }
+    write!(
+        out,
+        "],\n\"summary\":{{\"tables\":{},\"rows\":{total}}}}}\n",
+        cat.tables.len()
+    )
+    .map_err(io)?;
+    Ok((cat.tables.len() as u64, total))
+}
