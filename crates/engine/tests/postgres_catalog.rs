@@ -130,6 +130,7 @@ fn a_snapshot_is_one_document_of_exact_values() {
     let mut c = spec.connect(pw.as_deref()).unwrap();
     let (doc, stats) = nuage_engine::postgres::snapshot::snapshot(
         &mut c,
+        None,
         &source_info(&spec),
         "2026-12-06T00:00:00.000Z",
         &["public".to_string()],
@@ -186,6 +187,7 @@ fn a_snapshot_gives_way_to_a_migration_instead_of_queueing_it() {
     let mut c = spec.connect(pw.as_deref()).unwrap();
     let (doc, stats) = nuage_engine::postgres::snapshot::snapshot(
         &mut c,
+        None,
         &source_info(&spec),
         "2026-12-06T00:00:00.000Z",
         &["public".to_string()],
@@ -209,4 +211,68 @@ fn a_snapshot_gives_way_to_a_migration_instead_of_queueing_it() {
         notes["columns"],
         serde_json::json!(["id", "job_id", "body", "color"])
     );
+}
+
+#[test]
+fn a_migration_during_a_long_backup_completes_within_two_seconds() {
+    let Some((pg, spec, pw)) = fixture_server() else {
+        return;
+    };
+    pg.psql(
+        "garage",
+        "CREATE TABLE public.history AS SELECT g AS id, md5(g::text) AS what FROM generate_series(1, 400000) g",
+    )
+    .unwrap();
+    let url = pg.url("garage");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let migration = std::thread::spawn(move || {
+        let (spec, pw) = ConnSpec::parse(&url).unwrap();
+        let mut m = spec.connect(pw.as_deref()).unwrap();
+        // Wait until the backup is reading the big table.
+        rx.recv().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let started = std::time::Instant::now();
+        m.batch_execute("ALTER TABLE public.history ADD COLUMN checked boolean")
+            .unwrap();
+        started.elapsed()
+    });
+    let mut attempts = 0;
+    let (doc, _) = loop {
+        attempts += 1;
+        let mut c = spec.connect(pw.as_deref()).unwrap();
+        let watcher = spec.connect(pw.as_deref()).unwrap();
+        if attempts == 1 {
+            tx.send(()).unwrap();
+        }
+        match nuage_engine::postgres::snapshot::snapshot(
+            &mut c,
+            Some(watcher),
+            &source_info(&spec),
+            "2026-12-06T00:00:00.000Z",
+            &["public".to_string()],
+            Vec::new(),
+        ) {
+            Ok(r) => break r,
+            Err(e) if nuage_engine::postgres::snapshot::gave_way(&e) && attempts < 5 => continue,
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let waited = migration.join().unwrap();
+    assert!(
+        waited < std::time::Duration::from_secs(2),
+        "the migration waited {waited:?}"
+    );
+    assert!(attempts >= 2, "the backup never gave way");
+    let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+    let history = v["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "history")
+        .unwrap();
+    assert_eq!(
+        history["columns"],
+        serde_json::json!(["id", "what", "checked"])
+    );
+    assert_eq!(history["row_count"], 400000);
 }

@@ -13,12 +13,19 @@
 //!    application's DDL is never queued behind the backup;
 //! 4. the catalog and every table's rows (`COPY … TO STDOUT`, text) are
 //!    read in that one transaction, and a table whose storage changed
-//!    meanwhile (`relfilenode`) is never written out as it looked.
+//!    meanwhile (`relfilenode`) is never written out as it looked;
+//! 5. meanwhile a second connection watches whether anyone waits on the
+//!    backup's locks (`pg_blocking_pids`): a migration that arrives during
+//!    a long read makes the backup cancel itself, roll back and start
+//!    again after it, instead of holding it (and every query queued
+//!    behind it) until the backup ends.
 //!
 //! Values are COPY's text form, one JSON string each (`null` for NULL):
 //! exact for every type with the session settings below.
 
 use std::io::{BufReader, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use postgres::Client;
@@ -54,30 +61,116 @@ fn lock_not_available(e: &postgres::Error) -> bool {
     e.code() == Some(&postgres::error::SqlState::LOCK_NOT_AVAILABLE)
 }
 
+/// The error of a snapshot that cancelled itself mid-way because another
+/// session waited on it: what it wrote is to be discarded, and the
+/// snapshot taken again (the other session has gone through meanwhile).
+pub const GAVE_WAY: &str =
+    "the backup gave way to another session that waited on it; it starts again";
+
+/// Whether `e` is [`GAVE_WAY`].
+pub fn gave_way(e: &Error) -> bool {
+    matches!(e, Error::Invalid(m) if m == GAVE_WAY)
+}
+
+/// How often the watcher looks for sessions waiting on the backup.
+pub const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// A second connection that cancels the backup's statement whenever
+/// another session waits on its locks.
+struct Watcher {
+    stop: Arc<AtomicBool>,
+    cancelled: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Watcher {
+    fn start(mut w: Client, backup_pid: i32) -> Watcher {
+        let stop = Arc::new(AtomicBool::new(false));
+        let cancelled = Arc::new(AtomicBool::new(false));
+        let (s, k) = (stop.clone(), cancelled.clone());
+        let thread = std::thread::spawn(move || {
+            let q = format!(
+                "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE {backup_pid} = ANY(pg_catalog.pg_blocking_pids(pid))"
+            );
+            while !s.load(Ordering::Relaxed) {
+                std::thread::sleep(WATCH_EVERY);
+                let waiting = w.simple_query(&q).ok().is_some_and(|m| {
+                    m.iter().any(|m| {
+                        matches!(m, postgres::SimpleQueryMessage::Row(r) if r.get(0).is_some_and(|n| n != "0"))
+                    })
+                });
+                if waiting && !s.load(Ordering::Relaxed) {
+                    k.store(true, Ordering::Relaxed);
+                    let _ = w.simple_query(&format!(
+                        "SELECT pg_catalog.pg_cancel_backend({backup_pid})"
+                    ));
+                }
+            }
+        });
+        Watcher {
+            stop,
+            cancelled,
+            thread: Some(thread),
+        }
+    }
+
+    /// Whether it cancelled the backup since the last call.
+    fn took_cancel(&self) -> bool {
+        self.cancelled.swap(false, Ordering::Relaxed)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// Streams the snapshot of `schemas` into `out` as a whole document.
+/// `watcher` is a second connection to the same database, which cancels
+/// and restarts the backup when it blocks another session.
 pub fn snapshot<W: Write>(
     c: &mut Client,
+    watcher: Option<Client>,
     source: &SourceInfo,
     created_at: &str,
     schemas: &[String],
     mut out: W,
 ) -> Result<(W, PgStats)> {
+    let pid = c
+        .simple_query("SELECT pg_catalog.pg_backend_pid()")
+        .map_err(|e| failed("connecting", e))?
+        .into_iter()
+        .find_map(|m| match m {
+            postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|p| p.parse::<i32>().ok()),
+            _ => None,
+        })
+        .unwrap_or(0);
+    let watcher = watcher.map(|w| Watcher::start(w, pid));
     let mut yielded = 0;
     for attempt in 0..ATTEMPTS {
         match begin_locked(c, schemas) {
             Ok(()) => {
                 let r = write_document(c, source, created_at, schemas, &mut out);
+                if r.is_err() && watcher.as_ref().is_some_and(Watcher::took_cancel) {
+                    // Part of the document is written: the caller discards
+                    // it and starts again (see [`GAVE_WAY`]).
+                    let _ = c.batch_execute("ROLLBACK");
+                    return Err(Error::Invalid(GAVE_WAY.into()));
+                }
                 let _ = c.batch_execute("COMMIT");
-                return r.map(|(tables, rows)| {
-                    (
-                        out,
-                        PgStats {
-                            tables,
-                            rows,
-                            yielded,
-                        },
-                    )
-                });
+                let (tables, rows) = r?;
+                return Ok((
+                    out,
+                    PgStats {
+                        tables,
+                        rows,
+                        yielded,
+                    },
+                ));
             }
             Err(Some(e)) => return Err(e),
             Err(None) => {
