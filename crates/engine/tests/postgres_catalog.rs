@@ -3,7 +3,7 @@
 
 use nuage_engine::postgres::ConnSpec;
 use nuage_engine::postgres::catalog;
-use nuage_pgserver::PgServer;
+use nuage_pgserver::{PgBouncer, PgServer};
 
 #[test]
 fn a_supabase_shaped_database_is_read_from_its_catalogs() {
@@ -275,4 +275,35 @@ fn a_migration_during_a_long_backup_completes_within_two_seconds() {
         serde_json::json!(["id", "what", "checked"])
     );
     assert_eq!(history["row_count"], 400000);
+}
+
+#[test]
+fn a_snapshot_works_through_a_transaction_pooler() {
+    let Some((pg, _, _)) = fixture_server() else {
+        return;
+    };
+    let bouncer = match PgBouncer::start(&pg, "transaction") {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("SKIPPED: no PgBouncer to test against: {e}");
+            return;
+        }
+    };
+    let (spec, pw) = ConnSpec::parse(&bouncer.url(&pg, "garage")).unwrap();
+    // Twice, on pooled server connections that other clients share.
+    for _ in 0..2 {
+        let mut c = spec.connect(pw.as_deref()).unwrap();
+        let (doc, stats) = nuage_engine::postgres::snapshot::snapshot(
+            &mut c,
+            Some(spec.connect(pw.as_deref()).unwrap()),
+            &source_info(&spec),
+            "2026-12-06T00:00:00.000Z",
+            &["public".to_string()],
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!((stats.tables, stats.rows), (3, 8));
+        let v: serde_json::Value = serde_json::from_slice(&doc).unwrap();
+        assert_eq!(v["summary"]["rows"], 8);
+    }
 }

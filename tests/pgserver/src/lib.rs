@@ -356,6 +356,92 @@ impl PgServer {
     }
 }
 
+/// A PgBouncer in front of a [`PgServer`], in transaction mode (as the
+/// Supabase transaction pooler on port 6543), stopped when dropped.
+pub struct PgBouncer {
+    _dir: tempfile::TempDir,
+    port: u16,
+    child: Child,
+}
+
+impl PgBouncer {
+    /// Starts Debian's `pgbouncer` in front of `server`, pooling in
+    /// `mode` (`transaction` or `session`).
+    pub fn start(server: &PgServer, mode: &str) -> Result<PgBouncer, String> {
+        let bin = ["/usr/sbin/pgbouncer", "/usr/bin/pgbouncer"]
+            .into_iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .ok_or("no pgbouncer (install the pgbouncer package)")?;
+        let dir = tempfile::Builder::new()
+            .prefix("nuage-pgbouncer-")
+            .tempdir()
+            .map_err(|e| e.to_string())?;
+        let port = free_port().map_err(|e| e.to_string())?;
+        let ini = dir.path().join("pgbouncer.ini");
+        std::fs::write(
+            dir.path().join("users.txt"),
+            format!("\"{ADMIN}\" \"{}\"\n", server.password()),
+        )
+        .map_err(|e| e.to_string())?;
+        std::fs::write(
+            &ini,
+            format!(
+                "[databases]\n* = host=127.0.0.1 port={}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = scram-sha-256\nauth_file = {}\npool_mode = {mode}\nmax_client_conn = 50\ndefault_pool_size = 5\nlogfile = {}\n",
+                server.port(),
+                dir.path().join("users.txt").display(),
+                dir.path().join("pgbouncer.log").display(),
+            ),
+        )
+        .map_err(|e| e.to_string())?;
+        if let Some((uid, gid)) = server.run_as {
+            for p in [
+                dir.path().to_path_buf(),
+                ini.clone(),
+                dir.path().join("users.txt"),
+            ] {
+                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+            }
+        }
+        let child = PgServer::command(server.run_as, &bin)
+            .arg(&ini)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("pgbouncer: {e}"))?;
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed() > Duration::from_secs(15) {
+                let log =
+                    std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default();
+                return Err(format!("pgbouncer did not start:\n{log}"));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(PgBouncer {
+            _dir: dir,
+            port,
+            child,
+        })
+    }
+
+    /// A connection URL for database `db` through the pooler.
+    pub fn url(&self, server: &PgServer, db: &str) -> String {
+        format!(
+            "postgresql://{ADMIN}:{}@127.0.0.1:{}/{db}?sslmode=disable",
+            server.password(),
+            self.port
+        )
+    }
+}
+
+impl Drop for PgBouncer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 impl Drop for PgServer {
     fn drop(&mut self) {
         // SIGQUIT: immediate shutdown, no checkpoint (the data is thrown away).
