@@ -1439,3 +1439,19 @@ fn a_damaged_local_copy_is_put_back_from_the_destination_by_the_next_backup() {
     );
     assert_eq!(env.points()[0]["location"], "both");
 }
+
+#[test]
+fn a_copy_hashed_as_it_was_written_is_not_read_again_to_be_listed() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    let id = env.backup_ok();
+    let state = rusqlite::Connection::open(env.home().join("state.sqlite")).unwrap();
+    let ok: bool = state
+        .query_row(
+            "SELECT ok FROM copy_checks WHERE point_id = ?1",
+            [&id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(ok, "the new copy is recorded as verified");
+}

@@ -191,6 +191,8 @@ impl Ctx<'_> {
             source_path: s.path.clone(),
         };
         self.store.add_restore_point(&point)?;
+        // Hashed as it was written: the next listing need not read it.
+        self.record_good_copy(&point);
         let removed = self.apply_retention(s)?;
         Ok(SourceOutcome {
             source: s.name.clone(),

@@ -57,6 +57,14 @@ impl UploadJournal for StoreJournal<'_> {
     }
 }
 
+/// A file's modification time in nanoseconds, as `copy_checks` keeps it.
+fn mtime_ns(m: &std::fs::Metadata) -> i64 {
+    use std::os::unix::fs::MetadataExt;
+    m.mtime()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(m.mtime_nsec())
+}
+
 /// When a restore point was made, from its id (`YYYYMMDD-HHMMSSmmm-xxxx`).
 fn created_at_of(id: &str) -> Option<String> {
     let t = NaiveDateTime::parse_from_str(id.get(..18)?, "%Y%m%d-%H%M%S%3f").ok()?;
@@ -475,7 +483,6 @@ impl Ctx<'_> {
     /// shown as good and an unchanged one costs a `stat`. (Bit rot that
     /// leaves the time alone is for the full checks of restores and drills.)
     pub(crate) fn local_copy_good(&self, p: &RestorePoint) -> bool {
-        use std::os::unix::fs::MetadataExt;
         let Some(m) = (!p.file.as_os_str().is_empty())
             .then(|| std::fs::symlink_metadata(&p.file).ok())
             .flatten()
@@ -483,10 +490,7 @@ impl Ctx<'_> {
         else {
             return false;
         };
-        let mtime = m
-            .mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(m.mtime_nsec());
+        let mtime = mtime_ns(&m);
         if let Ok(Some(ok)) = self.store.copy_check(&p.id, m.len(), mtime) {
             return ok;
         }
@@ -534,8 +538,20 @@ impl Ctx<'_> {
             Error::io("put back", &p.file, e)
         })?;
         fsutil::sync_parent(&p.file)?;
+        // Checked against the recorded BLAKE3 as it was downloaded.
+        self.record_good_copy(p);
         tracing::warn!(point = %p.id, "the local copy was missing or damaged; it was put back from the destination");
         Ok(())
+    }
+
+    /// Records that the local copy of `p`, as its file is now, verifies
+    /// (it was just hashed while written or downloaded).
+    pub(crate) fn record_good_copy(&self, p: &RestorePoint) {
+        if let Ok(m) = std::fs::symlink_metadata(&p.file) {
+            let _ = self
+                .store
+                .set_copy_check(&p.id, m.len(), mtime_ns(&m), true);
+        }
     }
 }
 
