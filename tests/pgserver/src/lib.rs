@@ -206,7 +206,13 @@ impl PgServer {
             .map_err(|e| err("temporary folder", &e))?;
         let run_as = unprivileged();
         let data = dir.path().join("data");
-        let password = format!("pw-{:016x}", std::process::id() as u64 * 2654435761);
+        // Random per server: a test that reached another test's server
+        // (a port taken meanwhile) cannot sign in to it.
+        let mut seed = [0u8; 8];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))
+            .map_err(|e| err("random", &e))?;
+        let password = format!("pw-{:016x}", u64::from_le_bytes(seed));
         let pwfile = dir.path().join("pw");
         std::fs::write(&pwfile, &password).map_err(|e| err("password file", &e))?;
         if let Some((uid, gid)) = run_as {
@@ -265,7 +271,7 @@ impl PgServer {
                 std::fs::File::create(dir.path().join("server.log")).map_err(|e| err("log", &e))?,
             ));
         let postmaster = cmd.spawn().map_err(|e| err("postgres", &e))?;
-        let server = PgServer {
+        let mut server = PgServer {
             dir,
             bin: bin.to_path_buf(),
             port,
@@ -308,9 +314,15 @@ impl PgServer {
         cmd
     }
 
-    fn wait_ready(&self) -> Result<(), String> {
+    fn wait_ready(&mut self) -> Result<(), String> {
         let started = Instant::now();
         loop {
+            // Its own postmaster, not another one on the same port.
+            if let Ok(Some(status)) = self.postmaster.try_wait() {
+                let log =
+                    std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default();
+                return Err(format!("the server exited ({status}):\n{log}"));
+            }
             let ok = Command::new(self.tool("pg_isready"))
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
                 .status()

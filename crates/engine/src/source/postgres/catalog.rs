@@ -192,10 +192,10 @@ fn opt(r: &Row, i: usize) -> Option<String> {
     r.get(i).cloned().flatten().filter(|s| !s.is_empty())
 }
 
-/// A string as an SQL literal (standard_conforming_strings is on in every
-/// supported server).
+/// A string as an SQL literal, whatever `standard_conforming_strings` is
+/// (an escape string: quotes and backslashes doubled).
 pub fn literal(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
+    format!("E'{}'", s.replace('\\', "\\\\").replace('\'', "''"))
 }
 
 fn array_literal(items: &[String]) -> String {
@@ -355,7 +355,7 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
             &format!(
                 "SELECT conname, contype, pg_catalog.pg_get_constraintdef(oid)
                  FROM pg_catalog.pg_constraint
-                 WHERE conrelid = {oid} AND contype IN ('p','u','c','f','x')
+                 WHERE conrelid = {oid} AND contype IN ('p','u','c','f','x') AND conparentid = 0
                  ORDER BY CASE contype WHEN 'p' THEN 0 WHEN 'u' THEN 1 WHEN 'x' THEN 2 WHEN 'c' THEN 3 ELSE 4 END, conname"
             ),
         )?

@@ -158,6 +158,13 @@ impl ConnSpec {
         if host.is_empty() {
             host = "/var/run/postgresql".into();
         }
+        // Checking the chain against every public root, without the host
+        // name, would accept anyone holding any public certificate.
+        if sslmode == Some(SslMode::VerifyCa) && sslrootcert.is_none() {
+            return Err(invalid(
+                "sslmode=verify-ca needs sslrootcert=FILE (the server's CA certificate); with the system's roots use sslmode=verify-full",
+            ));
+        }
         if user.is_empty() {
             return Err(invalid(
                 "the connection string names no user: postgresql://USER@HOST/DATABASE",
@@ -198,7 +205,13 @@ impl ConnSpec {
         if let Some(p) = password {
             c.password(p);
         }
-        let r = match self.sslmode {
+        // A socket is this machine: libpq never uses TLS on one.
+        let mode = if self.host.starts_with('/') {
+            SslMode::Disable
+        } else {
+            self.sslmode
+        };
+        let r = match mode {
             SslMode::Disable => c
                 .ssl_mode(postgres::config::SslMode::Disable)
                 .connect(postgres::NoTls),
@@ -349,7 +362,18 @@ impl ConnSpec {
 /// The connection string without its password, as stored and shown.
 impl fmt::Display for ConnSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        // Percent-encoding, everything but unreserved characters (a
+        // space is %20, never `+`, which would read back as a plus).
+        let enc = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
         if self.host.starts_with('/') {
             write!(
                 f,
@@ -544,6 +568,10 @@ mod tests {
         );
         // What is shown parses back to the same spec.
         assert_eq!(ConnSpec::parse(&shown).unwrap(), (s, None));
+        // Names with spaces and other characters come back as they were.
+        let (s, _) = ConnSpec::parse("postgresql://my%20user@h/my%20db+1").unwrap();
+        assert_eq!((s.user.as_str(), s.dbname.as_str()), ("my user", "my db+1"));
+        assert_eq!(ConnSpec::parse(&s.to_string()).unwrap().0, s);
     }
 
     #[test]
@@ -581,6 +609,7 @@ mod tests {
             ),
             ("postgresql://u@h1,h2/db", "several hosts"),
             ("postgresql://h/db", "names no user"),
+            ("postgresql://u@h/db?sslmode=verify-ca", "needs sslrootcert"),
             ("not a url", "not a PostgreSQL connection string"),
         ] {
             let e = ConnSpec::parse(bad).unwrap_err().to_string();

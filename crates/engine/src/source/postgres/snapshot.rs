@@ -25,7 +25,7 @@
 
 use std::io::{BufReader, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
 
 use postgres::Client;
@@ -80,43 +80,70 @@ pub const WATCH_EVERY: Duration = Duration::from_millis(250);
 struct Watcher {
     stop: Arc<AtomicBool>,
     cancelled: Arc<AtomicBool>,
+    /// The watcher's own connection failed: the protection is off.
+    broken: Arc<AtomicBool>,
+    /// The server process of the attempt being watched (0: none). Read
+    /// inside each attempt's transaction: behind a transaction pooler,
+    /// another statement may run on another server process.
+    pid: Arc<AtomicI32>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Watcher {
-    fn start(mut w: Client, backup_pid: i32) -> Watcher {
+    fn start(mut w: Client) -> Watcher {
         let stop = Arc::new(AtomicBool::new(false));
         let cancelled = Arc::new(AtomicBool::new(false));
-        let (s, k) = (stop.clone(), cancelled.clone());
+        let broken = Arc::new(AtomicBool::new(false));
+        let pid = Arc::new(AtomicI32::new(0));
+        let (s, k, b, p) = (stop.clone(), cancelled.clone(), broken.clone(), pid.clone());
         let thread = std::thread::spawn(move || {
-            let q = format!(
-                "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE {backup_pid} = ANY(pg_catalog.pg_blocking_pids(pid))"
-            );
             while !s.load(Ordering::Relaxed) {
                 std::thread::sleep(WATCH_EVERY);
-                let waiting = w.simple_query(&q).ok().is_some_and(|m| {
-                    m.iter().any(|m| {
+                let backup = p.load(Ordering::Relaxed);
+                if backup == 0 {
+                    continue;
+                }
+                // Sessions waiting on a lock, and among them any the
+                // backup blocks.
+                let q = format!(
+                    "SELECT count(*) FROM pg_catalog.pg_stat_activity
+                     WHERE wait_event_type = 'Lock' AND {backup} = ANY(pg_catalog.pg_blocking_pids(pid))"
+                );
+                let waiting = match w.simple_query(&q) {
+                    Ok(m) => m.iter().any(|m| {
                         matches!(m, postgres::SimpleQueryMessage::Row(r) if r.get(0).is_some_and(|n| n != "0"))
-                    })
-                });
-                if waiting && !s.load(Ordering::Relaxed) {
+                    }),
+                    Err(_) => {
+                        b.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                };
+                if waiting && !s.load(Ordering::Relaxed) && p.load(Ordering::Relaxed) == backup {
                     k.store(true, Ordering::Relaxed);
-                    let _ = w.simple_query(&format!(
-                        "SELECT pg_catalog.pg_cancel_backend({backup_pid})"
-                    ));
+                    let _ =
+                        w.simple_query(&format!("SELECT pg_catalog.pg_cancel_backend({backup})"));
                 }
             }
         });
         Watcher {
             stop,
             cancelled,
+            broken,
+            pid,
             thread: Some(thread),
         }
     }
 
-    /// Whether it cancelled the backup since the last call.
+    /// Watches the server process `pid` (0: nothing), forgetting any
+    /// earlier cancel.
+    fn watch(&self, pid: i32) {
+        self.pid.store(pid, Ordering::Relaxed);
+        self.cancelled.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether it cancelled the backup since [`Watcher::watch`].
     fn took_cancel(&self) -> bool {
-        self.cancelled.swap(false, Ordering::Relaxed)
+        self.cancelled.load(Ordering::Relaxed)
     }
 }
 
@@ -140,29 +167,37 @@ pub fn snapshot<W: Write>(
     schemas: &[String],
     mut out: W,
 ) -> Result<(W, PgStats)> {
-    let pid = c
-        .simple_query("SELECT pg_catalog.pg_backend_pid()")
-        .map_err(|e| failed("connecting", e))?
-        .into_iter()
-        .find_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|p| p.parse::<i32>().ok()),
-            _ => None,
-        })
-        .unwrap_or(0);
-    let watcher = watcher.map(|w| Watcher::start(w, pid));
+    let watcher = watcher.map(Watcher::start);
     let mut yielded = 0;
     for attempt in 0..ATTEMPTS {
-        match begin_locked(c, schemas) {
+        if let Some(w) = &watcher {
+            w.watch(0);
+        }
+        match begin_locked(c, schemas, watcher.as_ref()) {
             Ok(()) => {
                 let r = write_document(c, source, created_at, schemas, &mut out);
-                if r.is_err() && watcher.as_ref().is_some_and(Watcher::took_cancel) {
+                let cancelled = watcher.as_ref().is_some_and(Watcher::took_cancel);
+                if let Some(w) = &watcher {
+                    w.watch(0);
+                }
+                // Read-only: ending it with ROLLBACK loses nothing, and
+                // works whatever state a cancel left it in.
+                let end = c.batch_execute("ROLLBACK");
+                if r.is_err() && cancelled {
                     // Part of the document is written: the caller discards
                     // it and starts again (see [`GAVE_WAY`]).
-                    let _ = c.batch_execute("ROLLBACK");
                     return Err(Error::Invalid(GAVE_WAY.into()));
                 }
-                let _ = c.batch_execute("COMMIT");
+                if watcher
+                    .as_ref()
+                    .is_some_and(|w| w.broken.load(Ordering::Relaxed))
+                {
+                    return Err(Error::Invalid(
+                        "the connection that watches for sessions waiting on the backup failed; the backup stopped rather than risk holding them up".into(),
+                    ));
+                }
                 let (tables, rows) = r?;
+                end.map_err(|e| failed("ending the snapshot", e))?;
                 return Ok((
                     out,
                     PgStats {
@@ -188,7 +223,11 @@ pub fn snapshot<W: Write>(
 
 /// Opens the transaction and locks every table of `schemas` without
 /// waiting long. `Err(None)`: a lock was not granted in time.
-fn begin_locked(c: &mut Client, schemas: &[String]) -> std::result::Result<(), Option<Error>> {
+fn begin_locked(
+    c: &mut Client,
+    schemas: &[String],
+    watcher: Option<&Watcher>,
+) -> std::result::Result<(), Option<Error>> {
     let nsp: Vec<String> = schemas.iter().map(|s| literal(s)).collect();
     let tables = c
         .simple_query(&format!(
@@ -215,17 +254,40 @@ fn begin_locked(c: &mut Client, schemas: &[String]) -> std::result::Result<(), O
          SET LOCAL extra_float_digits = 3; SET LOCAL DateStyle = ISO;
          SET LOCAL IntervalStyle = postgres; SET LOCAL TimeZone = 'UTC';
          SET LOCAL bytea_output = 'hex'; SET LOCAL client_encoding = 'UTF8';
-         SET LOCAL synchronize_seqscans = off",
+         SET LOCAL synchronize_seqscans = off; SET LOCAL row_security = off",
         LOCK_TIMEOUT.as_millis()
     ))
-    .map_err(|e| Some(failed("starting the snapshot", e)))?;
+    .map_err(|e| {
+        let _ = c.batch_execute("ROLLBACK");
+        Some(failed("starting the snapshot", e))
+    })?;
+    // This transaction's server process, for the watcher (behind a
+    // transaction pooler it is only known inside the transaction).
+    if let Some(w) = watcher {
+        let pid = c
+            .simple_query("SELECT pg_catalog.pg_backend_pid()")
+            .map_err(|e| Some(failed("starting the snapshot", e)))?
+            .into_iter()
+            .find_map(|m| match m {
+                postgres::SimpleQueryMessage::Row(r) => {
+                    r.get(0).and_then(|p| p.parse::<i32>().ok())
+                }
+                _ => None,
+            })
+            .unwrap_or(0);
+        w.watch(pid);
+    }
     // In batches: one statement per table would be as many round trips.
     for chunk in tables.chunks(200) {
         if let Err(e) = c.batch_execute(&format!(
             "LOCK TABLE {} IN ACCESS SHARE MODE",
             chunk.join(", ")
         )) {
+            let _ = c.batch_execute("ROLLBACK");
+            let cancelled = e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED)
+                && watcher.is_some_and(Watcher::took_cancel);
             if lock_not_available(&e)
+                || cancelled
                 || e.code() == Some(&postgres::error::SqlState::UNDEFINED_TABLE)
             {
                 return Err(None);
