@@ -191,6 +191,22 @@ pub fn suggested_name(path: &Path) -> String {
     }
 }
 
+/// Quotes an SQL identifier, the same in SQLite and PostgreSQL: `"`
+/// doubled, the whole wrapped in `"`. Every table, column and schema name
+/// that reaches SQL text goes through here.
+pub(crate) fn quote_ident(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        if ch == '"' {
+            out.push('"');
+        }
+        out.push(ch);
+    }
+    out.push('"');
+    out
+}
+
 /// Source names become folder names, locally and remotely: letters,
 /// digits, '-', '_' and '.', and a name every destination keeps as it is.
 /// OneDrive, SharePoint and Windows or SMB shares refuse device names

@@ -12,6 +12,7 @@ use postgres::{Client, SimpleQueryMessage};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::source::quote_ident;
 
 /// Schemas that belong to PostgreSQL itself.
 const SYSTEM: &[&str] = &["pg_catalog", "information_schema", "pg_toast"];
@@ -156,19 +157,24 @@ pub struct Catalog {
     pub not_included: Vec<NotIncluded>,
 }
 
-type Row = Vec<Option<String>>;
+pub(crate) type Row = Vec<Option<String>>;
 
-fn failed(what: &str, e: postgres::Error) -> Error {
+/// A failed call to the server: what was being done, and the server's
+/// own words.
+pub(crate) fn failed(what: &str, e: postgres::Error) -> Error {
     let detail = e
         .as_db_error()
         .map(|d| d.message().to_string())
         .unwrap_or_else(|| e.to_string());
-    Error::Invalid(format!("reading the database's {what} failed: {detail}"))
+    Error::Invalid(format!("{what}: {detail}"))
 }
 
-/// Runs one simple-protocol query; every value comes back as text.
-fn rows(c: &mut Client, what: &str, sql: &str) -> Result<Vec<Row>> {
-    let msgs = c.simple_query(sql).map_err(|e| failed(what, e))?;
+/// Runs one simple-protocol query (no named statement: it works through a
+/// transaction pooler); every value comes back as text.
+pub(crate) fn rows(c: &mut Client, what: &str, sql: &str) -> Result<Vec<Row>> {
+    let msgs = c
+        .simple_query(sql)
+        .map_err(|e| failed(&format!("reading the database's {what} failed"), e))?;
     Ok(msgs
         .into_iter()
         .filter_map(|m| match m {
@@ -180,11 +186,11 @@ fn rows(c: &mut Client, what: &str, sql: &str) -> Result<Vec<Row>> {
         .collect())
 }
 
-fn text(r: &Row, i: usize) -> String {
+pub(crate) fn text(r: &Row, i: usize) -> String {
     r.get(i).cloned().flatten().unwrap_or_default()
 }
 
-fn flag(r: &Row, i: usize) -> bool {
+pub(crate) fn flag(r: &Row, i: usize) -> bool {
     matches!(r.get(i).cloned().flatten().as_deref(), Some("t" | "true"))
 }
 
@@ -237,7 +243,7 @@ pub fn schemas(c: &mut Client) -> Result<(Vec<String>, Vec<String>)> {
 /// its locks, so that the rendered DDL is that of the snapshot).
 pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
     c.batch_execute("SET LOCAL search_path = ''")
-        .map_err(|e| failed("settings", e))?;
+        .map_err(|e| failed("reading the database's settings failed", e))?;
     let server_version = rows(c, "version", "SHOW server_version")?
         .first()
         .map(|r| text(r, 0))
@@ -448,8 +454,8 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
     for s in &mut sequences {
         let q = format!(
             "SELECT last_value::text, is_called FROM {}.{}",
-            ident(&s.schema),
-            ident(&s.name)
+            quote_ident(&s.schema),
+            quote_ident(&s.name)
         );
         if let Some(r) = rows(c, "sequence values", &q)?.first() {
             s.last_value = opt(r, 0);
@@ -543,9 +549,4 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         references_out,
         not_included,
     })
-}
-
-/// An identifier, quoted for SQL.
-pub fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }

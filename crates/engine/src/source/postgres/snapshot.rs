@@ -30,10 +30,11 @@ use std::time::Duration;
 
 use postgres::Client;
 
-use super::catalog::{self, Catalog, ident, literal};
+use super::catalog::{self, Catalog, failed, flag, literal, rows, text};
 use super::copy::read_row;
 use crate::document::{FORMAT_NAME, FORMAT_VERSION, SourceInfo};
 use crate::error::{Error, Result};
+use crate::source::quote_ident;
 
 /// How long one attempt waits for a table lock before giving way.
 pub const LOCK_TIMEOUT: Duration = Duration::from_millis(200);
@@ -47,14 +48,6 @@ pub struct PgStats {
     pub rows: u64,
     /// Attempts that gave way to another session's lock.
     pub yielded: u32,
-}
-
-fn failed(what: &str, e: postgres::Error) -> Error {
-    let detail = e
-        .as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string());
-    Error::Invalid(format!("{what}: {detail}"))
 }
 
 fn lock_not_available(e: &postgres::Error) -> bool {
@@ -229,8 +222,10 @@ fn begin_locked(
     watcher: Option<&Watcher>,
 ) -> std::result::Result<(), Option<Error>> {
     let nsp: Vec<String> = schemas.iter().map(|s| literal(s)).collect();
-    let tables = c
-        .simple_query(&format!(
+    let tables: Vec<String> = rows(
+        c,
+        "tables",
+        &format!(
             "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_catalog.pg_class c
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname IN ({}) AND c.relkind = 'r' AND NOT c.relispartition ORDER BY 1",
@@ -239,14 +234,12 @@ fn begin_locked(
             } else {
                 nsp.join(",")
             }
-        ))
-        .map_err(|e| Some(failed("listing the tables", e)))?
-        .into_iter()
-        .filter_map(|m| match m {
-            postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-            _ => None,
-        })
-        .collect::<Vec<_>>();
+        ),
+    )
+    .map_err(Some)?
+    .iter()
+    .map(|r| text(r, 0))
+    .collect();
     c.batch_execute(&format!(
         "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY;
          SET LOCAL lock_timeout = '{}ms'; SET LOCAL statement_timeout = 0;
@@ -264,16 +257,10 @@ fn begin_locked(
     // This transaction's server process, for the watcher (behind a
     // transaction pooler it is only known inside the transaction).
     if let Some(w) = watcher {
-        let pid = c
-            .simple_query("SELECT pg_catalog.pg_backend_pid()")
-            .map_err(|e| Some(failed("starting the snapshot", e)))?
-            .into_iter()
-            .find_map(|m| match m {
-                postgres::SimpleQueryMessage::Row(r) => {
-                    r.get(0).and_then(|p| p.parse::<i32>().ok())
-                }
-                _ => None,
-            })
+        let pid = rows(c, "server process", "SELECT pg_catalog.pg_backend_pid()")
+            .map_err(Some)?
+            .first()
+            .and_then(|r| text(r, 0).parse::<i32>().ok())
             .unwrap_or(0);
         w.watch(pid);
     }
@@ -340,8 +327,8 @@ fn write_document<W: Write>(
         out.write_all(b",\"columns\":").map_err(io)?;
         serde_json::to_writer(&mut *out, &cols).map_err(json)?;
         out.write_all(b",\"rows\":[").map_err(io)?;
-        let qualified = format!("{}.{}", ident(&t.schema), ident(&t.name));
-        let collist: Vec<String> = cols.iter().map(|c| ident(c)).collect();
+        let qualified = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name));
+        let collist: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
         let mut n = 0u64;
         {
             let reader = c
@@ -376,15 +363,17 @@ fn write_document<W: Write>(
         }
         // Rewritten or truncated since the snapshot: its rows as the
         // snapshot saw them may be gone. Never written out as such.
-        let moved = c
-            .simple_query(&format!(
+        let moved = rows(
+            c,
+            "storage",
+            &format!(
                 "SELECT c.relfilenode IS DISTINCT FROM pg_catalog.pg_relation_filenode(c.oid)
                  FROM pg_catalog.pg_class c WHERE c.oid = {}::regclass",
                 literal(&qualified)
-            ))
-            .map_err(|e| failed(&format!("checking {qualified}"), e))?
-            .into_iter()
-            .any(|m| matches!(m, postgres::SimpleQueryMessage::Row(r) if r.get(0) == Some("t")));
+            ),
+        )?
+        .iter()
+        .any(|r| flag(r, 0));
         if moved {
             return Err(Error::Invalid(format!(
                 "{qualified} was rewritten while it was read; the backup will be taken again at the next run"

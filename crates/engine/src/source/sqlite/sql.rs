@@ -2,20 +2,7 @@
 
 use rusqlite::Connection;
 
-/// Quotes an identifier for SQLite: `"` doubled, the whole wrapped in `"`.
-/// Every table and column name that reaches SQL text goes through here.
-pub fn quote_ident(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push('"');
-    for ch in s.chars() {
-        if ch == '"' {
-            out.push('"');
-        }
-        out.push(ch);
-    }
-    out.push('"');
-    out
-}
+pub(crate) use crate::source::quote_ident;
 
 /// Whether a failed SQLite call on `conn` ran out of disk space (or hit a
 /// file size limit): SQLITE_FULL, or an I/O error whose system errno says so.
