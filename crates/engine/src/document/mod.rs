@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 
 pub use writer::SourceInfo;
 pub(crate) use writer::*;
@@ -177,37 +177,59 @@ fn read_fully(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(got)
 }
 
-/// A head field's value: a string, number, boolean or null.
-struct HeadScalar;
+/// A string from the document, as it may appear in a message: at most 64
+/// characters (a hostile name of megabytes is not printed back).
+pub(crate) fn shown(s: &str) -> String {
+    let mut out: String = s.chars().take(64).collect();
+    if out.len() < s.len() {
+        out.push('…');
+    }
+    out
+}
 
-impl<'de> serde::Deserialize<'de> for HeadScalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<HeadScalar, D::Error> {
+/// A JSON scalar (a head field's value); an array or object is refused at
+/// its first byte, never read through.
+pub(crate) enum Scalar {
+    Str(String),
+    Int(u64),
+    Other(String),
+}
+
+impl Scalar {
+    pub(crate) fn shown(&self) -> String {
+        match self {
+            Scalar::Str(s) => format!("\"{}\"", shown(s)),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Other(s) => s.clone(),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Scalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Scalar, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = HeadScalar;
+            type Value = Scalar;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str("a string or a number")
             }
-            fn visit_str<E: serde::de::Error>(self, _: &str) -> std::result::Result<HeadScalar, E> {
-                Ok(HeadScalar)
+            fn visit_str<E: de::Error>(self, v: &str) -> std::result::Result<Scalar, E> {
+                Ok(Scalar::Str(v.to_string()))
             }
-            fn visit_u64<E: serde::de::Error>(self, _: u64) -> std::result::Result<HeadScalar, E> {
-                Ok(HeadScalar)
+            fn visit_u64<E: de::Error>(self, v: u64) -> std::result::Result<Scalar, E> {
+                Ok(Scalar::Int(v))
             }
-            fn visit_i64<E: serde::de::Error>(self, _: i64) -> std::result::Result<HeadScalar, E> {
-                Ok(HeadScalar)
+            fn visit_i64<E: de::Error>(self, v: i64) -> std::result::Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
             }
-            fn visit_f64<E: serde::de::Error>(self, _: f64) -> std::result::Result<HeadScalar, E> {
-                Ok(HeadScalar)
+            fn visit_f64<E: de::Error>(self, v: f64) -> std::result::Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
             }
-            fn visit_bool<E: serde::de::Error>(
-                self,
-                _: bool,
-            ) -> std::result::Result<HeadScalar, E> {
-                Ok(HeadScalar)
+            fn visit_bool<E: de::Error>(self, v: bool) -> std::result::Result<Scalar, E> {
+                Ok(Scalar::Other(v.to_string()))
             }
-            fn visit_unit<E: serde::de::Error>(self) -> std::result::Result<HeadScalar, E> {
-                Ok(HeadScalar)
+            fn visit_unit<E: de::Error>(self) -> std::result::Result<Scalar, E> {
+                Ok(Scalar::Other("null".into()))
             }
         }
         d.deserialize_any(V)
@@ -231,7 +253,7 @@ pub fn peek_source(path: &Path) -> Result<SourceInfo> {
                 if HEAD_KEYS.contains(&k.as_str()) {
                     // Scalars only: an array or object here is not a head,
                     // and is refused at its first byte, not read through.
-                    map.next_value::<HeadScalar>()?;
+                    map.next_value::<Scalar>()?;
                 } else {
                     break;
                 }

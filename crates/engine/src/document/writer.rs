@@ -52,6 +52,13 @@ pub struct SchemaObject {
     pub sql: String,
 }
 
+impl SchemaObject {
+    /// Bytes of names and statement, as the schema bound counts them.
+    pub fn size(&self) -> usize {
+        self.kind.len() + self.name.len() + self.tbl_name.len() + self.sql.len()
+    }
+}
+
 /// Streams one document. Call order: `begin`, then per table `begin_table`,
 /// rows, `end_table`, then `finish`.
 pub struct DocWriter<W: Write> {

@@ -30,7 +30,8 @@ use crate::document::guard::{
 };
 use crate::document::limits::{self, MAX_ROW_IN_MEMORY, MAX_VALUE_IN_MEMORY};
 use crate::document::{
-    Document, FORMAT_NAME, FORMAT_VERSION, Meter, SchemaObject, SourceInfo, SqliteInfo,
+    Document, FORMAT_NAME, FORMAT_VERSION, Meter, Scalar, SchemaObject, SourceInfo, SqliteInfo,
+    shown,
 };
 use crate::error::{Error, InvalidBackup, Result};
 
@@ -1393,64 +1394,6 @@ impl<'de> Visitor<'de> for ValueSeed<'_> {
     }
 }
 
-/// A string from the document, as it may appear in a message: at most 64
-/// characters (a hostile name of megabytes is not printed back).
-fn shown(s: &str) -> String {
-    let mut out: String = s.chars().take(64).collect();
-    if out.len() < s.len() {
-        out.push('…');
-    }
-    out
-}
-
-/// A JSON scalar; an array or object is refused at its first byte.
-enum Scalar {
-    Str(String),
-    Int(u64),
-    Other(String),
-}
-
-impl Scalar {
-    fn shown(&self) -> String {
-        match self {
-            Scalar::Str(s) => format!("\"{}\"", shown(s)),
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Other(s) => s.clone(),
-        }
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Scalar {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Scalar, D::Error> {
-        struct V;
-        impl<'de> Visitor<'de> for V {
-            type Value = Scalar;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a string or a number")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<Scalar, E> {
-                Ok(Scalar::Str(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<Scalar, E> {
-                Ok(Scalar::Int(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Scalar, E> {
-                Ok(Scalar::Other(v.to_string()))
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Scalar, E> {
-                Ok(Scalar::Other(v.to_string()))
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<Scalar, E> {
-                Ok(Scalar::Other(v.to_string()))
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<Scalar, E> {
-                Ok(Scalar::Other("null".into()))
-            }
-        }
-        d.deserialize_any(V)
-    }
-}
-
 /// The `schema` array, within [`limits::MAX_SCHEMA_OBJECTS`] objects and
 /// [`limits::MAX_SCHEMA_BYTES`] of names and statements; `over` is set
 /// when it holds more.
@@ -1474,7 +1417,7 @@ impl<'de> Visitor<'de> for SchemaSeed<'_> {
         let mut out = Vec::new();
         let mut bytes = 0u64;
         while let Some(o) = seq.next_element::<SchemaObject>()? {
-            bytes += (o.kind.len() + o.name.len() + o.tbl_name.len() + o.sql.len()) as u64;
+            bytes += o.size() as u64;
             out.push(o);
             if out.len() > limits::MAX_SCHEMA_OBJECTS || bytes > limits::MAX_SCHEMA_BYTES {
                 *self.over = true;

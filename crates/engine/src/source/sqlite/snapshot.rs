@@ -442,10 +442,7 @@ fn export<W: Write>(
     // What a restore would refuse is refused now, naming the object: the
     // schema is created once as a restore creates it, and the b-trees that
     // an application's collation orders are checked against Nuage's.
-    let schema_bytes: usize = schema
-        .iter()
-        .map(|o| o.kind.len() + o.name.len() + o.tbl_name.len() + o.sql.len())
-        .sum();
+    let schema_bytes: usize = schema.iter().map(SchemaObject::size).sum();
     if schema.len() > MAX_SCHEMA_OBJECTS || schema_bytes as u64 > MAX_SCHEMA_BYTES {
         return Err(problem(
             name,
