@@ -91,9 +91,7 @@ impl Engine {
     pub fn open_with(home: &Path, config: Config) -> Result<Engine> {
         let store = Store::open(home)?;
         // Temporaries of runs that were killed are removed at the next start.
-        let records = temporaries::record_dir(home);
-        temporaries::sweep(&records);
-        temporaries::record_in(&records);
+        temporaries::adopt(home);
         Ok(Engine { store, config })
     }
 

@@ -33,6 +33,24 @@ pub fn record_dir(home: &Path) -> PathBuf {
     home.join("temporaries")
 }
 
+/// The homes this process has already adopted.
+static ADOPTED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// At the first open of `home` in this process: sweeps what killed runs
+/// left there, and records this process's temporaries in it from then on.
+/// Later opens (the desktop app opens the engine for every command) do
+/// nothing.
+pub fn adopt(home: &Path) {
+    let dir = record_dir(home);
+    let mut adopted = ADOPTED.lock().unwrap_or_else(|p| p.into_inner());
+    if adopted.contains(&dir) {
+        return;
+    }
+    sweep(&dir);
+    record_in(&dir);
+    adopted.push(dir);
+}
+
 /// Records this process's temporaries in `dir` from now on.
 pub fn record_in(dir: &Path) {
     if create_private_dir(dir).is_ok() {
