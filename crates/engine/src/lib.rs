@@ -20,6 +20,7 @@ mod event;
 mod fsutil;
 mod run;
 mod sealed;
+mod secret;
 mod service;
 mod source;
 mod status;

@@ -15,9 +15,10 @@ use base64::engine::general_purpose::STANDARD_NO_PAD as B64;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use nuage_graph::session::Settings;
-use nuage_graph::tokens::{Kind, key_for_home, open_store};
+use nuage_graph::tokens::{Kind, key_for_home};
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::{Error, Result};
+use crate::secret::Slot;
 
 const PREFIX: &str = "v1.";
 
@@ -26,55 +27,46 @@ pub struct Sealer {
     cipher: XChaCha20Poly1305,
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct StoredKey {
-    key: String,
-}
-
-fn store_error(e: impl std::fmt::Display) -> Error {
-    Error::Destination {
-        code: ErrorCode::KeychainUnavailable,
-        message: format!("cannot keep an upload's progress safely: {e}"),
+/// The keychain entry of `home`'s sealing key.
+fn slot<'a>(home: &'a Path, settings: &'a Settings) -> Slot<'a> {
+    Slot {
+        home,
+        settings,
+        kind: Kind::SealingKey,
+        key: key_for_home(home),
+        what: "the key that protects upload progress",
     }
 }
 
 impl Sealer {
     /// The sealer of `home`, making its key on first use.
     pub fn open(home: &Path, settings: &Settings) -> Result<Sealer> {
-        let store = open_store(home, settings.token_store.as_deref()).map_err(store_error)?;
-        let id = key_for_home(home);
-        let existing = store
-            .read(Kind::SealingKey, &id)
-            .map_err(store_error)?
-            .and_then(|j| serde_json::from_str::<StoredKey>(&j).ok())
-            .and_then(|k| B64.decode(k.key).ok())
+        let slot = slot(home, settings);
+        let existing = slot
+            .read()?
+            .and_then(|k| B64.decode(k).ok())
             .filter(|k| k.len() == 32);
         let key = match existing {
             Some(k) => k,
             None => {
                 let mut k = vec![0u8; 32];
-                getrandom::fill(&mut k).map_err(store_error)?;
-                let json = serde_json::to_string(&StoredKey {
-                    key: B64.encode(&k),
-                })
-                .map_err(store_error)?;
-                store
-                    .write(Kind::SealingKey, &id, &json)
-                    .map_err(store_error)?;
+                getrandom::fill(&mut k).map_err(|e| slot.error(e))?;
+                slot.write(&B64.encode(&k))?;
                 k
             }
         };
-        let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(store_error)?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|e| slot.error(e))?;
         Ok(Sealer { cipher })
     }
 
     pub fn seal(&self, plain: &str) -> Result<String> {
+        let failed = |e: &dyn std::fmt::Display| Error::Invalid(format!("sealing failed: {e}"));
         let mut nonce = [0u8; 24];
-        getrandom::fill(&mut nonce).map_err(store_error)?;
+        getrandom::fill(&mut nonce).map_err(|e| failed(&e))?;
         let sealed = self
             .cipher
             .encrypt(XNonce::from_slice(&nonce), plain.as_bytes())
-            .map_err(store_error)?;
+            .map_err(|e| failed(&e))?;
         let mut framed = nonce.to_vec();
         framed.extend_from_slice(&sealed);
         Ok(format!("{PREFIX}{}", B64.encode(framed)))
@@ -98,10 +90,7 @@ impl Sealer {
 
 /// Removes `home`'s key: everything sealed under it becomes unreadable.
 pub fn forget_key(home: &Path, settings: &Settings) -> Result<()> {
-    let store = open_store(home, settings.token_store.as_deref()).map_err(store_error)?;
-    store
-        .remove(Kind::SealingKey, &key_for_home(home))
-        .map_err(store_error)
+    slot(home, settings).remove()
 }
 
 #[cfg(test)]

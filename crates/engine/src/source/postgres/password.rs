@@ -5,54 +5,35 @@
 use std::path::Path;
 
 use nuage_graph::session::Settings;
-use nuage_graph::tokens::{Kind, key_for_home, open_store};
+use nuage_graph::tokens::{Kind, key_for_home};
 
-use crate::error::{Error, ErrorCode, Result};
+use crate::error::Result;
+use crate::secret::Slot;
 
-fn store_error(e: impl std::fmt::Display) -> Error {
-    Error::Destination {
-        code: ErrorCode::KeychainUnavailable,
-        message: format!("the database password cannot be kept in the keychain: {e}"),
+/// The keychain entry of `source`'s password in `home`.
+fn slot<'a>(home: &'a Path, settings: &'a Settings, source: &str) -> Slot<'a> {
+    Slot {
+        home,
+        settings,
+        kind: Kind::SourcePassword,
+        key: format!("{}.{source}", key_for_home(home)),
+        what: "the database password",
     }
-}
-
-fn key(home: &Path, source: &str) -> String {
-    format!("{}.{source}", key_for_home(home))
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Stored {
-    password: String,
 }
 
 /// Keeps `password` for `source`, replacing what was kept.
 pub fn save(home: &Path, settings: &Settings, source: &str, password: &str) -> Result<()> {
-    let store = open_store(home, settings.token_store.as_deref()).map_err(store_error)?;
-    let json = serde_json::to_string(&Stored {
-        password: password.to_string(),
-    })
-    .map_err(store_error)?;
-    store
-        .write(Kind::SourcePassword, &key(home, source), &json)
-        .map_err(store_error)
+    slot(home, settings, source).write(password)
 }
 
 /// The password kept for `source`, if any.
 pub fn load(home: &Path, settings: &Settings, source: &str) -> Result<Option<String>> {
-    let store = open_store(home, settings.token_store.as_deref()).map_err(store_error)?;
-    Ok(store
-        .read(Kind::SourcePassword, &key(home, source))
-        .map_err(store_error)?
-        .and_then(|j| serde_json::from_str::<Stored>(&j).ok())
-        .map(|s| s.password))
+    slot(home, settings, source).read()
 }
 
 /// Forgets the password of `source` (removed or renamed).
 pub fn forget(home: &Path, settings: &Settings, source: &str) -> Result<()> {
-    let store = open_store(home, settings.token_store.as_deref()).map_err(store_error)?;
-    store
-        .remove(Kind::SourcePassword, &key(home, source))
-        .map_err(store_error)
+    slot(home, settings, source).remove()
 }
 
 #[cfg(test)]
