@@ -553,12 +553,16 @@ fn in_place_restore_from_a_corrupt_file_leaves_the_source_untouched() {
 fn damage_local_copy(env: &Env) -> String {
     env.add_sample_source("app.db");
     let id = env.backup_ok();
-    let copy = env.local_copy("app");
-    let mut bytes = fs::read(&copy).unwrap();
+    flip_a_bit(&env.local_copy("app"));
+    id
+}
+
+/// Damages a file without changing its size.
+fn flip_a_bit(path: &std::path::Path) {
+    let mut bytes = fs::read(path).unwrap();
     let mid = bytes.len() / 2;
     bytes[mid] ^= 0x01;
-    fs::write(&copy, bytes).unwrap();
-    id
+    fs::write(path, bytes).unwrap();
 }
 
 #[test]
@@ -1239,9 +1243,7 @@ fn a_temporary_left_by_kill_9_is_swept_by_the_next_command() {
 fn a_remote_copy_bigger_than_recorded_is_not_downloaded_whole() {
     let env = Env::new();
     env.add_sample_source("app.db");
-    let nas = env.path("nas");
-    fs::create_dir(&nas).unwrap();
-    env.run_ok(&["destination", "folder", s(&nas)]);
+    let nas = env.folder_destination();
     let id = env.backup_ok();
     fs::remove_file(env.local_copy("app")).unwrap();
     // 64 GiB (sparse: no disk used) under the copy's name.
@@ -1271,9 +1273,7 @@ fn a_remote_copy_bigger_than_recorded_is_not_downloaded_whole() {
 fn listing_a_destination_does_not_read_the_files_there() {
     let env = Env::new();
     env.add_sample_source("app.db");
-    let nas = env.path("nas");
-    fs::create_dir(&nas).unwrap();
-    env.run_ok(&["destination", "folder", s(&nas)]);
+    let nas = env.folder_destination();
     env.backup_ok();
     // A planted 64 GiB file (sparse) named like a restore point.
     fs::File::create(nas.join("app/29991231-235959998-dead.json.zst"))
@@ -1417,15 +1417,10 @@ fn a_damaged_local_copy_of_the_same_size_is_neither_unchanged_nor_listed_as_loca
 fn a_damaged_local_copy_is_put_back_from_the_destination_by_the_next_backup() {
     let env = Env::new();
     env.add_sample_source("app.db");
-    let nas = env.path("nas");
-    fs::create_dir(&nas).unwrap();
-    env.run_ok(&["destination", "folder", s(&nas)]);
+    let nas = env.folder_destination();
     let id = env.backup_ok();
     let copy = env.local_copy("app");
-    let mut bytes = fs::read(&copy).unwrap();
-    let mid = bytes.len() / 2;
-    bytes[mid] ^= 0x01;
-    fs::write(&copy, &bytes).unwrap();
+    flip_a_bit(&copy);
     let listed = env.points();
     assert_eq!(listed[0]["location"], "remote", "{listed:?}");
     let out = env.run_ok(&["backup", "--json"]);

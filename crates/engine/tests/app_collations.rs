@@ -9,7 +9,7 @@ mod support;
 use std::cmp::Ordering;
 use std::path::Path;
 
-use nuage_engine::{BackupRef, Cancel, RunOutcome};
+use nuage_engine::RunOutcome;
 use rusqlite::Connection;
 
 /// Anki's definition (rslib/src/storage/sqlite.rs).
@@ -83,16 +83,8 @@ fn an_anki_collection_restores_in_its_own_order() {
     e.add_source(&db, Some("anki")).unwrap();
     let out = e.backup(&["anki".to_string()], &mut |_| {}).unwrap();
     assert_eq!(out[0].status, RunOutcome::BackedUp, "{:?}", out[0].error);
-    let point = e.restore_points(Some("anki")).unwrap().remove(0);
     let to = dir.path().join("restored.anki2");
-    e.restore_to(
-        &BackupRef::Point(point),
-        &to,
-        false,
-        &mut |_| {},
-        &Cancel::default(),
-    )
-    .unwrap();
+    support::restore_newest(&e, "anki", &to);
 
     let after = as_the_application_sees_it(&to);
     assert_eq!(after.0, ["ok"], "the application's integrity check");

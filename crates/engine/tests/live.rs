@@ -130,16 +130,8 @@ fn consistent_snapshots_under_concurrent_writes(wal: bool) {
             "run {i}: {:?}",
             out[0].error
         );
-        let point = e.restore_points(Some("bank")).unwrap().remove(0);
         let to = dir.path().join(format!("restored-{i}.db"));
-        e.restore_to(
-            &BackupRef::Point(point),
-            &to,
-            false,
-            &mut |_| {},
-            &Cancel::default(),
-        )
-        .unwrap();
+        support::restore_newest(&e, "bank", &to);
         ledger_sizes.push(assert_consistent(&to));
     }
     stop.store(true, Ordering::Relaxed);
@@ -239,16 +231,8 @@ fn unchanged_sources_are_skipped_and_every_change_is_seen() {
                 RunOutcome::BackedUp,
                 "change {i} missed (wal={wal})"
             );
-            let p = e.restore_points(Some("s")).unwrap().remove(0);
             let to = dir.path().join(format!("r{i}.db"));
-            e.restore_to(
-                &BackupRef::Point(p),
-                &to,
-                false,
-                &mut |_| {},
-                &Cancel::default(),
-            )
-            .unwrap();
+            support::restore_newest(&e, "s", &to);
             let b: i64 = Connection::open(&to)
                 .unwrap()
                 .query_row("SELECT balance FROM accounts WHERE id = 0", [], |r| {
@@ -323,14 +307,7 @@ fn restore_in_place_keeps_the_app_working_and_a_safety_copy() {
         .find(|p| p.id == safety)
         .unwrap();
     let to = dir.path().join("damaged.db");
-    e.restore_to(
-        &BackupRef::Point(p),
-        &to,
-        false,
-        &mut |_| {},
-        &Cancel::default(),
-    )
-    .unwrap();
+    support::restore_point(&e, p, &to);
     assert_eq!(logical(&to), damaged);
 }
 

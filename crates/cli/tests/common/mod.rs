@@ -282,6 +282,14 @@ impl Env {
         files[0].clone()
     }
 
+    /// Makes the folder `nas` and chooses it as the destination.
+    pub fn folder_destination(&self) -> PathBuf {
+        let nas = self.path("nas");
+        fs::create_dir(&nas).expect("create the destination folder");
+        self.run_ok(&["destination", "folder", s(&nas)]);
+        nas
+    }
+
     pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
         let p = self.path(name);
         fs::write(&p, bytes).expect("write test file");

@@ -127,17 +127,26 @@ pub fn round_trip(dir: &Path, db: &Path) -> PathBuf {
     e.add_source(db, Some(&name)).unwrap();
     let out = e.backup(std::slice::from_ref(&name), &mut |_| {}).unwrap();
     assert_eq!(out[0].status, RunOutcome::BackedUp, "{:?}", out[0].error);
-    let point = e.restore_points(Some(&name)).unwrap().remove(0);
     let to = dir.join(format!("{name}-restored.db"));
+    restore_newest(&e, &name, &to);
+    to
+}
+
+/// Restores the newest restore point of `source` into the new file `to`.
+pub fn restore_newest(e: &Engine, source: &str, to: &Path) {
+    restore_point(e, e.restore_points(Some(source)).unwrap().remove(0), to);
+}
+
+/// Restores `point` into the new file `to`.
+pub fn restore_point(e: &Engine, point: nuage_engine::RestorePoint, to: &Path) {
     e.restore_to(
         &BackupRef::Point(point),
-        &to,
+        to,
         false,
         &mut |_| {},
         &nuage_engine::Cancel::default(),
     )
     .unwrap();
-    to
 }
 
 fn fastrand_name() -> String {
