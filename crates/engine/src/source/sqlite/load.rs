@@ -400,7 +400,7 @@ impl<'c, 'p> Loader<'c, 'p> {
                 return Err(self.refused(o, "names beginning with sqlite_ are reserved"));
             }
             guard::create_guarded(self.conn, &o.kind, &o.name, &o.sql)
-                .map_err(|d| self.schema_failure(o, &d.0))?;
+                .map_err(|d| self.schema_failure(o, &d))?;
             let meta = self
                 .table_meta(&o.name)
                 .map_err(|e| self.mismatch(e.to_string()))?;
@@ -432,16 +432,17 @@ impl<'c, 'p> Loader<'c, 'p> {
 
     /// A schema statement that failed: a limit it hit (naming it), or a
     /// refusal.
-    fn schema_failure(&self, o: &SchemaObject, detail: &str) -> Error {
-        // SAFETY: reads the connection's last error code, nothing else.
-        let code = unsafe { rusqlite::ffi::sqlite3_extended_errcode(self.conn.handle()) };
+    fn schema_failure(&self, o: &SchemaObject, r: &guard::Refusal) -> Error {
+        let Some(code) = r.1 else {
+            return self.refused(o, &r.0);
+        };
         let e = rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
         match self.bounds.limit_or_disk(self.conn, &e) {
             Some(Error::InvalidBackup(InvalidBackup::OverLimit(l, what))) => Error::InvalidBackup(
                 InvalidBackup::OverLimit(l, format!("{what}, at the {} '{}'", o.kind, o.name)),
             ),
             Some(other) => other,
-            None => self.refused(o, detail),
+            None => self.refused(o, &r.0),
         }
     }
 
@@ -531,7 +532,7 @@ impl<'c, 'p> Loader<'c, 'p> {
         }
         for o in self.schema.iter().filter(|o| o.kind != "table") {
             guard::create_guarded(conn, &o.kind, &o.name, &o.sql)
-                .map_err(|d| Failure::Engine(self.schema_failure(o, &d.0)))?;
+                .map_err(|d| Failure::Engine(self.schema_failure(o, &d)))?;
         }
         if !self.sequence.is_empty() {
             conn.execute("DELETE FROM main.sqlite_sequence", [])?;

@@ -146,20 +146,22 @@ fn writable_while_creating(creating: &str, vtabs: &[String], table: &str) -> boo
 }
 
 /// Why a schema statement from a backup file was refused, in words the
-/// caller puts into [`crate::InvalidBackup::RefusedSchema`].
+/// caller puts into [`crate::InvalidBackup::RefusedSchema`], and SQLite's
+/// extended result code when SQLite refused it (a limit the document hit
+/// reads as such, not as a refusal).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Refusal(pub String);
+pub struct Refusal(pub String, pub Option<i32>);
 
 impl From<String> for Refusal {
     fn from(s: String) -> Self {
-        Refusal(s)
+        Refusal(s, None)
     }
 }
 
 impl From<&str> for Refusal {
     fn from(s: &str) -> Self {
-        Refusal(s.to_string())
+        Refusal(s.to_string(), None)
     }
 }
 
@@ -167,14 +169,14 @@ impl From<&str> for Refusal {
 /// why it was refused.
 pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> Result<(), Refusal> {
     if let Some(p) = head_problem(kind, sql) {
-        return Err(Refusal(p));
+        return Err(Refusal(p, None));
     }
     let creating = name.to_string();
     let plain_table = kind == "table" && leading_keywords(sql, 2) == ["CREATE", "TABLE"];
     let vtabs: Vec<String> = conn
         .prepare("SELECT name FROM pragma_table_list WHERE schema = 'main' AND type = 'virtual'")
         .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-        .map_err(|e| Refusal(e.to_string()))?;
+        .map_err(|e| Refusal(e.to_string(), None))?;
     conn.authorizer(Some(move |ctx: AuthContext<'_>| {
         authorize(&creating, plain_table, &vtabs, ctx)
     }));
@@ -197,7 +199,13 @@ pub fn create_guarded(conn: &Connection, kind: &str, name: &str, sql: &str) -> R
                     .into(),
             );
         }
-        Err(e) => return Err(format!("SQLite rejected it: {e}").into()),
+        Err(e) => {
+            let code = match &e {
+                rusqlite::Error::SqliteFailure(f, _) => Some(f.extended_code),
+                _ => None,
+            };
+            return Err(Refusal(format!("SQLite rejected it: {e}"), code));
+        }
     }
     let created: Option<String> = conn
         .query_row(
