@@ -275,3 +275,208 @@ pub fn peek_source(path: &Path) -> Result<SourceInfo> {
         ))
     })
 }
+
+/// What every kind's reader reads the same way: the head fields in order
+/// (format, version, created_at, generator, source), the order of the
+/// body's keys, and what a JSON error means for a document.
+pub(crate) struct HeadReader {
+    pub label: String,
+    /// The `source.kind` this reader builds.
+    pub kind: &'static str,
+    /// The body keys after `source`, in the order they must come.
+    pub body: &'static [&'static str],
+    pub seen_format: bool,
+    pub created_at: Option<String>,
+    pub source: Option<SourceInfo>,
+    /// Position after the last key read (0: none yet).
+    next: usize,
+}
+
+/// A key of a document: a head field, already read, or a body key the
+/// caller reads.
+pub(crate) enum Key<'k> {
+    Head,
+    Body(&'k str),
+}
+
+/// What stopped a head read: the JSON itself, or a precise refusal.
+pub(crate) enum HeadError<E> {
+    Json(E),
+    Refused(Error),
+}
+
+impl HeadReader {
+    pub(crate) fn new(
+        label: &str,
+        kind: &'static str,
+        body: &'static [&'static str],
+    ) -> HeadReader {
+        HeadReader {
+            label: label.to_string(),
+            kind,
+            body,
+            seen_format: false,
+            created_at: None,
+            source: None,
+            next: 0,
+        }
+    }
+
+    fn invalid(&self, f: impl FnOnce(String) -> InvalidBackup) -> Error {
+        Error::InvalidBackup(f(self.label.clone()))
+    }
+
+    /// Checks `key`'s place and reads it when it is a head field; a body
+    /// key is left for the caller to read.
+    pub(crate) fn key<'de, 'k, A: MapAccess<'de>>(
+        &mut self,
+        map: &mut A,
+        key: &'k str,
+    ) -> std::result::Result<Key<'k>, HeadError<A::Error>> {
+        let all = HEAD_KEYS.iter().chain(["source"].iter()).chain(self.body);
+        let pos = all.clone().position(|k| *k == key);
+        let pos = match pos {
+            Some(p) if p >= self.next => p,
+            _ if !self.seen_format => {
+                return Err(HeadError::Refused(self.invalid(|lb| {
+                    InvalidBackup::NotABackup(
+                        lb,
+                        format!("it starts with \"{}\", not \"format\"", shown(key)),
+                    )
+                })));
+            }
+            _ => {
+                return Err(HeadError::Refused(self.invalid(|lb| {
+                    InvalidBackup::Corrupt(
+                        lb,
+                        format!("unexpected or out-of-order field \"{}\"", shown(key)),
+                    )
+                })));
+            }
+        };
+        if self.next == 0 && pos != 0 {
+            return Err(HeadError::Refused(self.invalid(|lb| {
+                InvalidBackup::NotABackup(lb, "it has no \"format\" field first".into())
+            })));
+        }
+        if pos == 2 && self.next < 2 {
+            return Err(HeadError::Refused(self.invalid(|lb| {
+                InvalidBackup::Corrupt(lb, "missing \"version\"".into())
+            })));
+        }
+        self.next = pos + 1;
+        match key {
+            "format" => {
+                // A scalar only: an array or object there is refused at
+                // its first byte, never built.
+                let v = map.next_value::<Scalar>();
+                if !matches!(&v, Ok(Scalar::Str(s)) if s == FORMAT_NAME) {
+                    return Err(HeadError::Refused(self.invalid(|lb| {
+                        InvalidBackup::NotABackup(
+                            lb,
+                            format!(
+                                "format is {}, expected \"{FORMAT_NAME}\"",
+                                v.map_or_else(|_| "not a string".into(), |s| s.shown())
+                            ),
+                        )
+                    })));
+                }
+                self.seen_format = true;
+            }
+            "version" => match map.next_value::<Scalar>() {
+                Ok(Scalar::Int(FORMAT_VERSION)) => {}
+                Ok(Scalar::Int(other)) => {
+                    return Err(HeadError::Refused(self.invalid(|lb| {
+                        InvalidBackup::UnsupportedVersion(lb, other, FORMAT_VERSION)
+                    })));
+                }
+                v => {
+                    let what = v.map_or_else(|_| "not a number".into(), |s| s.shown());
+                    return Err(HeadError::Refused(self.invalid(|lb| {
+                        InvalidBackup::Corrupt(lb, format!("version is {what}, not a number"))
+                    })));
+                }
+            },
+            "created_at" => match map.next_value::<Scalar>() {
+                Ok(Scalar::Str(s)) => self.created_at = Some(s),
+                _ => {
+                    return Err(HeadError::Refused(self.invalid(|lb| {
+                        InvalidBackup::Corrupt(lb, "\"created_at\" is not a string".into())
+                    })));
+                }
+            },
+            "generator" => {
+                if map.next_value::<Scalar>().is_err() {
+                    return Err(HeadError::Refused(self.invalid(|lb| {
+                        InvalidBackup::Corrupt(lb, "\"generator\" is not a string".into())
+                    })));
+                }
+            }
+            "source" => {
+                let source: SourceInfo = map.next_value().map_err(HeadError::Json)?;
+                // Each reader builds its own kind; the engine dispatches on
+                // the kind before it gets here.
+                if source.kind != self.kind {
+                    return Err(HeadError::Refused(self.invalid(|lb| {
+                        InvalidBackup::NotABackup(
+                            lb,
+                            format!(
+                                "it holds a source of kind '{}', not {}",
+                                shown(&source.kind),
+                                self.kind
+                            ),
+                        )
+                    })));
+                }
+                self.source = Some(source);
+            }
+            _ => return Ok(Key::Body(key)),
+        }
+        Ok(Key::Head)
+    }
+
+    /// Whether the body key `key` has been read (or passed).
+    pub(crate) fn passed(&self, key: &str) -> bool {
+        let all = HEAD_KEYS.iter().chain(["source"].iter()).chain(self.body);
+        all.clone()
+            .position(|k| *k == key)
+            .is_some_and(|p| p < self.next)
+    }
+
+    /// What a JSON error while reading this document means for a person.
+    pub(crate) fn classify(&self, e: serde_json::Error) -> Error {
+        if e.is_io() {
+            let io: io::Error = e.into();
+            let inner = io.get_ref();
+            if inner.is_some_and(|i| i.is::<guard::Cancelled>()) {
+                return Error::Cancelled;
+            }
+            if inner.is_some_and(|i| i.is::<guard::IntegerTooLarge>()) {
+                let d = io.to_string();
+                return self.invalid(|l| InvalidBackup::Corrupt(l, d));
+            }
+            if inner.is_some_and(|i| {
+                i.is::<guard::TokenTooLarge>() || i.is::<guard::ExpansionTooLarge>()
+            }) {
+                let d = io.to_string();
+                return self.invalid(|l| InvalidBackup::TooLarge(l, d));
+            }
+            let d = format!("the compressed data is damaged: {io}");
+            return self.invalid(|l| InvalidBackup::Corrupt(l, d));
+        }
+        if !self.seen_format {
+            let d = if e.is_eof() {
+                "the file is empty or ends early".to_string()
+            } else {
+                format!("not a Nuage backup document: {e}")
+            };
+            return self.invalid(|l| InvalidBackup::NotABackup(l, d));
+        }
+        let d = if e.is_eof() {
+            format!("the document ends early, {e}")
+        } else {
+            e.to_string()
+        };
+        self.invalid(|l| InvalidBackup::Corrupt(l, d))
+    }
+}

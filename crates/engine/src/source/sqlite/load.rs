@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io::{self, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::Path;
 
 use base64::Engine as _;
@@ -25,13 +25,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::schema as guard;
 use super::sql::{quote_ident, table_columns};
-use crate::document::guard::{
-    Cancelled, ExpansionTooLarge, IntegerTooLarge, TokenGuard, TokenTooLarge,
-};
+use crate::document::guard::TokenGuard;
 use crate::document::limits::{self, MAX_ROW_IN_MEMORY, MAX_VALUE_IN_MEMORY};
 use crate::document::{
-    Document, FORMAT_NAME, FORMAT_VERSION, Meter, Scalar, SchemaObject, SourceInfo, SqliteInfo,
-    shown,
+    Document, HeadError, HeadReader, Key, Meter, SchemaObject, SourceInfo, SqliteInfo, shown,
 };
 use crate::error::{Error, InvalidBackup, Result};
 
@@ -276,9 +273,7 @@ struct Loader<'c, 'p> {
     label: String,
     failure: Option<Error>,
     progress: &'p mut dyn FnMut(&str, u64),
-    seen_format: bool,
-    created_at: Option<String>,
-    source: Option<SourceInfo>,
+    head: HeadReader,
     sqlite: Option<SqliteInfo>,
     schema: Vec<SchemaObject>,
     tables: HashMap<String, TableMeta>,
@@ -301,9 +296,7 @@ impl<'c, 'p> Loader<'c, 'p> {
             label: bounds.label.clone(),
             failure: None,
             progress,
-            seen_format: false,
-            created_at: None,
-            source: None,
+            head: HeadReader::new(&bounds.label, "sqlite", BODY),
             sqlite: None,
             schema: Vec::new(),
             tables: HashMap::new(),
@@ -349,42 +342,7 @@ impl<'c, 'p> Loader<'c, 'p> {
     }
 
     fn classify(&self, e: serde_json::Error) -> Error {
-        if e.is_io() {
-            let io: io::Error = e.into();
-            if io.get_ref().is_some_and(|inner| inner.is::<Cancelled>()) {
-                return Error::Cancelled;
-            }
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<IntegerTooLarge>())
-            {
-                let d = io.to_string();
-                return self.invalid(|l| InvalidBackup::Corrupt(l, d));
-            }
-            if io
-                .get_ref()
-                .is_some_and(|inner| inner.is::<TokenTooLarge>() || inner.is::<ExpansionTooLarge>())
-            {
-                let d = io.to_string();
-                return self.invalid(|l| InvalidBackup::TooLarge(l, d));
-            }
-            let d = format!("the compressed data is damaged: {io}");
-            return self.invalid(|l| InvalidBackup::Corrupt(l, d));
-        }
-        if !self.seen_format {
-            let d = if e.is_eof() {
-                "the file is empty or ends early".to_string()
-            } else {
-                format!("not a Nuage backup document: {e}")
-            };
-            return self.invalid(|l| InvalidBackup::NotABackup(l, d));
-        }
-        let d = if e.is_eof() {
-            format!("the document ends early, {e}")
-        } else {
-            e.to_string()
-        };
-        self.invalid(|l| InvalidBackup::Corrupt(l, d))
+        self.head.classify(e)
     }
 
     /// Creates the tables now; other objects wait until the rows are in, so
@@ -498,8 +456,8 @@ impl<'c, 'p> Loader<'c, 'p> {
     fn finish(mut self) -> Result<Loaded, Failure> {
         let conn = self.conn;
         let missing: Vec<&str> = [
-            ("created_at", self.created_at.is_none()),
-            ("source", self.source.is_none()),
+            ("created_at", self.head.created_at.is_none()),
+            ("source", self.head.source.is_none()),
             ("sqlite", self.sqlite.is_none()),
             ("summary", self.summary.is_none()),
         ]
@@ -576,8 +534,8 @@ impl<'c, 'p> Loader<'c, 'p> {
         }
         let counts = std::mem::take(&mut self.counts);
         Ok(Loaded {
-            created_at: self.created_at.take().unwrap_or_default(),
-            source: self.source.take().expect("checked"),
+            created_at: self.head.created_at.take().unwrap_or_default(),
+            source: self.head.source.take().expect("checked"),
             sqlite: info,
             tables: counts,
             rows,
@@ -585,17 +543,8 @@ impl<'c, 'p> Loader<'c, 'p> {
     }
 }
 
-const KEYS: &[&str] = &[
-    "format",
-    "version",
-    "created_at",
-    "generator",
-    "source",
-    "sqlite",
-    "schema",
-    "tables",
-    "summary",
-];
+/// The body of a SQLite document, after the common head.
+const BODY: &[&str] = &["sqlite", "schema", "tables", "summary"];
 
 impl<'de> DeserializeSeed<'de> for &mut Loader<'_, '_> {
     type Value = ();
@@ -614,103 +563,14 @@ impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let l = self.0;
-        let mut next = 0usize;
         while let Some(key) = map.next_key::<String>()? {
-            let pos = KEYS.iter().position(|k| *k == key);
-            let pos = match pos {
-                Some(p) if p >= next => p,
-                _ if !l.seen_format => {
-                    let e = l.invalid(|lb| {
-                        InvalidBackup::NotABackup(
-                            lb,
-                            format!("it starts with \"{}\", not \"format\"", shown(&key)),
-                        )
-                    });
-                    return Err(l.fail(e));
-                }
-                _ => {
-                    let e = l.invalid(|lb| {
-                        InvalidBackup::Corrupt(
-                            lb,
-                            format!("unexpected or out-of-order field \"{}\"", shown(&key)),
-                        )
-                    });
-                    return Err(l.fail(e));
-                }
+            let body = match l.head.key(&mut map, &key) {
+                Ok(Key::Head) => continue,
+                Ok(Key::Body(k)) => k,
+                Err(HeadError::Json(e)) => return Err(e),
+                Err(HeadError::Refused(e)) => return Err(l.fail(e)),
             };
-            if next == 0 && pos != 0 {
-                let e = l.invalid(|lb| {
-                    InvalidBackup::NotABackup(lb, "it has no \"format\" field first".into())
-                });
-                return Err(l.fail(e));
-            }
-            if pos == 2 && next < 2 {
-                let e = l.invalid(|lb| InvalidBackup::Corrupt(lb, "missing \"version\"".into()));
-                return Err(l.fail(e));
-            }
-            next = pos + 1;
-            match key.as_str() {
-                "format" => {
-                    // A scalar only: an array or object there is refused
-                    // at its first byte, never built.
-                    let v = map.next_value::<Scalar>();
-                    if !matches!(&v, Ok(Scalar::Str(s)) if s == FORMAT_NAME) {
-                        let e = l.invalid(|lb| {
-                            InvalidBackup::NotABackup(
-                                lb,
-                                format!(
-                                    "format is {}, expected \"{FORMAT_NAME}\"",
-                                    v.map_or_else(|_| "not a string".into(), |s| s.shown())
-                                ),
-                            )
-                        });
-                        return Err(l.fail(e));
-                    }
-                    l.seen_format = true;
-                }
-                "version" => match map.next_value::<Scalar>() {
-                    Ok(Scalar::Int(FORMAT_VERSION)) => {}
-                    Ok(Scalar::Int(other)) => {
-                        let e = l.invalid(|lb| {
-                            InvalidBackup::UnsupportedVersion(lb, other, FORMAT_VERSION)
-                        });
-                        return Err(l.fail(e));
-                    }
-                    v => {
-                        let what = v.map_or_else(|_| "not a number".into(), |s| s.shown());
-                        let e = l.invalid(|lb| {
-                            InvalidBackup::Corrupt(lb, format!("version is {what}, not a number"))
-                        });
-                        return Err(l.fail(e));
-                    }
-                },
-                "created_at" => l.created_at = Some(map.next_value()?),
-                "generator" => {
-                    if map.next_value::<Scalar>().is_err() {
-                        let e = l.invalid(|lb| {
-                            InvalidBackup::Corrupt(lb, "\"generator\" is not a string".into())
-                        });
-                        return Err(l.fail(e));
-                    }
-                }
-                "source" => {
-                    let source: SourceInfo = map.next_value()?;
-                    // This reader builds SQLite databases only; the engine
-                    // dispatches on the kind before it gets here.
-                    if source.kind != "sqlite" {
-                        let e = l.invalid(|lb| {
-                            InvalidBackup::NotABackup(
-                                lb,
-                                format!(
-                                    "it holds a source of kind '{}', not a SQLite database",
-                                    source.kind
-                                ),
-                            )
-                        });
-                        return Err(l.fail(e));
-                    }
-                    l.source = Some(source);
-                }
+            match body {
                 "sqlite" => l.sqlite = Some(map.next_value()?),
                 "schema" => {
                     let mut over = false;
@@ -741,15 +601,15 @@ impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
                     let s: Summary = map.next_value()?;
                     l.summary = Some((s.tables, s.rows));
                 }
-                _ => unreachable!("key checked against KEYS"),
+                _ => unreachable!("key checked against BODY"),
             }
         }
-        if !l.seen_format {
+        if !l.head.seen_format {
             let e =
                 l.invalid(|lb| InvalidBackup::NotABackup(lb, "it has no \"format\" field".into()));
             return Err(l.fail(e));
         }
-        if next <= 7 {
+        if !l.head.passed("tables") {
             let e = l.invalid(|lb| {
                 InvalidBackup::Corrupt(lb, "the document has no \"tables\" section".into())
             });
