@@ -11,6 +11,8 @@ use nuage_app::commands::{
     AppOverview, BackupSelector, DeviceCode, Registration, RestorePointList, Settings,
 };
 use nuage_app::{AppError, TrayShown};
+use nuage_engine::postgres::PgCheck;
+use nuage_engine::postgres::catalog::Reference;
 use nuage_engine::{
     Account, Action, AppState, CopyUsed, DestinationKind, DestinationView, ErrorCode, Event,
     FolderEntry, FolderPage, Location, Overview, Preview, Problem, RestorePoint, RestoreReport,
@@ -58,6 +60,8 @@ fn generated() -> String {
         SourceKind,
         SourceRecord,
         SourceCheck,
+        PgCheck,
+        Reference,
         Location,
         UploadState,
         RestorePoint,

@@ -138,7 +138,7 @@ export type TrayShown = { available: boolean, state: AppState | null, line: stri
  * The kinds of source, as `source.kind` names them in backup documents and
  * in the state database.
  */
-export type SourceKind = "sqlite";
+export type SourceKind = "sqlite" | "postgresql";
 
 /**
  * A registered source, as the state database keeps it.
@@ -149,7 +149,46 @@ export type SourceRecord = { name: string, kind: SourceKind, path: string, keep_
  * What a source holds, found without registering or modifying it (the
  * "add a source" form checks it on the spot).
  */
-export type SourceCheck = { kind: SourceKind, path: string, suggested_name: string, tables: number, size_bytes: number, journal_mode: string, };
+export type SourceCheck = { kind: SourceKind, path: string, suggested_name: string, tables: number, size_bytes: number, 
+/**
+ * SQLite: the journal mode (`wal`, `delete`, …); empty otherwise.
+ */
+journal_mode: string, 
+/**
+ * PostgreSQL: the server, the schemas kept and left out, and what
+ * the kept ones reference outside them.
+ */
+postgresql: PgCheck | null, };
+
+/**
+ * What a check of a PostgreSQL source found beyond the common counts.
+ */
+export type PgCheck = { server_version: string, 
+/**
+ * The schemas a backup keeps.
+ */
+schemas: Array<string>, 
+/**
+ * Schemas left out by default (the platform's: Supabase's `auth`,
+ * `storage`, …).
+ */
+left_out: Array<string>, 
+/**
+ * What the kept schemas point at in schemas that are not kept (a
+ * foreign key to `auth.users`): a restore needs them to exist.
+ */
+references: Array<Reference>, };
+
+/**
+ * A reference from what is kept to a schema that is not (a foreign key to
+ * `auth.users`): named when the source is added, so the person can
+ * include that schema.
+ */
+export type Reference = { 
+/**
+ * "foreign key profiles_id_fkey on public.profiles"
+ */
+from: string, to_schema: string, to: string, };
 
 /**
  * Where the copies of a restore point are.

@@ -64,8 +64,13 @@ enum Command {
     /// safety copy), or as a new file with --to.
     Restore {
         point: String,
+        /// A new database file, or a postgresql:// connection string of an
+        /// empty database.
         #[arg(long)]
         to: Option<PathBuf>,
+        /// PostgreSQL: read the password of --to from standard input.
+        #[arg(long, requires = "to")]
+        password_stdin: bool,
         /// Replace an existing file at --to.
         #[arg(long)]
         force: bool,
@@ -78,8 +83,13 @@ enum Command {
     /// Restore a backup file (.json or .json.zst) as a new database.
     Import {
         file: PathBuf,
+        /// A new database file, or a postgresql:// connection string of an
+        /// empty database.
         #[arg(long)]
         to: PathBuf,
+        /// PostgreSQL: read the password of --to from standard input.
+        #[arg(long)]
+        password_stdin: bool,
         #[arg(long)]
         force: bool,
         #[arg(long)]
@@ -151,11 +161,21 @@ enum DestinationCmd {
 
 #[derive(Subcommand)]
 enum SourceCmd {
-    /// Register a SQLite database.
+    /// Register a source: a SQLite database file, or a PostgreSQL
+    /// database by its connection string (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB).
     Add {
-        path: PathBuf,
+        /// A database file, or a postgresql:// connection string.
+        location: String,
         #[arg(long)]
         name: Option<String>,
+        /// PostgreSQL: a schema to back up (repeat for several). Without
+        /// it, every schema but the system's and the hosting platform's.
+        #[arg(long = "schema")]
+        schemas: Vec<String>,
+        /// PostgreSQL: read the password from standard input (it is kept
+        /// in the keychain, never in a file).
+        #[arg(long)]
+        password_stdin: bool,
     },
     List {
         #[arg(long)]
@@ -497,10 +517,12 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Restore {
             point,
             to,
+            password_stdin,
             force,
             yes,
             json,
         } => {
+            let to = to.map(|t| with_password(t, password_stdin)).transpose()?;
             let r = engine.resolve(&point)?;
             let progress = Spinner::new(!json);
             let report = match to {
@@ -526,9 +548,11 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Import {
             file,
             to,
+            password_stdin,
             force,
             json,
         } => {
+            let to = with_password(to, password_stdin)?;
             let progress = Spinner::new(!json);
             let report = engine.restore_to(
                 &BackupRef::File(file),
@@ -702,9 +726,46 @@ fn action_hint(action: Action) -> &'static str {
 
 fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
     match cmd {
-        SourceCmd::Add { path, name } => {
-            let s = engine.add_source(&path, name.as_deref())?;
+        SourceCmd::Add {
+            location,
+            name,
+            schemas,
+            password_stdin,
+        } => {
+            let is_database =
+                nuage_engine::source_kind_of(&location) == nuage_engine::SourceKind::Postgresql;
+            if !is_database && (password_stdin || !schemas.is_empty()) {
+                bail!(
+                    "--schema and --password-stdin are for PostgreSQL sources; {location} is a file path."
+                );
+            }
+            let password = if password_stdin {
+                Some(read_password()?)
+            } else {
+                None
+            };
+            let location = with_schemas(&location, &schemas)?;
+            let (s, check) =
+                engine.add_source_at(&location, name.as_deref(), password.as_deref())?;
             println!("added source '{}' ({})", s.name, s.path.display());
+            if let Some(pg) = check.postgresql {
+                println!(
+                    "PostgreSQL {}: backs up {} ({} tables, {})",
+                    pg.server_version,
+                    pg.schemas.join(", "),
+                    check.tables,
+                    human_bytes(check.size_bytes)
+                );
+                if !pg.left_out.is_empty() {
+                    println!("left out: {}", pg.left_out.join(", "));
+                }
+                for r in &pg.references {
+                    println!(
+                        "note: {} points at {}, in schema '{}', which is not backed up: a restore needs it to exist there (or add the source again with --schema for it).",
+                        r.from, r.to, r.to_schema
+                    );
+                }
+            }
         }
         SourceCmd::List { json } => {
             let sources = engine.sources()?;
@@ -754,6 +815,52 @@ fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A password typed or piped on standard input (one line).
+fn read_password() -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("database password: ");
+    }
+    let mut pw = String::new();
+    std::io::stdin().read_line(&mut pw)?;
+    let pw = pw.trim_end_matches(['\r', '\n']).to_string();
+    if pw.is_empty() {
+        bail!(
+            "no password on standard input. Pipe it in, e.g. `... --password-stdin < password.txt`."
+        );
+    }
+    Ok(pw)
+}
+
+/// A connection string with `--schema` names added (`schema=a,b`).
+fn with_schemas(location: &str, schemas: &[String]) -> Result<String> {
+    if schemas.is_empty() {
+        return Ok(location.to_string());
+    }
+    let mut url = url::Url::parse(location.trim())
+        .map_err(|e| anyhow!("that is not a PostgreSQL connection string ({e})"))?;
+    url.query_pairs_mut()
+        .append_pair("schema", &schemas.join(","));
+    Ok(url.to_string())
+}
+
+/// A restore target with the password from standard input put in it (in
+/// memory only: what is shown and stored never holds it).
+fn with_password(to: PathBuf, password_stdin: bool) -> Result<PathBuf> {
+    if !password_stdin {
+        return Ok(to);
+    }
+    let location = to.to_string_lossy();
+    if nuage_engine::source_kind_of(&location) != nuage_engine::SourceKind::Postgresql {
+        bail!("--password-stdin is for a postgresql:// target; {location} is a file path.");
+    }
+    let mut url = url::Url::parse(location.trim())
+        .map_err(|e| anyhow!("that is not a PostgreSQL connection string ({e})"))?;
+    let pw = read_password()?;
+    url.set_password(Some(&pw))
+        .map_err(|()| anyhow!("this connection string cannot hold a password"))?;
+    Ok(PathBuf::from(url.to_string()))
 }
 
 fn describe_ref(r: &BackupRef) -> String {

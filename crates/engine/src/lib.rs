@@ -48,6 +48,7 @@ pub use run::restore::{BackupRef, CopyUsed, Preview, RestoreReport};
 pub use run::upload::DestinationSlot;
 pub use service::schedule::Schedule;
 pub use service::{Clock, ManualClock, Service, Sink, SystemClock};
+pub use source::kind_of as source_kind_of;
 pub use source::open as open_source;
 pub use source::postgres;
 pub use source::{
@@ -114,10 +115,35 @@ impl Engine {
     // ---- sources and settings (the state database) ----
 
     pub fn add_source(&self, path: &Path, name: Option<&str>) -> Result<SourceRecord> {
-        let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
+        self.add_source_at(&path.to_string_lossy(), name, None)
+            .map(|(s, _)| s)
+    }
+
+    /// Registers the source at `location`: a SQLite file's path, or a
+    /// PostgreSQL connection string (`password`, or the one the string
+    /// holds, goes to the keychain; what is stored has none). The source
+    /// is checked first: what it holds is returned.
+    pub fn add_source_at(
+        &self,
+        location: &str,
+        name: Option<&str>,
+        password: Option<&str>,
+    ) -> Result<(SourceRecord, SourceCheck)> {
+        let kind = source::kind_of(location);
+        let path = match kind {
+            SourceKind::Sqlite => std::path::absolute(location)
+                .map_err(|e| Error::io("resolve", Path::new(location), e))?,
+            SourceKind::Postgresql => PathBuf::from(location),
+        };
         let name = match name {
             Some(n) => n.to_string(),
-            None => suggested_name(&path),
+            None => match kind {
+                SourceKind::Sqlite => suggested_name(&path),
+                SourceKind::Postgresql => {
+                    let (spec, _) = postgres::ConnSpec::parse(location)?;
+                    suggested_name(Path::new(&spec.dbname))
+                }
+            },
         };
         check_source_name(&name)?;
         // OneDrive, SharePoint and many shares ignore case: two names equal
@@ -131,9 +157,23 @@ impl Engine {
         {
             return Err(Error::SourceExists(other.name));
         }
-        // Validate on the spot: the file must be a source Nuage can back up.
-        let kind = SourceKind::Sqlite;
-        source::open(kind, &name, &path, &self.config).check()?;
+        // Validate on the spot: the source must be one Nuage can back up.
+        let (check, path) = match kind {
+            SourceKind::Sqlite => {
+                let check = source::open(kind, &name, &path, self.home(), &self.config).check()?;
+                (check, path)
+            }
+            SourceKind::Postgresql => {
+                let src = postgres::PostgresSource::new(&name, &path, self.home(), &self.config)
+                    .with_password(password);
+                let check = src.check()?;
+                let password = src.given_password().map(str::to_string);
+                if let Some(p) = &password {
+                    postgres::password::save(self.home(), &self.config.graph, &name, p)?;
+                }
+                (check, src.location().to_path_buf())
+            }
+        };
         let s = SourceRecord {
             name,
             kind,
@@ -142,21 +182,49 @@ impl Engine {
             keep_days: None,
             added_at: now(),
         };
-        self.store.add_source(&s)?;
-        Ok(s)
+        if let Err(e) = self.store.add_source(&s) {
+            if kind == SourceKind::Postgresql {
+                let _ = postgres::password::forget(self.home(), &self.config.graph, &s.name);
+            }
+            return Err(e);
+        }
+        Ok((s, check))
     }
 
     /// Checks that `path` is a database Nuage can back up, without
     /// registering or modifying it.
     pub fn check_source(&self, path: &Path) -> Result<SourceCheck> {
-        let path = std::path::absolute(path).map_err(|e| Error::io("resolve", path, e))?;
-        source::open(
-            SourceKind::Sqlite,
-            &suggested_name(&path),
-            &path,
-            &self.config,
-        )
-        .check()
+        self.check_source_at(&path.to_string_lossy(), None)
+    }
+
+    /// [`Engine::check_source`] for any location (a connection string, with
+    /// its password given apart or in it).
+    pub fn check_source_at(&self, location: &str, password: Option<&str>) -> Result<SourceCheck> {
+        match source::kind_of(location) {
+            SourceKind::Sqlite => {
+                let path = std::path::absolute(location)
+                    .map_err(|e| Error::io("resolve", Path::new(location), e))?;
+                source::open(
+                    SourceKind::Sqlite,
+                    &suggested_name(&path),
+                    &path,
+                    self.home(),
+                    &self.config,
+                )
+                .check()
+            }
+            SourceKind::Postgresql => {
+                let (spec, _) = postgres::ConnSpec::parse(location)?;
+                postgres::PostgresSource::new(
+                    &suggested_name(Path::new(&spec.dbname)),
+                    Path::new(location),
+                    self.home(),
+                    &self.config,
+                )
+                .with_password(password)
+                .check()
+            }
+        }
     }
 
     pub fn sources(&self) -> Result<Vec<SourceRecord>> {
@@ -173,7 +241,23 @@ impl Engine {
             return self.store.source(old);
         }
         let _lock = HomeLock::acquire(self.home())?;
+        // A database password follows its source's name in the keychain:
+        // kept under the new name before the rename, forgotten under the
+        // old one after it.
+        let kind = self.store.source(old)?.kind;
+        let password = match kind {
+            SourceKind::Postgresql => {
+                postgres::password::load(self.home(), &self.config.graph, old)?
+            }
+            SourceKind::Sqlite => None,
+        };
+        if let Some(p) = &password {
+            postgres::password::save(self.home(), &self.config.graph, new, p)?;
+        }
         let s = self.store.rename_source(old, new)?;
+        if password.is_some() {
+            let _ = postgres::password::forget(self.home(), &self.config.graph, old);
+        }
         // Committed: a failure here is finished by the next run's sweep.
         if let Err(e) = self.store.finish_local_moves() {
             tracing::warn!(error = %e, "the local copies of '{new}' will move at the next run");
@@ -183,7 +267,12 @@ impl Engine {
 
     /// Unregisters a source. Its restore points stay, listed and restorable.
     pub fn remove_source(&self, name: &str) -> Result<()> {
-        self.store.remove_source(name)
+        let kind = self.store.source(name)?.kind;
+        self.store.remove_source(name)?;
+        if kind == SourceKind::Postgresql {
+            postgres::password::forget(self.home(), &self.config.graph, name)?;
+        }
+        Ok(())
     }
 
     pub fn set_retention(

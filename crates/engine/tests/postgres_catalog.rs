@@ -71,8 +71,8 @@ fn read_catalog(pg: &PgServer, spec: &ConnSpec, pw: Option<&str>) {
     assert!(seq("jobs_id_seq").identity);
     assert_eq!(seq("jobs_id_seq").last_value.as_deref(), Some("3"));
     assert_eq!(
-        seq("notes_id_seq").owned_by.as_deref(),
-        Some("public.notes.id")
+        seq("notes_id_seq").owned_by,
+        Some(["public".into(), "notes".into(), "id".into()])
     );
     assert!(seq("notes_id_seq").is_called);
 
@@ -140,6 +140,7 @@ fn snapshot_exact(_pg: &PgServer, spec: &ConnSpec, pw: Option<&str>) {
         "2026-12-06T00:00:00.000Z",
         &["public".to_string()],
         Vec::new(),
+        &mut |_| {},
     )
     .unwrap();
     assert_eq!((stats.tables, stats.rows, stats.yielded), (3, 8, 0));
@@ -200,6 +201,7 @@ fn a_snapshot_gives_way_to_a_migration_instead_of_queueing_it() {
         "2026-12-06T00:00:00.000Z",
         &["public".to_string()],
         Vec::new(),
+        &mut |_| {},
     )
     .unwrap();
     migration.join().unwrap();
@@ -259,6 +261,7 @@ fn a_migration_during_a_long_backup_completes_within_two_seconds() {
             "2026-12-06T00:00:00.000Z",
             &["public".to_string()],
             Vec::new(),
+            &mut |_| {},
         ) {
             Ok(r) => break r,
             Err(e) if nuage_engine::postgres::snapshot::gave_way(&e) && attempts < 5 => continue,
@@ -313,6 +316,7 @@ fn a_snapshot_works_through_a_transaction_pooler() {
             "2026-12-06T00:00:00.000Z",
             &["public".to_string()],
             Vec::new(),
+            &mut |_| {},
         )
         .unwrap();
         assert_eq!((stats.tables, stats.rows), (3, 8));

@@ -133,6 +133,16 @@ impl Document {
         }
     }
 
+    /// A document read from `reader` under an existing budget (a reader
+    /// layered over another document).
+    pub(crate) fn with_meter(reader: Box<dyn Read>, max_expanded: u64, meter: Meter) -> Document {
+        Document {
+            reader,
+            max_expanded,
+            meter,
+        }
+    }
+
     /// The most decompressed bytes this document may expand to.
     pub fn max_expanded(&self) -> u64 {
         self.max_expanded

@@ -20,6 +20,9 @@ use crate::store::{
 pub const ZSTD_LEVEL: i32 = 3;
 /// Bytes per zstd worker job (see the backup run).
 pub const ZSTD_JOB_SIZE: u32 = 2 << 20;
+/// Snapshots a run discards because they gave way to the application,
+/// before the source's backup fails for this run.
+const GIVE_WAY_ATTEMPTS: u32 = 10;
 
 impl Ctx<'_> {
     /// Backs up the named sources (all when `names` is empty). Holds the
@@ -103,7 +106,7 @@ impl Ctx<'_> {
         events: &mut dyn FnMut(Event),
         force: bool,
     ) -> Result<SourceOutcome> {
-        let source = s.open(self.config);
+        let source = s.open(self.home(), self.config);
         let fp = source.fingerprint()?;
         let last = self.store.restore_points(Some(&s.name))?.into_iter().next();
         // Unchanged, and its current copy verifies (or was put back from
@@ -138,43 +141,20 @@ impl Ctx<'_> {
         let dir = self.store.backups_dir(&s.name);
         fsutil::create_private_dir(&dir)?;
         let file = dir.join(format!("{id}.json.zst"));
-        let atomic = AtomicFile::create(&file)?;
-        let hashing = HashingWriter::new(atomic);
-        let mut enc = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL)
-            .map_err(|e| Error::io("compress", &file, e))?;
-        // Every frame carries its own checksum, so a damaged export is
-        // refused even where the recorded BLAKE3 is not known.
-        enc.include_checksum(true)
-            .map_err(|e| Error::io("compress", &file, e))?;
-        // One worker: compression runs beside serialization on a second core.
-        // 2 MiB jobs keep zstd's buffers small: peak memory of a backup
-        // 60 MiB -> 28 MiB at the same speed (docs/benchmarks.md).
-        enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))
-            .map_err(|e| Error::io("compress", &file, e))?;
-        enc.multithread(1)
-            .map_err(|e| Error::io("compress", &file, e))?;
-        let mut out = BufWriter::with_capacity(256 << 10, enc);
-        let name = s.name.clone();
-        let stats = source.snapshot(
-            &created_at,
-            &self.store.work_dir(),
-            &file,
-            &mut out,
-            &mut |p| {
-                events(Event::SnapshotProgress {
-                    source: name.clone(),
-                    table: p.table.to_string(),
-                    rows: p.total_rows,
-                })
-            },
-        )?;
-        let enc = out
-            .into_inner()
-            .map_err(|e| Error::io("write", &file, e.into_error()))?;
-        let hashing = enc.finish().map_err(|e| Error::io("write", &file, e))?;
-        let (atomic, hashes) = hashing.finish();
-        let size = hashes.bytes;
-        atomic.commit(false)?;
+        // A snapshot that gave way to the application (a migration waited
+        // on it) is discarded and taken again; the source's own attempts
+        // give up after a while, and so does this.
+        let mut gave_way = 0;
+        let (stats, size, hashes) = loop {
+            match self.write_snapshot(source.as_ref(), &s.name, &created_at, &file, events) {
+                Err(e) if source.gave_way(&e) && gave_way < GIVE_WAY_ATTEMPTS => {
+                    gave_way += 1;
+                    tracing::info!(source = %s.name, attempt = gave_way, "{e}");
+                    std::thread::sleep(std::time::Duration::from_millis(200 * u64::from(gave_way)));
+                }
+                r => break r?,
+            }
+        };
         let point = RestorePoint {
             id: id.clone(),
             source: s.name.clone(),
@@ -206,6 +186,56 @@ impl Ctx<'_> {
             removed_by_retention: removed,
             upload: None,
         })
+    }
+
+    /// Streams `source`'s snapshot through zstd into `file` (atomic: it
+    /// exists only when complete). Returns what was written, its size and
+    /// hashes.
+    fn write_snapshot(
+        &self,
+        source: &dyn crate::source::Source,
+        name: &str,
+        created_at: &str,
+        file: &std::path::Path,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<(crate::source::SnapshotStats, u64, fsutil::Hashes)> {
+        let atomic = AtomicFile::create(file)?;
+        let hashing = HashingWriter::new(atomic);
+        let mut enc = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL)
+            .map_err(|e| Error::io("compress", file, e))?;
+        // Every frame carries its own checksum, so a damaged export is
+        // refused even where the recorded BLAKE3 is not known.
+        enc.include_checksum(true)
+            .map_err(|e| Error::io("compress", file, e))?;
+        // One worker: compression runs beside serialization on a second core.
+        // 2 MiB jobs keep zstd's buffers small: peak memory of a backup
+        // 60 MiB -> 28 MiB at the same speed (docs/benchmarks.md).
+        enc.set_parameter(zstd::stream::raw::CParameter::JobSize(ZSTD_JOB_SIZE))
+            .map_err(|e| Error::io("compress", file, e))?;
+        enc.multithread(1)
+            .map_err(|e| Error::io("compress", file, e))?;
+        let mut out = BufWriter::with_capacity(256 << 10, enc);
+        let stats = source.snapshot(
+            created_at,
+            &self.store.work_dir(),
+            file,
+            &mut out,
+            &mut |p| {
+                events(Event::SnapshotProgress {
+                    source: name.to_string(),
+                    table: p.table.to_string(),
+                    rows: p.total_rows,
+                })
+            },
+        )?;
+        let enc = out
+            .into_inner()
+            .map_err(|e| Error::io("write", file, e.into_error()))?;
+        let hashing = enc.finish().map_err(|e| Error::io("write", file, e))?;
+        let (atomic, hashes) = hashing.finish();
+        let size = hashes.bytes;
+        atomic.commit(false)?;
+        Ok((stats, size, hashes))
     }
 
     /// Deletes local copies that fall outside the source's retention. The

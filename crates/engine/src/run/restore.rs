@@ -171,7 +171,7 @@ impl Ctx<'_> {
         placement: Placement,
         events: &mut dyn FnMut(Event),
         cancel: &Cancel,
-    ) -> Result<(Box<dyn StagedRestore>, CopyUsed)> {
+    ) -> Result<(Box<dyn StagedRestore>, CopyUsed, PathBuf)> {
         let (file, _download, used) = self.local_file(r)?;
         // The head names the kind to dispatch on. A document whose head
         // cannot be read (truncated, hostile) goes to the reader of the
@@ -191,7 +191,10 @@ impl Ctx<'_> {
             }
             Err(_) => (SourceKind::Sqlite, String::new()),
         };
-        let target = source::open(kind, &name, location, self.config);
+        let target = source::open(kind, &name, location, self.home(), self.config);
+        // Where it goes, as people may see it (a connection string typed
+        // with its password is shown without).
+        let shown = target.location().to_path_buf();
         let input =
             document::Document::open(&file, document::limits::LOAD_TIME_BASE)?.with_cancel(cancel);
         let mut progress = |table: &str, rows: u64| {
@@ -207,7 +210,7 @@ impl Ctx<'_> {
             &self.store.work_dir(),
             &mut progress,
         )?;
-        Ok((staged, used))
+        Ok((staged, used, shown))
     }
 
     /// Validates `r` completely (as a restore would) and says what a restore
@@ -221,7 +224,7 @@ impl Ctx<'_> {
         let work = self.store.work_dir();
         fsutil::create_private_dir(&work)?;
         let scratch = work.join(format!("preview-{:016x}.db", fastrand::u64(..)));
-        let (staged, _) = self.stage(r, &scratch, Placement::Scratch, events, cancel)?;
+        let (staged, _, _) = self.stage(r, &scratch, Placement::Scratch, events, cancel)?;
         let restored = staged.restored().clone();
         drop(staged);
         let replaces = self.store.source(&restored.source).ok().map(|s| s.path);
@@ -255,14 +258,14 @@ impl Ctx<'_> {
                 s.name
             )));
         }
-        let (staged, copy) = self.stage(r, to, Placement::New { force }, events, cancel)?;
+        let (staged, copy, shown) = self.stage(r, to, Placement::New { force }, events, cancel)?;
         let restored = staged.restored().clone();
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
         staged.commit()?;
         Ok(RestoreReport {
-            target: to.to_path_buf(),
+            target: shown,
             source: restored.source,
             created_at: restored.created_at,
             tables: restored.tables,
@@ -276,6 +279,19 @@ impl Ctx<'_> {
     /// The registered source whose database is at `path` (symbolic links
     /// and relative paths resolved).
     fn registered_at(&self, path: &Path) -> Result<Option<SourceRecord>> {
+        if source::kind_of(&path.to_string_lossy()) == SourceKind::Postgresql {
+            let place = |p: &Path| {
+                source::postgres::ConnSpec::parse(&p.to_string_lossy())
+                    .ok()
+                    .map(|(s, _)| (s.host, s.port, s.dbname))
+            };
+            let Some(target) = place(path) else {
+                return Ok(None);
+            };
+            return Ok(self.store.sources()?.into_iter().find(|s| {
+                s.kind == SourceKind::Postgresql && place(&s.path).as_ref() == Some(&target)
+            }));
+        }
         let real = |p: &Path| std::fs::canonicalize(p).ok();
         let Some(target) = real(path) else {
             return Ok(None);
@@ -314,7 +330,7 @@ impl Ctx<'_> {
         // The untrusted file is read and the new database built before the
         // home is locked: scheduled backups go on meanwhile. (The sweep
         // under the lock spares what this process is building.)
-        let (staged, copy) = self.stage(r, &source.path, Placement::InPlace, events, cancel)?;
+        let (staged, copy, _) = self.stage(r, &source.path, Placement::InPlace, events, cancel)?;
         let restored = staged.restored().clone();
         let _lock = HomeLock::acquire(self.home())?;
         self.store.sweep()?;
@@ -345,7 +361,9 @@ impl Ctx<'_> {
         s: &SourceRecord,
         events: &mut dyn FnMut(Event),
     ) -> Result<(Option<String>, Option<PathBuf>)> {
-        if !s.path.exists() {
+        // A database file that is gone has nothing to keep; a database
+        // server always has (its safety copy is a snapshot).
+        if s.kind == SourceKind::Sqlite && !s.path.exists() {
             return Ok((None, None));
         }
         // The safety copy must exist and verify before the source is
@@ -370,7 +388,7 @@ impl Ctx<'_> {
                 let fresh = self.backup_one(s, events, true)?;
                 Ok((fresh.id, None))
             }
-            Err(e) if s.open(self.config).is_unreadable(&e) => {
+            Err(e) if s.open(self.home(), self.config).is_unreadable(&e) => {
                 let dir = self.home().join("safety");
                 fsutil::create_private_dir(&dir)?;
                 let dest = dir.join(format!(
@@ -378,7 +396,7 @@ impl Ctx<'_> {
                     s.name,
                     Utc::now().format("%Y%m%d-%H%M%S")
                 ));
-                s.open(self.config).raw_copy(&dest)?;
+                s.open(self.home(), self.config).raw_copy(&dest)?;
                 Ok((None, Some(dest)))
             }
             Err(e) => Err(e),

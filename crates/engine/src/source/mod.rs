@@ -1,5 +1,5 @@
 //! Sources: what Nuage backs up. One trait, [`Source`], and one
-//! implementation per kind ([`sqlite`] today). A new kind implements the
+//! implementation per kind ([`sqlite`], [`postgres`]). A new kind implements the
 //! trait, registers itself in [`SourceKind`] and [`open`], and passes the
 //! source conformance suite (`crates/engine/tests/sources.rs`), which every
 //! kind runs: snapshot while written, skip when unchanged, restore into a
@@ -30,15 +30,18 @@ use crate::error::{Error, Result};
 pub enum SourceKind {
     /// A SQLite database file.
     Sqlite,
+    /// A PostgreSQL database (Supabase, …), by its connection string.
+    Postgresql,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 1] = [SourceKind::Sqlite];
+    pub const ALL: [SourceKind; 2] = [SourceKind::Sqlite, SourceKind::Postgresql];
 
     /// The stable name (`sqlite`): documents and the state database use it.
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Sqlite => "sqlite",
+            SourceKind::Postgresql => "postgresql",
         }
     }
 
@@ -64,7 +67,11 @@ pub struct SourceCheck {
     pub suggested_name: String,
     pub tables: u64,
     pub size_bytes: u64,
+    /// SQLite: the journal mode (`wal`, `delete`, …); empty otherwise.
     pub journal_mode: String,
+    /// PostgreSQL: the server, the schemas kept and left out, and what
+    /// the kept ones reference outside them.
+    pub postgresql: Option<postgres::PgCheck>,
 }
 
 /// Counts of what a snapshot wrote.
@@ -154,14 +161,41 @@ pub trait Source: Send {
     /// of this kind): a restore in place then keeps a raw copy instead of a
     /// restore point.
     fn is_unreadable(&self, e: &Error) -> bool;
+    /// Whether a snapshot that failed with `e` stopped to let another
+    /// session through (see the PostgreSQL source): what it wrote is
+    /// discarded and the snapshot taken again.
+    fn gave_way(&self, _e: &Error) -> bool {
+        false
+    }
     /// A raw copy of the current contents into `dest` (see `is_unreadable`).
     fn raw_copy(&self, dest: &Path) -> Result<()>;
 }
 
-/// The source of `kind` named `name` at `location`.
-pub fn open(kind: SourceKind, name: &str, location: &Path, config: &Config) -> Box<dyn Source> {
+/// The source of `kind` named `name` at `location`; `home` is the Nuage
+/// home whose keychain entries it may use (a database password).
+pub fn open(
+    kind: SourceKind,
+    name: &str,
+    location: &Path,
+    home: &Path,
+    config: &Config,
+) -> Box<dyn Source> {
     match kind {
         SourceKind::Sqlite => Box::new(sqlite::SqliteSource::new(name, location, config)),
+        SourceKind::Postgresql => {
+            Box::new(postgres::PostgresSource::new(name, location, home, config))
+        }
+    }
+}
+
+/// The kind of source a location names: a `postgresql://` or
+/// `postgres://` connection string, else a SQLite file.
+pub fn kind_of(location: &str) -> SourceKind {
+    let l = location.trim_start().to_ascii_lowercase();
+    if l.starts_with("postgresql://") || l.starts_with("postgres://") {
+        SourceKind::Postgresql
+    } else {
+        SourceKind::Sqlite
     }
 }
 

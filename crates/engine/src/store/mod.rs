@@ -131,8 +131,12 @@ pub struct SourceRecord {
 
 impl SourceRecord {
     /// The source itself, ready to be checked, snapshotted or restored.
-    pub fn open(&self, config: &crate::config::Config) -> Box<dyn crate::source::Source> {
-        crate::source::open(self.kind, &self.name, &self.path, config)
+    pub fn open(
+        &self,
+        home: &Path,
+        config: &crate::config::Config,
+    ) -> Box<dyn crate::source::Source> {
+        crate::source::open(self.kind, &self.name, &self.path, home, config)
     }
 }
 

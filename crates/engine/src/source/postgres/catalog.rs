@@ -102,8 +102,8 @@ pub struct Sequence {
     pub cache: String,
     pub cycle: bool,
     /// The column it belongs to (`serial`, `OWNED BY`) or feeds (identity):
-    /// `schema.table.column`.
-    pub owned_by: Option<String>,
+    /// `[schema, table, column]`.
+    pub owned_by: Option<[String; 3]>,
     pub identity: bool,
     pub last_value: Option<String>,
     pub is_called: bool,
@@ -129,7 +129,7 @@ pub struct Domain {
 /// A reference from what is kept to a schema that is not (a foreign key to
 /// `auth.users`): named when the source is added, so the person can
 /// include that schema.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct Reference {
     /// "foreign key profiles_id_fkey on public.profiles"
     pub from: String,
@@ -417,7 +417,7 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         &format!(
             "SELECT n.nspname, c.relname, pg_catalog.format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement,
                     s.seqmin, s.seqmax, s.seqcache, s.seqcycle,
-                    (SELECT format('%s.%s.%s', tn.nspname, t.relname, a.attname)
+                    (SELECT pg_catalog.json_build_array(tn.nspname, t.relname, a.attname)::text
                        FROM pg_catalog.pg_depend d
                        JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
                        JOIN pg_catalog.pg_namespace tn ON tn.oid = t.relnamespace
@@ -445,7 +445,7 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         max: text(&r, 6),
         cache: text(&r, 7),
         cycle: flag(&r, 8),
-        owned_by: opt(&r, 9),
+        owned_by: opt(&r, 9).and_then(|j| serde_json::from_str(&j).ok()),
         identity: flag(&r, 10),
         last_value: None,
         is_called: false,

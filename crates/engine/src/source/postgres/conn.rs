@@ -69,6 +69,10 @@ pub struct ConnSpec {
     pub sslmode: SslMode,
     pub sslrootcert: Option<PathBuf>,
     pub connect_timeout: Duration,
+    /// The schemas to back up (`schema=a,b`, as Prisma's URLs name one);
+    /// empty: every schema but the system's and the platform's.
+    #[serde(default)]
+    pub schemas: Vec<String>,
 }
 
 /// The parameters of a connection string that are understood; any other
@@ -82,6 +86,7 @@ const PARAMS: &[&str] = &[
     "user",
     "dbname",
     "application_name",
+    "schema",
 ];
 
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -127,6 +132,7 @@ impl ConnSpec {
         let mut sslmode = None;
         let mut sslrootcert = None;
         let mut connect_timeout = DEFAULT_TIMEOUT;
+        let mut schemas: Vec<String> = Vec::new();
         for (k, v) in url.query_pairs() {
             let v = v.into_owned();
             match k.as_ref() {
@@ -149,6 +155,19 @@ impl ConnSpec {
                 "user" => user = v,
                 "dbname" => dbname = v,
                 "application_name" => {}
+                "schema" => {
+                    for name in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+                        if name.len() > 63 || name.contains('\0') {
+                            return Err(invalid(format!(
+                                "'{}' cannot name a schema: PostgreSQL names are at most 63 bytes",
+                                crate::document::shown(name)
+                            )));
+                        }
+                        if !schemas.iter().any(|s| s == name) {
+                            schemas.push(name.to_string());
+                        }
+                    }
+                }
                 other => {
                     return Err(invalid(format!(
                         "the connection string parameter '{other}' is not supported (Nuage understands {})",
@@ -187,6 +206,7 @@ impl ConnSpec {
             dbname,
             sslrootcert,
             connect_timeout,
+            schemas,
         };
         Ok((spec, password.filter(|p| !p.is_empty())))
     }
@@ -227,6 +247,22 @@ impl ConnSpec {
             }
         };
         r.map_err(|e| self.connect_error(&e))
+    }
+
+    /// Asks the server to cancel what the connection of `token` runs, over
+    /// the same kind of channel the connection uses.
+    pub fn cancel(&self, token: &postgres::CancelToken) {
+        let r = if self.host.starts_with('/') || self.sslmode == SslMode::Disable {
+            token.cancel_query(postgres::NoTls)
+        } else {
+            match self.tls() {
+                Ok(tls) => token.cancel_query(tokio_postgres_rustls::MakeRustlsConnect::new(tls)),
+                Err(_) => return,
+            }
+        };
+        if let Err(e) = r {
+            tracing::warn!(error = %e, "could not cancel a statement");
+        }
     }
 
     /// The rustls configuration for this spec's `sslmode`.
@@ -399,6 +435,10 @@ impl fmt::Display for ConnSpec {
         }
         if self.connect_timeout != DEFAULT_TIMEOUT {
             write!(f, "&connect_timeout={}", self.connect_timeout.as_secs())?;
+        }
+        if !self.schemas.is_empty() {
+            let names: Vec<String> = self.schemas.iter().map(|s| enc(s)).collect();
+            write!(f, "&schema={}", names.join(","))?;
         }
         Ok(())
     }

@@ -34,7 +34,7 @@ use super::catalog::{self, Catalog, failed, flag, literal, rows, text};
 use super::copy::read_row;
 use crate::document::{FORMAT_NAME, FORMAT_VERSION, SourceInfo};
 use crate::error::{Error, Result};
-use crate::source::quote_ident;
+use crate::source::{TableProgress, quote_ident};
 
 /// How long one attempt waits for a table lock before giving way.
 pub const LOCK_TIMEOUT: Duration = Duration::from_millis(200);
@@ -159,6 +159,7 @@ pub fn snapshot<W: Write>(
     created_at: &str,
     schemas: &[String],
     mut out: W,
+    progress: &mut dyn FnMut(TableProgress<'_>),
 ) -> Result<(W, PgStats)> {
     let watcher = watcher.map(Watcher::start);
     let mut yielded = 0;
@@ -168,7 +169,7 @@ pub fn snapshot<W: Write>(
         }
         match begin_locked(c, schemas, watcher.as_ref()) {
             Ok(()) => {
-                let r = write_document(c, source, created_at, schemas, &mut out);
+                let r = write_document(c, source, created_at, schemas, &mut out, progress);
                 let cancelled = watcher.as_ref().is_some_and(Watcher::took_cancel);
                 if let Some(w) = &watcher {
                     w.watch(0);
@@ -291,6 +292,7 @@ fn write_document<W: Write>(
     created_at: &str,
     schemas: &[String],
     out: &mut W,
+    progress: &mut dyn FnMut(TableProgress<'_>),
 ) -> Result<(u64, u64)> {
     let cat: Catalog = catalog::read(c, schemas)?;
     let io = |e: std::io::Error| Error::Invalid(format!("writing the backup failed: {e}"));
@@ -314,12 +316,7 @@ fn write_document<W: Write>(
         if i > 0 {
             out.write_all(b",").map_err(io)?;
         }
-        let cols: Vec<&str> = t
-            .columns
-            .iter()
-            .filter(|c| c.generated.is_none())
-            .map(|c| c.name.as_str())
-            .collect();
+        let cols = super::restore::data_columns(t);
         out.write_all(b"\n{\"schema\":").map_err(io)?;
         serde_json::to_writer(&mut *out, &t.schema).map_err(json)?;
         out.write_all(b",\"name\":").map_err(io)?;
@@ -331,11 +328,15 @@ fn write_document<W: Write>(
         let collist: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
         let mut n = 0u64;
         {
+            // A table without columns is copied without a column list (an
+            // empty one is a syntax error); its rows are empty lines.
+            let sql = if collist.is_empty() {
+                format!("COPY {qualified} TO STDOUT")
+            } else {
+                format!("COPY {qualified} ({}) TO STDOUT", collist.join(", "))
+            };
             let reader = c
-                .copy_out(&format!(
-                    "COPY {qualified} ({}) TO STDOUT",
-                    collist.join(", ")
-                ))
+                .copy_out(&sql)
                 .map_err(|e| failed(&format!("reading {qualified}"), e))?;
             let mut r = BufReader::with_capacity(256 << 10, reader);
             while read_row(&mut r, &mut line, &mut fields)
@@ -343,6 +344,9 @@ fn write_document<W: Write>(
             {
                 out.write_all(if n == 0 { b"\n[" } else { b",\n[" })
                     .map_err(io)?;
+                if cols.is_empty() {
+                    fields.clear();
+                }
                 for (j, f) in fields.iter().enumerate() {
                     if j > 0 {
                         out.write_all(b",").map_err(io)?;
@@ -359,6 +363,13 @@ fn write_document<W: Write>(
                 }
                 out.write_all(b"]").map_err(io)?;
                 n += 1;
+                if n.is_multiple_of(10_000) {
+                    progress(TableProgress {
+                        table: &t.name,
+                        table_rows: n,
+                        total_rows: total + n,
+                    });
+                }
             }
         }
         // Rewritten or truncated since the snapshot: its rows as the
@@ -381,6 +392,11 @@ fn write_document<W: Write>(
         }
         write!(out, "],\"row_count\":{n}}}").map_err(io)?;
         total += n;
+        progress(TableProgress {
+            table: &t.name,
+            table_rows: n,
+            total_rows: total,
+        });
     }
     write!(
         out,

@@ -76,6 +76,7 @@ impl Source for SqliteSource {
             tables,
             size_bytes,
             journal_mode,
+            postgresql: None,
         })
     }
 

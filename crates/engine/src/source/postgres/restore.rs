@@ -1,0 +1,970 @@
+//! Reading a PostgreSQL backup document back into a database, validating
+//! as it streams (the document is untrusted):
+//!
+//! - the head as every kind reads it ([`HeadReader`]), then the catalog,
+//!   read within [`MAX_CATALOG`] bytes and checked whole (every object in a
+//!   schema the document lists, numbers that are numbers, identity columns
+//!   with their sequence) before anything is sent to a server;
+//! - in a target, in one transaction the caller opened, the order
+//!   pg_restore uses: schemas, types, sequences, tables; then every table's
+//!   rows through `COPY … FROM STDIN` as they stream (counted against the
+//!   document's own counts); then sequence values, constraints and indexes,
+//!   foreign keys last — so rows are checked once, indexes built once;
+//! - without a target ([`Target::Validate`]), the same reading and checks
+//!   with nothing sent anywhere (a preview, the first pass of a restore in
+//!   place).
+//!
+//! A document carries SQL text (types, defaults, check expressions,
+//! constraint and index definitions, as the source server wrote them).
+//! Each is sent as one statement through the extended protocol, which
+//! refuses a second statement stacked behind it, and only in the place
+//! its kind goes (`ALTER TABLE … ADD CONSTRAINT name <definition>`); an
+//! index definition must be a `CREATE [UNIQUE] INDEX`. It runs as the role
+//! the restore connects with, which can do nothing it could not do anyway;
+//! a watchdog cancels a statement that outlasts the document's time budget.
+
+use std::cell::Cell;
+use std::fmt;
+use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::rc::Rc;
+
+use postgres::Client;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::catalog::{Catalog, Table, failed, literal};
+use super::copy::{MAX_ROW, write_row};
+use crate::document::guard::TokenGuard;
+use crate::document::{Document, HeadError, HeadReader, Key, SourceInfo, shown};
+use crate::error::{Error, InvalidBackup, Result};
+use crate::source::quote_ident;
+
+/// The most bytes of document the catalog may take (its objects, their
+/// definitions): far more than any application's schema, and bounded so
+/// a hostile one cannot fill memory.
+pub const MAX_CATALOG: u64 = 16 << 20;
+
+/// The body of a PostgreSQL document, after the common head.
+const BODY: &[&str] = &["postgresql", "tables", "summary"];
+
+/// Where the rows go.
+pub enum Target<'c> {
+    /// Nowhere: read and check only.
+    Validate,
+    /// Into a database, inside a transaction the caller opened and ends.
+    Build(&'c mut Client),
+}
+
+/// What a document said and held.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub created_at: String,
+    pub source: SourceInfo,
+    pub catalog: Catalog,
+    pub tables: Vec<(String, u64)>,
+    pub rows: u64,
+}
+
+/// Reads `input` into `target`. `label` names the document and `shown`
+/// the target, in messages. `prepare` runs once the catalog is read and
+/// checked, before anything is created (the caller checks the target is
+/// empty, or clears it).
+pub fn load(
+    input: Document,
+    label: &str,
+    target: Target<'_>,
+    prepare: &mut dyn FnMut(&mut Client, &Catalog) -> Result<()>,
+    progress: &mut dyn FnMut(&str, u64),
+) -> Result<Loaded> {
+    let window = Rc::new(Budget::default());
+    let reader = Window {
+        inner: input,
+        budget: Rc::clone(&window),
+    };
+    let mut l = Loader {
+        head: HeadReader::new(label, "postgresql", BODY),
+        client: match target {
+            Target::Validate => None,
+            Target::Build(c) => Some(c),
+        },
+        prepare,
+        progress,
+        window,
+        catalog: None,
+        next_table: 0,
+        tables: Vec::new(),
+        rows: 0,
+        summary: None,
+        failure: None,
+    };
+    let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
+        64 << 10,
+        TokenGuard::new(reader),
+    ));
+    let parsed = (&mut l).deserialize(&mut de).and_then(|()| de.end());
+    if let Some(e) = l.failure.take() {
+        return Err(e);
+    }
+    if let Err(e) = parsed {
+        return Err(l.classify(e));
+    }
+    l.finish()
+}
+
+/// Counts what is read and refuses to go past a limit the loader sets
+/// while it reads the catalog.
+struct Window<R> {
+    inner: R,
+    budget: Rc<Budget>,
+}
+
+#[derive(Default)]
+struct Budget {
+    read: Cell<u64>,
+    limit: Cell<Option<u64>>,
+}
+
+#[derive(Debug)]
+struct CatalogTooLarge;
+impl fmt::Display for CatalogTooLarge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "its catalog takes more than {} MiB", MAX_CATALOG >> 20)
+    }
+}
+impl std::error::Error for CatalogTooLarge {}
+
+impl<R: Read> Read for Window<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let b = &self.budget;
+        if b.limit.get().is_some_and(|l| b.read.get() > l) {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, CatalogTooLarge));
+        }
+        let n = self.inner.read(buf)?;
+        b.read.set(b.read.get() + n as u64);
+        Ok(n)
+    }
+}
+
+struct Loader<'c, 'p> {
+    head: HeadReader,
+    client: Option<&'c mut Client>,
+    prepare: &'p mut dyn FnMut(&mut Client, &Catalog) -> Result<()>,
+    progress: &'p mut dyn FnMut(&str, u64),
+    window: Rc<Budget>,
+    catalog: Option<Catalog>,
+    next_table: usize,
+    tables: Vec<(String, u64)>,
+    rows: u64,
+    summary: Option<(u64, u64)>,
+    failure: Option<Error>,
+}
+
+impl Loader<'_, '_> {
+    /// Raises a serde error while keeping the precise engine error aside.
+    fn fail<E: de::Error>(&mut self, e: Error) -> E {
+        let msg = e.to_string();
+        if self.failure.is_none() {
+            self.failure = Some(e);
+        }
+        E::custom(msg)
+    }
+
+    fn corrupt(&self, detail: impl Into<String>) -> Error {
+        Error::InvalidBackup(InvalidBackup::Corrupt(
+            self.head.label.clone(),
+            detail.into(),
+        ))
+    }
+
+    fn classify(&self, e: serde_json::Error) -> Error {
+        if e.is_io() {
+            let io: io::Error = e.into();
+            if io.get_ref().is_some_and(|i| i.is::<CatalogTooLarge>()) {
+                return Error::InvalidBackup(InvalidBackup::TooLarge(
+                    self.head.label.clone(),
+                    io.to_string(),
+                ));
+            }
+            return self.head.classify(serde_json::Error::io(io));
+        }
+        self.head.classify(e)
+    }
+
+    /// The server's refusal of `what`, as the restore's failure.
+    fn server(&self, what: &str, e: postgres::Error) -> Error {
+        match failed(what, e) {
+            Error::Invalid(m) => Error::Invalid(format!("the restore failed {m}")),
+            other => other,
+        }
+    }
+
+    /// Runs one statement of the document's in the target (if any).
+    fn run(&mut self, what: &str, sql: &str) -> Result<()> {
+        let Some(c) = self.client.as_deref_mut() else {
+            return Ok(());
+        };
+        match c.execute_typed(sql, &[]) {
+            Ok(_) => Ok(()),
+            Err(e) => Err(self.server(&format!("creating {what}"), e)),
+        }
+    }
+
+    /// The catalog is read: check it whole, then (in a target) make the
+    /// place ready and create everything the rows go into.
+    fn start(&mut self, cat: Catalog) -> Result<()> {
+        check_catalog(&cat).map_err(|d| self.corrupt(d))?;
+        if let Some(c) = self.client.as_deref_mut() {
+            (self.prepare)(c, &cat)?;
+        }
+        for stmt in pre_data(&cat) {
+            self.run(&stmt.0, &stmt.1)?;
+        }
+        self.catalog = Some(cat);
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<Loaded> {
+        let Some(cat) = self.catalog.take() else {
+            return Err(self.corrupt("it has no \"postgresql\" catalog"));
+        };
+        if !self.head.passed("tables") {
+            return Err(self.corrupt("the document has no \"tables\" section"));
+        }
+        if self.next_table != cat.tables.len() {
+            let t = &cat.tables[self.next_table];
+            return Err(self.corrupt(format!(
+                "the rows of table {}.{} are missing",
+                shown(&t.schema),
+                shown(&t.name)
+            )));
+        }
+        match self.summary {
+            None => return Err(self.corrupt("missing fields: summary")),
+            Some((t, r)) if t != self.tables.len() as u64 || r != self.rows => {
+                return Err(self.corrupt(format!(
+                    "its summary says {t} tables and {r} rows, but it holds {} tables and {} rows",
+                    self.tables.len(),
+                    self.rows
+                )));
+            }
+            Some(_) => {}
+        }
+        if self.client.is_some() {
+            let (seqs, rest) = post_data(&cat);
+            for stmt in seqs.into_iter().chain(rest) {
+                self.run(&stmt.0, &stmt.1)?;
+            }
+        }
+        Ok(Loaded {
+            created_at: self.head.created_at.take().unwrap_or_default(),
+            source: self
+                .head
+                .source
+                .take()
+                .ok_or_else(|| self.corrupt("missing fields: source"))?,
+            catalog: cat,
+            tables: self.tables,
+            rows: self.rows,
+        })
+    }
+}
+
+fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_ident(schema), quote_ident(name))
+}
+
+/// The columns a table's rows carry: all but generated ones.
+pub fn data_columns(t: &Table) -> Vec<&str> {
+    t.columns
+        .iter()
+        .filter(|c| c.generated.is_none())
+        .map(|c| c.name.as_str())
+        .collect()
+}
+
+/// A catalog a restore can follow: every object in a schema it lists,
+/// names PostgreSQL can hold, numbers where numbers go, each identity
+/// column with one sequence, definitions of the kind their place takes.
+fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
+    let name_ok = |n: &str| !n.is_empty() && n.len() <= 63 && !n.contains('\0');
+    let bad_name = |what: &str, n: &str| format!("{what} name '{}' is not valid", shown(n));
+    for s in &cat.schemas {
+        if !name_ok(s) {
+            return Err(bad_name("a schema", s));
+        }
+    }
+    let in_schemas = |what: &str, schema: &str, name: &str| {
+        if !cat.schemas.iter().any(|s| s == schema) {
+            return Err(format!(
+                "{what} {}.{} is in a schema the document does not list",
+                shown(schema),
+                shown(name)
+            ));
+        }
+        if !name_ok(name) {
+            return Err(bad_name(what, name));
+        }
+        Ok(())
+    };
+    for e in &cat.enums {
+        in_schemas("type", &e.schema, &e.name)?;
+        if e.labels.iter().any(|l| !name_ok(l)) {
+            return Err(format!("type {}: a label is not valid", shown(&e.name)));
+        }
+    }
+    for d in &cat.domains {
+        in_schemas("domain", &d.schema, &d.name)?;
+        for k in &d.checks {
+            if !name_ok(&k.name) || !k.definition.starts_with("CHECK ") {
+                return Err(format!("domain {}: a check is not valid", shown(&d.name)));
+            }
+        }
+    }
+    let number = |v: &str| v.parse::<i64>().is_ok();
+    for s in &cat.sequences {
+        in_schemas("sequence", &s.schema, &s.name)?;
+        let numbers = [&s.start, &s.increment, &s.min, &s.max, &s.cache];
+        if !numbers.iter().all(|v| number(v))
+            || s.last_value.as_deref().is_some_and(|v| !number(v))
+            || !matches!(s.data_type.as_str(), "smallint" | "integer" | "bigint")
+        {
+            return Err(format!(
+                "sequence {}: its settings are not numbers",
+                shown(&s.name)
+            ));
+        }
+        if let Some([schema, table, column]) = &s.owned_by {
+            let owner = cat
+                .tables
+                .iter()
+                .find(|t| &t.schema == schema && &t.name == table)
+                .and_then(|t| t.columns.iter().find(|c| &c.name == column));
+            match owner {
+                Some(c) if c.identity.is_some() == s.identity => {}
+                _ => {
+                    return Err(format!(
+                        "sequence {} belongs to a column the document does not hold",
+                        shown(&s.name)
+                    ));
+                }
+            }
+        } else if s.identity {
+            return Err(format!(
+                "identity sequence {} belongs to no column",
+                shown(&s.name)
+            ));
+        }
+    }
+    for t in &cat.tables {
+        in_schemas("table", &t.schema, &t.name)?;
+        for c in &t.columns {
+            if !name_ok(&c.name) || c.type_.is_empty() {
+                return Err(format!("table {}: a column is not valid", shown(&t.name)));
+            }
+            if let Some(i) = &c.identity {
+                let seqs = cat
+                    .sequences
+                    .iter()
+                    .filter(|s| {
+                        s.identity
+                            && s.owned_by.as_ref().is_some_and(|[a, b, col]| {
+                                a == &t.schema && b == &t.name && col == &c.name
+                            })
+                    })
+                    .count();
+                if !matches!(i.as_str(), "always" | "by default") || seqs != 1 {
+                    return Err(format!(
+                        "table {}: identity column {} is not valid",
+                        shown(&t.name),
+                        shown(&c.name)
+                    ));
+                }
+            }
+        }
+        for k in &t.constraints {
+            if !name_ok(&k.name) || !matches!(k.kind.as_str(), "p" | "u" | "c" | "f" | "x") {
+                return Err(format!(
+                    "table {}: a constraint is not valid",
+                    shown(&t.name)
+                ));
+            }
+        }
+    }
+    for i in &cat.indexes {
+        in_schemas("index", &i.schema, &i.name)?;
+        let d = &i.definition;
+        if !(d.starts_with("CREATE INDEX ") || d.starts_with("CREATE UNIQUE INDEX "))
+            || !cat
+                .tables
+                .iter()
+                .any(|t| t.schema == i.schema && t.name == i.table)
+        {
+            return Err(format!("index {} is not valid", shown(&i.name)));
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in &cat.tables {
+        if !seen.insert((&t.schema, &t.name)) {
+            return Err(format!("table {} is listed twice", shown(&t.name)));
+        }
+    }
+    Ok(())
+}
+
+/// (what, statement) pairs, in the order they run.
+type Statements = Vec<(String, String)>;
+
+/// Schemas, types, sequences and tables, ready for rows.
+fn pre_data(cat: &Catalog) -> Statements {
+    let mut out: Statements = Vec::new();
+    for s in &cat.schemas {
+        out.push((
+            format!("schema {s}"),
+            format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)),
+        ));
+    }
+    for e in &cat.enums {
+        let labels: Vec<String> = e.labels.iter().map(|l| literal(l)).collect();
+        out.push((
+            format!("type {}.{}", e.schema, e.name),
+            format!(
+                "CREATE TYPE {} AS ENUM ({})",
+                qualified(&e.schema, &e.name),
+                labels.join(", ")
+            ),
+        ));
+    }
+    for d in &cat.domains {
+        let name = qualified(&d.schema, &d.name);
+        let mut sql = format!("CREATE DOMAIN {name} AS {}", d.base);
+        if let Some(def) = &d.default {
+            sql.push_str(&format!(" DEFAULT {def}"));
+        }
+        if d.not_null {
+            sql.push_str(" NOT NULL");
+        }
+        out.push((format!("domain {}.{}", d.schema, d.name), sql));
+        for k in &d.checks {
+            out.push((
+                format!("check {} of domain {}.{}", k.name, d.schema, d.name),
+                format!(
+                    "ALTER DOMAIN {name} ADD CONSTRAINT {} {}",
+                    quote_ident(&k.name),
+                    k.definition
+                ),
+            ));
+        }
+    }
+    let options = |s: &super::catalog::Sequence| {
+        format!(
+            "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
+            s.increment,
+            s.min,
+            s.max,
+            s.start,
+            s.cache,
+            if s.cycle { " CYCLE" } else { " NO CYCLE" }
+        )
+    };
+    for s in cat.sequences.iter().filter(|s| !s.identity) {
+        out.push((
+            format!("sequence {}.{}", s.schema, s.name),
+            format!(
+                "CREATE SEQUENCE {} AS {} {}",
+                qualified(&s.schema, &s.name),
+                s.data_type,
+                options(s)
+            ),
+        ));
+    }
+    for t in &cat.tables {
+        let mut cols = Vec::new();
+        for c in &t.columns {
+            let mut col = format!("{} {}", quote_ident(&c.name), c.type_);
+            if let Some(g) = &c.generated {
+                col.push_str(&format!(" GENERATED ALWAYS AS ({g}) STORED"));
+            } else if let Some(kind) = &c.identity {
+                let seq = cat.sequences.iter().find(|s| {
+                    s.identity
+                        && s.owned_by.as_ref().is_some_and(|[a, b, col]| {
+                            a == &t.schema && b == &t.name && col == &c.name
+                        })
+                });
+                let how = if kind == "always" {
+                    "ALWAYS"
+                } else {
+                    "BY DEFAULT"
+                };
+                match seq {
+                    Some(s) => col.push_str(&format!(
+                        " GENERATED {how} AS IDENTITY (SEQUENCE NAME {} {})",
+                        qualified(&s.schema, &s.name),
+                        options(s)
+                    )),
+                    None => col.push_str(&format!(" GENERATED {how} AS IDENTITY")),
+                }
+            } else if let Some(d) = &c.default {
+                col.push_str(&format!(" DEFAULT {d}"));
+            }
+            if c.not_null {
+                col.push_str(" NOT NULL");
+            }
+            cols.push(col);
+        }
+        out.push((
+            format!("table {}.{}", t.schema, t.name),
+            format!(
+                "CREATE {}TABLE {} ({})",
+                if t.unlogged { "UNLOGGED " } else { "" },
+                qualified(&t.schema, &t.name),
+                cols.join(", ")
+            ),
+        ));
+    }
+    for s in cat.sequences.iter().filter(|s| !s.identity) {
+        if let Some([schema, table, column]) = &s.owned_by {
+            out.push((
+                format!("sequence {}.{}", s.schema, s.name),
+                format!(
+                    "ALTER SEQUENCE {} OWNED BY {}.{}",
+                    qualified(&s.schema, &s.name),
+                    qualified(schema, table),
+                    quote_ident(column)
+                ),
+            ));
+        }
+    }
+    out
+}
+
+/// Sequence values, then constraints and indexes (foreign keys last).
+fn post_data(cat: &Catalog) -> (Statements, Statements) {
+    let mut seqs: Statements = Vec::new();
+    for s in &cat.sequences {
+        if let Some(v) = &s.last_value {
+            seqs.push((
+                format!("the value of sequence {}.{}", s.schema, s.name),
+                format!(
+                    "SELECT pg_catalog.setval({}, {v}, {})",
+                    literal(&qualified(&s.schema, &s.name)),
+                    s.is_called
+                ),
+            ));
+        }
+    }
+    let mut rest: Statements = Vec::new();
+    let constraint = |t: &Table, k: &super::catalog::Constraint| {
+        (
+            format!("constraint {} on {}.{}", k.name, t.schema, t.name),
+            format!(
+                "ALTER TABLE {} ADD CONSTRAINT {} {}",
+                qualified(&t.schema, &t.name),
+                quote_ident(&k.name),
+                k.definition
+            ),
+        )
+    };
+    for t in &cat.tables {
+        for k in t.constraints.iter().filter(|k| k.kind != "f") {
+            rest.push(constraint(t, k));
+        }
+    }
+    for i in &cat.indexes {
+        rest.push((
+            format!("index {}.{}", i.schema, i.name),
+            i.definition.clone(),
+        ));
+    }
+    for t in &cat.tables {
+        for k in t.constraints.iter().filter(|k| k.kind == "f") {
+            rest.push(constraint(t, k));
+        }
+    }
+    (seqs, rest)
+}
+
+impl<'de> DeserializeSeed<'de> for &mut Loader<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(DocVisitor(self))
+    }
+}
+
+struct DocVisitor<'a, 'c, 'p>(&'a mut Loader<'c, 'p>);
+
+impl<'de> Visitor<'de> for DocVisitor<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a Nuage backup document (a JSON object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let l = self.0;
+        while let Some(key) = map.next_key::<String>()? {
+            let body = match l.head.key(&mut map, &key) {
+                Ok(Key::Head) => continue,
+                Ok(Key::Body(k)) => k,
+                Err(HeadError::Json(e)) => return Err(e),
+                Err(HeadError::Refused(e)) => return Err(l.fail(e)),
+            };
+            match body {
+                "postgresql" => {
+                    // The catalog is built in memory: its bytes are bounded.
+                    let w = &l.window;
+                    w.limit.set(Some(w.read.get() + MAX_CATALOG));
+                    let cat = map.next_value::<Catalog>();
+                    l.window.limit.set(None);
+                    let cat = cat?;
+                    if let Err(e) = l.start(cat) {
+                        return Err(l.fail(e));
+                    }
+                }
+                "tables" => {
+                    if l.catalog.is_none() {
+                        let e = l.corrupt("its rows come before its catalog");
+                        return Err(l.fail(e));
+                    }
+                    map.next_value_seed(TablesSeed(&mut *l))?
+                }
+                "summary" => {
+                    #[derive(serde::Deserialize)]
+                    #[serde(deny_unknown_fields)]
+                    struct Summary {
+                        tables: u64,
+                        rows: u64,
+                    }
+                    let s: Summary = map.next_value()?;
+                    l.summary = Some((s.tables, s.rows));
+                }
+                _ => unreachable!("key checked against BODY"),
+            }
+        }
+        if !l.head.seen_format {
+            let e = Error::InvalidBackup(InvalidBackup::NotABackup(
+                l.head.label.clone(),
+                "it has no \"format\" field".into(),
+            ));
+            return Err(l.fail(e));
+        }
+        Ok(())
+    }
+}
+
+struct TablesSeed<'a, 'c, 'p>(&'a mut Loader<'c, 'p>);
+
+impl<'de> DeserializeSeed<'de> for TablesSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TablesSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of tables")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while seq.next_element_seed(TableSeed(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
+}
+
+struct TableSeed<'a, 'c, 'p>(&'a mut Loader<'c, 'p>);
+
+impl<'de> DeserializeSeed<'de> for TableSeed<'_, '_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for TableSeed<'_, '_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a table with its rows")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<(), A::Error> {
+        let l = self.0;
+        let cat = l.catalog.as_ref().expect("checked before the tables");
+        let Some(table) = cat.tables.get(l.next_table).cloned() else {
+            let e = l.corrupt("it holds more tables than its catalog lists");
+            return Err(l.fail(e));
+        };
+        let columns: Vec<String> = data_columns(&table)
+            .into_iter()
+            .map(str::to_string)
+            .collect();
+        let name = format!("{}.{}", table.schema, table.name);
+        let expect = ["schema", "name", "columns", "rows", "row_count"];
+        let mut at = 0;
+        let mut count = 0u64;
+        while let Some(key) = map.next_key::<String>()? {
+            if expect.get(at) != Some(&key.as_str()) {
+                let e = l.corrupt(format!(
+                    "table {}: unexpected or out-of-order field \"{}\"",
+                    shown(&name),
+                    shown(&key)
+                ));
+                return Err(l.fail(e));
+            }
+            at += 1;
+            let mismatch = |l: &mut Loader, what: &str| {
+                let e = l.corrupt(format!(
+                    "table {} does not match its catalog ({what})",
+                    shown(&name)
+                ));
+                l.fail::<A::Error>(e)
+            };
+            match key.as_str() {
+                "schema" => {
+                    if map.next_value::<String>()? != table.schema {
+                        return Err(mismatch(l, "schema"));
+                    }
+                }
+                "name" => {
+                    if map.next_value::<String>()? != table.name {
+                        return Err(mismatch(l, "name"));
+                    }
+                }
+                "columns" => {
+                    if map.next_value::<Vec<String>>()? != columns {
+                        return Err(mismatch(l, "columns"));
+                    }
+                }
+                "rows" => {
+                    count = rows_into(l, &mut map, &table, &columns, &name)?;
+                }
+                "row_count" => {
+                    let said: u64 = map.next_value()?;
+                    if said != count {
+                        let e = l.corrupt(format!(
+                            "table {} holds {count} rows but says {said}",
+                            shown(&name)
+                        ));
+                        return Err(l.fail(e));
+                    }
+                }
+                _ => unreachable!(),
+            }
+        }
+        if at != expect.len() {
+            let e = l.corrupt(format!("table {} is incomplete", shown(&name)));
+            return Err(l.fail(e));
+        }
+        l.next_table += 1;
+        l.rows += count;
+        l.tables.push((name.clone(), count));
+        (l.progress)(&name, count);
+        Ok(())
+    }
+}
+
+/// Streams a table's rows into `COPY … FROM STDIN` (or nowhere).
+fn rows_into<'de, A: MapAccess<'de>>(
+    l: &mut Loader,
+    map: &mut A,
+    table: &Table,
+    columns: &[String],
+    name: &str,
+) -> std::result::Result<u64, A::Error> {
+    let target = qualified(&table.schema, &table.name);
+    let mut sink: Box<dyn Write + '_> = match l.client.as_deref_mut() {
+        None => Box::new(io::sink()),
+        Some(c) => {
+            // A table without columns is copied without a column list
+            // (an empty one is a syntax error); its rows are empty lines.
+            let list: Vec<String> = columns.iter().map(|c| quote_ident(c)).collect();
+            let sql = if list.is_empty() {
+                format!("COPY {target} FROM STDIN")
+            } else {
+                format!("COPY {target} ({}) FROM STDIN", list.join(", "))
+            };
+            match c.copy_in(&sql) {
+                Ok(w) => Box::new(CopyIn(Some(BufWriter::with_capacity(256 << 10, w)))),
+                Err(e) => {
+                    let e = failed(&format!("the restore failed writing {target}"), e);
+                    let msg = e.to_string();
+                    // (Not `l.fail`: `l.client` is borrowed by the match.)
+                    l.failure.get_or_insert(e);
+                    return Err(de::Error::custom(msg));
+                }
+            }
+        }
+    };
+    let mut seed = RowsSeed {
+        out: &mut *sink,
+        width: columns.len(),
+        count: 0,
+        problem: None,
+        progress: &mut *l.progress,
+        name,
+    };
+    let r = map.next_value_seed(&mut seed);
+    let (count, problem) = (seed.count, seed.problem.take());
+    if let Some(p) = problem {
+        drop(sink);
+        let e = match p {
+            RowProblem::Shape(d) => l.corrupt(format!("table {}: {d}", shown(name))),
+            RowProblem::Write(e) => Error::Invalid(format!(
+                "the restore failed writing {target}: {}",
+                server_words(&e)
+            )),
+        };
+        return Err(l.fail(e));
+    }
+    r?;
+    // Ends the COPY: the server checks the last rows now.
+    if let Err(e) = sink.flush() {
+        drop(sink);
+        let e = Error::Invalid(format!(
+            "the restore failed writing {target}: {}",
+            server_words(&e)
+        ));
+        return Err(l.fail(e));
+    }
+    Ok(count)
+}
+
+/// The server's words in an I/O error from a COPY.
+fn server_words(e: &io::Error) -> String {
+    e.get_ref()
+        .and_then(|i| i.downcast_ref::<postgres::Error>())
+        .and_then(|p| p.as_db_error())
+        .map(|d| {
+            let mut m = d.message().to_string();
+            if let Some(w) = d.where_() {
+                m.push_str(&format!(" ({w})"));
+            }
+            m
+        })
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// A `COPY … FROM STDIN` in progress: `flush` finishes it (and reports
+/// the server's refusal); dropped unfinished, it is abandoned.
+struct CopyIn<'c>(Option<BufWriter<postgres::CopyInWriter<'c>>>);
+
+impl Write for CopyIn<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match &mut self.0 {
+            Some(w) => w.write(buf),
+            None => Err(io::Error::other("the copy has ended")),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        let Some(w) = self.0.take() else {
+            return Ok(());
+        };
+        let w = w.into_inner().map_err(|e| e.into_error())?;
+        w.finish().map(|_| ()).map_err(io::Error::other)
+    }
+}
+
+enum RowProblem {
+    Shape(String),
+    Write(io::Error),
+}
+
+struct RowsSeed<'a, 'p> {
+    out: &'a mut dyn Write,
+    width: usize,
+    count: u64,
+    problem: Option<RowProblem>,
+    progress: &'a mut (dyn FnMut(&str, u64) + 'p),
+    name: &'a str,
+}
+
+impl<'de> DeserializeSeed<'de> for &mut RowsSeed<'_, '_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for &mut RowsSeed<'_, '_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of rows")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        let mut fields: Vec<Option<String>> = Vec::with_capacity(self.width);
+        loop {
+            fields.clear();
+            let mut size = 0usize;
+            match seq.next_element_seed(RowSeed {
+                fields: &mut fields,
+                size: &mut size,
+            }) {
+                Ok(Some(())) => {}
+                Ok(None) => return Ok(()),
+                Err(e) => {
+                    if size > MAX_ROW {
+                        self.problem = Some(RowProblem::Shape(format!(
+                            "row {} is over {} MiB",
+                            self.count + 1,
+                            MAX_ROW >> 20
+                        )));
+                    }
+                    return Err(e);
+                }
+            }
+            if fields.len() != self.width {
+                self.problem = Some(RowProblem::Shape(format!(
+                    "row {} has {} values for {} columns",
+                    self.count + 1,
+                    fields.len(),
+                    self.width
+                )));
+                return Err(de::Error::custom("row width"));
+            }
+            let refs: Vec<Option<&[u8]>> = fields
+                .iter()
+                .map(|f| f.as_deref().map(str::as_bytes))
+                .collect();
+            // A table without columns has one empty field per row in COPY.
+            let written = if self.width == 0 {
+                self.out.write_all(b"\n")
+            } else {
+                write_row(&mut self.out, &refs)
+            };
+            if let Err(e) = written {
+                self.problem = Some(RowProblem::Write(e));
+                return Err(de::Error::custom("write"));
+            }
+            self.count += 1;
+            if self.count.is_multiple_of(100_000) {
+                (self.progress)(self.name, self.count);
+            }
+        }
+    }
+}
+
+struct RowSeed<'a> {
+    fields: &'a mut Vec<Option<String>>,
+    size: &'a mut usize,
+}
+
+impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for RowSeed<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a row: a list of strings and nulls")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
+        while let Some(v) = seq.next_element::<Option<String>>()? {
+            *self.size += v.as_ref().map_or(1, |s| s.len() + 1);
+            if *self.size > MAX_ROW {
+                return Err(de::Error::custom("row too large"));
+            }
+            self.fields.push(v);
+        }
+        Ok(())
+    }
+}
