@@ -259,7 +259,11 @@ safety_file: string | null,
 /**
  * Which copy was read.
  */
-copy: CopyUsed, };
+copy: CopyUsed, 
+/**
+ * What could not be restored as it was, and why: the rest was.
+ */
+not_restored: Array<string>, };
 
 /**
  * Which copy of a backup a restore read.

@@ -899,6 +899,9 @@ fn report_restore(r: &nuage_engine::RestoreReport, json: bool) -> Result<()> {
         r.created_at,
         r.target.display()
     );
+    for n in &r.not_restored {
+        println!("note: {n}");
+    }
     match r.copy {
         nuage_engine::CopyUsed::Repaired => println!(
             "the local copy was missing or damaged: the verified copy at the destination was used, and put back as the local copy"

@@ -48,6 +48,8 @@ pub struct RestoreReport {
     pub safety_file: Option<PathBuf>,
     /// Which copy was read.
     pub copy: CopyUsed,
+    /// What could not be restored as it was, and why: the rest was.
+    pub not_restored: Vec<String>,
 }
 
 /// Which copy of a backup a restore read.
@@ -263,7 +265,7 @@ impl Ctx<'_> {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        staged.commit()?;
+        let not_restored = staged.commit()?;
         Ok(RestoreReport {
             target: shown,
             source: restored.source,
@@ -273,6 +275,7 @@ impl Ctx<'_> {
             safety_point: None,
             safety_file: None,
             copy,
+            not_restored,
         })
     }
 
@@ -343,7 +346,7 @@ impl Ctx<'_> {
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
         }
-        staged.commit()?;
+        let not_restored = staged.commit()?;
         Ok(RestoreReport {
             target: source.path.clone(),
             source: source.name.clone(),
@@ -353,6 +356,7 @@ impl Ctx<'_> {
             safety_point,
             safety_file,
             copy,
+            not_restored,
         })
     }
 

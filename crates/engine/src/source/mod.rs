@@ -97,6 +97,9 @@ pub struct Restored {
     pub source: String,
     pub tables: Vec<(String, u64)>,
     pub rows: u64,
+    /// What could not be restored as it was, and why (each named): the
+    /// rest is restored.
+    pub not_restored: Vec<String>,
 }
 
 /// Where a staged restore goes when committed.
@@ -115,8 +118,10 @@ pub enum Placement {
 /// Dropping it discards it; the target stays as it was.
 pub trait StagedRestore {
     fn restored(&self) -> &Restored;
-    /// Places the restore over its target.
-    fn commit(self: Box<Self>) -> Result<()>;
+    /// Places the restore over its target. Returns what could not be
+    /// restored as it was, and why (found while placing it; the rest is
+    /// restored).
+    fn commit(self: Box<Self>) -> Result<Vec<String>>;
 }
 
 /// Progress callback: (table, rows so far).

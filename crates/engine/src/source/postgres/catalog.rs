@@ -79,6 +79,59 @@ pub struct Table {
     pub unlogged: bool,
     pub columns: Vec<Column>,
     pub constraints: Vec<Constraint>,
+    /// Row-level security enabled, and forced on the owner too.
+    #[serde(default)]
+    pub row_security: bool,
+    #[serde(default)]
+    pub force_row_security: bool,
+}
+
+/// A view or materialized view, as `pg_get_viewdef` writes its query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct View {
+    pub schema: String,
+    pub name: String,
+    pub materialized: bool,
+    pub query: String,
+}
+
+/// A function or procedure, as `pg_get_functiondef` writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Function {
+    pub schema: String,
+    pub name: String,
+    /// Its argument types, as `pg_get_function_identity_arguments` writes them.
+    pub arguments: String,
+    pub definition: String,
+    /// A SQL-standard body (`BEGIN ATOMIC`), which names tables: created
+    /// after them.
+    pub sql_body: bool,
+}
+
+/// A trigger, as `pg_get_triggerdef` writes it, and whether it fires
+/// (`O` origin, `D` disabled, `R` replica, `A` always).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Trigger {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    pub definition: String,
+    pub enabled: String,
+}
+
+/// A row-level security policy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    pub schema: String,
+    pub table: String,
+    pub name: String,
+    pub permissive: bool,
+    /// `ALL`, `SELECT`, `INSERT`, `UPDATE` or `DELETE`.
+    pub command: String,
+    /// Role names; `public` for everyone.
+    pub roles: Vec<String>,
+    pub using: Option<String>,
+    pub with_check: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -153,6 +206,14 @@ pub struct Catalog {
     pub tables: Vec<Table>,
     pub sequences: Vec<Sequence>,
     pub indexes: Vec<Index>,
+    #[serde(default)]
+    pub views: Vec<View>,
+    #[serde(default)]
+    pub functions: Vec<Function>,
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
+    #[serde(default)]
+    pub policies: Vec<Policy>,
     pub references_out: Vec<Reference>,
     pub not_included: Vec<NotIncluded>,
 }
@@ -320,7 +381,8 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         c,
         "tables",
         &format!(
-            "SELECT c.oid, n.nspname, c.relname, c.relpersistence = 'u'
+            "SELECT c.oid, n.nspname, c.relname, c.relpersistence = 'u',
+                    c.relrowsecurity, c.relforcerowsecurity
              FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
              WHERE n.nspname = ANY({nsp}) AND c.relkind = 'r' AND NOT c.relispartition AND {}
              ORDER BY 2, 3",
@@ -378,6 +440,8 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
             unlogged: flag(r, 3),
             columns,
             constraints,
+            row_security: flag(r, 4),
+            force_row_security: flag(r, 5),
         });
         oids.push(oid);
     }
@@ -463,6 +527,107 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         }
     }
 
+    // Views in creation order (a view is made after those it reads; a
+    // restore retries any that came too early).
+    let views = rows(
+        c,
+        "views",
+        &format!(
+            "SELECT n.nspname, c.relname, c.relkind = 'm', pg_catalog.pg_get_viewdef(c.oid)
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE n.nspname = ANY({nsp}) AND c.relkind IN ('v','m') AND {}
+             ORDER BY c.oid",
+            not_extension("pg_catalog.pg_class", "c.oid")
+        ),
+    )?
+    .into_iter()
+    .map(|r| View {
+        schema: text(&r, 0),
+        name: text(&r, 1),
+        materialized: flag(&r, 2),
+        query: text(&r, 3),
+    })
+    .collect();
+
+    // `prosqlbody` exists from PostgreSQL 14: read through to_jsonb so the
+    // same query runs on 13.
+    let functions = rows(
+        c,
+        "functions",
+        &format!(
+            "SELECT n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid),
+                    pg_catalog.pg_get_functiondef(p.oid),
+                    (pg_catalog.to_jsonb(p) ->> 'prosqlbody') IS NOT NULL
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('f','p') AND {}
+             ORDER BY p.oid",
+            not_extension("pg_catalog.pg_proc", "p.oid")
+        ),
+    )?
+    .into_iter()
+    .map(|r| Function {
+        schema: text(&r, 0),
+        name: text(&r, 1),
+        arguments: text(&r, 2),
+        definition: text(&r, 3),
+        sql_body: flag(&r, 4),
+    })
+    .collect();
+
+    let triggers = rows(
+        c,
+        "triggers",
+        &format!(
+            "SELECT n.nspname, c.relname, t.tgname, pg_catalog.pg_get_triggerdef(t.oid, false),
+                    t.tgenabled
+             FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE t.tgrelid IN ({oid_list}) AND NOT t.tgisinternal AND t.tgparentid = 0
+             ORDER BY 1, 2, 3"
+        ),
+    )?
+    .into_iter()
+    .map(|r| Trigger {
+        schema: text(&r, 0),
+        table: text(&r, 1),
+        name: text(&r, 2),
+        definition: text(&r, 3),
+        enabled: text(&r, 4),
+    })
+    .collect();
+
+    let policies = rows(
+        c,
+        "row-level security policies",
+        &format!(
+            "SELECT n.nspname, c.relname, p.polname, p.polpermissive,
+                    CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT' WHEN 'w' THEN 'UPDATE'
+                                  WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+                    pg_catalog.array_to_json(ARRAY(
+                        SELECT CASE WHEN r.oid = 0 THEN 'public' ELSE a.rolname END
+                        FROM pg_catalog.unnest(p.polroles) AS r(oid)
+                        LEFT JOIN pg_catalog.pg_roles a ON a.oid = r.oid ORDER BY 1))::text,
+                    pg_catalog.pg_get_expr(p.polqual, p.polrelid),
+                    pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+             FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             WHERE p.polrelid IN ({oid_list})
+             ORDER BY 1, 2, 3"
+        ),
+    )?
+    .into_iter()
+    .map(|r| Policy {
+        schema: text(&r, 0),
+        table: text(&r, 1),
+        name: text(&r, 2),
+        permissive: flag(&r, 3),
+        command: text(&r, 4),
+        roles: serde_json::from_str(&text(&r, 5)).unwrap_or_default(),
+        using: opt(&r, 6),
+        with_check: opt(&r, 7),
+    })
+    .collect();
+
     let references_out = rows(
         c,
         "references",
@@ -475,6 +640,22 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
              JOIN pg_catalog.pg_class r ON r.oid = k.confrelid
              JOIN pg_catalog.pg_namespace rn ON rn.oid = r.relnamespace
              WHERE k.contype = 'f' AND k.conrelid IN ({oid_list}) AND NOT rn.nspname = ANY({nsp})
+             UNION ALL
+             SELECT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid), rn.nspname,
+                    format('%s.%s()', rn.nspname, rp.proname)
+             FROM pg_catalog.pg_depend d
+             JOIN pg_catalog.pg_proc rp ON rp.oid = d.refobjid
+             JOIN pg_catalog.pg_namespace rn ON rn.oid = rp.pronamespace
+             JOIN pg_catalog.pg_class o ON o.oid = CASE d.classid
+                 WHEN 'pg_catalog.pg_policy'::regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objid)
+                 WHEN 'pg_catalog.pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_catalog.pg_attrdef WHERE oid = d.objid)
+                 WHEN 'pg_catalog.pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objid)
+                 WHEN 'pg_catalog.pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objid)
+                 WHEN 'pg_catalog.pg_constraint'::regclass THEN (SELECT conrelid FROM pg_catalog.pg_constraint WHERE oid = d.objid)
+               END
+             JOIN pg_catalog.pg_namespace own ON own.oid = o.relnamespace
+             WHERE d.refclassid = 'pg_catalog.pg_proc'::regclass AND own.nspname = ANY({nsp})
+               AND NOT rn.nspname = ANY({nsp}) AND rn.nspname NOT IN ('pg_catalog', 'information_schema')
              ORDER BY 1"
         ),
     )?
@@ -492,32 +673,27 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         "other objects",
         &format!(
             "SELECT kind, name FROM (
-               SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view'
-                                     WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table'
+               SELECT CASE c.relkind WHEN 'p' THEN 'partitioned table' WHEN 'f' THEN 'foreign table'
                                      WHEN 'r' THEN 'partition' END AS kind,
                       format('%s.%s', n.nspname, c.relname) AS name
                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = ANY({nsp}) AND (c.relkind IN ('v','m','p','f') OR (c.relkind = 'r' AND c.relispartition))
+                WHERE n.nspname = ANY({nsp}) AND (c.relkind IN ('p','f') OR (c.relkind = 'r' AND c.relispartition))
                   AND {cls}
                UNION ALL
-               SELECT CASE p.prokind WHEN 'p' THEN 'procedure' WHEN 'a' THEN 'aggregate' ELSE 'function' END,
+               SELECT 'aggregate',
                       format('%s.%s(%s)', n.nspname, p.proname, pg_catalog.pg_get_function_identity_arguments(p.oid))
                  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
-                WHERE n.nspname = ANY({nsp}) AND {proc}
+                WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('a','w') AND {proc}
                UNION ALL
-               SELECT 'trigger', format('%s on %s.%s', tg.tgname, n.nspname, c.relname)
-                 FROM pg_catalog.pg_trigger tg JOIN pg_catalog.pg_class c ON c.oid = tg.tgrelid
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE tg.tgrelid IN ({oid_list}) AND NOT tg.tgisinternal
-               UNION ALL
-               SELECT 'row-level security policy', format('%s on %s.%s', pol.polname, n.nspname, c.relname)
-                 FROM pg_catalog.pg_policy pol JOIN pg_catalog.pg_class c ON c.oid = pol.polrelid
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE pol.polrelid IN ({oid_list})
-               UNION ALL
-               SELECT 'row-level security', format('%s.%s', n.nspname, c.relname)
+               SELECT 'grants', format('%s.%s', n.nspname, c.relname)
                  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE c.oid IN ({oid_list}) AND c.relrowsecurity
+                WHERE n.nspname = ANY({nsp}) AND c.relacl IS NOT NULL AND {cls}
+               UNION ALL
+               SELECT 'comment', pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid)
+                 FROM pg_catalog.pg_description d
+                 JOIN pg_catalog.pg_class c ON d.classoid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objoid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = ANY({nsp})
                UNION ALL
                SELECT CASE t.typtype WHEN 'c' THEN 'composite type' WHEN 'r' THEN 'range type' ELSE 'type' END,
                       format('%s.%s', n.nspname, t.typname)
@@ -546,6 +722,10 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         tables,
         sequences,
         indexes,
+        views,
+        functions,
+        triggers,
+        policies,
         references_out,
         not_included,
     })

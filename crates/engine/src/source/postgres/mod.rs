@@ -418,6 +418,7 @@ fn restored(l: &restore::Loaded) -> Restored {
         source: l.source.name.clone(),
         tables: l.tables.clone(),
         rows: l.rows,
+        not_restored: l.not_restored.clone(),
     }
 }
 
@@ -559,11 +560,13 @@ impl StagedRestore for Staged {
         &self.restored
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(self: Box<Self>) -> Result<Vec<String>> {
+        let noted = self.restored.not_restored;
         match self.pending {
-            Pending::Nothing => Ok(()),
+            Pending::Nothing => Ok(noted),
             Pending::Commit(mut c) => c
                 .batch_execute("COMMIT")
+                .map(|()| noted)
                 .map_err(|e| failed("the restore could not be committed", e)),
             Pending::Replace {
                 source,
@@ -583,8 +586,9 @@ impl StagedRestore for Staged {
                     &mut |_, _| {},
                 );
                 watchdog.stop();
-                r?;
+                let loaded = r?;
                 c.batch_execute("COMMIT")
+                    .map(|()| loaded.not_restored)
                     .map_err(|e| failed("the restore could not be committed", e))
             }
         }

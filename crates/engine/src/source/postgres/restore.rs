@@ -62,6 +62,26 @@ pub struct Loaded {
     pub catalog: Catalog,
     pub tables: Vec<(String, u64)>,
     pub rows: u64,
+    /// What could not be restored as it was, and why (a policy naming a
+    /// role this server lacks, a foreign key whose rows point at what the
+    /// target does not hold): the rest is restored, and this is said.
+    pub not_restored: Vec<String>,
+}
+
+/// How one statement of a restore may end.
+enum Step {
+    /// Its failure fails the restore.
+    Must(String, String),
+    /// Tried again after the others of its phase (a view may read one
+    /// made later); what never succeeds is reported as not restored.
+    Retry(String, String),
+    /// Tried once; on failure `fallback` is tried (a foreign key added
+    /// `NOT VALID`), else it is reported as not restored.
+    Optional {
+        what: String,
+        sql: String,
+        fallback: Option<(String, String)>,
+    },
 }
 
 /// Reads `input` into `target`. `label` names the document and `shown`
@@ -95,6 +115,7 @@ pub fn load(
         rows: 0,
         summary: None,
         failure: None,
+        not_restored: Vec::new(),
     };
     let mut de = serde_json::Deserializer::from_reader(BufReader::with_capacity(
         64 << 10,
@@ -156,6 +177,7 @@ struct Loader<'c, 'p> {
     rows: u64,
     summary: Option<(u64, u64)>,
     failure: Option<Error>,
+    not_restored: Vec<String>,
 }
 
 impl Loader<'_, '_> {
@@ -208,6 +230,85 @@ impl Loader<'_, '_> {
         }
     }
 
+    /// Runs one statement inside a savepoint: a failure undoes just it and
+    /// comes back as the server's words.
+    fn attempt(&mut self, sql: &str) -> Result<std::result::Result<(), String>> {
+        let Some(c) = self.client.as_deref_mut() else {
+            return Ok(Ok(()));
+        };
+        let step = |c: &mut Client, sql: &str| {
+            c.batch_execute(sql)
+                .map_err(|e| failed("the restore failed", e))
+        };
+        step(c, "SAVEPOINT nuage_step")?;
+        match c.execute_typed(sql, &[]) {
+            Ok(_) => {
+                step(c, "RELEASE SAVEPOINT nuage_step")?;
+                Ok(Ok(()))
+            }
+            Err(e) => {
+                step(c, "ROLLBACK TO SAVEPOINT nuage_step")?;
+                step(c, "RELEASE SAVEPOINT nuage_step")?;
+                let words = e
+                    .as_db_error()
+                    .map(|d| d.message().to_string())
+                    .unwrap_or_else(|| e.to_string());
+                Ok(Err(words))
+            }
+        }
+    }
+
+    /// Runs `steps` in order; retryable ones that failed are tried again
+    /// while any of them succeeds.
+    fn run_steps(&mut self, steps: Vec<Step>) -> Result<()> {
+        let mut pending: Vec<(String, String, String)> = Vec::new();
+        for step in steps {
+            match step {
+                Step::Must(what, sql) => self.run(&what, &sql)?,
+                Step::Retry(what, sql) => {
+                    if let Err(why) = self.attempt(&sql)? {
+                        pending.push((what, sql, why));
+                    }
+                }
+                Step::Optional {
+                    what,
+                    sql,
+                    fallback,
+                } => {
+                    let Err(why) = self.attempt(&sql)? else {
+                        continue;
+                    };
+                    match fallback {
+                        Some((how, sql)) if self.attempt(&sql)?.is_ok() => {
+                            self.not_restored.push(format!("{what}: {how} ({why})"));
+                        }
+                        _ => self
+                            .not_restored
+                            .push(format!("{what}: not restored ({why})")),
+                    }
+                }
+            }
+        }
+        loop {
+            let before = pending.len();
+            let mut still = Vec::new();
+            for (what, sql, _) in pending {
+                if let Err(why) = self.attempt(&sql)? {
+                    still.push((what, sql, why));
+                }
+            }
+            pending = still;
+            if pending.is_empty() || pending.len() == before {
+                break;
+            }
+        }
+        for (what, _, why) in pending {
+            self.not_restored
+                .push(format!("{what}: not restored ({why})"));
+        }
+        Ok(())
+    }
+
     /// The catalog is read: check it whole, then (in a target) make the
     /// place ready and create everything the rows go into.
     fn start(&mut self, cat: Catalog) -> Result<()> {
@@ -215,9 +316,7 @@ impl Loader<'_, '_> {
         if let Some(c) = self.client.as_deref_mut() {
             (self.prepare)(c, &cat)?;
         }
-        for stmt in pre_data(&cat) {
-            self.run(&stmt.0, &stmt.1)?;
-        }
+        self.run_steps(pre_data(&cat))?;
         self.catalog = Some(cat);
         Ok(())
     }
@@ -249,10 +348,7 @@ impl Loader<'_, '_> {
             Some(_) => {}
         }
         if self.client.is_some() {
-            let (seqs, rest) = post_data(&cat);
-            for stmt in seqs.into_iter().chain(rest) {
-                self.run(&stmt.0, &stmt.1)?;
-            }
+            self.run_steps(post_data(&cat))?;
         }
         Ok(Loaded {
             created_at: self.head.created_at.take().unwrap_or_default(),
@@ -264,6 +360,7 @@ impl Loader<'_, '_> {
             catalog: cat,
             tables: self.tables,
             rows: self.rows,
+            not_restored: self.not_restored,
         })
     }
 }
@@ -401,6 +498,45 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             return Err(format!("index {} is not valid", shown(&i.name)));
         }
     }
+    let has_table = |schema: &str, name: &str| {
+        cat.tables
+            .iter()
+            .any(|t| t.schema == schema && t.name == name)
+    };
+    for v in &cat.views {
+        in_schemas("view", &v.schema, &v.name)?;
+    }
+    for f in &cat.functions {
+        in_schemas("function", &f.schema, &f.name)?;
+        let d = &f.definition;
+        if !(d.starts_with("CREATE OR REPLACE FUNCTION ")
+            || d.starts_with("CREATE OR REPLACE PROCEDURE "))
+        {
+            return Err(format!("function {} is not valid", shown(&f.name)));
+        }
+    }
+    for tg in &cat.triggers {
+        in_schemas("trigger", &tg.schema, &tg.name)?;
+        let d = &tg.definition;
+        if !(d.starts_with("CREATE TRIGGER ") || d.starts_with("CREATE CONSTRAINT TRIGGER "))
+            || !matches!(tg.enabled.as_str(), "O" | "D" | "R" | "A")
+            || !has_table(&tg.schema, &tg.table)
+        {
+            return Err(format!("trigger {} is not valid", shown(&tg.name)));
+        }
+    }
+    for p in &cat.policies {
+        in_schemas("policy", &p.schema, &p.name)?;
+        if !matches!(
+            p.command.as_str(),
+            "ALL" | "SELECT" | "INSERT" | "UPDATE" | "DELETE"
+        ) || p.roles.is_empty()
+            || p.roles.iter().any(|r| !name_ok(r))
+            || !has_table(&p.schema, &p.table)
+        {
+            return Err(format!("policy {} is not valid", shown(&p.name)));
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for t in &cat.tables {
         if !seen.insert((&t.schema, &t.name)) {
@@ -410,21 +546,18 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// (what, statement) pairs, in the order they run.
-type Statements = Vec<(String, String)>;
-
 /// Schemas, types, sequences and tables, ready for rows.
-fn pre_data(cat: &Catalog) -> Statements {
-    let mut out: Statements = Vec::new();
+fn pre_data(cat: &Catalog) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
     for s in &cat.schemas {
-        out.push((
+        out.push(Step::Must(
             format!("schema {s}"),
             format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)),
         ));
     }
     for e in &cat.enums {
         let labels: Vec<String> = e.labels.iter().map(|l| literal(l)).collect();
-        out.push((
+        out.push(Step::Must(
             format!("type {}.{}", e.schema, e.name),
             format!(
                 "CREATE TYPE {} AS ENUM ({})",
@@ -442,9 +575,9 @@ fn pre_data(cat: &Catalog) -> Statements {
         if d.not_null {
             sql.push_str(" NOT NULL");
         }
-        out.push((format!("domain {}.{}", d.schema, d.name), sql));
+        out.push(Step::Must(format!("domain {}.{}", d.schema, d.name), sql));
         for k in &d.checks {
-            out.push((
+            out.push(Step::Must(
                 format!("check {} of domain {}.{}", k.name, d.schema, d.name),
                 format!(
                     "ALTER DOMAIN {name} ADD CONSTRAINT {} {}",
@@ -466,7 +599,7 @@ fn pre_data(cat: &Catalog) -> Statements {
         )
     };
     for s in cat.sequences.iter().filter(|s| !s.identity) {
-        out.push((
+        out.push(Step::Must(
             format!("sequence {}.{}", s.schema, s.name),
             format!(
                 "CREATE SEQUENCE {} AS {} {}",
@@ -474,6 +607,15 @@ fn pre_data(cat: &Catalog) -> Statements {
                 s.data_type,
                 options(s)
             ),
+        ));
+    }
+    // Functions before the tables whose defaults and checks call them
+    // (their bodies are not checked now); one that needs a table's row
+    // type is tried again once the tables exist.
+    for f in cat.functions.iter().filter(|f| !f.sql_body) {
+        out.push(Step::Retry(
+            format!("function {}.{}({})", f.schema, f.name, f.arguments),
+            f.definition.clone(),
         ));
     }
     for t in &cat.tables {
@@ -510,7 +652,7 @@ fn pre_data(cat: &Catalog) -> Statements {
             }
             cols.push(col);
         }
-        out.push((
+        out.push(Step::Must(
             format!("table {}.{}", t.schema, t.name),
             format!(
                 "CREATE {}TABLE {} ({})",
@@ -522,7 +664,7 @@ fn pre_data(cat: &Catalog) -> Statements {
     }
     for s in cat.sequences.iter().filter(|s| !s.identity) {
         if let Some([schema, table, column]) = &s.owned_by {
-            out.push((
+            out.push(Step::Must(
                 format!("sequence {}.{}", s.schema, s.name),
                 format!(
                     "ALTER SEQUENCE {} OWNED BY {}.{}",
@@ -536,12 +678,16 @@ fn pre_data(cat: &Catalog) -> Statements {
     out
 }
 
-/// Sequence values, then constraints and indexes (foreign keys last).
-fn post_data(cat: &Catalog) -> (Statements, Statements) {
-    let mut seqs: Statements = Vec::new();
+/// Sequence values, constraints and indexes, foreign keys (added
+/// `NOT VALID` when rows point at what the target lacks, and said so),
+/// then functions with SQL bodies, views, triggers, row-level security
+/// and its policies (a policy naming a role the server lacks is said, the
+/// rest restored), materialized views filled last.
+fn post_data(cat: &Catalog) -> Vec<Step> {
+    let mut out: Vec<Step> = Vec::new();
     for s in &cat.sequences {
         if let Some(v) = &s.last_value {
-            seqs.push((
+            out.push(Step::Must(
                 format!("the value of sequence {}.{}", s.schema, s.name),
                 format!(
                     "SELECT pg_catalog.setval({}, {v}, {})",
@@ -551,35 +697,144 @@ fn post_data(cat: &Catalog) -> (Statements, Statements) {
             ));
         }
     }
-    let mut rest: Statements = Vec::new();
-    let constraint = |t: &Table, k: &super::catalog::Constraint| {
-        (
-            format!("constraint {} on {}.{}", k.name, t.schema, t.name),
-            format!(
-                "ALTER TABLE {} ADD CONSTRAINT {} {}",
-                qualified(&t.schema, &t.name),
-                quote_ident(&k.name),
-                k.definition
-            ),
+    let add = |t: &Table, k: &super::catalog::Constraint| {
+        format!(
+            "ALTER TABLE {} ADD CONSTRAINT {} {}",
+            qualified(&t.schema, &t.name),
+            quote_ident(&k.name),
+            k.definition
         )
+    };
+    let what = |t: &Table, k: &super::catalog::Constraint| {
+        format!("constraint {} on {}.{}", k.name, t.schema, t.name)
     };
     for t in &cat.tables {
         for k in t.constraints.iter().filter(|k| k.kind != "f") {
-            rest.push(constraint(t, k));
+            out.push(Step::Must(what(t, k), add(t, k)));
         }
     }
     for i in &cat.indexes {
-        rest.push((
+        out.push(Step::Must(
             format!("index {}.{}", i.schema, i.name),
             i.definition.clone(),
         ));
     }
     for t in &cat.tables {
         for k in t.constraints.iter().filter(|k| k.kind == "f") {
-            rest.push(constraint(t, k));
+            let fallback = (!k.definition.ends_with("NOT VALID")).then(|| {
+                (
+                    "restored NOT VALID: new rows are checked, existing ones were not".to_string(),
+                    format!("{} NOT VALID", add(t, k)),
+                )
+            });
+            out.push(Step::Optional {
+                what: format!("foreign key {} on {}.{}", k.name, t.schema, t.name),
+                sql: add(t, k),
+                fallback,
+            });
         }
     }
-    (seqs, rest)
+    for f in cat.functions.iter().filter(|f| f.sql_body) {
+        out.push(Step::Retry(
+            format!("function {}.{}({})", f.schema, f.name, f.arguments),
+            f.definition.clone(),
+        ));
+    }
+    for v in &cat.views {
+        let name = qualified(&v.schema, &v.name);
+        let query = v.query.trim_end().trim_end_matches(';');
+        out.push(Step::Retry(
+            format!("view {}.{}", v.schema, v.name),
+            if v.materialized {
+                format!("CREATE MATERIALIZED VIEW {name} AS {query} WITH NO DATA")
+            } else {
+                format!("CREATE VIEW {name} AS {query}")
+            },
+        ));
+    }
+    for tg in &cat.triggers {
+        out.push(Step::Retry(
+            format!("trigger {} on {}.{}", tg.name, tg.schema, tg.table),
+            tg.definition.clone(),
+        ));
+        let how = match tg.enabled.as_str() {
+            "D" => Some("DISABLE TRIGGER"),
+            "R" => Some("ENABLE REPLICA TRIGGER"),
+            "A" => Some("ENABLE ALWAYS TRIGGER"),
+            _ => None,
+        };
+        if let Some(how) = how {
+            out.push(Step::Retry(
+                format!("trigger {} on {}.{}", tg.name, tg.schema, tg.table),
+                format!(
+                    "ALTER TABLE {} {how} {}",
+                    qualified(&tg.schema, &tg.table),
+                    quote_ident(&tg.name)
+                ),
+            ));
+        }
+    }
+    for t in &cat.tables {
+        let name = qualified(&t.schema, &t.name);
+        if t.row_security {
+            out.push(Step::Must(
+                format!("row-level security of {}.{}", t.schema, t.name),
+                format!("ALTER TABLE {name} ENABLE ROW LEVEL SECURITY"),
+            ));
+        }
+        if t.force_row_security {
+            out.push(Step::Must(
+                format!("row-level security of {}.{}", t.schema, t.name),
+                format!("ALTER TABLE {name} FORCE ROW LEVEL SECURITY"),
+            ));
+        }
+    }
+    for p in &cat.policies {
+        let roles: Vec<String> = p
+            .roles
+            .iter()
+            .map(|r| {
+                if r == "public" {
+                    "PUBLIC".to_string()
+                } else {
+                    quote_ident(r)
+                }
+            })
+            .collect();
+        let mut sql = format!(
+            "CREATE POLICY {} ON {} AS {} FOR {} TO {}",
+            quote_ident(&p.name),
+            qualified(&p.schema, &p.table),
+            if p.permissive {
+                "PERMISSIVE"
+            } else {
+                "RESTRICTIVE"
+            },
+            p.command,
+            roles.join(", ")
+        );
+        if let Some(u) = &p.using {
+            sql.push_str(&format!(" USING ({u})"));
+        }
+        if let Some(w) = &p.with_check {
+            sql.push_str(&format!(" WITH CHECK ({w})"));
+        }
+        out.push(Step::Optional {
+            what: format!("policy {} on {}.{}", p.name, p.schema, p.table),
+            sql,
+            fallback: None,
+        });
+    }
+    for v in cat.views.iter().filter(|v| v.materialized) {
+        out.push(Step::Retry(
+            format!("the rows of materialized view {}.{}", v.schema, v.name),
+            format!(
+                "REFRESH MATERIALIZED VIEW {}",
+                qualified(&v.schema, &v.name)
+            ),
+        ));
+    }
+    out
 }
 
 impl<'de> DeserializeSeed<'de> for &mut Loader<'_, '_> {
@@ -958,13 +1213,59 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
         f.write_str("a row: a list of strings and nulls")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<(), A::Error> {
-        while let Some(v) = seq.next_element::<Option<String>>()? {
-            *self.size += v.as_ref().map_or(1, |s| s.len() + 1);
-            if *self.size > MAX_ROW {
-                return Err(de::Error::custom("row too large"));
-            }
+        while let Some(v) = seq.next_element_seed(FieldSeed { size: self.size })? {
             self.fields.push(v);
         }
         Ok(())
+    }
+}
+
+/// One value: `null`, a string, or a long one as an array of string
+/// chunks (see the writer), whose total counts against the row's bound.
+struct FieldSeed<'a> {
+    size: &'a mut usize,
+}
+
+impl FieldSeed<'_> {
+    fn grow<E: de::Error>(&mut self, n: usize) -> std::result::Result<(), E> {
+        *self.size += n;
+        if *self.size > MAX_ROW {
+            return Err(E::custom("row too large"));
+        }
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for FieldSeed<'_> {
+    type Value = Option<String>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for FieldSeed<'_> {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value: a string, a list of strings, or null")
+    }
+    fn visit_unit<E: de::Error>(mut self) -> std::result::Result<Self::Value, E> {
+        self.grow(1)?;
+        Ok(None)
+    }
+    fn visit_str<E: de::Error>(mut self, v: &str) -> std::result::Result<Self::Value, E> {
+        self.grow(v.len() + 1)?;
+        Ok(Some(v.to_string()))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(
+        mut self,
+        mut seq: A,
+    ) -> std::result::Result<Self::Value, A::Error> {
+        let mut whole = String::new();
+        self.grow(1)?;
+        while let Some(chunk) = seq.next_element::<String>()? {
+            self.grow(chunk.len())?;
+            whole.push_str(&chunk);
+        }
+        Ok(Some(whole))
     }
 }

@@ -357,7 +357,7 @@ fn write_document<W: Write>(
                             let s = std::str::from_utf8(bytes).map_err(|_| {
                                 Error::Invalid(format!("{qualified}: a value is not UTF-8"))
                             })?;
-                            serde_json::to_writer(&mut *out, s).map_err(json)?;
+                            write_value(&mut *out, s).map_err(json)?;
                         }
                     }
                 }
@@ -405,4 +405,32 @@ fn write_document<W: Write>(
     )
     .map_err(io)?;
     Ok((cat.tables.len() as u64, total))
+}
+
+/// Values longer than this are written as an array of strings of at most
+/// this many bytes (a reader caps any one JSON string, see
+/// `document::guard::MAX_TOKEN`): `["first MiB…", "…the rest"]`.
+pub const CHUNK: usize = 1 << 20;
+
+/// Writes one value: a JSON string, or an array of chunks when long.
+fn write_value<W: Write>(out: &mut W, s: &str) -> serde_json::Result<()> {
+    if s.len() <= CHUNK {
+        return serde_json::to_writer(out, s);
+    }
+    out.write_all(b"[").map_err(serde_json::Error::io)?;
+    let mut rest = s;
+    let mut first = true;
+    while !rest.is_empty() {
+        let mut end = rest.len().min(CHUNK);
+        while !rest.is_char_boundary(end) {
+            end -= 1;
+        }
+        if !first {
+            out.write_all(b",").map_err(serde_json::Error::io)?;
+        }
+        first = false;
+        serde_json::to_writer(&mut *out, &rest[..end])?;
+        rest = &rest[end..];
+    }
+    out.write_all(b"]").map_err(serde_json::Error::io)
 }

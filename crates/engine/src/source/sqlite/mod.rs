@@ -150,6 +150,7 @@ impl Source for SqliteSource {
                 source: loaded.source.name.clone(),
                 tables: loaded.tables.clone(),
                 rows: loaded.rows,
+                not_restored: Vec::new(),
             },
             wal: loaded.sqlite.journal_mode == "wal",
             built,
@@ -197,7 +198,13 @@ impl StagedRestore for StagedSqlite {
         &self.restored
     }
 
-    fn commit(self: Box<Self>) -> Result<()> {
+    fn commit(self: Box<Self>) -> Result<Vec<String>> {
+        (*self).place().map(|()| Vec::new())
+    }
+}
+
+impl StagedSqlite {
+    fn place(self) -> Result<()> {
         let (tmp, to) = (&self.built.0, &self.target);
         let fail = |e: rusqlite::Error| Error::RestoreFailed {
             path: to.clone(),
