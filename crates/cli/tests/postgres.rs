@@ -217,6 +217,12 @@ fn a_supabase_shaped_database_is_backed_up_and_restored_exactly() {
     assert!(a.triggers.iter().any(|t| t.name == "jobs_touch"));
     assert!(a.policies.iter().any(|p| p.name == "jobs_owner"));
     assert!(a.tables.iter().any(|t| t.name == "jobs" && t.row_security));
+    assert!(
+        a.grants
+            .iter()
+            .any(|g| g.name == "jobs" && g.grantee == "authenticated")
+    );
+    assert!(a.comments.iter().any(|c| c.sub.as_deref() == Some("plate")));
     // The identity and serial sequences go on after the restored rows.
     pg.psql(
         "copy",
@@ -241,6 +247,26 @@ fn a_supabase_shaped_database_is_backed_up_and_restored_exactly() {
         "{out}"
     );
     assert_eq!(contents(&pg, "bare"), contents(&pg, "shop"));
+
+    // Into another server, of another major version when one is
+    // installed: the roles the grants and the policy name are not there
+    // (roles belong to a server); that is said, and the rest restored.
+    if let Some(bin) = nuage_pgserver::all_bins().into_iter().nth(1) {
+        let other = PgServer::start_with(&bin).unwrap();
+        other.create_db("moved").unwrap();
+        other.psql("moved", &auth_only).unwrap();
+        let out = env.run_ok(&["restore", &second, "--to", &other.url("moved")]);
+        assert!(
+            out.contains("privileges granted to role authenticated: not restored"),
+            "{out}"
+        );
+        assert!(
+            out.contains("note: policy jobs_owner on public.jobs"),
+            "{out}"
+        );
+        assert!(out.contains("note: foreign key profiles_id_fkey"), "{out}");
+        assert_eq!(contents(&other, "moved"), contents(&pg, "shop"));
+    }
 
     // A database that holds data is never restored over.
     let o = env.run_full(&["restore", &second, "--to", &pg.url("copy")]);

@@ -119,6 +119,47 @@ pub struct Trigger {
     pub enabled: String,
 }
 
+/// A privilege granted on an object (`GRANT SELECT ON TABLE … TO anon`).
+/// Objects whose privileges were changed from the defaults have theirs
+/// revoked from PUBLIC first, then granted as recorded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// `TABLE`, `SEQUENCE`, `FUNCTION`, `PROCEDURE` or `SCHEMA`.
+    pub kind: String,
+    pub schema: String,
+    /// The object's name (empty for a schema).
+    pub name: String,
+    /// A function's argument types.
+    pub arguments: Option<String>,
+    /// A role name, or `public`.
+    pub grantee: String,
+    /// `SELECT`, `INSERT`, `USAGE`, `EXECUTE`, …
+    pub privilege: String,
+    pub grantable: bool,
+}
+
+/// A comment on an object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Comment {
+    /// `SCHEMA`, `TABLE`, `VIEW`, `MATERIALIZED VIEW`, `SEQUENCE`,
+    /// `COLUMN`, `FUNCTION`, `PROCEDURE`, `TYPE` or `DOMAIN`.
+    pub kind: String,
+    pub schema: String,
+    pub name: String,
+    /// A column's name, or a function's argument types.
+    pub sub: Option<String>,
+    pub text: String,
+}
+
+/// An extension installed in the database, which the kept schemas may use
+/// (Supabase's `uuid-ossp`, `pgcrypto` in `extensions`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Extension {
+    pub name: String,
+    pub schema: String,
+    pub version: String,
+}
+
 /// A row-level security policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
@@ -214,6 +255,12 @@ pub struct Catalog {
     pub triggers: Vec<Trigger>,
     #[serde(default)]
     pub policies: Vec<Policy>,
+    #[serde(default)]
+    pub grants: Vec<Grant>,
+    #[serde(default)]
+    pub comments: Vec<Comment>,
+    #[serde(default)]
+    pub extensions: Vec<Extension>,
     pub references_out: Vec<Reference>,
     pub not_included: Vec<NotIncluded>,
 }
@@ -628,6 +675,116 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
     })
     .collect();
 
+    // Privileges that differ from an object's defaults, as granted to each
+    // role (the owner's own are implied by owning it).
+    let grants = rows(
+        c,
+        "privileges",
+        &format!(
+            "SELECT g.kind, g.schema, g.name, g.arguments, r.role, g.privilege, g.grantable FROM (
+               SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
+                      n.nspname AS schema, c.relname AS name, NULL::text AS arguments,
+                      a.grantee, a.privilege_type AS privilege, a.is_grantable AS grantable, c.relowner AS owner
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+                      pg_catalog.aclexplode(c.relacl) a
+                WHERE n.nspname = ANY({nsp}) AND c.relkind IN ('r','v','m','S') AND NOT c.relispartition
+                  AND {cls}
+               UNION ALL
+               SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, n.nspname, p.proname,
+                      pg_catalog.pg_get_function_identity_arguments(p.oid),
+                      a.grantee, a.privilege_type, a.is_grantable, p.proowner
+                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace,
+                      pg_catalog.aclexplode(p.proacl) a
+                WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('f','p') AND {proc}
+               UNION ALL
+               SELECT 'SCHEMA', n.nspname, '', NULL, a.grantee, a.privilege_type, a.is_grantable, n.nspowner
+                 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                WHERE n.nspname = ANY({nsp})
+             ) g
+             LEFT JOIN LATERAL (SELECT CASE WHEN g.grantee = 0 THEN 'public'
+                                            ELSE (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = g.grantee) END AS role) r ON true
+             WHERE g.grantee <> g.owner
+             ORDER BY 1, 2, 3, 4, 5, 6",
+            cls = not_extension("pg_catalog.pg_class", "c.oid"),
+            proc = not_extension("pg_catalog.pg_proc", "p.oid"),
+        ),
+    )?
+    .into_iter()
+    .map(|r| Grant {
+        kind: text(&r, 0),
+        schema: text(&r, 1),
+        name: text(&r, 2),
+        arguments: opt(&r, 3),
+        grantee: text(&r, 4),
+        privilege: text(&r, 5),
+        grantable: flag(&r, 6),
+    })
+    .collect();
+
+    let comments = rows(
+        c,
+        "comments",
+        &format!(
+            "SELECT kind, schema, name, sub, text FROM (
+               SELECT CASE WHEN d.objsubid <> 0 THEN 'COLUMN'
+                           ELSE CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                                               WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END END AS kind,
+                      n.nspname AS schema, c.relname AS name,
+                      (SELECT attname FROM pg_catalog.pg_attribute WHERE attrelid = c.oid AND attnum = d.objsubid)::text AS sub,
+                      d.description AS text
+                 FROM pg_catalog.pg_description d
+                 JOIN pg_catalog.pg_class c ON d.classoid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objoid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = ANY({nsp}) AND c.relkind IN ('r','v','m','S') AND {cls}
+               UNION ALL
+               SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, n.nspname, p.proname,
+                      pg_catalog.pg_get_function_identity_arguments(p.oid), d.description
+                 FROM pg_catalog.pg_description d
+                 JOIN pg_catalog.pg_proc p ON d.classoid = 'pg_catalog.pg_proc'::regclass AND p.oid = d.objoid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('f','p') AND {proc}
+               UNION ALL
+               SELECT CASE t.typtype WHEN 'd' THEN 'DOMAIN' ELSE 'TYPE' END, n.nspname, t.typname, NULL, d.description
+                 FROM pg_catalog.pg_description d
+                 JOIN pg_catalog.pg_type t ON d.classoid = 'pg_catalog.pg_type'::regclass AND t.oid = d.objoid
+                 JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+                WHERE n.nspname = ANY({nsp}) AND t.typtype IN ('e','d') AND {typ}
+               UNION ALL
+               SELECT 'SCHEMA', n.nspname, '', NULL, d.description
+                 FROM pg_catalog.pg_description d
+                 JOIN pg_catalog.pg_namespace n ON d.classoid = 'pg_catalog.pg_namespace'::regclass AND n.oid = d.objoid
+                WHERE n.nspname = ANY({nsp})
+             ) x ORDER BY 1, 2, 3, 4",
+            cls = not_extension("pg_catalog.pg_class", "c.oid"),
+            proc = not_extension("pg_catalog.pg_proc", "p.oid"),
+            typ = not_extension("pg_catalog.pg_type", "t.oid"),
+        ),
+    )?
+    .into_iter()
+    .map(|r| Comment {
+        kind: text(&r, 0),
+        schema: text(&r, 1),
+        name: text(&r, 2),
+        sub: opt(&r, 3),
+        text: text(&r, 4),
+    })
+    .collect();
+
+    let extensions = rows(
+        c,
+        "extensions",
+        "SELECT e.extname, n.nspname, e.extversion FROM pg_catalog.pg_extension e
+         JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace
+         WHERE e.extname <> 'plpgsql' ORDER BY 1",
+    )?
+    .into_iter()
+    .map(|r| Extension {
+        name: text(&r, 0),
+        schema: text(&r, 1),
+        version: text(&r, 2),
+    })
+    .collect();
+
     let references_out = rows(
         c,
         "references",
@@ -685,16 +842,6 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
                  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
                 WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('a','w') AND {proc}
                UNION ALL
-               SELECT 'grants', format('%s.%s', n.nspname, c.relname)
-                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = ANY({nsp}) AND c.relacl IS NOT NULL AND {cls}
-               UNION ALL
-               SELECT 'comment', pg_catalog.pg_describe_object(d.classoid, d.objoid, d.objsubid)
-                 FROM pg_catalog.pg_description d
-                 JOIN pg_catalog.pg_class c ON d.classoid = 'pg_catalog.pg_class'::regclass AND c.oid = d.objoid
-                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-                WHERE n.nspname = ANY({nsp})
-               UNION ALL
                SELECT CASE t.typtype WHEN 'c' THEN 'composite type' WHEN 'r' THEN 'range type' ELSE 'type' END,
                       format('%s.%s', n.nspname, t.typname)
                  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
@@ -726,6 +873,9 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         functions,
         triggers,
         policies,
+        grants,
+        comments,
+        extensions,
         references_out,
         not_included,
     })

@@ -261,6 +261,28 @@ impl Source for PostgresSource {
                    SELECT format('s%s.%s:%s', q.schemaname, q.sequencename, q.last_value)
                      FROM pg_catalog.pg_sequences q WHERE q.schemaname = ANY({nsp})
                    UNION ALL
+                   SELECT format('g%s:%s', r.oid, r.xmin) FROM pg_catalog.pg_rewrite r
+                     JOIN pg_catalog.pg_class c ON c.oid = r.ev_class
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = ANY({nsp})
+                   UNION ALL
+                   SELECT format('tg%s:%s', t.oid, t.xmin) FROM pg_catalog.pg_trigger t
+                     JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = ANY({nsp})
+                   UNION ALL
+                   SELECT format('pol%s:%s', p.oid, p.xmin) FROM pg_catalog.pg_policy p
+                     JOIN pg_catalog.pg_class c ON c.oid = p.polrelid
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = ANY({nsp})
+                   UNION ALL
+                   SELECT format('d%s:%s:%s', d.objoid, d.objsubid, d.xmin) FROM pg_catalog.pg_description d
+                   UNION ALL
+                   SELECT format('ns%s:%s', n.oid, n.xmin) FROM pg_catalog.pg_namespace n
+                    WHERE n.nspname = ANY({nsp})
+                   UNION ALL
+                   SELECT format('x%s:%s', x.oid, x.xmin) FROM pg_catalog.pg_extension x
+                   UNION ALL
                    SELECT format('n%s', s) FROM unnest({nsp}) s
                  ) f"
             ),

@@ -31,7 +31,9 @@ use std::rc::Rc;
 use postgres::Client;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::catalog::{Catalog, Table, failed, literal};
+use std::collections::HashSet;
+
+use super::catalog::{Catalog, Table, failed, literal, rows, text};
 use super::copy::{MAX_ROW, write_row};
 use crate::document::guard::TokenGuard;
 use crate::document::{Document, HeadError, HeadReader, Key, SourceInfo, shown};
@@ -347,8 +349,15 @@ impl Loader<'_, '_> {
             }
             Some(_) => {}
         }
-        if self.client.is_some() {
-            self.run_steps(post_data(&cat))?;
+        if let Some(c) = self.client.as_deref_mut() {
+            let roles: HashSet<String> =
+                rows(c, "roles", "SELECT rolname FROM pg_catalog.pg_roles")?
+                    .iter()
+                    .map(|r| text(r, 0))
+                    .collect();
+            let (steps, notes) = post_data(&cat, &roles);
+            self.run_steps(steps)?;
+            self.not_restored.extend(notes);
         }
         Ok(Loaded {
             created_at: self.head.created_at.take().unwrap_or_default(),
@@ -537,6 +546,70 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             return Err(format!("policy {} is not valid", shown(&p.name)));
         }
     }
+    for g in &cat.grants {
+        in_schemas(
+            "privilege on",
+            &g.schema,
+            if g.kind == "SCHEMA" {
+                &g.schema
+            } else {
+                &g.name
+            },
+        )?;
+        let privileges = [
+            "SELECT",
+            "INSERT",
+            "UPDATE",
+            "DELETE",
+            "TRUNCATE",
+            "REFERENCES",
+            "TRIGGER",
+            "USAGE",
+            "EXECUTE",
+            "CREATE",
+            "MAINTAIN",
+        ];
+        if !matches!(
+            g.kind.as_str(),
+            "TABLE" | "SEQUENCE" | "FUNCTION" | "PROCEDURE" | "SCHEMA"
+        ) || !privileges.contains(&g.privilege.as_str())
+            || !name_ok(&g.grantee)
+        {
+            return Err(format!("a privilege on {} is not valid", shown(&g.name)));
+        }
+    }
+    for c in &cat.comments {
+        in_schemas(
+            "comment on",
+            &c.schema,
+            if c.kind == "SCHEMA" {
+                &c.schema
+            } else {
+                &c.name
+            },
+        )?;
+        if !matches!(
+            c.kind.as_str(),
+            "SCHEMA"
+                | "TABLE"
+                | "VIEW"
+                | "MATERIALIZED VIEW"
+                | "SEQUENCE"
+                | "COLUMN"
+                | "FUNCTION"
+                | "PROCEDURE"
+                | "TYPE"
+                | "DOMAIN"
+        ) || (c.kind == "COLUMN" && !c.sub.as_deref().is_some_and(name_ok))
+        {
+            return Err(format!("a comment on {} is not valid", shown(&c.name)));
+        }
+    }
+    for x in &cat.extensions {
+        if !name_ok(&x.name) || !name_ok(&x.schema) {
+            return Err(format!("extension {} is not valid", shown(&x.name)));
+        }
+    }
     let mut seen = std::collections::HashSet::new();
     for t in &cat.tables {
         if !seen.insert((&t.schema, &t.name)) {
@@ -554,6 +627,19 @@ fn pre_data(cat: &Catalog) -> Vec<Step> {
             format!("schema {s}"),
             format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(s)),
         ));
+    }
+    // Extensions the schemas may use (types, functions in defaults): where
+    // the server has them; one it lacks is said.
+    for x in &cat.extensions {
+        out.push(Step::Optional {
+            what: format!("extension {}", x.name),
+            sql: format!(
+                "CREATE EXTENSION IF NOT EXISTS {} WITH SCHEMA {}",
+                quote_ident(&x.name),
+                quote_ident(&x.schema)
+            ),
+            fallback: None,
+        });
     }
     for e in &cat.enums {
         let labels: Vec<String> = e.labels.iter().map(|l| literal(l)).collect();
@@ -683,7 +769,7 @@ fn pre_data(cat: &Catalog) -> Vec<Step> {
 /// then functions with SQL bodies, views, triggers, row-level security
 /// and its policies (a policy naming a role the server lacks is said, the
 /// rest restored), materialized views filled last.
-fn post_data(cat: &Catalog) -> Vec<Step> {
+fn post_data(cat: &Catalog, roles: &HashSet<String>) -> (Vec<Step>, Vec<String>) {
     let mut out: Vec<Step> = Vec::new();
     for s in &cat.sequences {
         if let Some(v) = &s.last_value {
@@ -825,6 +911,84 @@ fn post_data(cat: &Catalog) -> Vec<Step> {
             fallback: None,
         });
     }
+    for c in &cat.comments {
+        let mut target = format!("{} {}", c.kind, qualified(&c.schema, &c.name));
+        match (c.kind.as_str(), &c.sub) {
+            ("SCHEMA", _) => target = format!("SCHEMA {}", quote_ident(&c.schema)),
+            ("COLUMN", Some(col)) => target.push_str(&format!(".{}", quote_ident(col))),
+            ("FUNCTION" | "PROCEDURE", Some(args)) => target.push_str(&format!("({args})")),
+            ("FUNCTION" | "PROCEDURE", None) => target.push_str("()"),
+            _ => {}
+        }
+        out.push(Step::Optional {
+            what: format!("the comment on {}", target.to_lowercase()),
+            sql: format!("COMMENT ON {target} IS {}", literal(&c.text)),
+            fallback: None,
+        });
+    }
+    // Grants: to roles this server has; those to roles it lacks are said
+    // once per role (roles belong to the server, not to a database).
+    let mut missing: std::collections::BTreeMap<&str, usize> = Default::default();
+    let mut revoked = HashSet::new();
+    for g in &cat.grants {
+        let object = match g.kind.as_str() {
+            "SCHEMA" => format!("SCHEMA {}", quote_ident(&g.schema)),
+            "FUNCTION" | "PROCEDURE" => format!(
+                "{} {}({})",
+                g.kind,
+                qualified(&g.schema, &g.name),
+                g.arguments.as_deref().unwrap_or("")
+            ),
+            kind => format!("{kind} {}", qualified(&g.schema, &g.name)),
+        };
+        if matches!(g.kind.as_str(), "SCHEMA" | "FUNCTION" | "PROCEDURE")
+            && revoked.insert(object.clone())
+        {
+            // Their defaults grant PUBLIC some privileges: the recorded
+            // ones replace them.
+            out.push(Step::Optional {
+                what: format!("the privileges on {}", object.to_lowercase()),
+                sql: format!("REVOKE ALL ON {object} FROM PUBLIC"),
+                fallback: None,
+            });
+        }
+        if g.grantee != "public" && !roles.contains(&g.grantee) {
+            *missing.entry(g.grantee.as_str()).or_default() += 1;
+            continue;
+        }
+        let grantee = if g.grantee == "public" {
+            "PUBLIC".to_string()
+        } else {
+            quote_ident(&g.grantee)
+        };
+        out.push(Step::Optional {
+            what: format!(
+                "{} on {} to {}",
+                g.privilege,
+                object.to_lowercase(),
+                g.grantee
+            ),
+            sql: format!(
+                "GRANT {} ON {object} TO {grantee}{}",
+                g.privilege,
+                if g.grantable {
+                    " WITH GRANT OPTION"
+                } else {
+                    ""
+                }
+            ),
+            fallback: None,
+        });
+    }
+    let notes = missing
+        .into_iter()
+        .map(|(role, n)| {
+            format!(
+                "{n} privilege{} granted to role {role}: not restored (this server has no role {role}; create it and grant them again)",
+                if n == 1 { "" } else { "s" }
+            )
+        })
+        .collect();
     for v in cat.views.iter().filter(|v| v.materialized) {
         out.push(Step::Retry(
             format!("the rows of materialized view {}.{}", v.schema, v.name),
@@ -834,7 +998,7 @@ fn post_data(cat: &Catalog) -> Vec<Step> {
             ),
         ));
     }
-    out
+    (out, notes)
 }
 
 impl<'de> DeserializeSeed<'de> for &mut Loader<'_, '_> {
