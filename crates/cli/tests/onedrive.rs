@@ -698,3 +698,109 @@ fn throttling_longer_than_a_run_leaves_uploads_waiting_until_a_stated_time() {
             .contains("to fix: sign in again: `nuage login`")
     );
 }
+
+/// The scenario PostgreSQL sources exist for, on a server with no desktop:
+/// an app registration signs in, a SharePoint folder shared by link is the
+/// destination, a Supabase-shaped database is the source, a daily schedule
+/// runs under `nuage run`; the verified JSON backup lands in the shared
+/// folder, a compressed copy stays local, and a restore brings the
+/// database back into an empty one exactly.
+#[test]
+fn a_headless_server_backs_up_a_supabase_database_daily_into_a_shared_sharepoint_folder() {
+    let c = Cloud::new();
+    let share = c.emu.register_share("/Sites/Garage/Backups").unwrap();
+    let pg = nuage_pgserver::PgServer::start().expect("a PostgreSQL server");
+    pg.create_db("garage").unwrap();
+    pg.psql(
+        "garage",
+        include_str!("../../engine/tests/fixtures/supabase-shaped.sql"),
+    )
+    .unwrap();
+
+    let secret = c.env.write("secret.txt", "s3cret-value-of-the-app\n");
+    let mut cmd = c.cmd(&[
+        "login",
+        "--app",
+        "--tenant",
+        "contoso.onmicrosoft.com",
+        "--client-id",
+        CLIENT_ID,
+    ]);
+    cmd.stdin(std::fs::File::open(&secret).unwrap());
+    let o = run_command(cmd, Duration::from_secs(60));
+    std::fs::remove_file(&secret).unwrap();
+    assert!(o.succeeded(), "{}", o.describe());
+    c.ok(&["destination", "onedrive", "--share-link", &share.url]);
+    c.ok(&["source", "add", &pg.url("garage"), "--name", "garage"]);
+    assert!(
+        c.ok(&["schedule", "--daily", "02:30"])
+            .contains("daily at 02:30")
+    );
+    // The same daily schedule, at the coming minute (so that the test sees
+    // the run without waiting for 02:30).
+    let at = chrono::Utc::now() + chrono::Duration::seconds(65);
+    let hhmm = at.format("%H:%M").to_string();
+    c.ok(&["schedule", "--daily", &hhmm]);
+
+    let mut run = c.cmd(&["run"]);
+    run.env("TZ", "UTC")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = run.spawn().unwrap();
+    let started = Instant::now();
+    let id = loop {
+        let points = c.points();
+        if let Some(p) = points.iter().find(|p| p["upload"] == "verified") {
+            break p["id"].as_str().unwrap().to_string();
+        }
+        if started.elapsed() > Duration::from_secs(180) {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "no verified daily backup within 3 minutes: {points:?}\n{}\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                c.ok(&["status"])
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // In the shared folder, byte for byte the local compressed copy.
+    let remote = format!("/Sites/Garage/Backups/garage/{id}.json.zst");
+    assert!(
+        c.files("business").iter().any(|f| f.0 == remote),
+        "{:?}",
+        c.files("business")
+    );
+    let local = std::fs::read(c.env.home().join(format!("backups/garage/{id}.json.zst"))).unwrap();
+    assert_eq!(c.emu.file_bytes("business", &remote).unwrap(), local);
+
+    // Back into an empty database of a project with its users.
+    pg.create_db("restored").unwrap();
+    pg.psql(
+        "restored",
+        "CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY, email text);
+         INSERT INTO auth.users VALUES ('11111111-1111-1111-1111-111111111111', 'a'),
+                                       ('22222222-2222-2222-2222-222222222222', 'b');
+         CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS $$ SELECT NULL::uuid $$;",
+    )
+    .unwrap();
+    let report = json(&c.ok(&["restore", &id, "--to", &pg.url("restored"), "--json"]));
+    assert_eq!(report["not_restored"], serde_json::json!([]), "{report}");
+    for table in ["profiles", "jobs", "notes"] {
+        let q = format!("SELECT string_agg(t::text, ',' ORDER BY t::text) FROM public.{table} t");
+        assert_eq!(
+            pg.psql("restored", &q).unwrap(),
+            pg.psql("garage", &q).unwrap(),
+            "{table}"
+        );
+    }
+    assert!(!c.ok(&["source", "list", "--json"]).contains(pg.password()));
+}

@@ -181,6 +181,22 @@ fn a_due_run_starts_by_itself_once_and_not_again_until_the_next_interval() {
 }
 
 #[test]
+fn a_daily_schedule_that_never_ran_runs_when_its_time_comes() {
+    // The slot one hour from now (local time, as the schedule reads it).
+    let at = chrono::Local::now() + chrono::Duration::minutes(60);
+    let s = setup(Schedule::daily(&at.format("%H:%M").to_string()).unwrap());
+    let (service, clock) = manual(&s.home);
+    let_time_pass(&service, &clock, Duration::from_secs(30 * 60));
+    assert_eq!(runs(&s.home), 0, "not before its time");
+    // Before the fix, the slot passed while the scheduler looked, and the
+    // next run was always tomorrow's.
+    let_time_pass(&service, &clock, Duration::from_secs(32 * 60));
+    wait_for("the daily run", 30, || runs(&s.home) == 1);
+    let_time_pass(&service, &clock, Duration::from_secs(10 * 60));
+    assert_eq!(runs(&s.home), 1, "once a day");
+}
+
+#[test]
 fn pause_stops_scheduled_runs_survives_a_restart_and_back_up_now_still_works() {
     let s = setup(Schedule::every(60).unwrap());
     Engine::open(&s.home).unwrap().set_paused(true).unwrap();

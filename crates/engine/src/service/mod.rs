@@ -62,6 +62,10 @@ struct Shared {
     home: PathBuf,
     config: Config,
     clock: Arc<dyn Clock>,
+    /// When this service started watching the schedule: with no run ever
+    /// recorded, a daily slot after it is due (a slot before it was not
+    /// missed — nothing was scheduled then).
+    started: chrono::DateTime<chrono::Utc>,
     control: Mutex<Control>,
     wake: Condvar,
     sinks: Mutex<Vec<Sink>>,
@@ -108,6 +112,7 @@ impl Service {
         let shared = Arc::new(Shared {
             home: home.to_path_buf(),
             config,
+            started: clock.now(),
             clock,
             control: Mutex::new(Control::default()),
             wake: Condvar::new(),
@@ -303,6 +308,10 @@ fn is_due(shared: &Shared, engine: &Engine) -> bool {
         !future
     });
     let last = recorded.max(shared.control().last_started.filter(|t| *t <= now));
+    // Never run: counted from the service's start, so the first daily
+    // slot after it is due once reached (a daily schedule never ran its
+    // first backup: "next run" was always tomorrow's slot by then).
+    let last = last.or(Some(shared.started).filter(|_| schedule.is_daily()));
     schedule.next_run(last, now).is_some_and(|d| d <= now)
 }
 

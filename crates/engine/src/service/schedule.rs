@@ -82,6 +82,11 @@ impl Schedule {
         }
     }
 
+    /// Whether runs come at a time of day (not at an interval).
+    pub fn is_daily(&self) -> bool {
+        matches!(self, Schedule::Daily { .. })
+    }
+
     /// When the next run is due. A run that should have happened since
     /// `last` (missed while asleep or closed) is due now.
     pub fn next_run(
