@@ -306,7 +306,7 @@ fn a_supabase_shaped_database_is_backed_up_and_restored_exactly() {
     let chunks = files["rows"][0][1]
         .as_array()
         .expect("a long value in chunks");
-    assert_eq!(chunks.len(), 7, "\\x and 6 MiB of hex, in 1 MiB chunks");
+    assert_eq!(chunks.len(), 13, "\\x and 6 MiB of hex, in 512 KiB chunks");
     pg.create_db("imported").unwrap();
     pg.psql("imported", &auth_only).unwrap();
     let (ok, out, err) = run_with_stdin(

@@ -77,6 +77,10 @@ enum Step {
     /// Tried again after the others of its phase (a view may read one
     /// made later); what never succeeds is reported as not restored.
     Retry(String, String),
+    /// Like `Retry` (a domain's check may call a function, a function may
+    /// take a table's row type), but what never succeeds fails the restore:
+    /// the rows need it.
+    Ordered(String, String),
     /// Tried once; on failure `fallback` is tried (a foreign key added
     /// `NOT VALID`), else it is reported as not restored.
     Optional {
@@ -261,15 +265,22 @@ impl Loader<'_, '_> {
     }
 
     /// Runs `steps` in order; retryable ones that failed are tried again
-    /// while any of them succeeds.
+    /// while any of them succeeds. What never succeeds is reported as not
+    /// restored, or (`Ordered`) fails the restore.
     fn run_steps(&mut self, steps: Vec<Step>) -> Result<()> {
-        let mut pending: Vec<(String, String, String)> = Vec::new();
+        // (what, statement, why it failed, whether it must succeed)
+        let mut pending: Vec<(String, String, String, bool)> = Vec::new();
         for step in steps {
             match step {
                 Step::Must(what, sql) => self.run(&what, &sql)?,
                 Step::Retry(what, sql) => {
                     if let Err(why) = self.attempt(&sql)? {
-                        pending.push((what, sql, why));
+                        pending.push((what, sql, why, false));
+                    }
+                }
+                Step::Ordered(what, sql) => {
+                    if let Err(why) = self.attempt(&sql)? {
+                        pending.push((what, sql, why, true));
                     }
                 }
                 Step::Optional {
@@ -294,9 +305,9 @@ impl Loader<'_, '_> {
         loop {
             let before = pending.len();
             let mut still = Vec::new();
-            for (what, sql, _) in pending {
+            for (what, sql, _, must) in pending {
                 if let Err(why) = self.attempt(&sql)? {
-                    still.push((what, sql, why));
+                    still.push((what, sql, why, must));
                 }
             }
             pending = still;
@@ -304,7 +315,12 @@ impl Loader<'_, '_> {
                 break;
             }
         }
-        for (what, _, why) in pending {
+        if let Some((what, _, why, _)) = pending.iter().find(|p| p.3) {
+            return Err(Error::Invalid(format!(
+                "the restore failed creating {what}: {why}"
+            )));
+        }
+        for (what, _, why, _) in pending {
             self.not_restored
                 .push(format!("{what}: not restored ({why})"));
         }
@@ -498,7 +514,19 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
     for i in &cat.indexes {
         in_schemas("index", &i.schema, &i.name)?;
         let d = &i.definition;
-        if !(d.starts_with("CREATE INDEX ") || d.starts_with("CREATE UNIQUE INDEX "))
+        let on = |rest: &str| {
+            let rest = rest.strip_prefix("ONLY ").unwrap_or(rest);
+            creates(rest, "", &[&i.schema, &i.table], " ")
+        };
+        let named = ["CREATE INDEX ", "CREATE UNIQUE INDEX "].iter().any(|p| {
+            forms(&[&i.name]).iter().any(|n| {
+                d.strip_prefix(p)
+                    .and_then(|r| r.strip_prefix(n.as_str()))
+                    .and_then(|r| r.strip_prefix(" ON "))
+                    .is_some_and(on)
+            })
+        });
+        if !named
             || !cat
                 .tables
                 .iter()
@@ -515,19 +543,31 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
     for v in &cat.views {
         in_schemas("view", &v.schema, &v.name)?;
     }
+    // A definition creates the object the catalog says, where it says:
+    // never one in another schema (a document replacing `auth.uid()`).
     for f in &cat.functions {
         in_schemas("function", &f.schema, &f.name)?;
-        let d = &f.definition;
-        if !(d.starts_with("CREATE OR REPLACE FUNCTION ")
-            || d.starts_with("CREATE OR REPLACE PROCEDURE "))
-        {
+        let named = [
+            "CREATE OR REPLACE FUNCTION ",
+            "CREATE OR REPLACE PROCEDURE ",
+        ]
+        .iter()
+        .any(|p| creates(&f.definition, p, &[&f.schema, &f.name], "("));
+        if !named {
             return Err(format!("function {} is not valid", shown(&f.name)));
         }
     }
     for tg in &cat.triggers {
         in_schemas("trigger", &tg.schema, &tg.name)?;
         let d = &tg.definition;
-        if !(d.starts_with("CREATE TRIGGER ") || d.starts_with("CREATE CONSTRAINT TRIGGER "))
+        let named = ["CREATE TRIGGER ", "CREATE CONSTRAINT TRIGGER "]
+            .iter()
+            .any(|p| creates(d, p, &[&tg.name], " "));
+        let on = d
+            .split_once(" ON ")
+            .is_some_and(|(_, rest)| creates(rest, "", &[&tg.schema, &tg.table], " "));
+        if !named
+            || !on
             || !matches!(tg.enabled.as_str(), "O" | "D" | "R" | "A")
             || !has_table(&tg.schema, &tg.table)
         {
@@ -620,6 +660,49 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
 }
 
 /// Schemas, types, sequences and tables, ready for rows.
+/// How the server may write `parts` (a qualified name) in a definition:
+/// each part quoted, or bare when bare reads back the same (lower case
+/// letters, digits, `_`, `$`).
+fn forms(parts: &[&str]) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for (i, p) in parts.iter().enumerate() {
+        let bare = p
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+            && p.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$');
+        let mut spellings = vec![quote_ident(p)];
+        if bare {
+            spellings.push(p.to_string());
+        }
+        out = out
+            .iter()
+            .flat_map(|prefix| {
+                spellings.iter().map(move |s| {
+                    if i == 0 {
+                        s.clone()
+                    } else {
+                        format!("{prefix}.{s}")
+                    }
+                })
+            })
+            .collect();
+    }
+    out
+}
+
+/// Whether `definition` is `prefix` then the name `parts` then `then`.
+fn creates(definition: &str, prefix: &str, parts: &[&str], then: &str) -> bool {
+    let Some(rest) = definition.strip_prefix(prefix) else {
+        return false;
+    };
+    forms(parts).iter().any(|f| {
+        rest.strip_prefix(f.as_str())
+            .is_some_and(|r| r.starts_with(then))
+    })
+}
+
 fn pre_data(cat: &Catalog) -> Vec<Step> {
     let mut out: Vec<Step> = Vec::new();
     for s in &cat.schemas {
@@ -652,27 +735,6 @@ fn pre_data(cat: &Catalog) -> Vec<Step> {
             ),
         ));
     }
-    for d in &cat.domains {
-        let name = qualified(&d.schema, &d.name);
-        let mut sql = format!("CREATE DOMAIN {name} AS {}", d.base);
-        if let Some(def) = &d.default {
-            sql.push_str(&format!(" DEFAULT {def}"));
-        }
-        if d.not_null {
-            sql.push_str(" NOT NULL");
-        }
-        out.push(Step::Must(format!("domain {}.{}", d.schema, d.name), sql));
-        for k in &d.checks {
-            out.push(Step::Must(
-                format!("check {} of domain {}.{}", k.name, d.schema, d.name),
-                format!(
-                    "ALTER DOMAIN {name} ADD CONSTRAINT {} {}",
-                    quote_ident(&k.name),
-                    k.definition
-                ),
-            ));
-        }
-    }
     let options = |s: &super::catalog::Sequence| {
         format!(
             "INCREMENT BY {} MINVALUE {} MAXVALUE {} START WITH {} CACHE {}{}",
@@ -695,14 +757,42 @@ fn pre_data(cat: &Catalog) -> Vec<Step> {
             ),
         ));
     }
-    // Functions before the tables whose defaults and checks call them
-    // (their bodies are not checked now); one that needs a table's row
-    // type is tried again once the tables exist.
-    for f in cat.functions.iter().filter(|f| !f.sql_body) {
+    // Functions, domains and tables in an order that may not be the one
+    // they depend on each other in (a domain's check calling a function, a
+    // function taking a domain or a table's row type, a SQL-standard body
+    // reading a table, a default calling such a function): each that
+    // fails is tried again once the others are made. Bodies in other
+    // languages are not checked now. A function that never can be made is
+    // said; a domain or table fails the restore (rows need it).
+    for f in &cat.functions {
         out.push(Step::Retry(
             format!("function {}.{}({})", f.schema, f.name, f.arguments),
             f.definition.clone(),
         ));
+    }
+    for d in &cat.domains {
+        let name = qualified(&d.schema, &d.name);
+        let mut sql = format!("CREATE DOMAIN {name} AS {}", d.base);
+        if let Some(def) = &d.default {
+            sql.push_str(&format!(" DEFAULT {def}"));
+        }
+        if d.not_null {
+            sql.push_str(" NOT NULL");
+        }
+        out.push(Step::Ordered(
+            format!("domain {}.{}", d.schema, d.name),
+            sql,
+        ));
+        for k in &d.checks {
+            out.push(Step::Ordered(
+                format!("check {} of domain {}.{}", k.name, d.schema, d.name),
+                format!(
+                    "ALTER DOMAIN {name} ADD CONSTRAINT {} {}",
+                    quote_ident(&k.name),
+                    k.definition
+                ),
+            ));
+        }
     }
     for t in &cat.tables {
         let mut cols = Vec::new();
@@ -738,7 +828,7 @@ fn pre_data(cat: &Catalog) -> Vec<Step> {
             }
             cols.push(col);
         }
-        out.push(Step::Must(
+        out.push(Step::Ordered(
             format!("table {}.{}", t.schema, t.name),
             format!(
                 "CREATE {}TABLE {} ({})",
@@ -750,7 +840,7 @@ fn pre_data(cat: &Catalog) -> Vec<Step> {
     }
     for s in cat.sequences.iter().filter(|s| !s.identity) {
         if let Some([schema, table, column]) = &s.owned_by {
-            out.push(Step::Must(
+            out.push(Step::Ordered(
                 format!("sequence {}.{}", s.schema, s.name),
                 format!(
                     "ALTER SEQUENCE {} OWNED BY {}.{}",
@@ -819,12 +909,6 @@ fn post_data(cat: &Catalog, roles: &HashSet<String>) -> (Vec<Step>, Vec<String>)
                 fallback,
             });
         }
-    }
-    for f in cat.functions.iter().filter(|f| f.sql_body) {
-        out.push(Step::Retry(
-            format!("function {}.{}({})", f.schema, f.name, f.arguments),
-            f.definition.clone(),
-        ));
     }
     for v in &cat.views {
         let name = qualified(&v.schema, &v.name);

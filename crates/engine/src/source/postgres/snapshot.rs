@@ -408,9 +408,11 @@ fn write_document<W: Write>(
 }
 
 /// Values longer than this are written as an array of strings of at most
-/// this many bytes (a reader caps any one JSON string, see
-/// `document::guard::MAX_TOKEN`): `["first MiB…", "…the rest"]`.
-pub const CHUNK: usize = 1 << 20;
+/// this many bytes (a reader caps any one JSON string at
+/// `document::guard::MAX_TOKEN`, 4 MiB; escaping can make a chunk six
+/// times longer: 512 KiB of control characters is 3 MiB of JSON):
+/// `["first 512 KiB…", "…the rest"]`.
+pub const CHUNK: usize = 512 << 10;
 
 /// Writes one value: a JSON string, or an array of chunks when long.
 fn write_value<W: Write>(out: &mut W, s: &str) -> serde_json::Result<()> {
