@@ -58,6 +58,7 @@ deb:
 bench: deps
 	@bash bench/run.sh
 	@bash bench/upload.sh
+	@bash bench/pg.sh
 	@bash bench/app.sh
 
 fmt:

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole local flow on a sample business database, offline:
+# The whole local flow on a sample business database (and a PostgreSQL
+# one when a server is installed), offline:
 # create it, keep writing to it, back it up, list restore points, restore
 # into a new file and prove it identical, export and re-import as JSON.
 set -euo pipefail
@@ -77,6 +78,39 @@ $NUAGE backup
 $NUAGE list garage
 curl -s "$url/_emulator/state" | jq -r '.drives[0].files[] | "  in OneDrive: \(.path) (\(.size) bytes, quickXorHash \(.quickXorHash))"'
 
+say "A PostgreSQL database too (a Supabase-shaped one, on a private local server)"
+PGBIN=${NUAGE_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)}
+if [ -x "${PGBIN:-}/postgres" ]; then
+  pgdir="$demo/pg"
+  mkdir -p "$pgdir/sock"
+  as_pg() { if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi; }
+  if [ "$(id -u)" = 0 ]; then chmod 755 "$demo"; chown -R postgres: "$pgdir"; fi
+  as_pg "$PGBIN/initdb" -D "$pgdir/data" -U postgres -A trust >/dev/null
+  pgport=$((20000 + RANDOM % 20000))
+  as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" -l "$pgdir/log" -w -o "-p $pgport -k $pgdir/sock -c listen_addresses=''" start >/dev/null
+  trap 'kill $emulator 2>/dev/null || true; as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true' EXIT
+  psql_() { "$PGBIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$pgdir/sock" -p "$pgport" -U postgres "$@"; }
+  pgurl() { echo "postgresql:///$1?host=$pgdir/sock&port=$pgport&user=postgres"; }
+  psql_ -d postgres -c "CREATE DATABASE shop" -c "CREATE DATABASE shop_restored"
+  psql_ -d shop -f crates/engine/tests/fixtures/supabase-shaped.sql >/dev/null
+  $NUAGE source add "$(pgurl shop)" --name shop
+  $NUAGE backup shop
+  pid=$($NUAGE list shop --json | jq -r '.[0].id')
+  # The restore target has the platform's auth schema and users, as a
+  # Supabase project has.
+  psql_ -d shop_restored -c "CREATE SCHEMA auth; CREATE TABLE auth.users (id uuid PRIMARY KEY, email text);
+    INSERT INTO auth.users SELECT id, email FROM (VALUES ('11111111-1111-1111-1111-111111111111'::uuid, 'ana'), ('22222222-2222-2222-2222-222222222222'::uuid, 'rui')) v(id, email);
+    CREATE FUNCTION auth.uid() RETURNS uuid LANGUAGE sql STABLE AS \$\$ SELECT NULL::uuid \$\$;"
+  $NUAGE restore "$pid" --to "$(pgurl shop_restored)"
+  for t in profiles jobs notes; do
+    a=$(psql_ -At -d shop -c "SELECT string_agg(x::text, ',' ORDER BY x::text) FROM public.$t x" | sha256sum)
+    b=$(psql_ -At -d shop_restored -c "SELECT string_agg(x::text, ',' ORDER BY x::text) FROM public.$t x" | sha256sum)
+    [ "$a" = "$b" ] && echo "  public.$t: identical" || { echo "  public.$t: DIFFERENT"; exit 1; }
+  done
+else
+  echo "No PostgreSQL server installed here (make deps installs one): skipped."
+fi
+
 say "Status"
 $NUAGE status
 echo
@@ -89,7 +123,7 @@ NUAGE_HOME="$app_home" $NUAGE source add "$db" --name garage >/dev/null
 NUAGE_HOME="$app_home" $NUAGE schedule --every 15 >/dev/null
 "$EMULATOR" --client-id "$client" --poll-interval-ms 1000 > "$demo/emulator2.out" 2> "$demo/emulator2.log" &
 emulator2=$!
-trap 'kill $emulator $emulator2 2>/dev/null || true' EXIT
+trap 'kill $emulator $emulator2 2>/dev/null || true; [ -n "${pgdir:-}" ] && as_pg "$PGBIN/pg_ctl" -D "$pgdir/data" -m fast stop >/dev/null 2>&1 || true' EXIT
 for _ in $(seq 100); do [ -s "$demo/emulator2.out" ] && break; sleep 0.05; done
 url2=$(head -1 "$demo/emulator2.out" | sed 's/^listening on //')
 if [ -z "${DISPLAY:-}${WAYLAND_DISPLAY:-}" ]; then

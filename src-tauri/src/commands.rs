@@ -272,11 +272,32 @@ pub async fn sign_out(nuage: State<'_, Nuage>) -> CmdResult<()> {
 }
 
 #[tauri::command]
-pub async fn check_source(nuage: State<'_, Nuage>, path: String) -> CmdResult<SourceCheck> {
+pub async fn check_source(
+    nuage: State<'_, Nuage>,
+    path: String,
+    password: Option<String>,
+) -> CmdResult<SourceCheck> {
     with_engine(&nuage, move |e| {
-        Ok(e.check_source(&expand(e.home(), &path)?)?)
+        let location = location(e.home(), &path)?;
+        Ok(e.check_source_at(&location, password.as_deref())?)
     })
     .await
+}
+
+/// Where a source is, from the window: a PostgreSQL connection string as
+/// it was pasted (its password goes to the keychain, never to a file), or
+/// a file's path ([`expand`]).
+fn location(home: &Path, path: &str) -> CmdResult<String> {
+    let p = path.trim();
+    if nuage_engine::source_kind_of(p) == nuage_engine::SourceKind::Postgresql {
+        if p.chars().any(char::is_control) {
+            return Err(AppError::invalid(
+                "That connection string holds control characters. Paste it again.",
+            ));
+        }
+        return Ok(p.to_string());
+    }
+    Ok(expand(home, p)?.to_string_lossy().into_owned())
 }
 
 /// A path from the window (typed by a person, or from a system dialog):
@@ -351,10 +372,15 @@ pub async fn add_source(
     nuage: State<'_, Nuage>,
     path: String,
     name: Option<String>,
+    password: Option<String>,
 ) -> CmdResult<SourceRecord> {
     let name = trimmed(name);
     changing(&nuage, move |e| {
-        Ok(e.add_source(&expand(e.home(), &path)?, name.as_deref())?)
+        let location = location(e.home(), &path)?;
+        Ok(
+            e.add_source_at(&location, name.as_deref(), password.as_deref())?
+                .0,
+        )
     })
     .await
 }
@@ -582,7 +608,10 @@ pub async fn restore(
             }
         };
         Ok(match trimmed(to) {
-            Some(to) => e.restore_to(&r, &expand(e.home(), &to)?, false, &mut report, &cancel)?,
+            Some(to) => {
+                let to = PathBuf::from(location(e.home(), &to)?);
+                e.restore_to(&r, &to, false, &mut report, &cancel)?
+            }
             None => e.restore_in_place(&r, &mut report, &cancel)?,
         })
     })

@@ -55,8 +55,9 @@ export const api = {
     invoke<Account>("sign_in_app", { clientId, tenant, secret }),
   signOut: () => invoke<void>("sign_out"),
 
-  checkSource: (path: string) => invoke<SourceCheck>("check_source", { path }),
-  addSource: (path: string, name: string | null) => invoke<SourceRecord>("add_source", { path, name }),
+  checkSource: (path: string, password: string | null = null) => invoke<SourceCheck>("check_source", { path, password }),
+  addSource: (path: string, name: string | null, password: string | null = null) =>
+    invoke<SourceRecord>("add_source", { path, name, password }),
   renameSource: (name: string, newName: string) => invoke<SourceRecord>("rename_source", { name, newName }),
   removeSource: (name: string) => invoke<void>("remove_source", { name }),
   setRetention: (name: string, keepLast: number | null, keepDays: number | null) =>

@@ -202,6 +202,18 @@ fn hostile_postgresql_documents_are_refused_and_the_target_is_untouched() {
         "invalid_backup"
     );
 
+    // A grant whose function arguments would name other functions.
+    let mut doc = w.doc.clone();
+    let g = doc["postgresql"]["grants"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|g| g["kind"] == "FUNCTION")
+        .unwrap();
+    g["arguments"] = Value::from("), auth.uid(");
+    let e = w.refuse(&bytes(&doc), "t8");
+    assert!(e.to_string().contains("does not hold"), "{e}");
+
     // A statement stacked behind a definition never runs.
     let mut doc = w.doc.clone();
     let i = &mut doc["postgresql"]["indexes"][0]["definition"];

@@ -33,6 +33,7 @@ const report: RestoreReport = {
   rows: 48210,
   safety_point: "safe-1",
   safety_file: null,
+  not_restored: [],
   copy: "local",
 };
 

@@ -258,6 +258,9 @@ export function restoreView(ctx: Ctx): View {
     if (r.copy === "repaired") parts.push(t("restore.done_repaired"));
     if (r.safety_point) parts.push(t("restore.done_safety_point", { id: r.safety_point }));
     if (r.safety_file) parts.push(t("restore.done_safety_file", { path: r.safety_file }));
+    // What could not be restored as it was (a policy naming a role the
+    // server lacks…): the rest was; each is said.
+    if (r.not_restored.length) parts.push(t("restore.done_not_restored", { items: r.not_restored.join("; ") }));
     return parts.join(" ");
   }
 

@@ -20,9 +20,35 @@ describe("add a source", () => {
     const { backend } = await openSources();
     await type("#source-path", "/data/crm.sqlite");
     await until(() => expect(text("#source-check")).toBe("12 tables, 3.1 MB, WAL"));
-    expect(backend.called("check_source")).toEqual([{ path: "/data/crm.sqlite" }]);
+    expect(backend.called("check_source")).toEqual([{ path: "/data/crm.sqlite", password: null }]);
     expect(($("#source-name") as HTMLInputElement).value).toBe("crm");
     expect($("#source-check").dataset.errorCode).toBeUndefined();
+  });
+
+  test("a PostgreSQL connection string asks for the password apart, tests the connection and says what is left out", async () => {
+    const url = "postgresql://postgres.abcd@aws-0-eu-west-1.pooler.supabase.com:5432/postgres";
+    const pgCheck = {
+      kind: "postgresql", path: `${url}?sslmode=require`, suggested_name: "postgres", tables: 3, size_bytes: 9 * MB, journal_mode: "",
+      postgresql: {
+        server_version: "15.8", schemas: ["public"], left_out: ["auth", "storage"],
+        references: [{ from: "foreign key profiles_id_fkey on public.profiles", to_schema: "auth", to: "auth.users" }],
+      },
+    };
+    const { backend } = await openSources({ check_source: () => pgCheck, add_source: (a) => ({ ...shop, kind: "postgresql", name: a.name, path: pgCheck.path }) });
+    expect(($("#source-password-field") as HTMLElement).hidden).toBe(true);
+    await type("#source-path", url);
+    expect(($("#source-password-field") as HTMLElement).hidden).toBe(false);
+    await type("#source-password", "s3cret");
+    await click("#source-test");
+    await until(() => expect(text("#source-check")).toBe("PostgreSQL 15.8: 3 tables, 9 MB; backs up public"));
+    expect(backend.called("check_source").at(-1)).toEqual({ path: url, password: "s3cret" });
+    expect(text("#source-check-details")).toContain("Left out: auth, storage");
+    expect(text("#source-check-details")).toContain("profiles_id_fkey on public.profiles points at auth.users");
+    await type("#source-name", "garage");
+    await click("#source-add");
+    await until(() => expect(backend.called("add_source")).toEqual([{ path: url, name: "garage", password: "s3cret" }]));
+    // The password does not stay in the form.
+    await until(() => expect(($("#source-password") as HTMLInputElement).value).toBe(""));
   });
 
   test("a proposed name arriving while the name field has focus is selected, so typing replaces it", async () => {
@@ -71,7 +97,7 @@ describe("add a source", () => {
     const sourcesBefore = backend.called("sources").length;
     const overviewBefore = backend.called("overview").length;
     await click("#source-add");
-    await until(() => expect(backend.called("add_source")).toEqual([{ path: "/data/crm.sqlite", name: "crm-2024.main_db" }]));
+    await until(() => expect(backend.called("add_source")).toEqual([{ path: "/data/crm.sqlite", name: "crm-2024.main_db", password: null }]));
     await until(() => expect(text("#result")).toContain("crm-2024.main_db added"));
     expect(backend.called("sources").length).toBeGreaterThan(sourcesBefore);
     expect(backend.called("overview").length).toBeGreaterThan(overviewBefore);
@@ -86,7 +112,7 @@ describe("add a source", () => {
     const opts = backend.called("plugin:dialog|open")[0].options;
     expect(opts.filters[0]).toEqual({ name: "SQLite", extensions: ["db", "sqlite", "sqlite3", "db3"] });
     expect(opts.filters[1].extensions).toEqual(["*"]);
-    expect(backend.called("check_source")).toEqual([{ path: "/home/ana/crm.sqlite" }]);
+    expect(backend.called("check_source")).toEqual([{ path: "/home/ana/crm.sqlite", password: null }]);
   });
 
   test("validSourceName", () => {

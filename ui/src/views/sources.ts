@@ -1,5 +1,6 @@
 // Sources: the registered databases (retention, remove) and the add form
-// (path typed or browsed, checked on the spot, name validated).
+// (a file's path typed or browsed, or a PostgreSQL connection string with
+// its password apart; checked on the spot, name validated).
 import { api, type SourceCheck, type SourceRecord } from "../api";
 import type { Ctx, View } from "../context";
 import { busy, field, h } from "../dom";
@@ -11,6 +12,11 @@ import { t, tp } from "../i18n";
 /** Source names become folder names: 1–64 of A–Z a–z 0–9 - _ . , not starting with ".". */
 export function validSourceName(name: string): boolean {
   return /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}$/.test(name);
+}
+
+/** Whether what was typed is a PostgreSQL connection string (not a file). */
+export function isConnectionString(v: string): boolean {
+  return /^\s*postgres(ql)?:\/\//i.test(v);
 }
 
 /** Empty (no limit) or a positive whole number. */
@@ -44,6 +50,18 @@ export function sourcesView(ctx: Ctx): View {
   // Add form.
   const pathInput = h("input", { id: "source-path", type: "text", class: "input", autocomplete: "off", spellcheck: "false", "aria-describedby": "source-check" });
   const check = h("p", { id: "source-check", class: "check", "aria-live": "polite" });
+  // PostgreSQL: the password apart from the connection string (kept in the
+  // keychain, never in a file), and a test of the connection on the spot.
+  const passwordInput = h("input", { id: "source-password", type: "password", class: "input", autocomplete: "off", "aria-describedby": "source-password-hint" });
+  const testBtn = h("button", { id: "source-test", type: "button", class: "btn btn-secondary", onclick: () => { checkedPath = null; void runCheck(); } }, t("sources.test_connection"));
+  const passwordField = h(
+    "div",
+    { id: "source-password-field", class: "field", hidden: true },
+    h("label", { for: "source-password" }, t("sources.password")),
+    h("div", { class: "input-row" }, passwordInput, testBtn),
+    h("p", { id: "source-password-hint", class: "hint" }, t("sources.password_hint")),
+  );
+  const details = h("ul", { id: "source-check-details", class: "check-details" });
   const nameInput = h("input", { id: "source-name", type: "text", class: "input", autocomplete: "off", spellcheck: "false", maxlength: "64", "aria-describedby": "source-name-hint source-name-error" });
   const nameError = h("p", { id: "source-name-error", class: "field-error", "aria-live": "polite" });
   const addBtn = h("button", { id: "source-add", type: "submit", class: "btn" }, t("sources.add"));
@@ -63,11 +81,20 @@ export function sourcesView(ctx: Ctx): View {
       h("label", { for: "source-path" }, t("sources.path")),
       h("div", { class: "input-row" }, pathInput, h("button", { id: "source-browse", type: "button", class: "btn btn-secondary", onclick: () => void browse() }, t("common.browse"))),
       check,
+      details,
     ),
+    passwordField,
     field(t("sources.name"), nameInput, h("p", { id: "source-name-hint", class: "hint" }, t("sources.name_hint")), nameError),
     h("div", { class: "actions" }, addBtn),
   );
 
+  pathInput.addEventListener("input", () => {
+    passwordField.hidden = !isConnectionString(pathInput.value);
+  });
+  passwordInput.addEventListener("change", () => {
+    checkedPath = null;
+    void runCheck();
+  });
   pathInput.addEventListener("change", () => void runCheck());
   pathInput.addEventListener("blur", () => void runCheck());
   nameInput.addEventListener("input", () => {
@@ -103,6 +130,8 @@ export function sourcesView(ctx: Ctx): View {
   }
 
   async function doCheck(path: string): Promise<SourceCheck | null> {
+    details.replaceChildren();
+    passwordField.hidden = !isConnectionString(path);
     if (!path) {
       check.textContent = "";
       check.className = "check";
@@ -112,16 +141,31 @@ export function sourcesView(ctx: Ctx): View {
     const my = ++checkSeq;
     check.className = "check muted";
     delete check.dataset.errorCode;
-    check.textContent = t("sources.checking");
+    const database = isConnectionString(path);
+    check.textContent = t(database ? "sources.connecting" : "sources.checking");
     try {
-      const r = await api.checkSource(path);
+      const r = await api.checkSource(path, database ? passwordInput.value || null : null);
       if (my !== checkSeq || !alive) return r;
       check.className = "check check-ok";
-      check.textContent = t("sources.check_ok", {
-        tables: tp("count.tables", r.tables),
-        size: fmtBytes(r.size_bytes),
-        mode: r.journal_mode.toUpperCase(),
-      });
+      const pg = r.postgresql;
+      if (pg) {
+        check.textContent = t("sources.check_ok_pg", {
+          version: pg.server_version,
+          tables: tp("count.tables", r.tables),
+          size: fmtBytes(r.size_bytes),
+          schemas: pg.schemas.join(", "),
+        });
+        if (pg.left_out.length) details.append(h("li", {}, t("sources.left_out", { schemas: pg.left_out.join(", ") })));
+        for (const ref of pg.references) {
+          details.append(h("li", { class: "check-warning" }, t("sources.reference_out", { from: ref.from, to: ref.to, schema: ref.to_schema })));
+        }
+      } else {
+        check.textContent = t("sources.check_ok", {
+          tables: tp("count.tables", r.tables),
+          size: fmtBytes(r.size_bytes),
+          mode: r.journal_mode.toUpperCase(),
+        });
+      }
       pathInput.removeAttribute("aria-invalid");
       if (!nameInput.value || nameInput.value === suggested) {
         nameInput.value = r.suggested_name;
@@ -171,9 +215,12 @@ export function sourcesView(ctx: Ctx): View {
     const name = nameInput.value.trim();
     await busy(addBtn, async () => {
       try {
-        const s = await api.addSource(path, name);
+        const s = await api.addSource(path, name, isConnectionString(path) ? passwordInput.value || null : null);
         ctx.result("success", t("sources.added", { name: s.name }));
         pathInput.value = "";
+        passwordInput.value = "";
+        passwordField.hidden = true;
+        details.replaceChildren();
         nameInput.value = "";
         suggested = "";
         checkedPath = null;

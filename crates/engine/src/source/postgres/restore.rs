@@ -586,7 +586,43 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             return Err(format!("policy {} is not valid", shown(&p.name)));
         }
     }
+    // A grant or a comment is on an object the document holds (its
+    // function arguments are those of a function it holds: never a list
+    // that would name others).
+    let holds = |kind: &str, schema: &str, name: &str, sub: Option<&str>| match kind {
+        "SCHEMA" => true,
+        "FUNCTION" | "PROCEDURE" => cat
+            .functions
+            .iter()
+            .any(|f| f.schema == schema && f.name == name && f.arguments == sub.unwrap_or("")),
+        "SEQUENCE" => cat
+            .sequences
+            .iter()
+            .any(|q| q.schema == schema && q.name == name),
+        "TYPE" | "DOMAIN" => {
+            cat.enums
+                .iter()
+                .any(|e| e.schema == schema && e.name == name)
+                || cat
+                    .domains
+                    .iter()
+                    .any(|d| d.schema == schema && d.name == name)
+        }
+        _ => {
+            has_table(schema, name)
+                || cat
+                    .views
+                    .iter()
+                    .any(|v| v.schema == schema && v.name == name)
+        }
+    };
     for g in &cat.grants {
+        if !holds(&g.kind, &g.schema, &g.name, g.arguments.as_deref()) {
+            return Err(format!(
+                "a privilege on {} names an object the document does not hold",
+                shown(&g.name)
+            ));
+        }
         in_schemas(
             "privilege on",
             &g.schema,
@@ -619,6 +655,16 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
         }
     }
     for c in &cat.comments {
+        let sub = match c.kind.as_str() {
+            "FUNCTION" | "PROCEDURE" => c.sub.as_deref(),
+            _ => None,
+        };
+        if !holds(&c.kind, &c.schema, &c.name, sub) {
+            return Err(format!(
+                "a comment on {} names an object the document does not hold",
+                shown(&c.name)
+            ));
+        }
         in_schemas(
             "comment on",
             &c.schema,
