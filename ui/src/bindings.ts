@@ -177,7 +177,12 @@ left_out: Array<string>,
  * What the kept schemas point at in schemas that are not kept (a
  * foreign key to `auth.users`): a restore needs them to exist.
  */
-references: Array<Reference>, };
+references: Array<Reference>, 
+/**
+ * What a backup does not capture (a foreign table, an aggregate…),
+ * each as `kind name`.
+ */
+not_included: Array<string>, };
 
 /**
  * A reference from what is kept to a schema that is not (a foreign key to

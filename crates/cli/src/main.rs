@@ -759,6 +759,9 @@ fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
                 if !pg.left_out.is_empty() {
                     println!("left out: {}", pg.left_out.join(", "));
                 }
+                for n in &pg.not_included {
+                    println!("not included (Nuage does not capture it): {n}");
+                }
                 for r in &pg.references {
                     println!(
                         "note: {} points at {}, in schema '{}', which is not backed up: a restore needs it to exist there (or add the source again with --schema for it).",

@@ -345,6 +345,35 @@ fn a_wrong_password_or_a_missing_schema_is_said_plainly_and_nothing_is_added() {
     ]);
     assert!(!o.succeeded());
     assert!(o.stderr.contains("no schema 'billing'"), "{}", o.stderr);
+    // A user that may not read a table, then one that row-level security
+    // would show only some rows: each said, with what to do.
+    pg.psql(
+        "shop",
+        "CREATE ROLE clerk LOGIN PASSWORD 'clerk-pw'; GRANT USAGE ON SCHEMA public TO clerk;
+         GRANT SELECT ON public.profiles, public.notes, public.samples, public.files, public.nothing TO clerk;",
+    )
+    .unwrap();
+    let as_clerk = pg
+        .url("shop")
+        .replace(&format!("nuage_admin:{}", pg.password()), "clerk:clerk-pw");
+    let o = env.run_full(&["source", "add", &as_clerk, "--name", "shop"]);
+    assert!(!o.succeeded());
+    assert!(
+        o.stderr.contains("may not read public.jobs") && o.stderr.contains("SELECT privilege"),
+        "{}",
+        o.stderr
+    );
+    pg.psql("shop", "GRANT SELECT ON ALL TABLES IN SCHEMA public TO clerk; GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO clerk")
+        .unwrap();
+    env.run_ok(&["source", "add", &as_clerk, "--name", "clerk"]);
+    let o = env.run_full(&["backup", "--json"]);
+    assert!(!o.succeeded(), "a failed source fails the run");
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["status"], "failed", "{out}");
+    let err = out[0]["error"].as_str().unwrap();
+    assert!(err.contains("BYPASSRLS") && err.contains("jobs"), "{err}");
+    assert!(!err.contains("clerk-pw"), "{err}");
+    env.run_ok(&["source", "remove", "clerk"]);
     let listed = json(&env.run_ok(&["source", "list", "--json"]));
     assert_eq!(listed, serde_json::json!([]));
     // With the password on standard input, and auth asked for.

@@ -206,6 +206,7 @@ export const en = {
   "sources.password": "Database password",
   "sources.password_hint": "Kept in this computer's keychain, never in a file. Leave it empty if the connection string holds it.",
   "sources.test_connection": "Test connection",
+  "sources.not_included": "Not included (Nuage does not capture it): {what}",
   "sources.path_required": "Enter the path of a database file, or browse for one.",
   "sources.checking": "Checking the file…",
   "sources.check_ok": "{tables}, {size}, {mode}",

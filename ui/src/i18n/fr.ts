@@ -207,6 +207,7 @@ export const fr: Dict = {
   "sources.password": "Mot de passe de la base",
   "sources.password_hint": "Gardé dans le trousseau de cet ordinateur, jamais dans un fichier. Laissez vide si la chaîne de connexion le contient.",
   "sources.test_connection": "Tester la connexion",
+  "sources.not_included": "Non inclus (Nuage ne le sauvegarde pas) : {what}",
   "sources.path_required": "Saisissez le chemin d'un fichier de base de données, ou parcourez pour en choisir un.",
   "sources.checking": "Vérification du fichier…",
   "sources.check_ok": "{tables}, {size}, {mode}",

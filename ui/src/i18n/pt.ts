@@ -207,6 +207,7 @@ export const pt: Dict = {
   "sources.password": "Palavra-passe da base de dados",
   "sources.password_hint": "Guardada no porta-chaves deste computador, nunca num ficheiro. Deixe vazio se a cadeia de ligação a contém.",
   "sources.test_connection": "Testar a ligação",
+  "sources.not_included": "Não incluído (o Nuage não o guarda): {what}",
   "sources.path_required": "Introduza o caminho de um ficheiro de base de dados, ou procure um.",
   "sources.checking": "A verificar o ficheiro…",
   "sources.check_ok": "{tables}, {size}, {mode}",

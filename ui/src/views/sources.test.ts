@@ -32,6 +32,7 @@ describe("add a source", () => {
       postgresql: {
         server_version: "15.8", schemas: ["public"], left_out: ["auth", "storage"],
         references: [{ from: "foreign key profiles_id_fkey on public.profiles", to_schema: "auth", to: "auth.users" }],
+        not_included: ["foreign table public.rates"],
       },
     };
     const { backend } = await openSources({ check_source: () => pgCheck, add_source: (a) => ({ ...shop, kind: "postgresql", name: a.name, path: pgCheck.path }) });
@@ -43,6 +44,7 @@ describe("add a source", () => {
     await until(() => expect(text("#source-check")).toBe("PostgreSQL 15.8: 3 tables, 9 MB; backs up public"));
     expect(backend.called("check_source").at(-1)).toEqual({ path: url, password: "s3cret" });
     expect(text("#source-check-details")).toContain("Left out: auth, storage");
+    expect(text("#source-check-details")).toContain("Not included (Nuage does not capture it): foreign table public.rates");
     expect(text("#source-check-details")).toContain("profiles_id_fkey on public.profiles points at auth.users");
     await type("#source-name", "garage");
     await click("#source-add");

@@ -156,6 +156,7 @@ export function sourcesView(ctx: Ctx): View {
           schemas: pg.schemas.join(", "),
         });
         if (pg.left_out.length) details.append(h("li", {}, t("sources.left_out", { schemas: pg.left_out.join(", ") })));
+        for (const n of pg.not_included) details.append(h("li", { class: "check-warning" }, t("sources.not_included", { what: n })));
         for (const ref of pg.references) {
           details.append(h("li", { class: "check-warning" }, t("sources.reference_out", { from: ref.from, to: ref.to, schema: ref.to_schema })));
         }

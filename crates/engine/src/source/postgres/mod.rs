@@ -55,6 +55,9 @@ pub struct PgCheck {
     /// What the kept schemas point at in schemas that are not kept (a
     /// foreign key to `auth.users`): a restore needs them to exist.
     pub references: Vec<Reference>,
+    /// What a backup does not capture (a foreign table, an aggregate…),
+    /// each as `kind name`.
+    pub not_included: Vec<String>,
 }
 
 /// A PostgreSQL database.
@@ -190,6 +193,11 @@ impl PostgresSource {
                 schemas,
                 left_out,
                 references: cat.references_out,
+                not_included: cat
+                    .not_included
+                    .iter()
+                    .map(|n| format!("{} {}", n.kind, n.name))
+                    .collect(),
             },
         ))
     }

@@ -335,9 +335,7 @@ fn write_document<W: Write>(
             } else {
                 format!("COPY {qualified} ({}) TO STDOUT", collist.join(", "))
             };
-            let reader = c
-                .copy_out(&sql)
-                .map_err(|e| failed(&format!("reading {qualified}"), e))?;
+            let reader = c.copy_out(&sql).map_err(|e| unreadable(&qualified, e))?;
             let mut r = BufReader::with_capacity(256 << 10, reader);
             while read_row(&mut r, &mut line, &mut fields)
                 .map_err(|e| Error::Invalid(format!("reading {qualified}: {e}")))?
@@ -435,4 +433,23 @@ fn write_value<W: Write>(out: &mut W, s: &str) -> serde_json::Result<()> {
         rest = &rest[end..];
     }
     out.write_all(b"]").map_err(serde_json::Error::io)
+}
+
+/// Why a table could not be read, with what to do: a role that may not
+/// read it, or one that row-level security would show only some rows
+/// (the backup never takes a filtered table for the whole).
+fn unreadable(table: &str, e: postgres::Error) -> Error {
+    let rls = e
+        .as_db_error()
+        .is_some_and(|d| d.message().contains("row-level security"));
+    let denied = e.code() == Some(&postgres::error::SqlState::INSUFFICIENT_PRIVILEGE);
+    match failed(&format!("reading {table}"), e) {
+        Error::Invalid(m) if rls => Error::Invalid(format!(
+            "{m}. Row-level security would hide some of its rows from this user: connect as the table's owner, or as a role with BYPASSRLS (on Supabase, the postgres user)."
+        )),
+        Error::Invalid(m) if denied => Error::Invalid(format!(
+            "{m}. This user needs the SELECT privilege on it: grant it, or connect as the database's owner."
+        )),
+        other => other,
+    }
 }
