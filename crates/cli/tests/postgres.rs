@@ -37,6 +37,8 @@ INSERT INTO public.samples VALUES
  (4, 5e-324, 1.4e-45, '1e100', '\x01', '00:00:00.000001', '4713-01-01 00:00:00 BC', '294276-12-31 23:59:59.999999+00', '5874897-12-31', '{NULL,1}', '[]', '{}', 'é ü 😀', NULL);
 CREATE TABLE public.files (id int PRIMARY KEY, body bytea);
 INSERT INTO public.files SELECT 1, decode(string_agg(md5(i::text), ''), 'hex') FROM generate_series(1, 196608) i;
+CREATE TABLE public.single (v text);
+INSERT INTO public.single VALUES (''), (NULL), ('x');
 CREATE TABLE public.nothing ();
 INSERT INTO public.nothing DEFAULT VALUES;
 INSERT INTO public.nothing DEFAULT VALUES;

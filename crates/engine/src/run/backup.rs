@@ -18,6 +18,20 @@ use crate::store::{
 /// zstd level of local copies: level 3 is zstd's default and keeps the
 /// compressor (the pipeline's bottleneck on two cores) near 140 MB/s.
 pub const ZSTD_LEVEL: i32 = 3;
+/// zstd level of a PostgreSQL source's copies: COPY text in JSON is so
+/// regular that level 1 compresses it as well as level 3 (19.1 MB against
+/// 21.4 MB on the 1 GB benchmark database) in half the CPU, which the
+/// backup shares with the server's COPY on two cores (3.1–3.6 s against
+/// 4.3–4.8 s; `docs/benchmarks.md`).
+pub const ZSTD_LEVEL_POSTGRESQL: i32 = 1;
+
+/// The zstd level of `kind`'s copies.
+fn zstd_level(kind: crate::source::SourceKind) -> i32 {
+    match kind {
+        crate::source::SourceKind::Sqlite => ZSTD_LEVEL,
+        crate::source::SourceKind::Postgresql => ZSTD_LEVEL_POSTGRESQL,
+    }
+}
 /// Bytes per zstd worker job (see the backup run).
 pub const ZSTD_JOB_SIZE: u32 = 2 << 20;
 /// Snapshots a run discards because they gave way to the application,
@@ -201,7 +215,7 @@ impl Ctx<'_> {
     ) -> Result<(crate::source::SnapshotStats, u64, fsutil::Hashes)> {
         let atomic = AtomicFile::create(file)?;
         let hashing = HashingWriter::new(atomic);
-        let mut enc = zstd::stream::write::Encoder::new(hashing, ZSTD_LEVEL)
+        let mut enc = zstd::stream::write::Encoder::new(hashing, zstd_level(source.kind()))
             .map_err(|e| Error::io("compress", file, e))?;
         // Every frame carries its own checksum, so a damaged export is
         // refused even where the recorded BLAKE3 is not known.

@@ -108,6 +108,116 @@ fn unescape(raw: &[u8]) -> io::Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Appends the row of one COPY text `line` (without its `\n`) to `out`
+/// as a JSON array of strings and nulls, in one pass: escapes undone and
+/// JSON's applied byte by byte, with no value built apart (the backup's
+/// hot loop; [`read_row`] and a JSON writer give the same, three times
+/// slower). Returns `Ok(false)`, leaving `out` as it was, when a value
+/// would be longer than `max_value`: the caller writes that row another
+/// way. The caller checks that `out` is UTF-8. A table of no `columns`
+/// has empty lines; one of one column, an empty line for `""`.
+pub fn line_to_json(
+    line: &[u8],
+    columns: usize,
+    max_value: usize,
+    out: &mut Vec<u8>,
+) -> io::Result<bool> {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let start = out.len();
+    out.push(b'[');
+    if columns > 0 {
+        for (n, raw) in line.split(|b| *b == b'\t').enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            if raw == b"\\N" {
+                out.extend_from_slice(b"null");
+                continue;
+            }
+            if raw.len() > max_value {
+                out.truncate(start);
+                return Ok(false);
+            }
+            out.push(b'"');
+            let mut i = 0;
+            while i < raw.len() {
+                // A run of bytes that need no escape in either format.
+                let run = raw[i..]
+                    .iter()
+                    .position(|&b| b == b'\\' || b == b'"' || b < 0x20)
+                    .unwrap_or(raw.len() - i);
+                out.extend_from_slice(&raw[i..i + run]);
+                i += run;
+                let Some(&b) = raw.get(i) else { break };
+                let byte = if b == b'\\' {
+                    let Some(&e) = raw.get(i + 1) else {
+                        out.truncate(start);
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "a field ends with a lone backslash",
+                        ));
+                    };
+                    i += 2;
+                    match e {
+                        b'b' => 8,
+                        b'f' => 12,
+                        b'n' => b'\n',
+                        b'r' => b'\r',
+                        b't' => b'\t',
+                        b'v' => 11,
+                        b'0'..=b'7' => {
+                            let mut v = u32::from(e - b'0');
+                            for _ in 0..2 {
+                                match raw.get(i) {
+                                    Some(d @ b'0'..=b'7') => {
+                                        v = v * 8 + u32::from(d - b'0');
+                                        i += 1;
+                                    }
+                                    _ => break,
+                                }
+                            }
+                            v as u8
+                        }
+                        b'x' if raw.get(i).is_some_and(u8::is_ascii_hexdigit) => {
+                            let mut v = 0u32;
+                            for _ in 0..2 {
+                                match raw.get(i).and_then(|d| (*d as char).to_digit(16)) {
+                                    Some(d) => {
+                                        v = v * 16 + d;
+                                        i += 1;
+                                    }
+                                    None => break,
+                                }
+                            }
+                            v as u8
+                        }
+                        other => other,
+                    }
+                } else {
+                    i += 1;
+                    b
+                };
+                match byte {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    c if c < 0x20 => {
+                        out.extend_from_slice(b"\\u00");
+                        out.push(HEX[usize::from(c >> 4)]);
+                        out.push(HEX[usize::from(c & 15)]);
+                    }
+                    c => out.push(c),
+                }
+            }
+            out.push(b'"');
+        }
+    }
+    out.push(b']');
+    Ok(true)
+}
+
 /// Writes one row for `COPY … FROM STDIN`.
 pub fn write_row(w: &mut impl Write, fields: &[Option<&[u8]>]) -> io::Result<()> {
     for (i, f) in fields.iter().enumerate() {
@@ -181,6 +291,28 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn a_line_becomes_the_json_a_json_writer_makes_of_its_fields(
+            row in proptest::collection::vec(
+                proptest::option::of(proptest::string::string_regex("(?s).{0,30}").unwrap()), 1..6),
+        ) {
+            let f: Vec<Option<&[u8]>> = row.iter().map(|v| v.as_deref().map(str::as_bytes)).collect();
+            let mut line = Vec::new();
+            write_row(&mut line, &f).unwrap();
+            line.pop();
+            let mut fast = Vec::new();
+            prop_assert!(line_to_json(&line, row.len(), 1 << 20, &mut fast).unwrap());
+            let back: Vec<Option<String>> = serde_json::from_slice(&fast).unwrap();
+            prop_assert_eq!(back, row.clone());
+            // A value over the limit is left to the caller, untouched.
+            let long = row.iter().flatten().any(|v| v.len() > 3);
+            let mut out = b"x".to_vec();
+            prop_assert_eq!(line_to_json(&line, row.len(), 3, &mut out).unwrap(), !long);
+            if long {
+                prop_assert_eq!(out, b"x".to_vec());
+            }
+        }
+
         #[test]
         fn any_fields_round_trip(rows in proptest::collection::vec(
             proptest::collection::vec(proptest::option::of(proptest::collection::vec(any::<u8>(), 0..40)), 1..6),

@@ -23,7 +23,7 @@
 //! Values are COPY's text form, one JSON string each (`null` for NULL):
 //! exact for every type with the session settings below.
 
-use std::io::{BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::time::Duration;
@@ -31,7 +31,7 @@ use std::time::Duration;
 use postgres::Client;
 
 use super::catalog::{self, Catalog, failed, flag, literal, rows, text};
-use super::copy::read_row;
+use super::copy::{MAX_ROW, line_to_json, read_row};
 use crate::document::{FORMAT_NAME, FORMAT_VERSION, SourceInfo};
 use crate::error::{Error, Result};
 use crate::source::{TableProgress, quote_ident};
@@ -337,29 +337,60 @@ fn write_document<W: Write>(
             };
             let reader = c.copy_out(&sql).map_err(|e| unreadable(&qualified, e))?;
             let mut r = BufReader::with_capacity(256 << 10, reader);
-            while read_row(&mut r, &mut line, &mut fields)
-                .map_err(|e| Error::Invalid(format!("reading {qualified}: {e}")))?
-            {
-                out.write_all(if n == 0 { b"\n[" } else { b",\n[" })
-                    .map_err(io)?;
-                if cols.is_empty() {
-                    fields.clear();
+            let mut row = Vec::with_capacity(64 << 10);
+            loop {
+                // The fast path turns the line into JSON in one pass; a row
+                // with a value over CHUNK is read into fields and written
+                // in chunks.
+                line.clear();
+                let got = Read::take(&mut r, MAX_ROW as u64 + 1)
+                    .read_until(b'\n', &mut line)
+                    .map_err(|e| Error::Invalid(format!("reading {qualified}: {e}")))?;
+                if got == 0 {
+                    break;
                 }
-                for (j, f) in fields.iter().enumerate() {
-                    if j > 0 {
-                        out.write_all(b",").map_err(io)?;
+                let bad = |e: std::io::Error| Error::Invalid(format!("reading {qualified}: {e}"));
+                if line.last() != Some(&b'\n') {
+                    let mut cursor = std::io::Cursor::new(&line[..]);
+                    read_row(&mut cursor, &mut Vec::new(), &mut fields).map_err(bad)?;
+                }
+                line.pop();
+                row.clear();
+                row.extend_from_slice(if n == 0 { b"\n" } else { b",\n" });
+                if !line_to_json(&line, cols.len(), CHUNK, &mut row).map_err(bad)? {
+                    line.push(b'\n');
+                    read_row(
+                        &mut std::io::Cursor::new(&line[..]),
+                        &mut Vec::new(),
+                        &mut fields,
+                    )
+                    .map_err(bad)?;
+                    if cols.is_empty() {
+                        fields.clear();
                     }
-                    match f {
-                        None => out.write_all(b"null").map_err(io)?,
-                        Some(bytes) => {
-                            let s = std::str::from_utf8(bytes).map_err(|_| {
-                                Error::Invalid(format!("{qualified}: a value is not UTF-8"))
-                            })?;
-                            write_value(&mut *out, s).map_err(json)?;
+                    row.push(b'[');
+                    let mut chunked = Vec::new();
+                    for (j, f) in fields.iter().enumerate() {
+                        if j > 0 {
+                            chunked.push(b',');
+                        }
+                        match f {
+                            None => chunked.extend_from_slice(b"null"),
+                            Some(bytes) => {
+                                let s = std::str::from_utf8(bytes).map_err(|_| {
+                                    Error::Invalid(format!("{qualified}: a value is not UTF-8"))
+                                })?;
+                                write_value(&mut chunked, s).map_err(json)?;
+                            }
                         }
                     }
+                    row.extend_from_slice(&chunked);
+                    row.push(b']');
                 }
-                out.write_all(b"]").map_err(io)?;
+                if std::str::from_utf8(&row).is_err() {
+                    return Err(Error::Invalid(format!("{qualified}: a value is not UTF-8")));
+                }
+                out.write_all(&row).map_err(io)?;
                 n += 1;
                 if n.is_multiple_of(10_000) {
                     progress(TableProgress {
