@@ -402,3 +402,23 @@ fn a_wrong_password_or_a_missing_schema_is_said_plainly_and_nothing_is_added() {
     let doc = json(&env.run_ok(&["list", "--json"]));
     assert_eq!(doc[0]["id"], id.as_str());
 }
+
+/// Through a transaction pooler (PgBouncer in transaction mode, as
+/// Supabase's on port 6543): the source is added, backed up twice (the
+/// second skipped as unchanged) and restored into an empty database, all
+/// through the pooler, whose server connections other clients share.
+#[test]
+fn a_database_behind_a_transaction_pooler_is_backed_up_and_restored_through_it() {
+    let pg = start();
+    let bouncer = nuage_pgserver::PgBouncer::start(&pg, "transaction")
+        .expect("PgBouncer (scripts/deps.sh installs it)");
+    let env = Env::new();
+    env.run_ok(&["source", "add", &bouncer.url(&pg, "shop"), "--name", "shop"]);
+    let id = env.backup_ok();
+    let again = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(again[0]["status"], "unchanged", "{again}");
+    pg.create_db("pooled").unwrap();
+    let out = env.run_ok(&["restore", &id, "--to", &bouncer.url(&pg, "pooled")]);
+    assert!(out.contains("restored shop"), "{out}");
+    assert_eq!(contents(&pg, "pooled"), contents(&pg, "shop"));
+}
