@@ -401,6 +401,26 @@ fn a_wrong_password_or_a_missing_schema_is_said_plainly_and_nothing_is_added() {
     let id = env.backup_ok();
     let doc = json(&env.run_ok(&["list", "--json"]));
     assert_eq!(doc[0]["id"], id.as_str());
+
+    // Renamed, the source keeps its password (the next backup connects).
+    env.run_ok(&["source", "rename", "shop", "workshop"]);
+    pg.psql(
+        "shop",
+        "UPDATE public.notes SET body = 'moved' WHERE id = 1",
+    )
+    .unwrap();
+    let out = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(out[0]["status"], "backed_up", "{out}");
+
+    // A restore into another database of the same server, as the same
+    // user, may use the source's kept password; as another user it is
+    // never sent.
+    pg.create_db("same").unwrap();
+    env.run_ok(&["restore", &id, "--to", &bare_url(&pg, "same")]);
+    let as_other = bare_url(&pg, "same").replace("nuage_admin@", "clerk@");
+    let o = env.run_full(&["restore", &id, "--to", &as_other]);
+    assert!(!o.succeeded());
+    assert!(o.stderr.to_lowercase().contains("password"), "{}", o.stderr);
 }
 
 /// Through a transaction pooler (PgBouncer in transaction mode, as

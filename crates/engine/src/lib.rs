@@ -169,7 +169,8 @@ impl Engine {
                 let check = src.check()?;
                 let password = src.given_password().map(str::to_string);
                 if let Some(p) = &password {
-                    postgres::password::save(self.home(), &self.config.graph, &name, p)?;
+                    let (spec, _) = postgres::ConnSpec::parse(location)?;
+                    postgres::password::save(self.home(), &self.config.graph, &name, &spec, p)?;
                 }
                 (check, src.location().to_path_buf())
             }
@@ -242,20 +243,21 @@ impl Engine {
         }
         let _lock = HomeLock::acquire(self.home())?;
         // A database password follows its source's name in the keychain:
-        // kept under the new name before the rename, forgotten under the
-        // old one after it.
+        // kept under the new name first, forgotten under the old one once
+        // the rename is committed.
         let kind = self.store.source(old)?.kind;
-        let password = match kind {
-            SourceKind::Postgresql => {
-                postgres::password::load(self.home(), &self.config.graph, old)?
+        let copied = kind == SourceKind::Postgresql
+            && postgres::password::copy(self.home(), &self.config.graph, old, new)?;
+        let s = match self.store.rename_source(old, new) {
+            Ok(s) => s,
+            Err(e) => {
+                if copied {
+                    let _ = postgres::password::forget(self.home(), &self.config.graph, new);
+                }
+                return Err(e);
             }
-            SourceKind::Sqlite => None,
         };
-        if let Some(p) = &password {
-            postgres::password::save(self.home(), &self.config.graph, new, p)?;
-        }
-        let s = self.store.rename_source(old, new)?;
-        if password.is_some() {
+        if copied {
             let _ = postgres::password::forget(self.home(), &self.config.graph, old);
         }
         // Committed: a failure here is finished by the next run's sweep.

@@ -193,6 +193,12 @@ impl Ctx<'_> {
             }
             Err(_) => (SourceKind::Sqlite, String::new()),
         };
+        // A restore point's source by its current name (renamed since,
+        // its keychain entry follows the new name).
+        let name = match r {
+            BackupRef::Point(p) => p.source.clone(),
+            BackupRef::File(_) => name,
+        };
         let target = source::open(kind, &name, location, self.home(), self.config);
         // Where it goes, as people may see it (a connection string typed
         // with its password is shown without).

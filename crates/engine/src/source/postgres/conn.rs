@@ -359,7 +359,14 @@ impl ConnSpec {
                 let source = std::error::Error::source(e)
                     .map(|s| s.to_string())
                     .unwrap_or_default();
-                if source.contains("Network is unreachable") || source.contains("os error 101") {
+                if text.contains("password missing") {
+                    format!(
+                        "the server at {at} asks user '{}' for a password, and none was given: put it in the connection string, or give it apart (Nuage keeps it in the keychain).",
+                        self.user
+                    )
+                } else if source.contains("Network is unreachable")
+                    || source.contains("os error 101")
+                {
                     format!(
                         "{at} cannot be reached: this host may have an IPv6 address only, and this network has no IPv6. For Supabase, use the session pooler's address (Connect → Session pooler), which has IPv4."
                     )

@@ -118,7 +118,7 @@ impl PostgresSource {
         if let Some(p) = &self.given_password {
             return Ok(Some(p.clone()));
         }
-        password::load(&self.home, &self.settings, &self.name)
+        password::load(&self.home, &self.settings, &self.name, self.spec()?)
     }
 
     pub fn connect(&self) -> Result<Client> {
