@@ -861,7 +861,9 @@ fn with_password(to: PathBuf, password_stdin: bool) -> Result<PathBuf> {
     let mut url = url::Url::parse(location.trim())
         .map_err(|e| anyhow!("that is not a PostgreSQL connection string ({e})"))?;
     let pw = read_password()?;
-    url.set_password(Some(&pw))
+    // A `%` in the password stays itself: the connection string's reader
+    // percent-decodes what `set_password` leaves of it.
+    url.set_password(Some(&pw.replace('%', "%25")))
         .map_err(|()| anyhow!("this connection string cannot hold a password"))?;
     Ok(PathBuf::from(url.to_string()))
 }

@@ -193,6 +193,18 @@ impl Ctx<'_> {
             }
             Err(_) => (SourceKind::Sqlite, String::new()),
         };
+        // A target of another kind than the document (a SQLite backup
+        // "into" a connection string) is refused, never made into a path.
+        let target_kind = source::kind_of(&location.to_string_lossy());
+        if placement != Placement::Scratch && target_kind != kind {
+            return Err(Error::Invalid(format!(
+                "this backup is of a {kind} source; restore it into a {kind} target (a {} one was given).",
+                match kind {
+                    SourceKind::Sqlite => "PostgreSQL",
+                    SourceKind::Postgresql => "file",
+                }
+            )));
+        }
         // A restore point's source by its current name (renamed since,
         // its keychain entry follows the new name).
         let name = match r {
@@ -262,7 +274,7 @@ impl Ctx<'_> {
         if force && let Some(s) = self.registered_at(to)? {
             return Err(Error::Invalid(format!(
                 "{} is the database of source '{}'. Restore it in place instead: its current contents are kept as a restore point first.",
-                to.display(),
+                s.path.display(),
                 s.name
             )));
         }
@@ -380,7 +392,11 @@ impl Ctx<'_> {
         // touched: a point reused because the source is unchanged is
         // checked (and repaired from the destination, or snapshotted anew
         // when it cannot be).
-        match self.backup_one(s, events, false) {
+        // A PostgreSQL database is always snapshotted anew: its
+        // statistics counters, which its fingerprint reads, may lag a
+        // write by seconds (or be reset), and an old point reused as the
+        // safety copy would lose it.
+        match self.backup_one(s, events, s.kind == SourceKind::Postgresql) {
             // A fresh snapshot was hashed as it was written.
             Ok(o) if o.status != RunOutcome::Unchanged => Ok((o.id, None)),
             Ok(o) => {

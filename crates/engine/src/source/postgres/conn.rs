@@ -36,6 +36,18 @@ pub enum SslMode {
 }
 
 impl SslMode {
+    /// How much the connection protects: a password kept for one mode is
+    /// only sent over a mode of at least its rank.
+    pub fn rank(self) -> u8 {
+        match self {
+            SslMode::Disable => 0,
+            SslMode::Prefer => 1,
+            SslMode::Require => 2,
+            SslMode::VerifyCa => 3,
+            SslMode::VerifyFull => 4,
+        }
+    }
+
     fn parse(s: &str) -> Option<SslMode> {
         Some(match s {
             "disable" => SslMode::Disable,

@@ -289,6 +289,11 @@ impl Source for PostgresSource {
                    SELECT format('ns%s:%s', n.oid, n.xmin) FROM pg_catalog.pg_namespace n
                     WHERE n.nspname = ANY({nsp})
                    UNION ALL
+                   SELECT format('q%s:%s', q.seqrelid, q.xmin) FROM pg_catalog.pg_sequence q
+                     JOIN pg_catalog.pg_class c ON c.oid = q.seqrelid
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                    WHERE n.nspname = ANY({nsp})
+                   UNION ALL
                    SELECT format('x%s:%s', x.oid, x.xmin) FROM pg_catalog.pg_extension x
                    UNION ALL
                    SELECT format('n%s', s) FROM unnest({nsp}) s
@@ -402,7 +407,7 @@ impl Source for PostgresSource {
                         document,
                         label,
                         restore::Target::Build(&mut c),
-                        &mut |c, cat| prepare(c, cat, &target, force),
+                        &mut |c, cat| prepare(c, cat, &target, force, None),
                         progress,
                     );
                     watchdog.stop();
@@ -516,13 +521,107 @@ fn existing(c: &mut Client, schemas: &[String]) -> Result<Vec<String>> {
 /// schemas are empty there, or (replacing) emptied in the transaction.
 /// The schemas themselves stay (their owner and grants: Supabase's API
 /// roles keep their access to `public`).
-fn prepare(c: &mut Client, cat: &Catalog, target: &Path, replace: bool) -> Result<()> {
+fn prepare(
+    c: &mut Client,
+    cat: &Catalog,
+    target: &Path,
+    replace: bool,
+    kept: Option<&[String]>,
+) -> Result<()> {
     let objects = existing(c, &cat.schemas)?;
     if objects.is_empty() {
         return Ok(());
     }
     if !replace {
         return Err(Error::TargetExists(target.to_path_buf()));
+    }
+    // Replacing may only lose what a safety backup holds: never a schema
+    // the source no longer backs up, an object of a kind no backup
+    // captures, or (through CASCADE) anything outside the schemas.
+    let refuse = |what: String| {
+        Error::Invalid(format!(
+            "restoring over {} would also remove {what}, which no backup of it holds. Nothing was changed. Restore into an empty database instead, or include what it names in the source.",
+            target.display()
+        ))
+    };
+    if let Some(kept) = kept
+        && let Some(extra) = cat.schemas.iter().find(|s| !kept.contains(s))
+    {
+        return Err(refuse(format!(
+            "schema {extra} (the source no longer backs it up)"
+        )));
+    }
+    let nsp: Vec<String> = cat.schemas.iter().map(|s| literal(s)).collect();
+    let nsp = format!("ARRAY[{}]::text[]", nsp.join(","));
+    let uncaptured = rows(
+        c,
+        "objects",
+        &format!(
+            "SELECT x FROM (
+               SELECT format('%s %I.%I', CASE WHEN c.relkind = 'p' THEN 'partitioned table'
+                                             WHEN c.relkind = 'f' THEN 'foreign table'
+                                             WHEN c.relkind = 'c' THEN 'composite type'
+                                             ELSE 'partition' END, n.nspname, c.relname) AS x
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                WHERE n.nspname = ANY({nsp}) AND (c.relkind IN ('p','f','c') OR c.relispartition)
+                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_catalog.pg_class'::regclass AND x.objid = c.oid AND x.deptype = 'e')
+               UNION ALL
+               SELECT format('aggregate %I.%I', n.nspname, p.proname)
+                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+                WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('a','w')
+                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_catalog.pg_proc'::regclass AND x.objid = p.oid AND x.deptype = 'e')
+               UNION ALL
+               SELECT format('range type %I.%I', n.nspname, t.typname)
+                 FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+                WHERE n.nspname = ANY({nsp}) AND t.typtype = 'r'
+                  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_catalog.pg_type'::regclass AND x.objid = t.oid AND x.deptype = 'e')
+             ) o
+             ORDER BY 1 LIMIT 5"
+        ),
+    )?;
+    if !uncaptured.is_empty() {
+        let names: Vec<String> = uncaptured.iter().map(|r| text(r, 0)).collect();
+        return Err(refuse(names.join(", ")));
+    }
+    let outside = rows(
+        c,
+        "dependencies",
+        &format!(
+            "SELECT DISTINCT pg_catalog.pg_describe_object(d.classid, d.objid, d.objsubid)
+             FROM pg_catalog.pg_depend d
+             CROSS JOIN LATERAL pg_catalog.pg_identify_object(d.classid, d.objid, d.objsubid) o
+             WHERE d.deptype IN ('n', 'a')
+               AND ((d.refclassid = 'pg_catalog.pg_class'::regclass AND d.refobjid IN (
+                       SELECT c.oid FROM pg_catalog.pg_class c
+                       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = ANY({nsp})
+                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_catalog.pg_class'::regclass AND x.objid = c.oid AND x.deptype = 'e')))
+                 OR (d.refclassid = 'pg_catalog.pg_proc'::regclass AND d.refobjid IN (
+                       SELECT p.oid FROM pg_catalog.pg_proc p
+                       JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = ANY({nsp})
+                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_catalog.pg_proc'::regclass AND x.objid = p.oid AND x.deptype = 'e')))
+                 OR (d.refclassid = 'pg_catalog.pg_type'::regclass AND d.refobjid IN (
+                       SELECT t.oid FROM pg_catalog.pg_type t
+                       JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace WHERE n.nspname = ANY({nsp})
+                         AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend x WHERE x.classid = 'pg_catalog.pg_type'::regclass AND x.objid = t.oid AND x.deptype = 'e'))))
+               AND NOT coalesce(coalesce(o.schema, (
+                     -- A default, policy, trigger or rule has the schema of its table.
+                     SELECT n.nspname FROM pg_catalog.pg_class c
+                     JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+                     WHERE c.oid = CASE d.classid
+                       WHEN 'pg_catalog.pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_catalog.pg_attrdef WHERE oid = d.objid)
+                       WHEN 'pg_catalog.pg_policy'::regclass THEN (SELECT polrelid FROM pg_catalog.pg_policy WHERE oid = d.objid)
+                       WHEN 'pg_catalog.pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_catalog.pg_trigger WHERE oid = d.objid)
+                       WHEN 'pg_catalog.pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_catalog.pg_rewrite WHERE oid = d.objid)
+                     END)) = ANY({nsp}), false)
+             ORDER BY 1 LIMIT 5"
+        ),
+    )?;
+    if !outside.is_empty() {
+        let names: Vec<String> = outside.iter().map(|r| text(r, 0)).collect();
+        return Err(refuse(format!(
+            "{} (outside the backed-up schemas, depending on them)",
+            names.join(", ")
+        )));
     }
     for stmt in objects {
         c.batch_execute(&stmt)
@@ -605,6 +704,7 @@ impl StagedRestore for Staged {
             } => {
                 let mut c = source.connect()?;
                 let target = source.shown.clone();
+                let (kept, _) = source.schemas(&mut c)?;
                 begin_restore(&mut c)?;
                 let document = spool.document()?;
                 let watchdog = Watchdog::start(&c, source.spec()?, document.meter());
@@ -612,7 +712,7 @@ impl StagedRestore for Staged {
                     document,
                     &label,
                     restore::Target::Build(&mut c),
-                    &mut |c, cat| prepare(c, cat, &target, true),
+                    &mut |c, cat| prepare(c, cat, &target, true, Some(&kept)),
                     &mut |_, _| {},
                 );
                 watchdog.stop();

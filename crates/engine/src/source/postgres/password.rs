@@ -7,7 +7,7 @@ use std::path::Path;
 use nuage_graph::session::Settings;
 use nuage_graph::tokens::{Kind, key_for_home};
 
-use super::ConnSpec;
+use super::{ConnSpec, SslMode};
 use crate::error::{Error, Result};
 use crate::secret::Slot;
 
@@ -32,6 +32,9 @@ struct Kept {
     host: String,
     port: u16,
     user: String,
+    /// The weakest TLS it may be sent over (a verify-full source's
+    /// password never goes over a connection that verifies less).
+    sslmode: SslMode,
     password: String,
 }
 
@@ -47,6 +50,7 @@ pub fn save(
         host: spec.host.clone(),
         port: spec.port,
         user: spec.user.clone(),
+        sslmode: spec.sslmode,
         password: password.to_string(),
     };
     let text = serde_json::to_string(&kept).map_err(|e| Error::Invalid(e.to_string()))?;
@@ -64,7 +68,11 @@ pub fn load(
         return Ok(None);
     };
     Ok(serde_json::from_str::<Kept>(&text).ok().and_then(|k| {
-        (k.host == spec.host && k.port == spec.port && k.user == spec.user).then_some(k.password)
+        (k.host == spec.host
+            && k.port == spec.port
+            && k.user == spec.user
+            && spec.sslmode.rank() >= k.sslmode.rank())
+        .then_some(k.password)
     }))
 }
 
@@ -117,6 +125,12 @@ mod tests {
                 "{elsewhere}"
             );
         }
+        // Nor a connection that verifies the server less.
+        let (strict, _) =
+            ConnSpec::parse("postgresql://shop@db.example.com/shop?sslmode=verify-full").unwrap();
+        save(home.path(), &s, "strict", &strict, "s3cret").unwrap();
+        assert_eq!(load(home.path(), &s, "strict", &spec).unwrap(), None);
+        assert!(load(home.path(), &s, "strict", &strict).unwrap().is_some());
         // Another database of the same server as the same user does.
         let (same, _) = ConnSpec::parse("postgresql://shop@db.example.com/restored").unwrap();
         assert_eq!(

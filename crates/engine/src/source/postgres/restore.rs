@@ -252,6 +252,13 @@ impl Loader<'_, '_> {
                 step(c, "RELEASE SAVEPOINT nuage_step")?;
                 Ok(Ok(()))
             }
+            // The watchdog's cancel (time budget spent, or the person
+            // cancelled) ends the restore; it is no step's failure.
+            Err(e) if e.code() == Some(&postgres::error::SqlState::QUERY_CANCELED) => Err(self
+                .server(
+                    "(stopped: it took longer than its document allows, or was cancelled)",
+                    e,
+                )),
             Err(e) => {
                 step(c, "ROLLBACK TO SAVEPOINT nuage_step")?;
                 step(c, "RELEASE SAVEPOINT nuage_step")?;

@@ -255,16 +255,6 @@ fn begin_locked(
         let _ = c.batch_execute("ROLLBACK");
         Some(failed("starting the snapshot", e))
     })?;
-    // This transaction's server process, for the watcher (behind a
-    // transaction pooler it is only known inside the transaction).
-    if let Some(w) = watcher {
-        let pid = rows(c, "server process", "SELECT pg_catalog.pg_backend_pid()")
-            .map_err(Some)?
-            .first()
-            .and_then(|r| text(r, 0).parse::<i32>().ok())
-            .unwrap_or(0);
-        w.watch(pid);
-    }
     // In batches: one statement per table would be as many round trips.
     for chunk in tables.chunks(200) {
         if let Err(e) = c.batch_execute(&format!(
@@ -282,6 +272,18 @@ fn begin_locked(
             }
             return Err(Some(failed("locking the tables", e)));
         }
+    }
+    // This transaction's server process, for the watcher (behind a
+    // transaction pooler it is only known inside the transaction). Asked
+    // only now: a SELECT takes the snapshot, which must come after the
+    // locks (the lock waits have their own short timeout meanwhile).
+    if let Some(w) = watcher {
+        let pid = rows(c, "server process", "SELECT pg_catalog.pg_backend_pid()")
+            .map_err(Some)?
+            .first()
+            .and_then(|r| text(r, 0).parse::<i32>().ok())
+            .unwrap_or(0);
+        w.watch(pid);
     }
     Ok(())
 }
