@@ -675,51 +675,7 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
     })
     .collect();
 
-    // Privileges that differ from an object's defaults, as granted to each
-    // role (the owner's own are implied by owning it).
-    let grants = rows(
-        c,
-        "privileges",
-        &format!(
-            "SELECT g.kind, g.schema, g.name, g.arguments, r.role, g.privilege, g.grantable FROM (
-               SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
-                      n.nspname AS schema, c.relname AS name, NULL::text AS arguments,
-                      a.grantee, a.privilege_type AS privilege, a.is_grantable AS grantable, c.relowner AS owner
-                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
-                      pg_catalog.aclexplode(c.relacl) a
-                WHERE n.nspname = ANY({nsp}) AND c.relkind IN ('r','v','m','S') AND NOT c.relispartition
-                  AND {cls}
-               UNION ALL
-               SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, n.nspname, p.proname,
-                      pg_catalog.pg_get_function_identity_arguments(p.oid),
-                      a.grantee, a.privilege_type, a.is_grantable, p.proowner
-                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace,
-                      pg_catalog.aclexplode(p.proacl) a
-                WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('f','p') AND {proc}
-               UNION ALL
-               SELECT 'SCHEMA', n.nspname, '', NULL, a.grantee, a.privilege_type, a.is_grantable, n.nspowner
-                 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
-                WHERE n.nspname = ANY({nsp})
-             ) g
-             LEFT JOIN LATERAL (SELECT CASE WHEN g.grantee = 0 THEN 'public'
-                                            ELSE (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = g.grantee) END AS role) r ON true
-             WHERE g.grantee <> g.owner
-             ORDER BY 1, 2, 3, 4, 5, 6",
-            cls = not_extension("pg_catalog.pg_class", "c.oid"),
-            proc = not_extension("pg_catalog.pg_proc", "p.oid"),
-        ),
-    )?
-    .into_iter()
-    .map(|r| Grant {
-        kind: text(&r, 0),
-        schema: text(&r, 1),
-        name: text(&r, 2),
-        arguments: opt(&r, 3),
-        grantee: text(&r, 4),
-        privilege: text(&r, 5),
-        grantable: flag(&r, 6),
-    })
-    .collect();
+    let grants = grants(c, &nsp)?;
 
     let comments = rows(
         c,
@@ -879,4 +835,59 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         references_out,
         not_included,
     })
+}
+
+/// Privileges that differ from an object's defaults in the schemas of
+/// `nsp` (an SQL array), as granted to each role (the owner's own are
+/// implied by owning it): what a backup records, and what a restore
+/// compares the target with.
+pub(crate) fn grants(c: &mut Client, nsp: &str) -> Result<Vec<Grant>> {
+    let not_extension = |classid: &str, col: &str| {
+        format!(
+            "NOT EXISTS (SELECT 1 FROM pg_catalog.pg_depend d WHERE d.classid = '{classid}'::regclass AND d.objid = {col} AND d.deptype = 'e')"
+        )
+    };
+    Ok(rows(
+        c,
+        "privileges",
+        &format!(
+            "SELECT g.kind, g.schema, g.name, g.arguments, r.role, g.privilege, g.grantable FROM (
+               SELECT CASE WHEN c.relkind = 'S' THEN 'SEQUENCE' ELSE 'TABLE' END AS kind,
+                      n.nspname AS schema, c.relname AS name, NULL::text AS arguments,
+                      a.grantee, a.privilege_type AS privilege, a.is_grantable AS grantable, c.relowner AS owner
+                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace,
+                      pg_catalog.aclexplode(c.relacl) a
+                WHERE n.nspname = ANY({nsp}) AND c.relkind IN ('r','v','m','S') AND NOT c.relispartition
+                  AND {cls}
+               UNION ALL
+               SELECT CASE p.prokind WHEN 'p' THEN 'PROCEDURE' ELSE 'FUNCTION' END, n.nspname, p.proname,
+                      pg_catalog.pg_get_function_identity_arguments(p.oid),
+                      a.grantee, a.privilege_type, a.is_grantable, p.proowner
+                 FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace,
+                      pg_catalog.aclexplode(p.proacl) a
+                WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('f','p') AND {proc}
+               UNION ALL
+               SELECT 'SCHEMA', n.nspname, '', NULL, a.grantee, a.privilege_type, a.is_grantable, n.nspowner
+                 FROM pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+                WHERE n.nspname = ANY({nsp})
+             ) g
+             LEFT JOIN LATERAL (SELECT CASE WHEN g.grantee = 0 THEN 'public'
+                                            ELSE (SELECT rolname FROM pg_catalog.pg_roles WHERE oid = g.grantee) END AS role) r ON true
+             WHERE g.grantee <> g.owner
+             ORDER BY 1, 2, 3, 4, 5, 6",
+            cls = not_extension("pg_catalog.pg_class", "c.oid"),
+            proc = not_extension("pg_catalog.pg_proc", "p.oid"),
+        ),
+    )?
+    .into_iter()
+    .map(|r| Grant {
+        kind: text(&r, 0),
+        schema: text(&r, 1),
+        name: text(&r, 2),
+        arguments: opt(&r, 3),
+        grantee: text(&r, 4),
+        privilege: text(&r, 5),
+        grantable: flag(&r, 6),
+    })
+    .collect())
 }

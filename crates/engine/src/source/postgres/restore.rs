@@ -271,6 +271,81 @@ impl Loader<'_, '_> {
         }
     }
 
+    /// REVOKE steps for the privileges the restored objects have in the
+    /// target beyond those the document records (for a function without
+    /// recorded ones, PUBLIC's EXECUTE is its default and stays).
+    fn narrowing(&mut self, cat: &Catalog) -> Result<Vec<Step>> {
+        let Some(c) = self.client.as_deref_mut() else {
+            return Ok(Vec::new());
+        };
+        let nsp: Vec<String> = cat.schemas.iter().map(|s| literal(s)).collect();
+        let now = super::catalog::grants(c, &format!("ARRAY[{}]::text[]", nsp.join(",")))?;
+        let key = |g: &super::catalog::Grant| {
+            (
+                g.kind.clone(),
+                g.schema.clone(),
+                g.name.clone(),
+                g.arguments.clone().unwrap_or_default(),
+                g.grantee.clone(),
+                g.privilege.clone(),
+            )
+        };
+        let recorded: HashSet<_> = cat.grants.iter().map(key).collect();
+        let with_grants: HashSet<_> = cat
+            .grants
+            .iter()
+            .map(|g| {
+                (
+                    g.kind.clone(),
+                    g.schema.clone(),
+                    g.name.clone(),
+                    g.arguments.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let mut steps = Vec::new();
+        for g in now {
+            if g.kind == "SCHEMA" || recorded.contains(&key(&g)) {
+                continue;
+            }
+            let args = g.arguments.clone().unwrap_or_default();
+            let function = matches!(g.kind.as_str(), "FUNCTION" | "PROCEDURE");
+            if function
+                && g.grantee == "public"
+                && g.privilege == "EXECUTE"
+                && !with_grants.contains(&(
+                    g.kind.clone(),
+                    g.schema.clone(),
+                    g.name.clone(),
+                    args.clone(),
+                ))
+            {
+                continue;
+            }
+            let object = if function {
+                format!("{} {}({args})", g.kind, qualified(&g.schema, &g.name))
+            } else {
+                format!("{} {}", g.kind, qualified(&g.schema, &g.name))
+            };
+            let grantee = if g.grantee == "public" {
+                "PUBLIC".to_string()
+            } else {
+                quote_ident(&g.grantee)
+            };
+            steps.push(Step::Optional {
+                what: format!(
+                    "{} on {} to {} (the target's own default)",
+                    g.privilege,
+                    object.to_lowercase(),
+                    g.grantee
+                ),
+                sql: format!("REVOKE {} ON {object} FROM {grantee}", g.privilege),
+                fallback: None,
+            });
+        }
+        Ok(steps)
+    }
+
     /// Runs `steps` in order; retryable ones that failed are tried again
     /// while any of them succeeds. What never succeeds is reported as not
     /// restored, or (`Ordered`) fails the restore.
@@ -381,6 +456,12 @@ impl Loader<'_, '_> {
             let (steps, notes) = post_data(&cat, &roles);
             self.run_steps(steps)?;
             self.not_restored.extend(notes);
+            // Privileges the target added by itself (its default
+            // privileges: Supabase grants new tables to anon and
+            // authenticated) are taken back: an object is never more
+            // open after a restore than in its backup.
+            let steps = self.narrowing(&cat)?;
+            self.run_steps(steps)?;
         }
         Ok(Loaded {
             created_at: self.head.created_at.take().unwrap_or_default(),
