@@ -163,6 +163,11 @@ fn a_supabase_shaped_database_is_backed_up_and_restored_exactly() {
     let first = env.backup_ok();
     let again = json(&env.run_ok(&["backup", "--json"]));
     assert_eq!(again[0]["status"], "unchanged", "{again}");
+    // A change of a sequence's settings alone is a change.
+    pg.psql("shop", "ALTER SEQUENCE public.notes_id_seq INCREMENT BY 5")
+        .unwrap();
+    let seq = json(&env.run_ok(&["backup", "--json"]));
+    assert_eq!(seq[0]["status"], "backed_up", "{seq}");
     pg.psql(
         "shop",
         "UPDATE public.notes SET body = 'Tyres' WHERE id = 2",
@@ -241,7 +246,8 @@ fn a_supabase_shaped_database_is_backed_up_and_restored_exactly() {
     .unwrap();
     assert_eq!(
         pg.psql("copy", "SELECT max(id) FROM public.notes").unwrap(),
-        "4"
+        "8",
+        "the sequence goes on from its value, by its increment (5)"
     );
 
     // Into a database without the auth schema: what points there cannot

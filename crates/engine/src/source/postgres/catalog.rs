@@ -257,6 +257,11 @@ pub struct Catalog {
     pub policies: Vec<Policy>,
     #[serde(default)]
     pub grants: Vec<Grant>,
+    /// Functions and procedures whose privileges were changed from their
+    /// defaults and grant nothing to anyone but their owner (PUBLIC's
+    /// `EXECUTE` revoked): `[schema, name, arguments]`.
+    #[serde(default)]
+    pub owner_only: Vec<[String; 3]>,
     #[serde(default)]
     pub comments: Vec<Comment>,
     #[serde(default)]
@@ -676,6 +681,23 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
     .collect();
 
     let grants = grants(c, &nsp)?;
+    let owner_only = rows(
+        c,
+        "privileges",
+        &format!(
+            "SELECT pg_catalog.json_build_array(n.nspname, p.proname,
+                        pg_catalog.pg_get_function_identity_arguments(p.oid))::text
+             FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = ANY({nsp}) AND p.prokind IN ('f','p') AND p.proacl IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.aclexplode(p.proacl) a WHERE a.grantee <> p.proowner)
+               AND {}
+             ORDER BY 1",
+            not_extension("pg_catalog.pg_proc", "p.oid")
+        ),
+    )?
+    .iter()
+    .filter_map(|r| serde_json::from_str(&text(r, 0)).ok())
+    .collect();
 
     let comments = rows(
         c,
@@ -830,6 +852,7 @@ pub fn read(c: &mut Client, schemas: &[String]) -> Result<Catalog> {
         triggers,
         policies,
         grants,
+        owner_only,
         comments,
         extensions,
         references_out,

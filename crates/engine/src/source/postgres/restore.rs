@@ -310,9 +310,14 @@ impl Loader<'_, '_> {
             }
             let args = g.arguments.clone().unwrap_or_default();
             let function = matches!(g.kind.as_str(), "FUNCTION" | "PROCEDURE");
+            let owner_only = cat
+                .owner_only
+                .iter()
+                .any(|[a, b, c]| a == &g.schema && b == &g.name && c == &args);
             if function
                 && g.grantee == "public"
                 && g.privilege == "EXECUTE"
+                && !owner_only
                 && !with_grants.contains(&(
                     g.kind.clone(),
                     g.schema.clone(),
@@ -740,6 +745,14 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             || !name_ok(&g.grantee)
         {
             return Err(format!("a privilege on {} is not valid", shown(&g.name)));
+        }
+    }
+    for [schema, name, args] in &cat.owner_only {
+        if !holds("FUNCTION", schema, name, Some(args)) {
+            return Err(format!(
+                "the privileges of {} name a function the document does not hold",
+                shown(name)
+            ));
         }
     }
     for c in &cat.comments {
@@ -1195,6 +1208,16 @@ fn post_data(cat: &Catalog, roles: &HashSet<String>) -> (Vec<Step>, Vec<String>)
                     ""
                 }
             ),
+            fallback: None,
+        });
+    }
+    // Functions open to nobody but their owner: PUBLIC's default EXECUTE
+    // is taken back.
+    for [schema, name, args] in &cat.owner_only {
+        let object = format!("ROUTINE {}({args})", qualified(schema, name));
+        out.push(Step::Optional {
+            what: format!("the privileges on function {schema}.{name}({args})"),
+            sql: format!("REVOKE ALL ON {object} FROM PUBLIC"),
             fallback: None,
         });
     }
