@@ -60,11 +60,17 @@ pub struct PgCheck {
     pub not_included: Vec<String>,
 }
 
+/// A connection string that did not parse, kept as given (in memory
+/// only: it may hold a password).
+#[derive(Clone)]
+struct Unreadable(String);
+
 /// A PostgreSQL database.
 pub struct PostgresSource {
     name: String,
-    /// The parsed location, or why it could not be read.
-    spec: std::result::Result<ConnSpec, String>,
+    /// The parsed location, or the location as given when it could not be
+    /// read (parsed again for the precise error when it is used).
+    spec: std::result::Result<ConnSpec, Unreadable>,
     /// A password the location itself held (a restore target typed in).
     given_password: Option<String>,
     shown: PathBuf,
@@ -80,8 +86,8 @@ impl PostgresSource {
                 let shown = PathBuf::from(spec.to_string());
                 (Ok(spec), pw, shown)
             }
-            Err(e) => (
-                Err(e.to_string()),
+            Err(_) => (
+                Err(Unreadable(location.to_string_lossy().into_owned())),
                 None,
                 PathBuf::from("(an unreadable connection string)"),
             ),
@@ -110,7 +116,12 @@ impl PostgresSource {
     }
 
     fn spec(&self) -> Result<&ConnSpec> {
-        self.spec.as_ref().map_err(|e| Error::Invalid(e.clone()))
+        match &self.spec {
+            Ok(spec) => Ok(spec),
+            Err(Unreadable(location)) => Err(ConnSpec::parse(location)
+                .err()
+                .unwrap_or_else(|| Error::Invalid("the connection string cannot be read".into()))),
+        }
     }
 
     /// The password: the one given with the location, else the keychain's.

@@ -237,8 +237,8 @@ impl Loader<'_, '_> {
     }
 
     /// Runs one statement inside a savepoint: a failure undoes just it and
-    /// comes back as the server's words.
-    fn attempt(&mut self, sql: &str) -> Result<std::result::Result<(), String>> {
+    /// comes back as the server's refusal.
+    fn attempt(&mut self, sql: &str) -> Result<std::result::Result<(), Refused>> {
         let Some(c) = self.client.as_deref_mut() else {
             return Ok(Ok(()));
         };
@@ -262,11 +262,7 @@ impl Loader<'_, '_> {
             Err(e) => {
                 step(c, "ROLLBACK TO SAVEPOINT nuage_step")?;
                 step(c, "RELEASE SAVEPOINT nuage_step")?;
-                let words = e
-                    .as_db_error()
-                    .map(|d| d.message().to_string())
-                    .unwrap_or_else(|| e.to_string());
-                Ok(Err(words))
+                Ok(Err(Refused(e)))
             }
         }
     }
@@ -356,7 +352,7 @@ impl Loader<'_, '_> {
     /// restored, or (`Ordered`) fails the restore.
     fn run_steps(&mut self, steps: Vec<Step>) -> Result<()> {
         // (what, statement, why it failed, whether it must succeed)
-        let mut pending: Vec<(String, String, String, bool)> = Vec::new();
+        let mut pending: Vec<(String, String, Refused, bool)> = Vec::new();
         for step in steps {
             match step {
                 Step::Must(what, sql) => self.run(&what, &sql)?,
@@ -417,7 +413,7 @@ impl Loader<'_, '_> {
     /// The catalog is read: check it whole, then (in a target) make the
     /// place ready and create everything the rows go into.
     fn start(&mut self, cat: Catalog) -> Result<()> {
-        check_catalog(&cat).map_err(|d| self.corrupt(d))?;
+        check_catalog(&cat).map_err(|CatalogProblem(d)| self.corrupt(d))?;
         if let Some(c) = self.client.as_deref_mut() {
             (self.prepare)(c, &cat)?;
         }
@@ -496,41 +492,71 @@ pub fn data_columns(t: &Table) -> Vec<&str> {
         .collect()
 }
 
+/// A statement of a restore that the server refused; shown as the
+/// server's own words.
+#[derive(Debug)]
+struct Refused(postgres::Error);
+
+impl fmt::Display for Refused {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.as_db_error() {
+            Some(d) => f.write_str(d.message()),
+            None => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// Why a catalog cannot be followed (the document is corrupt).
+#[derive(Debug)]
+struct CatalogProblem(String);
+
+impl From<String> for CatalogProblem {
+    fn from(s: String) -> CatalogProblem {
+        CatalogProblem(s)
+    }
+}
+
 /// A catalog a restore can follow: every object in a schema it lists,
 /// names PostgreSQL can hold, numbers where numbers go, each identity
 /// column with one sequence, definitions of the kind their place takes.
-fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
+fn check_catalog(cat: &Catalog) -> std::result::Result<(), CatalogProblem> {
     let name_ok = |n: &str| !n.is_empty() && n.len() <= 63 && !n.contains('\0');
     let bad_name = |what: &str, n: &str| format!("{what} name '{}' is not valid", shown(n));
     for s in &cat.schemas {
         if !name_ok(s) {
-            return Err(bad_name("a schema", s));
+            return Err(CatalogProblem::from(bad_name("a schema", s)));
         }
     }
     let in_schemas = |what: &str, schema: &str, name: &str| {
         if !cat.schemas.iter().any(|s| s == schema) {
-            return Err(format!(
+            return Err(CatalogProblem::from(format!(
                 "{what} {}.{} is in a schema the document does not list",
                 shown(schema),
                 shown(name)
-            ));
+            )));
         }
         if !name_ok(name) {
-            return Err(bad_name(what, name));
+            return Err(CatalogProblem::from(bad_name(what, name)));
         }
         Ok(())
     };
     for e in &cat.enums {
         in_schemas("type", &e.schema, &e.name)?;
         if e.labels.iter().any(|l| !name_ok(l)) {
-            return Err(format!("type {}: a label is not valid", shown(&e.name)));
+            return Err(CatalogProblem::from(format!(
+                "type {}: a label is not valid",
+                shown(&e.name)
+            )));
         }
     }
     for d in &cat.domains {
         in_schemas("domain", &d.schema, &d.name)?;
         for k in &d.checks {
             if !name_ok(&k.name) || !k.definition.starts_with("CHECK ") {
-                return Err(format!("domain {}: a check is not valid", shown(&d.name)));
+                return Err(CatalogProblem::from(format!(
+                    "domain {}: a check is not valid",
+                    shown(&d.name)
+                )));
             }
         }
     }
@@ -542,10 +568,10 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             || s.last_value.as_deref().is_some_and(|v| !number(v))
             || !matches!(s.data_type.as_str(), "smallint" | "integer" | "bigint")
         {
-            return Err(format!(
+            return Err(CatalogProblem::from(format!(
                 "sequence {}: its settings are not numbers",
                 shown(&s.name)
-            ));
+            )));
         }
         if let Some([schema, table, column]) = &s.owned_by {
             let owner = cat
@@ -556,24 +582,27 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             match owner {
                 Some(c) if c.identity.is_some() == s.identity => {}
                 _ => {
-                    return Err(format!(
+                    return Err(CatalogProblem::from(format!(
                         "sequence {} belongs to a column the document does not hold",
                         shown(&s.name)
-                    ));
+                    )));
                 }
             }
         } else if s.identity {
-            return Err(format!(
+            return Err(CatalogProblem::from(format!(
                 "identity sequence {} belongs to no column",
                 shown(&s.name)
-            ));
+            )));
         }
     }
     for t in &cat.tables {
         in_schemas("table", &t.schema, &t.name)?;
         for c in &t.columns {
             if !name_ok(&c.name) || c.type_.is_empty() {
-                return Err(format!("table {}: a column is not valid", shown(&t.name)));
+                return Err(CatalogProblem::from(format!(
+                    "table {}: a column is not valid",
+                    shown(&t.name)
+                )));
             }
             if let Some(i) = &c.identity {
                 let seqs = cat
@@ -587,20 +616,20 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
                     })
                     .count();
                 if !matches!(i.as_str(), "always" | "by default") || seqs != 1 {
-                    return Err(format!(
+                    return Err(CatalogProblem::from(format!(
                         "table {}: identity column {} is not valid",
                         shown(&t.name),
                         shown(&c.name)
-                    ));
+                    )));
                 }
             }
         }
         for k in &t.constraints {
             if !name_ok(&k.name) || !matches!(k.kind.as_str(), "p" | "u" | "c" | "f" | "x") {
-                return Err(format!(
+                return Err(CatalogProblem::from(format!(
                     "table {}: a constraint is not valid",
                     shown(&t.name)
-                ));
+                )));
             }
         }
     }
@@ -625,7 +654,10 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
                 .iter()
                 .any(|t| t.schema == i.schema && t.name == i.table)
         {
-            return Err(format!("index {} is not valid", shown(&i.name)));
+            return Err(CatalogProblem::from(format!(
+                "index {} is not valid",
+                shown(&i.name)
+            )));
         }
     }
     let has_table = |schema: &str, name: &str| {
@@ -647,7 +679,10 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
         .iter()
         .any(|p| creates(&f.definition, p, &[&f.schema, &f.name], "("));
         if !named {
-            return Err(format!("function {} is not valid", shown(&f.name)));
+            return Err(CatalogProblem::from(format!(
+                "function {} is not valid",
+                shown(&f.name)
+            )));
         }
     }
     for tg in &cat.triggers {
@@ -664,7 +699,10 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             || !matches!(tg.enabled.as_str(), "O" | "D" | "R" | "A")
             || !has_table(&tg.schema, &tg.table)
         {
-            return Err(format!("trigger {} is not valid", shown(&tg.name)));
+            return Err(CatalogProblem::from(format!(
+                "trigger {} is not valid",
+                shown(&tg.name)
+            )));
         }
     }
     for p in &cat.policies {
@@ -676,7 +714,10 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             || p.roles.iter().any(|r| !name_ok(r))
             || !has_table(&p.schema, &p.table)
         {
-            return Err(format!("policy {} is not valid", shown(&p.name)));
+            return Err(CatalogProblem::from(format!(
+                "policy {} is not valid",
+                shown(&p.name)
+            )));
         }
     }
     // A grant or a comment is on an object the document holds (its
@@ -711,10 +752,10 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
     };
     for g in &cat.grants {
         if !holds(&g.kind, &g.schema, &g.name, g.arguments.as_deref()) {
-            return Err(format!(
+            return Err(CatalogProblem::from(format!(
                 "a privilege on {} names an object the document does not hold",
                 shown(&g.name)
-            ));
+            )));
         }
         in_schemas(
             "privilege on",
@@ -744,15 +785,18 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
         ) || !privileges.contains(&g.privilege.as_str())
             || !name_ok(&g.grantee)
         {
-            return Err(format!("a privilege on {} is not valid", shown(&g.name)));
+            return Err(CatalogProblem::from(format!(
+                "a privilege on {} is not valid",
+                shown(&g.name)
+            )));
         }
     }
     for [schema, name, args] in &cat.owner_only {
         if !holds("FUNCTION", schema, name, Some(args)) {
-            return Err(format!(
+            return Err(CatalogProblem::from(format!(
                 "the privileges of {} name a function the document does not hold",
                 shown(name)
-            ));
+            )));
         }
     }
     for c in &cat.comments {
@@ -761,10 +805,10 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
             _ => None,
         };
         if !holds(&c.kind, &c.schema, &c.name, sub) {
-            return Err(format!(
+            return Err(CatalogProblem::from(format!(
                 "a comment on {} names an object the document does not hold",
                 shown(&c.name)
-            ));
+            )));
         }
         in_schemas(
             "comment on",
@@ -789,18 +833,27 @@ fn check_catalog(cat: &Catalog) -> std::result::Result<(), String> {
                 | "DOMAIN"
         ) || (c.kind == "COLUMN" && !c.sub.as_deref().is_some_and(name_ok))
         {
-            return Err(format!("a comment on {} is not valid", shown(&c.name)));
+            return Err(CatalogProblem::from(format!(
+                "a comment on {} is not valid",
+                shown(&c.name)
+            )));
         }
     }
     for x in &cat.extensions {
         if !name_ok(&x.name) || !name_ok(&x.schema) {
-            return Err(format!("extension {} is not valid", shown(&x.name)));
+            return Err(CatalogProblem::from(format!(
+                "extension {} is not valid",
+                shown(&x.name)
+            )));
         }
     }
     let mut seen = std::collections::HashSet::new();
     for t in &cat.tables {
         if !seen.insert((&t.schema, &t.name)) {
-            return Err(format!("table {} is listed twice", shown(&t.name)));
+            return Err(CatalogProblem::from(format!(
+                "table {} is listed twice",
+                shown(&t.name)
+            )));
         }
     }
     Ok(())
