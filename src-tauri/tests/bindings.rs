@@ -16,9 +16,10 @@ use nuage_engine::postgres::catalog::Reference;
 use nuage_engine::{
     Account, Action, AppState, CopyUsed, DestinationKind, DestinationView, ErrorCode, Event,
     FolderEntry, FolderPage, Location, Overview, Preview, Problem, RestorePoint, RestoreReport,
-    RunOutcome, RunProgress, RunRecord, SetupSteps, SourceCheck, SourceKind, SourceOutcome,
-    SourceRecord, SourceStatus, UploadOutcome, UploadState,
+    RunOutcome, RunProgress, RunRecord, SetupSteps, SourceCheck, SourceKind, SourceOptions,
+    SourceOutcome, SourceRecord, SourceStatus, UploadOutcome, UploadState,
 };
+use nuage_engine::{FolderChanges, folder::FolderCheck};
 use ts_rs::{Config, TS};
 
 fn generated() -> String {
@@ -59,8 +60,11 @@ fn generated() -> String {
         // Sources and restore points.
         SourceKind,
         SourceRecord,
+        SourceOptions,
         SourceCheck,
         PgCheck,
+        FolderCheck,
+        FolderChanges,
         Reference,
         Location,
         UploadState,

@@ -138,12 +138,23 @@ export type TrayShown = { available: boolean, state: AppState | null, line: stri
  * The kinds of source, as `source.kind` names them in backup documents and
  * in the state database.
  */
-export type SourceKind = "sqlite" | "postgresql";
+export type SourceKind = "sqlite" | "postgresql" | "folder";
 
 /**
  * A registered source, as the state database keeps it.
  */
-export type SourceRecord = { name: string, kind: SourceKind, path: string, keep_last: number | null, keep_days: number | null, added_at: string, };
+export type SourceRecord = { name: string, kind: SourceKind, path: string, keep_last: number | null, keep_days: number | null, added_at: string, 
+/**
+ * A folder's include and exclude patterns.
+ */
+options: SourceOptions, };
+
+/**
+ * How a source is opened besides its location: a folder's include and
+ * exclude patterns (kept with the source), and, for a restore, the
+ * relative paths to restore (all when empty).
+ */
+export type SourceOptions = { exclude: Array<string>, include: Array<string>, paths: Array<string>, };
 
 /**
  * What a source holds, found without registering or modifying it (the
@@ -158,7 +169,11 @@ journal_mode: string,
  * PostgreSQL: the server, the schemas kept and left out, and what
  * the kept ones reference outside them.
  */
-postgresql: PgCheck | null, };
+postgresql: PgCheck | null, 
+/**
+ * A folder: its links and what is skipped (special files).
+ */
+folder: FolderCheck | null, };
 
 /**
  * What a check of a PostgreSQL source found beyond the common counts.
@@ -183,6 +198,24 @@ references: Array<Reference>,
  * each as `kind name`.
  */
 not_included: Array<string>, };
+
+/**
+ * What a folder's check found besides the totals.
+ */
+export type FolderCheck = { files: number, links: number, 
+/**
+ * Special files and unreadable entries, each with why.
+ */
+skipped: Array<string>, };
+
+/**
+ * What changed in a folder between two restore points.
+ */
+export type FolderChanges = { added: number, changed: number, removed: number, 
+/**
+ * Renamed or moved (same contents, another path).
+ */
+moved: number, };
 
 /**
  * A reference from what is kept to a schema that is not (a foreign key to
@@ -216,7 +249,12 @@ location: Location,
 /**
  * The upload state at the configured destination, if any.
  */
-upload: UploadState | null, source_path: string, };
+upload: UploadState | null, source_path: string, 
+/**
+ * A folder source's point: what changed since the previous point
+ * (known when both manifests are here).
+ */
+changes?: FolderChanges, };
 
 /**
  * Restore points wherever they are. Those kept only at the destination
@@ -252,7 +290,12 @@ safety_copy: boolean, };
 /**
  * What a restore did.
  */
-export type RestoreReport = { target: string, source: string, created_at: string, tables: Array<[string, number]>, rows: number, 
+export type RestoreReport = { target: string, source: string, 
+/**
+ * The kind restored: a folder's `tables` are its files (path and
+ * size), its `rows` their bytes.
+ */
+kind: SourceKind, created_at: string, tables: Array<[string, number]>, rows: number, 
 /**
  * The restore point holding the target's previous contents, when it was replaced.
  */
@@ -286,7 +329,12 @@ export type BackupSelector = { "point": string } | { "file": string };
  */
 export type Event = { "event": "run_started", sources: Array<string>, } | { "event": "source_started", source: string, } | { "event": "snapshot_progress", source: string, table: string, rows: number, } | { "event": "source_finished", outcome: SourceOutcome, } | { "event": "run_finished", failed: number, } | { "event": "restore_progress", table: string, rows: number, } | { "event": "upload_progress", source: string, point: string, bytes: number, total: number, } | { "event": "state_changed", overview: Overview, };
 
-export type SourceOutcome = { source: string, status: RunOutcome, 
+export type SourceOutcome = { source: string, 
+/**
+ * What kind of source it is: a folder's `tables` are its files and
+ * its `rows` their bytes.
+ */
+kind: SourceKind, status: RunOutcome, 
 /**
  * The new restore point, or for `unchanged` the one still current.
  */

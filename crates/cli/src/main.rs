@@ -77,6 +77,10 @@ enum Command {
         /// Do not ask before replacing the source database.
         #[arg(long)]
         yes: bool,
+        /// Folder sources: restore only this file or subfolder (relative
+        /// to the folder, as `nuage list` shows); repeat for several.
+        #[arg(long = "path", value_name = "SUBPATH")]
+        paths: Vec<String>,
         #[arg(long)]
         json: bool,
     },
@@ -165,7 +169,19 @@ enum SourceCmd {
     /// database by its connection string (postgresql://USER[:PASSWORD]@HOST[:PORT]/DB).
     Add {
         /// A database file, or a postgresql:// connection string.
-        location: String,
+        #[arg(required_unless_present = "folder", conflicts_with = "folder")]
+        location: Option<String>,
+        /// A folder of files (JSON documents, clips, exports), kept as
+        /// themselves at the destination.
+        #[arg(long, value_name = "DIR")]
+        folder: Option<PathBuf>,
+        /// Folder: leave out what matches (a name at any depth, `*.tmp`,
+        /// or a path from the folder, `cache/**`); repeat for several.
+        #[arg(long, value_name = "GLOB", requires = "folder")]
+        exclude: Vec<String>,
+        /// Folder: back up only what matches; repeat for several.
+        #[arg(long, value_name = "GLOB", requires = "folder")]
+        include: Vec<String>,
         #[arg(long)]
         name: Option<String>,
         /// PostgreSQL: a schema to back up (repeat for several). Without
@@ -348,6 +364,13 @@ fn describe_outcome(o: &nuage_engine::SourceOutcome) -> String {
 
 fn describe_local(o: &nuage_engine::SourceOutcome) -> String {
     match o.status {
+        RunOutcome::BackedUp if o.kind == nuage_engine::SourceKind::Folder => format!(
+            "{}: backed up as {} ({} files, {})",
+            o.source,
+            o.id.as_deref().unwrap_or("?"),
+            o.tables.unwrap_or(0),
+            human_bytes(o.rows.unwrap_or(0))
+        ),
         RunOutcome::BackedUp => format!(
             "{}: backed up as {} ({}, {} tables, {} rows)",
             o.source,
@@ -446,6 +469,12 @@ fn run(cli: Cli) -> Result<i32> {
             } else if points.is_empty() {
                 println!("no restore points yet. Run `nuage backup`.");
             } else {
+                let folders: std::collections::HashSet<String> = engine
+                    .sources()?
+                    .into_iter()
+                    .filter(|s| s.kind == nuage_engine::SourceKind::Folder)
+                    .map(|s| s.name)
+                    .collect();
                 println!(
                     "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  WHERE",
                     "ID", "SOURCE", "CREATED", "SIZE", "TABLES", "ROWS"
@@ -454,9 +483,21 @@ fn run(cli: Cli) -> Result<i32> {
                     // Points found only at the destination have no counts here.
                     let (tables, rows) = if p.created_at.is_empty() || p.checksum.is_empty() {
                         ("-".to_string(), "-".to_string())
+                    } else if folders.contains(&p.source) {
+                        // A folder: its files and their bytes.
+                        (format!("{} f", p.tables), human_bytes(p.rows))
                     } else {
                         (p.tables.to_string(), p.rows.to_string())
                     };
+                    let changes = p
+                        .changes
+                        .map(|c| {
+                            format!(
+                                "; since the previous point: {} added, {} changed, {} removed, {} moved",
+                                c.added, c.changed, c.removed, c.moved
+                            )
+                        })
+                        .unwrap_or_default();
                     let place = match (p.location, p.upload) {
                         (Location::Both, _) => "local + destination",
                         (Location::Remote, _) => "destination only",
@@ -467,7 +508,7 @@ fn run(cli: Cli) -> Result<i32> {
                         }
                     };
                     println!(
-                        "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  {place}",
+                        "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  {place}{changes}",
                         p.id,
                         p.source,
                         p.created_at,
@@ -520,15 +561,21 @@ fn run(cli: Cli) -> Result<i32> {
             password_stdin,
             force,
             yes,
+            paths,
             json,
         } => {
             let to = to.map(|t| with_password(t, password_stdin)).transpose()?;
             let r = engine.resolve(&point)?;
             let progress = Spinner::new(!json);
             let report = match to {
-                Some(to) => {
-                    engine.restore_to(&r, &to, force, &mut |e| progress.on(&e), &Cancel::default())
-                }
+                Some(to) => engine.restore_paths_to(
+                    &r,
+                    &to,
+                    &paths,
+                    force,
+                    &mut |e| progress.on(&e),
+                    &Cancel::default(),
+                ),
                 None => {
                     let source = engine.source_of(&r)?;
                     if !yes {
@@ -539,7 +586,12 @@ fn run(cli: Cli) -> Result<i32> {
                             describe_ref(&r)
                         ))?;
                     }
-                    engine.restore_in_place(&r, &mut |e| progress.on(&e), &Cancel::default())
+                    engine.restore_paths_in_place(
+                        &r,
+                        &paths,
+                        &mut |e| progress.on(&e),
+                        &Cancel::default(),
+                    )
                 }
             };
             progress.done();
@@ -727,11 +779,55 @@ fn action_hint(action: Action) -> &'static str {
 fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
     match cmd {
         SourceCmd::Add {
-            location,
+            location: None,
+            folder: Some(folder),
+            exclude,
+            include,
             name,
             schemas,
             password_stdin,
         } => {
+            if password_stdin || !schemas.is_empty() {
+                bail!("--schema and --password-stdin are for PostgreSQL sources, not folders.");
+            }
+            if !folder.is_dir() {
+                bail!(
+                    "{} is not a folder. Check the path (for a database file, give it without --folder).",
+                    folder.display()
+                );
+            }
+            let options = nuage_engine::SourceOptions {
+                exclude,
+                include,
+                paths: Vec::new(),
+            };
+            let (s, check) = engine.add_source_with(
+                &folder.to_string_lossy(),
+                name.as_deref(),
+                None,
+                &options,
+            )?;
+            println!("added source '{}' ({})", s.name, s.path.display());
+            if let Some(f) = check.folder {
+                println!(
+                    "folder: {} files ({}), {} links",
+                    f.files,
+                    human_bytes(check.size_bytes),
+                    f.links
+                );
+                for skipped in &f.skipped {
+                    println!("skipped: {skipped}");
+                }
+            }
+        }
+        SourceCmd::Add {
+            location,
+            name,
+            schemas,
+            password_stdin,
+            ..
+        } => {
+            let location = location.expect("clap requires a location without --folder");
             let is_database =
                 nuage_engine::source_kind_of(&location) == nuage_engine::SourceKind::Postgresql;
             if !is_database && (password_stdin || !schemas.is_empty()) {
@@ -896,14 +992,25 @@ fn report_restore(r: &nuage_engine::RestoreReport, json: bool) -> Result<()> {
     if json {
         return print_json(r);
     }
-    println!(
-        "restored {} ({} tables, {} rows, backed up {}) into {}",
-        r.source,
-        r.tables.len(),
-        r.rows,
-        r.created_at,
-        r.target.display()
-    );
+    if r.kind == nuage_engine::SourceKind::Folder {
+        println!(
+            "restored {} ({} files, {}, backed up {}) into {}, each verified against its BLAKE3",
+            r.source,
+            r.tables.len(),
+            human_bytes(r.rows),
+            r.created_at,
+            r.target.display()
+        );
+    } else {
+        println!(
+            "restored {} ({} tables, {} rows, backed up {}) into {}",
+            r.source,
+            r.tables.len(),
+            r.rows,
+            r.created_at,
+            r.target.display()
+        );
+    }
     for n in &r.not_restored {
         println!("note: {n}");
     }

@@ -804,3 +804,239 @@ fn a_headless_server_backs_up_a_supabase_database_daily_into_a_shared_sharepoint
     }
     assert!(!c.ok(&["source", "list", "--json"]).contains(pg.password()));
 }
+
+/// Simple uploads (`PUT …/content`) the emulator accepted.
+fn content_puts(st: &Value) -> u64 {
+    st["recent"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["method"] == "PUT"
+                && r["path"].as_str().is_some_and(|p| p.ends_with("/content"))
+                && matches!(r["status"].as_u64(), Some(200..=201))
+        })
+        .count() as u64
+}
+
+/// Every file below `at` with contents, mode and modification time.
+fn tree(at: &std::path::Path) -> Vec<(String, Vec<u8>, u32, i64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut stack = vec![at.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            let m = p.symlink_metadata().unwrap();
+            if m.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(at).unwrap().to_string_lossy().into_owned();
+                let t = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+                out.push((rel, std::fs::read(&p).unwrap(), m.mode() & 0o777, t));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_folder_is_mirrored_as_browsable_files_and_every_point_restores_from_onedrive_alone() {
+    let c = Cloud::new();
+    let dir = c.env.path("clips");
+    let file = |rel: &str, bytes: &[u8]| {
+        let p = dir.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, bytes).unwrap();
+        p
+    };
+    file("jobs/job-1.json", br#"{"car":"Clio","km":120000}"#);
+    file("jobs/job-2.json", br#"{"car":"Golf","km":80000}"#);
+    file("notes/what? a:b.txt", b"forbidden characters");
+    file("notes/été à Zürich.txt", b"accents and spaces");
+    file("notes/draft ", b"a trailing space");
+    file("Readme.txt", b"upper");
+    file("README.txt", b"same name but for case");
+    let clip = file(
+        "clips/front door.mp4",
+        &common::pseudo_random_bytes(3, 6 << 20),
+    );
+    std::fs::set_permissions(
+        dir.join("jobs/job-2.json"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o640),
+    )
+    .unwrap();
+    let first_tree = tree(&dir);
+    c.signed_in_with_folder("Backups");
+    c.ok(&[
+        "source",
+        "add",
+        "--folder",
+        s(&dir),
+        "--name",
+        "clips",
+        "--exclude",
+        "*.tmp",
+    ]);
+    file("scratch.tmp", b"excluded");
+    let settle = |args: &[&str]| {
+        let mut cmd = c.cmd(args);
+        cmd.env("NUAGE_SETTLE_MS", "1500");
+        run_command(cmd, Duration::from_secs(120))
+    };
+    let settled_ok = |args: &[&str]| {
+        let o = settle(args);
+        assert!(o.succeeded(), "expected success:\n{}", o.describe());
+        o.stdout
+    };
+    // Everything was just written: nothing is settled yet, nothing is sent.
+    let o = settle(&["backup", "--json"]);
+    assert!(o.succeeded(), "{}", o.describe());
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["tables"], 0, "unsettled files were taken: {out}");
+    std::thread::sleep(Duration::from_millis(1600));
+    let o = settle(&["backup", "--json"]);
+    assert!(o.succeeded(), "{}", o.describe());
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    assert_eq!(out[0]["tables"], 8, "{out}");
+    let first = out[0]["id"].as_str().unwrap().to_string();
+
+    // The files are in OneDrive as themselves, names mapped where OneDrive
+    // refuses them, every byte equal.
+    for (remote, local) in [
+        ("jobs/job-1.json", "jobs/job-1.json"),
+        ("notes/what？ a：b.txt", "notes/what? a:b.txt"),
+        ("notes/été à Zürich.txt", "notes/été à Zürich.txt"),
+        ("notes/draft␠", "notes/draft "),
+        ("clips/front door.mp4", "clips/front door.mp4"),
+    ] {
+        let bytes = c
+            .emu
+            .file_bytes("personal", &format!("/Backups/clips/{remote}"))
+            .unwrap_or_else(|| panic!("{remote} is not in OneDrive"));
+        assert!(bytes == std::fs::read(dir.join(local)).unwrap(), "{remote}");
+    }
+    let files = c.files("personal");
+    let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    // Names equal but for case cannot both be in one OneDrive folder.
+    assert!(names.contains(&"/Backups/clips/README.txt"), "{names:?}");
+    assert!(
+        names.contains(&"/Backups/clips/Readme (2).txt"),
+        "{names:?}"
+    );
+    assert!(!names.iter().any(|n| n.ends_with(".tmp")), "{names:?}");
+    assert!(names.contains(&format!("/Backups/clips/{first}.json.zst").as_str()));
+    // The manifest is plain JSON inside zstd: every path, size, hash.
+    let manifest = zstd::decode_all(
+        &c.emu
+            .file_bytes("personal", &format!("/Backups/clips/{first}.json.zst"))
+            .unwrap()[..],
+    )
+    .unwrap();
+    let manifest: Value = serde_json::from_slice(&manifest).unwrap();
+    assert_eq!(manifest["source"]["kind"], "folder");
+    let entry = manifest["folder"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["path"] == "notes/what? a:b.txt")
+        .unwrap()
+        .clone();
+    assert_eq!(entry["remote"], "notes/what？ a：b.txt");
+    assert_eq!(
+        entry["blake3"],
+        blake3::hash(b"forbidden characters").to_hex().as_str()
+    );
+
+    // Unchanged: nothing read, nothing sent.
+    let puts = content_puts(&c.state());
+    let out = json(&settled_ok(&["backup", "--json"]));
+    assert_eq!(out[0]["status"], "unchanged", "{out}");
+    // A rename, a change, a deletion and a new file: only the changed and
+    // the new file's bytes are sent; the renamed clip is moved in OneDrive.
+    let fragments = fragment_puts(&c.state());
+    std::fs::rename(&clip, dir.join("clips/2026-12-06 front door.mp4")).unwrap();
+    file("jobs/job-1.json", br#"{"car":"Clio","km":121500}"#);
+    std::fs::remove_file(dir.join("jobs/job-2.json")).unwrap();
+    file("jobs/job-3.json", br#"{"car":"Twingo","km":5000}"#);
+    std::thread::sleep(Duration::from_millis(1600));
+    let out = json(&settled_ok(&["backup", "--json"]));
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    let second = out[0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        content_puts(&c.state()) - puts,
+        3,
+        "two files and a manifest are sent"
+    );
+    assert_eq!(
+        fragment_puts(&c.state()),
+        fragments,
+        "the renamed clip was sent again"
+    );
+    let files = c.files("personal");
+    let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
+    assert!(
+        names.contains(&"/Backups/clips/clips/2026-12-06 front door.mp4"),
+        "{names:?}"
+    );
+    assert!(
+        !names.contains(&"/Backups/clips/jobs/job-2.json"),
+        "{names:?}"
+    );
+    // The earlier versions are kept, named by their BLAKE3.
+    for old in [
+        &br#"{"car":"Clio","km":120000}"#[..],
+        br#"{"car":"Golf","km":80000}"#,
+    ] {
+        let name = format!(
+            "/Backups/clips/.nuage-versions/{}",
+            blake3::hash(old).to_hex()
+        );
+        assert_eq!(
+            c.emu.file_bytes("personal", &name).as_deref(),
+            Some(old),
+            "{name}"
+        );
+    }
+    let list = c.ok(&["list", "clips"]);
+    assert!(
+        list.contains("1 added, 1 changed, 1 removed, 1 moved"),
+        "{list}"
+    );
+
+    // The folder is lost (and the local store holds no file): the first
+    // point comes back whole from OneDrive, byte for byte, mode and time.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let out = c.env.path("restored");
+    let o = c.run(&["restore", &first, "--to", s(&out)]);
+    assert!(o.succeeded(), "{}", o.describe());
+    assert!(o.stdout.contains("8 files"), "{}", o.stdout);
+    let clean = |v: Vec<(String, Vec<u8>, u32, i64)>| -> Vec<_> {
+        v.into_iter().filter(|e| !e.0.ends_with(".tmp")).collect()
+    };
+    assert_eq!(tree(&out), clean(first_tree.clone()));
+    // One file of the second point.
+    let one = c.env.path("one");
+    c.ok(&[
+        "restore",
+        &second,
+        "--to",
+        s(&one),
+        "--path",
+        "jobs/job-1.json",
+    ]);
+    assert_eq!(
+        std::fs::read(one.join("jobs/job-1.json")).unwrap(),
+        br#"{"car":"Clio","km":121500}"#
+    );
+    assert_eq!(std::fs::read_dir(&one).unwrap().count(), 1);
+    // A non-empty target is refused without --force.
+    let o = c.run(&["restore", &second, "--to", s(&out)]);
+    assert!(
+        !o.succeeded() && o.stderr.contains("already exists"),
+        "{}",
+        o.describe()
+    );
+}

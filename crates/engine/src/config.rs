@@ -19,6 +19,9 @@ pub struct Config {
     /// The app registration to sign in with, when none is given.
     pub client_id: Option<String>,
     pub tenant: Option<String>,
+    /// How long a file of a folder source must stay unchanged before it
+    /// is backed up (a clip being recorded is not taken half-done).
+    pub settle: Duration,
 }
 
 impl Default for Config {
@@ -29,6 +32,7 @@ impl Default for Config {
             retry_budget: Duration::from_secs(600),
             client_id: None,
             tenant: None,
+            settle: Duration::from_secs(5),
         }
     }
 }
@@ -37,7 +41,7 @@ impl Config {
     /// The defaults, with the `NUAGE_*` variables of this process applied:
     /// `NUAGE_BUSY_TIMEOUT_MS`, `NUAGE_RETRY_BUDGET_SECS`, `NUAGE_CLIENT_ID`,
     /// `NUAGE_TENANT`, `NUAGE_AUTHORITY_URL`, `NUAGE_GRAPH_URL`,
-    /// `NUAGE_TOKEN_STORE`. Only the binaries call this, once.
+    /// `NUAGE_TOKEN_STORE`, `NUAGE_SETTLE_MS`. Only the binaries call this, once.
     pub fn from_env() -> Config {
         Config::from_vars(|k| std::env::var(k).ok())
     }
@@ -63,6 +67,9 @@ impl Config {
                 .unwrap_or(d.retry_budget),
             client_id: var("NUAGE_CLIENT_ID"),
             tenant: var("NUAGE_TENANT"),
+            settle: number("NUAGE_SETTLE_MS")
+                .map(Duration::from_millis)
+                .unwrap_or(d.settle),
         }
     }
 }

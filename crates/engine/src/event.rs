@@ -4,6 +4,8 @@
 
 use serde::Serialize;
 
+use crate::source::SourceKind;
+
 use crate::error::ErrorCode;
 
 use crate::store::{RunOutcome, UploadState};
@@ -11,6 +13,9 @@ use crate::store::{RunOutcome, UploadState};
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct SourceOutcome {
     pub source: String,
+    /// What kind of source it is: a folder's `tables` are its files and
+    /// its `rows` their bytes.
+    pub kind: SourceKind,
     pub status: RunOutcome,
     /// The new restore point, or for `unchanged` the one still current.
     pub id: Option<String>,

@@ -37,7 +37,8 @@ pub use account::{Account, FolderEntry, FolderPage};
 pub use config::Config;
 pub use destination::{
     Capabilities, Destination, DestinationConfig, NoJournal, RemoteFile, UploadJournal,
-    UploadSession, file_name, folder::FolderDestination, onedrive::OneDriveDestination,
+    UploadSession, VERSIONS_DIR, file_name, folder::FolderDestination,
+    onedrive::OneDriveDestination, tree_path,
 };
 pub use document::limits;
 pub use document::{Cancel, Document, Meter, SourceInfo};
@@ -48,19 +49,21 @@ pub use run::restore::{BackupRef, CopyUsed, Preview, RestoreReport};
 pub use run::upload::DestinationSlot;
 pub use service::schedule::Schedule;
 pub use service::{Clock, ManualClock, Service, Sink, SystemClock};
+pub use source::folder;
 pub use source::kind_of as source_kind_of;
 pub use source::open as open_source;
 pub use source::postgres;
 pub use source::{
-    Placement, Restored, SnapshotStats, Source, SourceCheck, SourceKind, StagedRestore,
-    TableProgress, suggested_name, valid_source_name,
+    ContentStore, NoContent, Placement, Restored, SnapshotStats, Source, SourceCheck, SourceKind,
+    SourceOptions, StagedRestore, TableProgress, suggested_name, valid_source_name,
 };
 pub use status::{
     Action, AppState, Context, DestinationKind, DestinationView, Overview, Problem, RunProgress,
     SetupSteps, SourceStatus, StatusReport, action_for, assess,
 };
 pub use store::{
-    HomeLock, Location, RestorePoint, RunOutcome, RunRecord, SourceRecord, UploadState,
+    FolderChanges, HomeLock, Location, RestorePoint, RunOutcome, RunRecord, SourceRecord,
+    UploadState,
 };
 
 use run::Ctx;
@@ -129,16 +132,39 @@ impl Engine {
         name: Option<&str>,
         password: Option<&str>,
     ) -> Result<(SourceRecord, SourceCheck)> {
+        self.add_source_with(location, name, password, &SourceOptions::default())
+    }
+
+    /// [`Engine::add_source_at`] with options: a folder's include and
+    /// exclude patterns.
+    pub fn add_source_with(
+        &self,
+        location: &str,
+        name: Option<&str>,
+        password: Option<&str>,
+        options: &SourceOptions,
+    ) -> Result<(SourceRecord, SourceCheck)> {
         let kind = source::kind_of(location);
+        if kind != SourceKind::Folder && !(options.exclude.is_empty() && options.include.is_empty())
+        {
+            return Err(Error::Invalid(
+                "include and exclude patterns apply to folder sources only.".into(),
+            ));
+        }
         let path = match kind {
-            SourceKind::Sqlite => std::path::absolute(location)
+            SourceKind::Sqlite | SourceKind::Folder => std::path::absolute(location)
                 .map_err(|e| Error::io("resolve", Path::new(location), e))?,
             SourceKind::Postgresql => PathBuf::from(location),
+        };
+        let options = SourceOptions {
+            paths: Vec::new(),
+            ..options.clone()
         };
         let name = match name {
             Some(n) => n.to_string(),
             None => match kind {
                 SourceKind::Sqlite => suggested_name(&path),
+                SourceKind::Folder => suggested_name(&path.with_extension("")),
                 SourceKind::Postgresql => {
                     let (spec, _) = postgres::ConnSpec::parse(location)?;
                     suggested_name(Path::new(&spec.dbname))
@@ -159,8 +185,9 @@ impl Engine {
         }
         // Validate on the spot: the source must be one Nuage can back up.
         let (check, path) = match kind {
-            SourceKind::Sqlite => {
-                let check = source::open(kind, &name, &path, self.home(), &self.config).check()?;
+            SourceKind::Sqlite | SourceKind::Folder => {
+                let check = source::open(kind, &name, &path, &options, self.home(), &self.config)
+                    .check()?;
                 (check, path)
             }
             SourceKind::Postgresql => {
@@ -182,6 +209,7 @@ impl Engine {
             keep_last: None,
             keep_days: None,
             added_at: now(),
+            options,
         };
         if let Err(e) = self.store.add_source(&s) {
             if kind == SourceKind::Postgresql {
@@ -202,13 +230,14 @@ impl Engine {
     /// its password given apart or in it).
     pub fn check_source_at(&self, location: &str, password: Option<&str>) -> Result<SourceCheck> {
         match source::kind_of(location) {
-            SourceKind::Sqlite => {
+            kind @ (SourceKind::Sqlite | SourceKind::Folder) => {
                 let path = std::path::absolute(location)
                     .map_err(|e| Error::io("resolve", Path::new(location), e))?;
                 source::open(
-                    SourceKind::Sqlite,
+                    kind,
                     &suggested_name(&path),
                     &path,
+                    &SourceOptions::default(),
                     self.home(),
                     &self.config,
                 )
@@ -388,7 +417,21 @@ impl Engine {
         events: &mut dyn FnMut(Event),
         cancel: &Cancel,
     ) -> Result<RestoreReport> {
-        self.ctx().restore_to(r, to, force, events, cancel)
+        self.ctx().restore_to(r, to, &[], force, events, cancel)
+    }
+
+    /// [`Engine::restore_to`] of some paths of a folder source's point
+    /// (files or folders, relative to the folder); all when empty.
+    pub fn restore_paths_to(
+        &self,
+        r: &BackupRef,
+        to: &Path,
+        paths: &[String],
+        force: bool,
+        events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
+    ) -> Result<RestoreReport> {
+        self.ctx().restore_to(r, to, paths, force, events, cancel)
     }
 
     /// The registered source a backup belongs to, for a restore in place.
@@ -406,7 +449,19 @@ impl Engine {
         events: &mut dyn FnMut(Event),
         cancel: &Cancel,
     ) -> Result<RestoreReport> {
-        self.ctx().restore_in_place(r, events, cancel)
+        self.ctx().restore_in_place(r, &[], events, cancel)
+    }
+
+    /// [`Engine::restore_in_place`] of some paths of a folder source's
+    /// point; all when empty.
+    pub fn restore_paths_in_place(
+        &self,
+        r: &BackupRef,
+        paths: &[String],
+        events: &mut dyn FnMut(Event),
+        cancel: &Cancel,
+    ) -> Result<RestoreReport> {
+        self.ctx().restore_in_place(r, paths, events, cancel)
     }
 
     /// Writes restore point `id` to `file`: plain JSON, or zstd when the

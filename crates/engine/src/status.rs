@@ -598,6 +598,7 @@ mod tests {
             file: PathBuf::new(),
             fingerprint: String::new(),
             source_path: PathBuf::new(),
+            changes: None,
         }
     }
 

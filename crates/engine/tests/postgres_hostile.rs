@@ -29,6 +29,7 @@ fn world() -> World {
         SourceKind::Postgresql,
         "shop",
         Path::new(&pg.url("shop")),
+        &nuage_engine::SourceOptions::default(),
         home.path(),
         &Config::default(),
     );
@@ -67,6 +68,7 @@ impl World {
             SourceKind::Postgresql,
             "shop",
             &PathBuf::from(self.pg.url(db)),
+            &nuage_engine::SourceOptions::default(),
             self.home.path(),
             &Config::default(),
         );
@@ -81,6 +83,7 @@ impl World {
                 Placement::New { force: false },
                 &self.home.path().join("work"),
                 &mut |_, _| {},
+                &mut nuage_engine::NoContent,
             )
             .map(|s| s.commit());
         let (Err(e) | Ok(Err(e))) = r else {
@@ -154,6 +157,7 @@ fn hostile_postgresql_documents_are_refused_and_the_target_is_untouched() {
         SourceKind::Postgresql,
         "shop",
         &PathBuf::from(w.pg.url("good")),
+        &nuage_engine::SourceOptions::default(),
         w.home.path(),
         &Config::default(),
     );
@@ -168,6 +172,7 @@ fn hostile_postgresql_documents_are_refused_and_the_target_is_untouched() {
         Placement::New { force: false },
         &w.home.path().join("work"),
         &mut |_, _| {},
+        &mut nuage_engine::NoContent,
     )
     .unwrap()
     .commit()

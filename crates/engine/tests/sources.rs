@@ -18,7 +18,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
-use nuage_engine::{Config, Document, Error, Placement, Source, SourceKind, limits, open_source};
+use nuage_engine::{
+    Config, ContentStore, Document, Error, Placement, Source, SourceKind, limits, open_source,
+};
 
 /// What the suite needs to know of one kind.
 trait Fixture {
@@ -41,6 +43,15 @@ trait Fixture {
     /// Whether anything exists at `at` (a refused restore creates nothing).
     fn exists(&self, at: &Path) -> bool {
         at.exists()
+    }
+    /// The configuration sources of this kind are opened with.
+    fn config(&self) -> Config {
+        Config::default()
+    }
+    /// Where a restore finds contents the document does not hold (a
+    /// folder's files); databases need none.
+    fn content(&self, _dir: &Path) -> Box<dyn ContentStore> {
+        Box::new(nuage_engine::NoContent)
     }
 }
 
@@ -71,6 +82,7 @@ fn stage_and_commit(
     doc: &[u8],
     placement: Placement,
     work: &Path,
+    content: &mut dyn ContentStore,
 ) -> Result<nuage_engine::Restored, Error> {
     let staged = target.stage_restore(
         document(doc),
@@ -78,6 +90,7 @@ fn stage_and_commit(
         placement,
         work,
         &mut |_, _| {},
+        content,
     )?;
     let restored = staged.restored().clone();
     staged.commit()?;
@@ -102,7 +115,14 @@ fn conformance(f: &dyn Fixture) {
     let work = dir.path().join("work");
     std::fs::create_dir(&work).unwrap();
     let live = f.create(dir.path(), "live");
-    let src = open_source(f.kind(), "live", &live, dir.path(), &Config::default());
+    let src = open_source(
+        f.kind(),
+        "live",
+        &live,
+        &nuage_engine::SourceOptions::default(),
+        dir.path(),
+        &f.config(),
+    );
     assert_eq!(src.kind(), f.kind());
     assert_eq!(src.name(), "live");
 
@@ -141,13 +161,15 @@ fn conformance(f: &dyn Fixture) {
             f.kind(),
             "live",
             &during_target,
+            &nuage_engine::SourceOptions::default(),
             dir.path(),
-            &Config::default(),
+            &f.config(),
         )
         .as_ref(),
         &during,
         Placement::New { force: false },
         &work,
+        f.content(dir.path()).as_mut(),
     )
     .unwrap();
     assert_eq!(restored.source, "live");
@@ -157,10 +179,19 @@ fn conformance(f: &dyn Fixture) {
     let quiet = snapshot(src.as_ref(), &work);
     let copy = f.fresh(dir.path(), "copy");
     stage_and_commit(
-        open_source(f.kind(), "live", &copy, dir.path(), &Config::default()).as_ref(),
+        open_source(
+            f.kind(),
+            "live",
+            &copy,
+            &nuage_engine::SourceOptions::default(),
+            dir.path(),
+            &f.config(),
+        )
+        .as_ref(),
         &quiet,
         Placement::New { force: false },
         &work,
+        f.content(dir.path()).as_mut(),
     )
     .unwrap();
     f.assert_same(&live, &copy);
@@ -171,13 +202,15 @@ fn conformance(f: &dyn Fixture) {
             f.kind(),
             "live",
             &during_target,
+            &nuage_engine::SourceOptions::default(),
             dir.path(),
-            &Config::default(),
+            &f.config(),
         )
         .as_ref(),
         &quiet,
         Placement::New { force: false },
         &work,
+        f.content(dir.path()).as_mut(),
     )
     .unwrap_err();
     assert_eq!(e.code().as_str(), "invalid_input", "{e}");
@@ -187,28 +220,38 @@ fn conformance(f: &dyn Fixture) {
             f.kind(),
             "live",
             &during_target,
+            &nuage_engine::SourceOptions::default(),
             dir.path(),
-            &Config::default(),
+            &f.config(),
         )
         .as_ref(),
         &quiet,
         Placement::New { force: true },
         &work,
+        f.content(dir.path()).as_mut(),
     )
     .unwrap();
     f.assert_same(&live, &during_target);
 
     // A staged restore that is dropped touches nothing and leaves nothing.
     let untouched = f.fresh(dir.path(), "dropped");
-    let staged = open_source(f.kind(), "live", &untouched, dir.path(), &Config::default())
-        .stage_restore(
-            document(&quiet),
-            "the test document",
-            Placement::New { force: false },
-            &work,
-            &mut |_, _| {},
-        )
-        .unwrap();
+    let staged = open_source(
+        f.kind(),
+        "live",
+        &untouched,
+        &nuage_engine::SourceOptions::default(),
+        dir.path(),
+        &f.config(),
+    )
+    .stage_restore(
+        document(&quiet),
+        "the test document",
+        Placement::New { force: false },
+        &work,
+        &mut |_, _| {},
+        f.content(dir.path()).as_mut(),
+    )
+    .unwrap();
     drop(staged);
     assert!(
         !f.exists(&untouched),
@@ -218,13 +261,29 @@ fn conformance(f: &dyn Fixture) {
     // In place: the source becomes the snapshot (an older state).
     let older = snapshot(src.as_ref(), &work);
     f.change(&live);
-    stage_and_commit(src.as_ref(), &older, Placement::InPlace, &work).unwrap();
+    stage_and_commit(
+        src.as_ref(),
+        &older,
+        Placement::InPlace,
+        &work,
+        f.content(dir.path()).as_mut(),
+    )
+    .unwrap();
     let back = f.fresh(dir.path(), "back");
     stage_and_commit(
-        open_source(f.kind(), "live", &back, dir.path(), &Config::default()).as_ref(),
+        open_source(
+            f.kind(),
+            "live",
+            &back,
+            &nuage_engine::SourceOptions::default(),
+            dir.path(),
+            &f.config(),
+        )
+        .as_ref(),
         &older,
         Placement::New { force: false },
         &work,
+        f.content(dir.path()).as_mut(),
     )
     .unwrap();
     f.assert_same(&live, &back);
@@ -244,7 +303,14 @@ fn conformance(f: &dyn Fixture) {
         b"not json at all".to_vec(),
         wrong_kind.into_bytes(),
     ] {
-        let e = stage_and_commit(src.as_ref(), &bad, Placement::InPlace, &work).unwrap_err();
+        let e = stage_and_commit(
+            src.as_ref(),
+            &bad,
+            Placement::InPlace,
+            &work,
+            f.content(dir.path()).as_mut(),
+        )
+        .unwrap_err();
         assert_eq!(e.code().as_str(), "invalid_backup", "{e}");
         assert_eq!(
             f.state(&live),
@@ -252,12 +318,20 @@ fn conformance(f: &dyn Fixture) {
             "a refused restore touched the source"
         );
         let never = f.fresh(dir.path(), "never");
-        let target = open_source(f.kind(), "live", &never, dir.path(), &Config::default());
+        let target = open_source(
+            f.kind(),
+            "live",
+            &never,
+            &nuage_engine::SourceOptions::default(),
+            dir.path(),
+            &f.config(),
+        );
         let e = stage_and_commit(
             target.as_ref(),
             &bad,
             Placement::New { force: false },
             &work,
+            f.content(dir.path()).as_mut(),
         )
         .unwrap_err();
         assert_eq!(e.code().as_str(), "invalid_backup", "{e}");
@@ -513,6 +587,7 @@ fn a_load_that_computes_past_its_time_is_stopped_naming_the_object() {
         SourceKind::Sqlite,
         "app",
         &target,
+        &nuage_engine::SourceOptions::default(),
         dir.path(),
         &Config::default(),
     );
@@ -527,6 +602,7 @@ fn a_load_that_computes_past_its_time_is_stopped_naming_the_object() {
         Placement::New { force: false },
         &dir.path().join("work"),
         &mut |_, _| {},
+        &mut nuage_engine::NoContent,
     );
     let err = r.err().expect("the load must be stopped").to_string();
     assert!(
@@ -540,4 +616,187 @@ fn a_load_that_computes_past_its_time_is_stopped_naming_the_object() {
     );
     assert!(!target.exists());
     assert!(files(dir.path()).is_empty(), "{:?}", files(dir.path()));
+}
+
+/// A folder of JSON documents an application keeps: every document is
+/// `{"a":…,"b":…}` with a + b = 1000, rewritten whole (in place, held open
+/// while written, or through a temporary file and a rename) — a torn file
+/// breaks it. The fixture keeps every version it writes, by BLAKE3, as the
+/// engine's local store and destination would (the restore's contents).
+struct Folder;
+
+impl Folder {
+    fn cas(at: &Path) -> PathBuf {
+        at.parent().unwrap().join("cas")
+    }
+
+    fn keep(at: &Path, bytes: &[u8]) {
+        let cas = Self::cas(at);
+        std::fs::create_dir_all(&cas).unwrap();
+        let name = blake3::hash(bytes).to_hex().to_string();
+        std::fs::write(cas.join(name), bytes).unwrap();
+    }
+
+    fn doc(a: i64) -> Vec<u8> {
+        format!("{{\"a\":{a},\"b\":{}}}", 1000 - a).into_bytes()
+    }
+
+    fn write(at: &Path, rel: &str, bytes: &[u8]) {
+        let p = at.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        Self::keep(at, bytes);
+        std::fs::write(p, bytes).unwrap();
+    }
+
+    /// Every file, link and folder with contents, mode and time.
+    fn tree(at: &Path) -> Vec<(String, String, u32, i64)> {
+        use std::os::unix::fs::MetadataExt;
+        let mut v = Vec::new();
+        for e in walkdir::WalkDir::new(at).min_depth(1).sort_by_file_name() {
+            let e = e.unwrap();
+            let rel = e
+                .path()
+                .strip_prefix(at)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let m = e.path().symlink_metadata().unwrap();
+            if m.file_type().is_symlink() {
+                let t = std::fs::read_link(e.path()).unwrap();
+                v.push((rel, format!("-> {}", t.display()), 0, 0));
+            } else if m.is_dir() {
+                v.push((rel, "dir".into(), m.mode() & 0o777, 0));
+            } else {
+                let body = String::from_utf8_lossy(&std::fs::read(e.path()).unwrap()).into_owned();
+                let t = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+                v.push((rel, body, m.mode() & 0o777, t));
+            }
+        }
+        v
+    }
+}
+
+/// Contents by BLAKE3 from the fixture's store of every version written.
+struct Cas(PathBuf);
+
+impl ContentStore for Cas {
+    fn fetch(
+        &mut self,
+        entry: &nuage_engine::folder::manifest::FileEntry,
+        dest: &Path,
+    ) -> nuage_engine::Result<bool> {
+        let Ok(bytes) = std::fs::read(self.0.join(&entry.blake3)) else {
+            return Ok(false);
+        };
+        if blake3::hash(&bytes).to_hex().as_str() != entry.blake3 {
+            return Ok(false);
+        }
+        std::fs::write(dest, bytes).unwrap();
+        Ok(true)
+    }
+}
+
+impl Fixture for Folder {
+    fn kind(&self) -> SourceKind {
+        SourceKind::Folder
+    }
+
+    fn create(&self, dir: &Path, name: &str) -> PathBuf {
+        let at = dir.join(name);
+        std::fs::create_dir(&at).unwrap();
+        Self::write(&at, "ledger.json", &Self::doc(500));
+        for i in 0..20 {
+            Self::write(&at, &format!("jobs/2026/job-{i}.json"), &Self::doc(i));
+        }
+        // Names OneDrive refuses, spaces and accents: kept as they are.
+        Self::write(&at, "notes/what? a:b.json", &Self::doc(1));
+        Self::write(&at, "notes/été .json", &Self::doc(2));
+        std::fs::create_dir(at.join("empty")).unwrap();
+        std::os::unix::fs::symlink("ledger.json", at.join("latest")).unwrap();
+        at
+    }
+
+    fn fresh(&self, dir: &Path, name: &str) -> PathBuf {
+        dir.join(name)
+    }
+
+    fn config(&self) -> Config {
+        // The fixture's files are whole whenever they are not held open.
+        Config {
+            settle: std::time::Duration::ZERO,
+            ..Config::default()
+        }
+    }
+
+    fn content(&self, dir: &Path) -> Box<dyn ContentStore> {
+        Box::new(Cas(dir.join("cas")))
+    }
+
+    fn writer(&self, at: &Path, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
+        let at = at.to_path_buf();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut n = 0u64;
+            let mut rng = fastrand::Rng::with_seed(7);
+            while !stop.load(Ordering::SeqCst) || n == 0 {
+                let a = rng.i64(0..=1000);
+                let bytes = Folder::doc(a);
+                Folder::keep(&at, &bytes);
+                if n.is_multiple_of(2) {
+                    // In place, held open while written in two halves.
+                    let mut f = std::fs::File::create(at.join("ledger.json")).unwrap();
+                    f.write_all(&bytes[..4]).unwrap();
+                    std::thread::sleep(std::time::Duration::from_micros(300));
+                    f.write_all(&bytes[4..]).unwrap();
+                } else {
+                    let tmp = at.join(format!("jobs/.tmp-{n}"));
+                    std::fs::write(&tmp, &bytes).unwrap();
+                    std::fs::rename(&tmp, at.join(format!("jobs/2026/job-{}.json", n % 20)))
+                        .unwrap();
+                }
+                n += 1;
+            }
+            n
+        })
+    }
+
+    fn change(&self, at: &Path) {
+        let n = std::fs::read_dir(at).unwrap().count();
+        Self::write(at, &format!("new-{n}.json"), &Self::doc(7));
+        Self::write(at, "jobs/2026/job-3.json", &Self::doc(n as i64));
+    }
+
+    fn assert_consistent(&self, at: &Path) {
+        for (rel, body, _, _) in Self::tree(at) {
+            if rel.ends_with(".json") {
+                let v: serde_json::Value = serde_json::from_str(&body)
+                    .unwrap_or_else(|e| panic!("{rel} is torn ({e}): {body:?}"));
+                assert_eq!(
+                    v["a"].as_i64().unwrap() + v["b"].as_i64().unwrap(),
+                    1000,
+                    "{rel}"
+                );
+            }
+        }
+        // The ledger, held open while rewritten, may be absent (it never
+        // was whole in a snapshot before); the jobs never are.
+        assert!(at.join("jobs/2026/job-19.json").is_file());
+    }
+
+    fn assert_same(&self, a: &Path, b: &Path) {
+        // Temporary files the writer leaves are the application's own.
+        let clean = |v: Vec<(String, String, u32, i64)>| -> Vec<_> {
+            v.into_iter().filter(|e| !e.0.contains(".tmp-")).collect()
+        };
+        assert_eq!(clean(Self::tree(a)), clean(Self::tree(b)));
+    }
+
+    fn state(&self, at: &Path) -> Vec<u8> {
+        format!("{:?}", Self::tree(at)).into_bytes()
+    }
+}
+
+#[test]
+fn folder_sources_pass_the_source_contract() {
+    conformance(&Folder);
 }

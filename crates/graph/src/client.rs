@@ -402,10 +402,26 @@ impl<'t> Graph<'t> {
     /// [`GraphError::NameAlreadyExists`]. Repeating a move that already
     /// happened succeeds, so it is safe under the retry policy.
     pub fn move_item(&mut self, at: &ItemLocation, to: &ItemLocation) -> Result<DriveItem> {
+        self.move_item_as(at, to, None)
+    }
+
+    /// Moves the item `at` into the folder `to` (same drive) under the
+    /// name `name` (its own when `None`), in one request. A name already
+    /// taken in `to` is [`GraphError::NameAlreadyExists`].
+    pub fn move_item_as(
+        &mut self,
+        at: &ItemLocation,
+        to: &ItemLocation,
+        name: Option<&str>,
+    ) -> Result<DriveItem> {
+        if let Some(n) = name {
+            crate::names::validate_name(n).map_err(GraphError::InvalidName)?;
+        }
         let body = serde_json::to_value(MoveRequest {
             parent_reference: ParentId {
                 id: to.item_id.clone(),
             },
+            name: name.map(str::to_string),
         })
         .expect("serializable");
         decode(self.send(Method::PATCH, &item_path(at), Body::Json(body), &[], true)?)

@@ -651,6 +651,9 @@ impl CreateFolderRequest {
 #[serde(rename_all = "camelCase")]
 pub struct MoveRequest {
     pub parent_reference: ParentId,
+    /// A new name, when the move also renames.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

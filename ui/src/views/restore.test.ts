@@ -28,6 +28,7 @@ const preview: Preview = {
 const report: RestoreReport = {
   target: "/data/shop.db",
   source: "shop",
+  kind: "sqlite",
   created_at: "2024-05-03T08:00:00Z",
   tables: preview.tables,
   rows: 48210,

@@ -5,7 +5,7 @@ import { parseRetention, validSourceName } from "./sources";
 
 afterEach(teardown);
 
-const shop: SourceRecord = { name: "shop", kind: "sqlite", path: "/data/shop.db", keep_last: 10, keep_days: null, added_at: "2024-05-01T10:00:00Z" };
+const shop: SourceRecord = { name: "shop", kind: "sqlite", path: "/data/shop.db", keep_last: 10, keep_days: null, added_at: "2024-05-01T10:00:00Z", options: { exclude: [], include: [], paths: [] } };
 const goodCheck = { path: "/data/crm.sqlite", suggested_name: "crm", tables: 12, size_bytes: Math.round(3.1 * MB), journal_mode: "wal" };
 
 async function openSources(handlers: Record<string, Handler> = {}) {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nuage_graph::QuickXorHash;
 
-use super::{Capabilities, Destination, RemoteFile, UploadJournal, point_id_of};
+use super::{Capabilities, Destination, RemoteFile, UploadJournal, point_id_of, tree_path};
 use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::{AtomicFile, create_private_dir};
 
@@ -38,6 +38,56 @@ impl FolderDestination {
             )));
         }
         Ok(self.root.join(folder).join(name))
+    }
+
+    /// The local path of a tree path (checked).
+    fn tree(&self, path: &str) -> Result<PathBuf> {
+        let mut p = self.root.clone();
+        for seg in tree_path(path)? {
+            p.push(seg);
+        }
+        Ok(p)
+    }
+
+    fn check_root(&self) -> Result<()> {
+        if self.root.is_dir() {
+            return Ok(());
+        }
+        Err(self.unavailable(io::Error::new(
+            io::ErrorKind::NotFound,
+            "the folder does not exist",
+        )))
+    }
+
+    /// Copies `local` to `target` atomically (private from its first
+    /// byte), reporting progress, and reads back what was stored.
+    fn store(
+        &self,
+        target: &Path,
+        local: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(String, u64)> {
+        let dir = target.parent().expect("has a parent");
+        create_private_dir(dir)?;
+        let mut out = AtomicFile::create(target)?;
+        let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut sent = 0u64;
+        loop {
+            let n =
+                io::Read::read(&mut input, &mut buf).map_err(|e| Error::io("read", local, e))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(&buf[..n])
+                .map_err(|e| Error::io("write", target, e))?;
+            sent += n as u64;
+            progress(sent);
+        }
+        out.commit(true)?;
+        // The hash is read back from the stored file: a check of what is
+        // really on the disk, not of what was sent.
+        Self::hash_of(target).map_err(|e| Error::io("read back", target, e))
     }
 
     fn hash_of(path: &Path) -> io::Result<(String, u64)> {
@@ -109,24 +159,7 @@ impl Destination for FolderDestination {
         }
         let dir = target.parent().expect("has a parent");
         create_private_dir(dir)?;
-        let mut out = AtomicFile::create(&target)?;
-        let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut sent = 0u64;
-        loop {
-            let n =
-                io::Read::read(&mut input, &mut buf).map_err(|e| Error::io("read", local, e))?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", &target, e))?;
-            sent += n as u64;
-            progress(sent);
-        }
-        out.commit(true)?;
-        let (quickxor, size) =
-            Self::hash_of(&target).map_err(|e| Error::io("read back", &target, e))?;
+        let (quickxor, size) = self.store(&target, local, progress)?;
         Ok(RemoteFile {
             name: name.to_string(),
             size,
@@ -269,5 +302,112 @@ impl Destination for FolderDestination {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(self.unavailable(e)),
         }
+    }
+
+    fn put_file(
+        &mut self,
+        path: &str,
+        local: &Path,
+        _journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile> {
+        let target = self.tree(path)?;
+        self.check_root()?;
+        let (quickxor, size) = self.store(&target, local, progress)?;
+        Ok(RemoteFile {
+            name: path.to_string(),
+            size,
+            quickxor: Some(quickxor),
+        })
+    }
+
+    fn file_info(&mut self, path: &str) -> Result<Option<RemoteFile>> {
+        let target = self.tree(path)?;
+        self.check_root()?;
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_file() => {}
+            Ok(_) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(None),
+            Err(e) => return Err(self.unavailable(e)),
+        }
+        let (quickxor, size) = Self::hash_of(&target).map_err(|e| self.unavailable(e))?;
+        Ok(Some(RemoteFile {
+            name: path.to_string(),
+            size,
+            quickxor: Some(quickxor),
+        }))
+    }
+
+    fn get_file(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
+        let target = self.tree(path)?;
+        let f = open_regular(&target).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound => Error::Destination {
+                code: ErrorCode::NotFound,
+                message: format!("{path} is not at {}", self.describe()),
+            },
+            _ => self.unavailable(e),
+        })?;
+        io::copy(&mut BufReader::with_capacity(1 << 20, f), out)
+            .map_err(|e| Error::io("copy", &target, e))
+    }
+
+    fn move_path(&mut self, from: &str, to: &str) -> Result<()> {
+        let (src, dst) = (self.tree(from)?, self.tree(to)?);
+        self.check_root()?;
+        if fs::symlink_metadata(&dst).is_ok() {
+            return Err(self.unavailable(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{to} already exists"),
+            )));
+        }
+        create_private_dir(dst.parent().expect("has a parent"))?;
+        fs::rename(&src, &dst).map_err(|e| self.unavailable(e))?;
+        crate::fsutil::sync_parent(&dst)?;
+        crate::fsutil::sync_parent(&src)
+    }
+
+    fn delete_path(&mut self, path: &str) -> Result<()> {
+        let target = self.tree(path)?;
+        match fs::symlink_metadata(&target) {
+            Ok(m) if m.is_dir() => Err(Error::Invalid(format!("{path} is a folder"))),
+            Ok(_) => fs::remove_file(&target).map_err(|e| self.unavailable(e)),
+            Err(_) => Ok(()),
+        }
+    }
+
+    fn list_path(&mut self, dir: &str) -> Result<Vec<RemoteFile>> {
+        let at = self.tree(dir)?;
+        self.check_root()?;
+        let entries = match fs::read_dir(&at) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(self.unavailable(e)),
+        };
+        let mut files = Vec::new();
+        for e in entries {
+            let e = e.map_err(|e| self.unavailable(e))?;
+            if !e.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let size = e.metadata().map_err(|err| self.unavailable(err))?.len();
+            files.push(RemoteFile {
+                name: e.file_name().to_string_lossy().into_owned(),
+                size,
+                quickxor: None,
+            });
+            if files.len() > nuage_graph::client::MAX_CHILDREN {
+                return Err(self.unavailable(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{} holds more than {} files",
+                        at.display(),
+                        nuage_graph::client::MAX_CHILDREN
+                    ),
+                )));
+            }
+        }
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
     }
 }

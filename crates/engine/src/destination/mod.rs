@@ -115,6 +115,72 @@ pub trait Destination: Send {
     /// in neither is [`Error::UnknownRestorePoint`]. Refuses names Nuage
     /// did not create.
     fn move_file(&mut self, from: &str, name: &str, to: &str) -> Result<()>;
+
+    // The files of folder sources, mirrored as themselves. Every `path` is
+    // a tree path (`<source>/<relative path>`, checked by [`tree_path`]):
+    // below a source's folder, never a restore point's own file.
+
+    /// Stores `local` at `path`, creating its folders and replacing a file
+    /// there, and returns what the destination now holds (with its hash).
+    fn put_file(
+        &mut self,
+        path: &str,
+        local: &Path,
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile>;
+    /// The file at `path` with its size and hash (a folder computes it),
+    /// or `None`. A folder at `path` is not a file.
+    fn file_info(&mut self, path: &str) -> Result<Option<RemoteFile>>;
+    /// Streams the file at `path` into `out`; [`Error::NotFound`]-coded
+    /// when absent.
+    fn get_file(&mut self, path: &str, out: &mut dyn Write) -> Result<u64>;
+    /// Moves the file at `from` to `to` (creating folders), without
+    /// sending its bytes again. `to` must not exist; a missing `from` is
+    /// an error.
+    fn move_path(&mut self, from: &str, to: &str) -> Result<()>;
+    /// Deletes the file at `path` (absent is success).
+    fn delete_path(&mut self, path: &str) -> Result<()>;
+    /// The files directly in the folder `dir` (a tree path), sorted by
+    /// name, with sizes (hashes where listings carry them). An absent
+    /// folder is empty.
+    fn list_path(&mut self, dir: &str) -> Result<Vec<RemoteFile>>;
+}
+
+/// The folder of a folder source's earlier file versions, inside its
+/// source folder: `<source>/.nuage-versions/<BLAKE3 hex>`.
+pub const VERSIONS_DIR: &str = ".nuage-versions";
+
+/// Checks a tree path (`<source>/<relative path>`) and returns its
+/// segments: at least two, the first a source name, none empty, `.` or
+/// `..`, each a name every destination keeps (OneDrive's rules), and never
+/// a restore point's file name directly in the source folder.
+pub fn tree_path(path: &str) -> Result<Vec<&str>> {
+    let bad = |why: &str| {
+        Err(crate::error::Error::Invalid(format!(
+            "'{}' is not a path Nuage writes at a destination ({why})",
+            crate::document::shown(path)
+        )))
+    };
+    let segs: Vec<&str> = path.split('/').collect();
+    if segs.len() < 2 {
+        return bad("no file below a source folder");
+    }
+    if !crate::source::valid_source_name(segs[0]) {
+        return bad("not below a source folder");
+    }
+    if segs.len() == 2 && point_id_of(segs[1]).is_some() {
+        return bad("a restore point's name");
+    }
+    for s in &segs[1..] {
+        if s.is_empty() || *s == "." || *s == ".." || s.contains('\\') {
+            return bad("an empty or relative segment");
+        }
+        if nuage_graph::names::validate_name(s).is_err() {
+            return bad("a name OneDrive refuses");
+        }
+    }
+    Ok(segs)
 }
 
 /// How a destination is configured, as stored in the state database.

@@ -14,7 +14,9 @@ use nuage_graph::client::{Graph, SessionStore, TokenSource};
 use nuage_graph::retry::Budget;
 use nuage_graph::types::{ItemLocation, Secret};
 
-use super::{Capabilities, Destination, RemoteFile, UploadJournal, UploadSession, point_id_of};
+use super::{
+    Capabilities, Destination, RemoteFile, UploadJournal, UploadSession, point_id_of, tree_path,
+};
 use crate::error::{Error, ErrorCode, Result};
 
 /// A Graph failure as the engine reports it: the same closed set of codes,
@@ -74,6 +76,8 @@ pub struct OneDriveDestination {
     http: nuage_graph::client::HttpClient,
     /// The time this run may spend retrying, shared by all its calls.
     budget: Budget,
+    /// Folders of tree paths found or made in this run.
+    dirs: std::collections::HashMap<String, ItemLocation>,
 }
 
 impl OneDriveDestination {
@@ -91,6 +95,7 @@ impl OneDriveDestination {
             tokens,
             http: nuage_graph::client::http_client(),
             budget: Budget::new(Instant::now(), retry_budget),
+            dirs: Default::default(),
         }
     }
 
@@ -101,6 +106,46 @@ impl OneDriveDestination {
             self.tokens.as_mut(),
             self.budget,
         )
+    }
+
+    /// The folder at tree path `dir` (below the root), made when `create`.
+    fn dir_at(&mut self, dir: &str, create: bool) -> Result<Option<ItemLocation>> {
+        if let Some(at) = self.dirs.get(dir) {
+            return Ok(Some(at.clone()));
+        }
+        let root = self.root.clone();
+        let at = if create {
+            let (parent, name) = match dir.rsplit_once('/') {
+                Some((p, n)) => (self.dir_at(p, true)?.expect("made"), n),
+                None => (root, dir),
+            };
+            Some(
+                self.graph()
+                    .ensure_folder(&parent, name)
+                    .map_err(graph_error)?,
+            )
+        } else {
+            self.graph()
+                .child_by_path(&root, dir)
+                .map_err(graph_error)?
+                .filter(|i| i.is_folder())
+                .and_then(|i| i.location())
+        };
+        if let Some(at) = &at {
+            self.dirs.insert(dir.to_string(), at.clone());
+        }
+        Ok(at)
+    }
+
+    /// The file at tree path `path`, with its item.
+    fn tree_item(&mut self, path: &str) -> Result<Option<nuage_graph::types::DriveItem>> {
+        tree_path(path)?;
+        let root = self.root.clone();
+        Ok(self
+            .graph()
+            .child_by_path(&root, path)
+            .map_err(graph_error)?
+            .filter(|i| i.is_file()))
     }
 
     fn file_location(&mut self, folder: &str, name: &str) -> Result<Option<ItemLocation>> {
@@ -297,5 +342,103 @@ impl Destination for OneDriveDestination {
             Some(at) => self.graph().delete(&at).map_err(graph_error),
             None => Ok(()),
         }
+    }
+
+    fn put_file(
+        &mut self,
+        path: &str,
+        local: &Path,
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile> {
+        tree_path(path)?;
+        let (dir, name) = path.rsplit_once('/').expect("a tree path has a folder");
+        let file = File::open(local).map_err(|e| Error::io("read", local, e))?;
+        let size = file
+            .metadata()
+            .map_err(|e| Error::io("read", local, e))?
+            .len();
+        let parent = self.dir_at(dir, true)?.expect("made");
+        let mut read_at = |offset: u64, buf: &mut [u8]| file.read_exact_at(buf, offset);
+        let item = self
+            .graph()
+            .upload(
+                &parent,
+                name,
+                size,
+                &mut read_at,
+                &mut Sessions(journal),
+                progress,
+            )
+            .map_err(graph_error)?;
+        Ok(RemoteFile {
+            name: path.to_string(),
+            size: item.size.unwrap_or(0),
+            quickxor: item.quick_xor_hash().map(str::to_string),
+        })
+    }
+
+    fn file_info(&mut self, path: &str) -> Result<Option<RemoteFile>> {
+        Ok(self.tree_item(path)?.map(|i| RemoteFile {
+            name: path.to_string(),
+            size: i.size.unwrap_or(0),
+            quickxor: i.quick_xor_hash().map(str::to_string),
+        }))
+    }
+
+    fn get_file(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
+        let Some(at) = self.tree_item(path)?.and_then(|i| i.location()) else {
+            return Err(Error::Destination {
+                code: ErrorCode::NotFound,
+                message: format!("{path} is not at {}", self.label),
+            });
+        };
+        self.graph().download(&at, out).map_err(graph_error)
+    }
+
+    fn move_path(&mut self, from: &str, to: &str) -> Result<()> {
+        tree_path(to)?;
+        let Some(src) = self.tree_item(from)?.and_then(|i| i.location()) else {
+            return Err(Error::Destination {
+                code: ErrorCode::NotFound,
+                message: format!("{from} is not at {}", self.label),
+            });
+        };
+        let (dir, name) = to.rsplit_once('/').expect("a tree path has a folder");
+        let parent = self.dir_at(dir, true)?.expect("made");
+        self.graph()
+            .move_item_as(&src, &parent, Some(name))
+            .map(drop)
+            .map_err(graph_error)
+    }
+
+    fn delete_path(&mut self, path: &str) -> Result<()> {
+        match self.tree_item(path)?.and_then(|i| i.location()) {
+            Some(at) => self.graph().delete(&at).map_err(graph_error),
+            None => Ok(()),
+        }
+    }
+
+    fn list_path(&mut self, dir: &str) -> Result<Vec<RemoteFile>> {
+        tree_path(&format!("{dir}/x"))?;
+        let Some(at) = self.dir_at(dir, false)? else {
+            return Ok(Vec::new());
+        };
+        let mut files: Vec<RemoteFile> = self
+            .graph()
+            .children(&at)
+            .map_err(graph_error)?
+            .into_iter()
+            .filter(|i| i.is_file())
+            .filter_map(|i| {
+                Some(RemoteFile {
+                    size: i.size.unwrap_or(0),
+                    quickxor: i.quick_xor_hash().map(str::to_string),
+                    name: i.name?,
+                })
+            })
+            .collect();
+        files.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(files)
     }
 }

@@ -28,7 +28,7 @@ pub const ZSTD_LEVEL_POSTGRESQL: i32 = 1;
 /// The zstd level of `kind`'s copies.
 fn zstd_level(kind: crate::source::SourceKind) -> i32 {
     match kind {
-        crate::source::SourceKind::Sqlite => ZSTD_LEVEL,
+        crate::source::SourceKind::Sqlite | crate::source::SourceKind::Folder => ZSTD_LEVEL,
         crate::source::SourceKind::Postgresql => ZSTD_LEVEL_POSTGRESQL,
     }
 }
@@ -72,6 +72,7 @@ impl Ctx<'_> {
                 Ok(o) => o,
                 Err(e) => SourceOutcome {
                     source: s.name.clone(),
+                    kind: s.kind,
                     status: RunOutcome::Failed,
                     id: None,
                     size_bytes: None,
@@ -134,6 +135,7 @@ impl Ctx<'_> {
         }) {
             return Ok(SourceOutcome {
                 source: s.name.clone(),
+                kind: s.kind,
                 status: RunOutcome::Unchanged,
                 id: Some(last.id.clone()),
                 size_bytes: Some(last.size_bytes),
@@ -183,6 +185,7 @@ impl Ctx<'_> {
             file,
             fingerprint: fp,
             source_path: s.path.clone(),
+            changes: None,
         };
         self.store.add_restore_point(&point)?;
         // Hashed as it was written: the next listing need not read it.
@@ -190,6 +193,7 @@ impl Ctx<'_> {
         let removed = self.apply_retention(s)?;
         Ok(SourceOutcome {
             source: s.name.clone(),
+            kind: s.kind,
             status: RunOutcome::BackedUp,
             id: Some(id),
             size_bytes: Some(size),
@@ -264,6 +268,9 @@ impl Ctx<'_> {
             self.store.forget_restore_point(&p.id)?;
             let _ = std::fs::remove_file(&p.file);
             removed.push(p.id.clone());
+        }
+        if s.kind == crate::source::SourceKind::Folder && !removed.is_empty() {
+            self.prune_objects(s)?;
         }
         Ok(removed)
     }

@@ -5,6 +5,9 @@
 //! - `upload.rs` — the destination side of a run: resumable uploads,
 //!   verification, remote retention, moves of renamed sources, listing and
 //!   downloading what exists only there.
+//! - `mirror.rs` — the files of folder sources at the destination (as
+//!   themselves, earlier versions kept while a manifest names them), and
+//!   where a folder restore finds contents.
 //! - `restore.rs` — finding a restore point or a backup file, validating
 //!   it, restoring into a new target or in place (after a safety copy),
 //!   preview and export.
@@ -13,6 +16,7 @@
 //! builds one per call; nothing here knows the façade.
 
 pub(crate) mod backup;
+pub(crate) mod mirror;
 pub(crate) mod restore;
 pub(crate) mod upload;
 

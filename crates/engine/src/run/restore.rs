@@ -39,6 +39,9 @@ impl BackupRef {
 pub struct RestoreReport {
     pub target: PathBuf,
     pub source: String,
+    /// The kind restored: a folder's `tables` are its files (path and
+    /// size), its `rows` their bytes.
+    pub kind: SourceKind,
     pub created_at: String,
     pub tables: Vec<(String, u64)>,
     pub rows: u64,
@@ -166,14 +169,16 @@ impl Ctx<'_> {
 
     /// Reads `r`'s document head and opens the source kind it names at
     /// `location`, ready to stage a restore there.
+    #[allow(clippy::too_many_arguments)]
     fn stage(
         &self,
         r: &BackupRef,
         location: &Path,
         placement: Placement,
+        paths: &[String],
         events: &mut dyn FnMut(Event),
         cancel: &Cancel,
-    ) -> Result<(Box<dyn StagedRestore>, CopyUsed, PathBuf)> {
+    ) -> Result<(Box<dyn StagedRestore>, CopyUsed, PathBuf, SourceKind)> {
         let (file, _download, used) = self.local_file(r)?;
         // The head names the kind to dispatch on. A document whose head
         // cannot be read (truncated, hostile) goes to the reader of the
@@ -195,15 +200,25 @@ impl Ctx<'_> {
         };
         // A target of another kind than the document (a SQLite backup
         // "into" a connection string) is refused, never made into a path.
-        let target_kind = source::kind_of(&location.to_string_lossy());
+        let target_kind = match source::kind_of(&location.to_string_lossy()) {
+            // A folder is restored into a folder that may not exist yet.
+            SourceKind::Sqlite if kind == SourceKind::Folder => SourceKind::Folder,
+            k => k,
+        };
         if placement != Placement::Scratch && target_kind != kind {
+            let given = match target_kind {
+                SourceKind::Sqlite => "file",
+                SourceKind::Postgresql => "PostgreSQL",
+                SourceKind::Folder => "folder",
+            };
             return Err(Error::Invalid(format!(
-                "this backup is of a {kind} source; restore it into a {kind} target (a {} one was given).",
-                match kind {
-                    SourceKind::Sqlite => "PostgreSQL",
-                    SourceKind::Postgresql => "file",
-                }
+                "this backup is of a {kind} source; restore it into a {kind} target (a {given} was given)."
             )));
+        }
+        if !paths.is_empty() && kind != SourceKind::Folder {
+            return Err(Error::Invalid(
+                "restoring part of a backup (a path) is for folder sources; a database is restored whole.".into(),
+            ));
         }
         // A restore point's source by its current name (renamed since,
         // its keychain entry follows the new name).
@@ -211,7 +226,14 @@ impl Ctx<'_> {
             BackupRef::Point(p) => p.source.clone(),
             BackupRef::File(_) => name,
         };
-        let target = source::open(kind, &name, location, self.home(), self.config);
+        let options = source::SourceOptions {
+            paths: paths
+                .iter()
+                .map(|p| p.trim_matches('/').to_string())
+                .collect(),
+            ..Default::default()
+        };
+        let target = source::open(kind, &name, location, &options, self.home(), self.config);
         // Where it goes, as people may see it (a connection string typed
         // with its password is shown without).
         let shown = target.location().to_path_buf();
@@ -223,14 +245,16 @@ impl Ctx<'_> {
                 rows,
             })
         };
+        let mut content = self.content_for(&name);
         let staged = target.stage_restore(
             input,
             &r.label(),
             placement,
             &self.store.work_dir(),
             &mut progress,
+            &mut content,
         )?;
-        Ok((staged, used, shown))
+        Ok((staged, used, shown, kind))
     }
 
     /// Validates `r` completely (as a restore would) and says what a restore
@@ -244,7 +268,7 @@ impl Ctx<'_> {
         let work = self.store.work_dir();
         fsutil::create_private_dir(&work)?;
         let scratch = work.join(format!("preview-{:016x}.db", fastrand::u64(..)));
-        let (staged, _, _) = self.stage(r, &scratch, Placement::Scratch, events, cancel)?;
+        let (staged, _, _, _) = self.stage(r, &scratch, Placement::Scratch, &[], events, cancel)?;
         let restored = staged.restored().clone();
         drop(staged);
         let replaces = self.store.source(&restored.source).ok().map(|s| s.path);
@@ -261,10 +285,12 @@ impl Ctx<'_> {
     /// Restores `r` into a new target at `to`. The target appears only
     /// once complete and checked; an existing one is replaced only with
     /// `force`, and never one that a program is using.
+    #[allow(clippy::too_many_arguments)]
     pub fn restore_to(
         &self,
         r: &BackupRef,
         to: &Path,
+        paths: &[String],
         force: bool,
         events: &mut dyn FnMut(Event),
         cancel: &Cancel,
@@ -278,7 +304,8 @@ impl Ctx<'_> {
                 s.name
             )));
         }
-        let (staged, copy, shown) = self.stage(r, to, Placement::New { force }, events, cancel)?;
+        let (staged, copy, shown, kind) =
+            self.stage(r, to, Placement::New { force }, paths, events, cancel)?;
         let restored = staged.restored().clone();
         if cancel.is_cancelled() {
             return Err(Error::Cancelled);
@@ -287,6 +314,7 @@ impl Ctx<'_> {
         Ok(RestoreReport {
             target: shown,
             source: restored.source,
+            kind,
             created_at: restored.created_at,
             tables: restored.tables,
             rows: restored.rows,
@@ -344,6 +372,7 @@ impl Ctx<'_> {
     pub fn restore_in_place(
         &self,
         r: &BackupRef,
+        paths: &[String],
         events: &mut dyn FnMut(Event),
         cancel: &Cancel,
     ) -> Result<RestoreReport> {
@@ -351,7 +380,8 @@ impl Ctx<'_> {
         // The untrusted file is read and the new database built before the
         // home is locked: scheduled backups go on meanwhile. (The sweep
         // under the lock spares what this process is building.)
-        let (staged, copy, _) = self.stage(r, &source.path, Placement::InPlace, events, cancel)?;
+        let (staged, copy, _, kind) =
+            self.stage(r, &source.path, Placement::InPlace, paths, events, cancel)?;
         let restored = staged.restored().clone();
         let _lock = HomeLock::acquire(self.home())?;
         self.store.sweep()?;
@@ -368,6 +398,7 @@ impl Ctx<'_> {
         Ok(RestoreReport {
             target: source.path.clone(),
             source: source.name.clone(),
+            kind,
             created_at: restored.created_at,
             tables: restored.tables,
             rows: restored.rows,
@@ -385,7 +416,7 @@ impl Ctx<'_> {
     ) -> Result<(Option<String>, Option<PathBuf>)> {
         // A database file that is gone has nothing to keep; a database
         // server always has (its safety copy is a snapshot).
-        if s.kind == SourceKind::Sqlite && !s.path.exists() {
+        if s.kind != SourceKind::Postgresql && !s.path.exists() {
             return Ok((None, None));
         }
         // The safety copy must exist and verify before the source is
@@ -396,7 +427,7 @@ impl Ctx<'_> {
         // statistics counters, which its fingerprint reads, may lag a
         // write by seconds (or be reset), and an old point reused as the
         // safety copy would lose it.
-        match self.backup_one(s, events, s.kind == SourceKind::Postgresql) {
+        match self.backup_one(s, events, s.kind != SourceKind::Sqlite) {
             // A fresh snapshot was hashed as it was written.
             Ok(o) if o.status != RunOutcome::Unchanged => Ok((o.id, None)),
             Ok(o) => {

@@ -24,7 +24,7 @@ pub type DestinationSlot = std::result::Result<(String, Box<dyn Destination>), E
 
 /// Keeps an upload's resumable session in the state database, sealed
 /// ([`crate::sealed`]): its URL is pre-authenticated.
-struct StoreJournal<'a> {
+pub(crate) struct StoreJournal<'a> {
     store: &'a Store,
     point: &'a str,
     destination: &'a str,
@@ -138,11 +138,16 @@ impl Ctx<'_> {
             points.reverse();
             let mut skipped: Option<Error> = None;
             let states = self.store.upload_states(key)?;
+            // A folder's files are read from the folder itself: only its
+            // newest point can still be sent whole. One superseded before
+            // it was sent stays a local point.
+            let folder = s.kind == crate::source::SourceKind::Folder;
+            let newest = points.last().map(|p| p.id.clone());
             for p in points.iter().filter(|p| {
                 !matches!(
                     states.get(&p.id),
                     Some(UploadState::Verified | UploadState::Removed)
-                )
+                ) && (!folder || Some(&p.id) == newest.as_ref())
             }) {
                 // A local copy that is gone or fails its checksum is never
                 // sent: it would replace a good copy at the destination.
@@ -167,10 +172,21 @@ impl Ctx<'_> {
                         continue;
                     }
                 }
-                self.upload_point(dest.as_mut(), key, p, events)?;
-                out.uploaded.push(p.id.clone());
+                if folder {
+                    let id = self.upload_folder_point(dest.as_mut(), key, s, p, events)?;
+                    out.uploaded.push(id);
+                } else {
+                    self.upload_point(dest.as_mut(), key, p, events)?;
+                    out.uploaded.push(p.id.clone());
+                }
             }
             out.removed = self.remote_retention(dest.as_mut(), key, s)?;
+            if folder {
+                let pruned = self.prune_versions(dest.as_mut(), key, s)?;
+                if !pruned.is_empty() {
+                    tracing::info!(source = %s.name, versions = pruned.len(), "earlier file versions no restore point needs were removed from the destination");
+                }
+            }
             skipped.map_or(Ok(()), Err)
         })();
         if let Err(e) = result {
@@ -179,6 +195,47 @@ impl Ctx<'_> {
             out.error_code = Some(e.code());
         }
         out
+    }
+
+    /// Pushes a folder point's files, then its manifest. When a file
+    /// changed since the snapshot (it can no longer be sent as listed), a
+    /// new snapshot is taken and pushed instead, a few times at most.
+    /// Returns the id of the point uploaded.
+    fn upload_folder_point(
+        &self,
+        dest: &mut dyn Destination,
+        key: &str,
+        s: &SourceRecord,
+        p: &RestorePoint,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<String> {
+        let mut p = p.clone();
+        let mut attempt = 0;
+        loop {
+            match self.push_files(dest, key, s, &p, events) {
+                Ok(()) => {
+                    self.upload_point(dest, key, &p, events)?;
+                    self.pushed(key, &s.name)?;
+                    return Ok(p.id);
+                }
+                Err(e) if crate::run::mirror::folder_changed(&e) && attempt < 3 => {
+                    attempt += 1;
+                    tracing::info!(source = %s.name, "{e}");
+                    let o = self.backup_one(s, events, true)?;
+                    let id = o.id.unwrap_or_default();
+                    p = self
+                        .store
+                        .restore_points(Some(&s.name))?
+                        .into_iter()
+                        .find(|x| x.id == id)
+                        .ok_or_else(|| Error::UnknownRestorePoint(id.clone()))?;
+                }
+                Err(e) => {
+                    self.mark_pending(&p.id, key, &e)?;
+                    return Err(e);
+                }
+            }
+        }
     }
 
     /// Records why an upload waits for the next run.
@@ -190,6 +247,42 @@ impl Ctx<'_> {
             None,
             Some((e.code(), &e.to_string())),
         )
+    }
+
+    /// The resumable-upload journal of `point` (a restore point, or a
+    /// folder source's file) at destination `key`, with the session a
+    /// previous attempt left, if it can still be opened.
+    pub(crate) fn journal<'a>(
+        &'a self,
+        point: &'a str,
+        key: &'a str,
+        size: u64,
+    ) -> Result<StoreJournal<'a>> {
+        let previous = self.store.upload(point, key)?;
+        if previous.is_none() {
+            self.store
+                .set_upload(point, key, UploadState::Pending, Some(size), None)?;
+        }
+        // A session that cannot be opened (signed out since, damaged)
+        // is as good as none: the upload starts again.
+        let sealed = previous.and_then(|r| r.session);
+        let sealer = match &sealed {
+            Some(_) => Sealer::open(self.home(), &self.config.graph).ok(),
+            None => None,
+        };
+        let session = sealed
+            .zip(sealer.as_ref())
+            .and_then(|(s, k)| k.open_sealed(&s))
+            .and_then(|j| serde_json::from_str(&j).ok());
+        Ok(StoreJournal {
+            store: self.store,
+            point,
+            destination: key,
+            session,
+            sealer,
+            home: self.home(),
+            settings: &self.config.graph,
+        })
     }
 
     fn upload_point(
@@ -209,31 +302,7 @@ impl Ctx<'_> {
                 h.to_base64()
             }
         };
-        let previous = self.store.upload(&p.id, key)?;
-        if previous.is_none() {
-            self.store
-                .set_upload(&p.id, key, UploadState::Pending, Some(p.size_bytes), None)?;
-        }
-        // A session that cannot be opened (signed out since, damaged)
-        // is as good as none: the upload starts again.
-        let sealed = previous.and_then(|r| r.session);
-        let sealer = match &sealed {
-            Some(_) => Sealer::open(self.home(), &self.config.graph).ok(),
-            None => None,
-        };
-        let session = sealed
-            .zip(sealer.as_ref())
-            .and_then(|(s, k)| k.open_sealed(&s))
-            .and_then(|j| serde_json::from_str(&j).ok());
-        let mut journal = StoreJournal {
-            store: self.store,
-            point: &p.id,
-            destination: key,
-            session,
-            sealer,
-            home: self.home(),
-            settings: &self.config.graph,
-        };
+        let mut journal = self.journal(&p.id, key, p.size_bytes)?;
         let source = p.source.clone();
         let result = dest.upload(
             &p.source,
@@ -362,6 +431,7 @@ impl Ctx<'_> {
             file: PathBuf::new(),
             fingerprint: String::new(),
             source_path: PathBuf::new(),
+            changes: None,
         })
     }
 
@@ -402,6 +472,7 @@ impl Ctx<'_> {
         }
         points.extend(found);
         points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        self.add_folder_changes(&mut points);
         Ok((points, problem))
     }
 

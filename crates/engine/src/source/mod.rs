@@ -11,6 +11,7 @@
 //! dispatches on `source.kind`, and asks the kind to *stage* the restore
 //! (validate and build everything, touching nothing) before it commits.
 
+pub mod folder;
 pub mod postgres;
 pub(crate) mod sqlite;
 
@@ -32,16 +33,23 @@ pub enum SourceKind {
     Sqlite,
     /// A PostgreSQL database (Supabase, …), by its connection string.
     Postgresql,
+    /// A folder of files, kept as themselves.
+    Folder,
 }
 
 impl SourceKind {
-    pub const ALL: [SourceKind; 2] = [SourceKind::Sqlite, SourceKind::Postgresql];
+    pub const ALL: [SourceKind; 3] = [
+        SourceKind::Sqlite,
+        SourceKind::Postgresql,
+        SourceKind::Folder,
+    ];
 
     /// The stable name (`sqlite`): documents and the state database use it.
     pub fn as_str(self) -> &'static str {
         match self {
             SourceKind::Sqlite => "sqlite",
             SourceKind::Postgresql => "postgresql",
+            SourceKind::Folder => "folder",
         }
     }
 
@@ -72,6 +80,46 @@ pub struct SourceCheck {
     /// PostgreSQL: the server, the schemas kept and left out, and what
     /// the kept ones reference outside them.
     pub postgresql: Option<postgres::PgCheck>,
+    /// A folder: its links and what is skipped (special files).
+    pub folder: Option<folder::FolderCheck>,
+}
+
+/// How a source is opened besides its location: a folder's include and
+/// exclude patterns (kept with the source), and, for a restore, the
+/// relative paths to restore (all when empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct SourceOptions {
+    #[serde(default)]
+    pub exclude: Vec<String>,
+    #[serde(default)]
+    pub include: Vec<String>,
+    #[serde(default)]
+    pub paths: Vec<String>,
+}
+
+impl SourceOptions {
+    pub fn is_empty(&self) -> bool {
+        *self == SourceOptions::default()
+    }
+}
+
+/// Where a restore finds file contents its document names but does not
+/// hold (a folder source's manifest): by BLAKE3, from the folder itself,
+/// the local store or the destination.
+pub trait ContentStore {
+    /// Writes the contents `entry` names into the new private file
+    /// `dest`, verified against its BLAKE3 and size. `Ok(false)` when no
+    /// good copy was found anywhere (`dest` then does not exist).
+    fn fetch(&mut self, entry: &folder::manifest::FileEntry, dest: &Path) -> Result<bool>;
+}
+
+/// For documents that hold all their data (databases).
+pub struct NoContent;
+
+impl ContentStore for NoContent {
+    fn fetch(&mut self, _: &folder::manifest::FileEntry, _: &Path) -> Result<bool> {
+        Ok(false)
+    }
 }
 
 /// Counts of what a snapshot wrote.
@@ -161,6 +209,7 @@ pub trait Source: Send {
         placement: Placement,
         work_dir: &Path,
         progress: RestoreProgressFn<'_>,
+        content: &mut dyn ContentStore,
     ) -> Result<Box<dyn StagedRestore>>;
     /// Whether the current contents are unreadable as data (corrupt, not
     /// of this kind): a restore in place then keeps a raw copy instead of a
@@ -182,10 +231,14 @@ pub fn open(
     kind: SourceKind,
     name: &str,
     location: &Path,
+    options: &SourceOptions,
     home: &Path,
     config: &Config,
 ) -> Box<dyn Source> {
     match kind {
+        SourceKind::Folder => Box::new(folder::FolderSource::new(
+            name, location, options, home, config,
+        )),
         SourceKind::Sqlite => Box::new(sqlite::SqliteSource::new(name, location, config)),
         SourceKind::Postgresql => {
             Box::new(postgres::PostgresSource::new(name, location, home, config))
@@ -194,11 +247,13 @@ pub fn open(
 }
 
 /// The kind of source a location names: a `postgresql://` or
-/// `postgres://` connection string, else a SQLite file.
+/// `postgres://` connection string, a folder, else a SQLite file.
 pub fn kind_of(location: &str) -> SourceKind {
     let l = location.trim_start().to_ascii_lowercase();
     if l.starts_with("postgresql://") || l.starts_with("postgres://") {
         SourceKind::Postgresql
+    } else if Path::new(location).is_dir() {
+        SourceKind::Folder
     } else {
         SourceKind::Sqlite
     }

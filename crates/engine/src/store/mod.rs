@@ -25,7 +25,11 @@ use crate::source::SourceKind;
 pub(crate) mod retention;
 
 /// Each step brings the state database from version i to i + 1.
-const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES, MOVES, COPY_CHECKS];
+const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES, MOVES, COPY_CHECKS, OPTIONS];
+
+/// Version 6: how a source is opened besides its location (a folder's
+/// include and exclude patterns), as JSON.
+const OPTIONS: &str = "ALTER TABLE sources ADD COLUMN options TEXT;";
 
 /// Version 5: the last time each local copy was hashed, and the file's
 /// size and modification time then: a listing re-hashes only a copy whose
@@ -127,6 +131,8 @@ pub struct SourceRecord {
     pub keep_last: Option<u32>,
     pub keep_days: Option<u32>,
     pub added_at: String,
+    /// A folder's include and exclude patterns.
+    pub options: crate::source::SourceOptions,
 }
 
 impl SourceRecord {
@@ -136,7 +142,14 @@ impl SourceRecord {
         home: &Path,
         config: &crate::config::Config,
     ) -> Box<dyn crate::source::Source> {
-        crate::source::open(self.kind, &self.name, &self.path, home, config)
+        crate::source::open(
+            self.kind,
+            &self.name,
+            &self.path,
+            &self.options,
+            home,
+            config,
+        )
     }
 }
 
@@ -226,6 +239,21 @@ pub struct RestorePoint {
     #[serde(skip)]
     pub fingerprint: String,
     pub source_path: PathBuf,
+    /// A folder source's point: what changed since the previous point
+    /// (known when both manifests are here).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub changes: Option<FolderChanges>,
+}
+
+/// What changed in a folder between two restore points.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq, ts_rs::TS)]
+pub struct FolderChanges {
+    pub added: u64,
+    pub changed: u64,
+    pub removed: u64,
+    /// Renamed or moved (same contents, another path).
+    pub moved: u64,
 }
 
 /// Where the copies of a restore point are.
@@ -370,8 +398,16 @@ impl Store {
 
     pub fn add_source(&self, s: &SourceRecord) -> Result<()> {
         let r = self.db.execute(
-            "INSERT INTO sources(name, kind, path, keep_last, keep_days, added_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![s.name, s.kind, s.path.to_string_lossy(), s.keep_last, s.keep_days, s.added_at],
+            "INSERT INTO sources(name, kind, path, keep_last, keep_days, added_at, options) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.name,
+                s.kind,
+                s.path.to_string_lossy(),
+                s.keep_last,
+                s.keep_days,
+                s.added_at,
+                (!s.options.is_empty()).then(|| serde_json::to_string(&s.options).expect("serializable"))
+            ],
         );
         match r {
             Err(rusqlite::Error::SqliteFailure(f, _))
@@ -386,7 +422,7 @@ impl Store {
     pub fn sources(&self) -> Result<Vec<SourceRecord>> {
         let mut stmt = self
             .db
-            .prepare("SELECT name, kind, path, keep_last, keep_days, added_at FROM sources ORDER BY name")
+            .prepare("SELECT name, kind, path, keep_last, keep_days, added_at, options FROM sources ORDER BY name")
             .map_err(self.err())?;
         stmt.query_map([], |r| {
             Ok(SourceRecord {
@@ -396,6 +432,10 @@ impl Store {
                 keep_last: r.get(3)?,
                 keep_days: r.get(4)?,
                 added_at: r.get(5)?,
+                options: r
+                    .get::<_, Option<String>>(6)?
+                    .and_then(|j| serde_json::from_str(&j).ok())
+                    .unwrap_or_default(),
             })
         })
         .and_then(|rows| rows.collect())
@@ -684,6 +724,7 @@ impl Store {
                 quickxor: r.get(10)?,
                 location: Location::Local,
                 upload: None,
+                changes: None,
             })
         })
         .and_then(|rows| rows.collect())
@@ -737,6 +778,18 @@ impl Store {
                     i64::from(error.is_some()),
                     chrono::Utc::now().to_rfc3339()
                 ],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// Forgets the record of one upload (a folder source's file, once at
+    /// the destination: its manifest records it from then on).
+    pub fn forget_upload(&self, point_id: &str, destination: &str) -> Result<()> {
+        self.db
+            .execute(
+                "DELETE FROM uploads WHERE point_id = ?1 AND destination = ?2",
+                [point_id, destination],
             )
             .map(|_| ())
             .map_err(self.err())
@@ -948,6 +1001,7 @@ mod tests {
                 keep_last: None,
                 keep_days: None,
                 added_at: "2026-11-21T05:00:00.000Z".into(),
+                options: Default::default(),
             })
             .unwrap();
     }
@@ -970,6 +1024,7 @@ mod tests {
             file,
             fingerprint: String::new(),
             source_path: PathBuf::from("/data/shop.db"),
+            changes: None,
         };
         store.add_restore_point(&p).unwrap();
         p

@@ -65,6 +65,7 @@ mod tests {
                 file: Default::default(),
                 fingerprint: String::new(),
                 source_path: Default::default(),
+                changes: None,
             })
             .collect()
     }

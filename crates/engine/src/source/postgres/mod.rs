@@ -198,6 +198,7 @@ impl PostgresSource {
                 size_bytes: size,
                 journal_mode: String::new(),
                 postgresql: None,
+                folder: None,
             },
             PgCheck {
                 server_version: cat.server_version,
@@ -366,6 +367,7 @@ impl Source for PostgresSource {
         placement: Placement,
         work_dir: &Path,
         progress: RestoreProgressFn<'_>,
+        _content: &mut dyn super::ContentStore,
     ) -> Result<Box<dyn StagedRestore>> {
         match placement {
             Placement::Scratch => {

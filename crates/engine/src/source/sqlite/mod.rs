@@ -77,6 +77,7 @@ impl Source for SqliteSource {
             size_bytes,
             journal_mode,
             postgresql: None,
+            folder: None,
         })
     }
 
@@ -106,6 +107,7 @@ impl Source for SqliteSource {
         placement: Placement,
         work_dir: &Path,
         progress: RestoreProgressFn<'_>,
+        _content: &mut dyn super::ContentStore,
     ) -> Result<Box<dyn StagedRestore>> {
         let target = self.path.clone();
         if let Placement::New { force } = placement {
