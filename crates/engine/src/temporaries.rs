@@ -125,6 +125,12 @@ fn start_time(pid: u32) -> Option<u64> {
 }
 
 fn remove_with_side_files(path: &Path) {
+    // A staging folder (a folder being restored) goes whole; a link named
+    // like one is only unlinked.
+    if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        let _ = fs::remove_dir_all(path);
+        return;
+    }
     for suffix in ["", "-journal", "-wal", "-shm"] {
         let mut p = path.as_os_str().to_os_string();
         p.push(suffix);

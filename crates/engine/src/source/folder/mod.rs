@@ -587,17 +587,19 @@ pub(crate) fn set_times_and_mode(path: &Path, mtime_ns: i64, mode: u32) -> Resul
         .map_err(|e| Error::io("set the mode of", path, e))
 }
 
-/// A staging folder, removed with what it holds unless placed.
-struct StagingDir(PathBuf);
+/// A staging folder, removed with what it holds unless placed; recorded
+/// as a temporary, so a kill leaves nothing the next start does not sweep.
+struct StagingDir(PathBuf, #[allow(dead_code)] crate::temporaries::Recorded);
 
 impl StagingDir {
     fn create(path: &Path) -> Result<StagingDir> {
         use std::os::unix::fs::DirBuilderExt;
+        let recorded = crate::temporaries::record(path);
         fs::DirBuilder::new()
             .mode(fsutil::PRIVATE_DIR_MODE)
             .create(path)
             .map_err(|e| Error::io("create", path, e))?;
-        Ok(StagingDir(path.to_path_buf()))
+        Ok(StagingDir(path.to_path_buf(), recorded))
     }
 }
 
