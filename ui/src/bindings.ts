@@ -340,6 +340,11 @@ kind: SourceKind, status: RunOutcome,
  */
 id: string | null, size_bytes: number | null, tables: number | null, rows: number | null, error: string | null, error_code: ErrorCode | null, removed_by_retention: Array<string>, 
 /**
+ * A folder: files still being written, left for a later run (the
+ * service looks again once they settle).
+ */
+unsettled: number, 
+/**
  * What happened at the destination, when one is configured.
  */
 upload: UploadOutcome | null, };

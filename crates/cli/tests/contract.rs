@@ -644,3 +644,74 @@ fn a_damaged_local_copy_is_never_uploaded_and_does_not_hold_back_the_others() {
         "the damaged copy was sent"
     );
 }
+
+#[test]
+fn under_nuage_run_a_finished_file_is_backed_up_within_seconds_not_at_the_next_interval() {
+    let env = Env::new();
+    let dir = env.path("recordings");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("old.json"), b"{}").unwrap();
+    let dest = env.folder_destination();
+    env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "recordings"]);
+    env.run_ok(&["schedule", "--every", "1440"]);
+    let mut cmd = env.command(&["run"]);
+    cmd.env("NUAGE_SETTLE_MS", "1000")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let wait_for = |what: &str, ok: &dyn Fn() -> bool, secs: u64| {
+        let started = Instant::now();
+        while !ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(secs),
+                "{what} within {secs} s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        started.elapsed()
+    };
+    // The first scheduled run (due at once) mirrors the folder.
+    wait_for(
+        "the first run",
+        &|| dest.join("recordings/old.json").exists(),
+        30,
+    );
+    // A clip being recorded: written in pieces, held open. Not uploaded
+    // while it grows.
+    let clip = dir.join("cam 1.mp4");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&clip).unwrap();
+        for i in 0..6u8 {
+            f.write_all(&vec![i; 256 << 10]).unwrap();
+            f.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            assert!(
+                !dest.join("recordings/cam 1.mp4").exists(),
+                "a file still being written was uploaded"
+            );
+        }
+    }
+    // Finished: at the destination within seconds, whole — the schedule
+    // would have waited a day.
+    let took = wait_for(
+        "the finished clip at the destination",
+        &|| {
+            std::fs::metadata(dest.join("recordings/cam 1.mp4"))
+                .is_ok_and(|m| m.len() == 6 * (256 << 10))
+        },
+        20,
+    );
+    assert_eq!(
+        std::fs::read(dest.join("recordings/cam 1.mp4")).unwrap(),
+        std::fs::read(&clip).unwrap()
+    );
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

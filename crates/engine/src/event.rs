@@ -25,6 +25,9 @@ pub struct SourceOutcome {
     pub error: Option<String>,
     pub error_code: Option<ErrorCode>,
     pub removed_by_retention: Vec<String>,
+    /// A folder: files still being written, left for a later run (the
+    /// service looks again once they settle).
+    pub unsettled: u64,
     /// What happened at the destination, when one is configured.
     pub upload: Option<UploadOutcome>,
 }

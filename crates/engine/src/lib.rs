@@ -375,6 +375,12 @@ impl Engine {
         self.store.runs(limit)
     }
 
+    /// When every registered source last had a run started (the oldest
+    /// of their newest runs): what the schedule counts from.
+    pub fn last_full_run_started(&self) -> Result<Option<String>> {
+        self.store.last_full_run_started()
+    }
+
     // ---- run/backup.rs ----
 
     /// Backs up the named sources (all when `names` is empty). Holds the

@@ -283,7 +283,7 @@ describe("overview", () => {
     expect($('.source-card[data-name="shop"] .source-progress').hidden).toBe(false);
     await event({
       event: "source_finished",
-      outcome: { source: "shop", kind: "sqlite", status: "backed_up", id: "p2", size_bytes: 1, tables: 1, rows: 1, error: null, error_code: null, removed_by_retention: [], upload: null },
+      outcome: { source: "shop", kind: "sqlite", status: "backed_up", id: "p2", size_bytes: 1, tables: 1, rows: 1, error: null, error_code: null, removed_by_retention: [], unsettled: 0, upload: null },
     });
     await event({ event: "run_finished", failed: 0 });
     const { tray_available: _, ...pushed } = overview({ sources: [sourceStatus({ last_verified: point({ rows: 1 }) })] });

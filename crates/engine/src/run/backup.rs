@@ -81,6 +81,7 @@ impl Ctx<'_> {
                     error: Some(e.to_string()),
                     error_code: Some(e.code()),
                     removed_by_retention: vec![],
+                    unsettled: 0,
                     upload: None,
                 },
             };
@@ -144,6 +145,7 @@ impl Ctx<'_> {
                 error: None,
                 error_code: None,
                 removed_by_retention: vec![],
+                unsettled: 0,
                 upload: None,
             });
         }
@@ -202,6 +204,7 @@ impl Ctx<'_> {
             error: None,
             error_code: None,
             removed_by_retention: removed,
+            unsettled: stats.unsettled,
             upload: None,
         })
     }

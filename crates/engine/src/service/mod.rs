@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 mod clock;
 pub(crate) mod schedule;
+mod watch;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 
@@ -223,8 +224,13 @@ impl Drop for Service {
     }
 }
 
+/// How long a folder stays quiet after a change, beyond the settle time,
+/// before the change is backed up.
+const QUIET_AFTER_CHANGE: Duration = Duration::from_secs(1);
+
 fn scheduler(shared: &Shared) {
     let mut last_check: Option<Duration> = None;
+    let mut watch = watch::FolderWatch::new(Arc::clone(&shared.clock), &shared.home);
     loop {
         let (manual, recheck) = {
             let mut c = shared.control();
@@ -245,7 +251,30 @@ fn scheduler(shared: &Shared) {
             }
         };
         if manual || is_due(shared, &engine) {
-            run(shared, &engine);
+            watch.unsettled(run(shared, &engine, &[]), shared.clock.monotonic());
+            publish(shared, &engine);
+            last_check = Some(shared.clock.monotonic());
+            shared.control().ticks += 1;
+            continue;
+        }
+        // Folder sources: watched while the service runs; one changed and
+        // quiet since is backed up now, not at the next interval.
+        if let Ok(sources) = engine.sources() {
+            watch.set(
+                sources
+                    .into_iter()
+                    .filter(|s| s.kind == crate::source::SourceKind::Folder)
+                    .map(|s| (s.name, s.path))
+                    .collect(),
+            );
+        }
+        let changed = watch.due(
+            shared.clock.monotonic(),
+            shared.config.settle + QUIET_AFTER_CHANGE,
+        );
+        if !changed.is_empty() && !engine.paused().unwrap_or(false) {
+            tracing::info!(sources = ?changed, "folders changed: backing them up");
+            watch.unsettled(run(shared, &engine, &changed), shared.clock.monotonic());
             publish(shared, &engine);
             last_check = Some(shared.clock.monotonic());
             shared.control().ticks += 1;
@@ -258,7 +287,8 @@ fn scheduler(shared: &Shared) {
         }
         drop(engine);
         shared.control().ticks += 1;
-        wait(shared, Duration::from_secs(1));
+        let step = if watch.pending() { 250 } else { 1000 };
+        wait(shared, Duration::from_millis(step));
     }
 }
 
@@ -294,9 +324,10 @@ fn is_due(shared: &Shared, engine: &Engine) -> bool {
     // earlier session), or the one this service started, on its own clock.
     let now = shared.clock.now();
     let recorded = engine
-        .runs(1)
+        .last_full_run_started()
         .ok()
-        .and_then(|r| r.first().and_then(|r| parse_time(&r.started_at)));
+        .flatten()
+        .and_then(|t| parse_time(&t));
     // A run dated in the future means the clock went back (a laptop waking
     // with a wrong clock, a corrected time): taken at its word, it would
     // suspend scheduled backups until that date, silently. It is ignored.
@@ -315,11 +346,18 @@ fn is_due(shared: &Shared, engine: &Engine) -> bool {
     schedule.next_run(last, now).is_some_and(|d| d <= now)
 }
 
-fn run(shared: &Shared, engine: &Engine) {
+/// A run of `names` (every source when empty). Returns the folder
+/// sources that left files still being written for a later run.
+fn run(shared: &Shared, engine: &Engine, names: &[String]) -> Vec<String> {
     let previous_start = {
         let mut c = shared.control();
         c.running = Some(Vec::new());
-        c.last_started.replace(shared.clock.now())
+        // Only a run of everything is the schedule's.
+        if names.is_empty() {
+            c.last_started.replace(shared.clock.now())
+        } else {
+            c.last_started
+        }
     };
     publish(shared, engine);
     // A panic anywhere in a run must not end the scheduler (it would stay
@@ -330,7 +368,7 @@ fn run(shared: &Shared, engine: &Engine) {
         if std::mem::take(&mut shared.control().panic_next_run) {
             panic!("a fault injected by a test");
         }
-        engine.backup(&[], &mut |e| {
+        engine.backup(names, &mut |e| {
             track(shared, &e);
             shared.broadcast(&e);
             if matches!(e, Event::SourceFinished { .. }) {
@@ -381,8 +419,16 @@ fn run(shared: &Shared, engine: &Engine) {
                     o.error.as_deref().unwrap_or("")
                 );
             }
+            outcomes
+                .into_iter()
+                .filter(|o| o.unsettled > 0)
+                .map(|o| o.source)
+                .collect()
         }
-        Err(e) => tracing::warn!("backup postponed: {e}"),
+        Err(e) => {
+            tracing::warn!("backup postponed: {e}");
+            Vec::new()
+        }
     }
 }
 

@@ -127,6 +127,8 @@ impl ContentStore for NoContent {
 pub struct SnapshotStats {
     pub tables: u64,
     pub rows: u64,
+    /// A folder: files still being written, left for a later run.
+    pub unsettled: u64,
 }
 
 /// Where a snapshot is in its work: a table and the rows read so far.

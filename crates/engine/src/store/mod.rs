@@ -888,6 +888,20 @@ impl Store {
     }
 
     /// The most recent runs, newest first.
+    /// When the schedule last ran everything: the oldest of each
+    /// registered source's newest run start (a run of some sources only —
+    /// a folder that changed — does not move the schedule of the others).
+    pub fn last_full_run_started(&self) -> Result<Option<String>> {
+        self.db
+            .query_row(
+                "SELECT min(last) FROM (SELECT max(r.started_at) AS last FROM runs r \
+                 JOIN sources s ON s.name = r.source GROUP BY r.source)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
     pub fn runs(&self, limit: u32) -> Result<Vec<RunRecord>> {
         let mut stmt = self
             .db

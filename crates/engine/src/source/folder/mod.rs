@@ -344,6 +344,7 @@ impl Source for FolderSource {
         Ok(SnapshotStats {
             tables: folder.files.len() as u64,
             rows: folder.bytes(),
+            unsettled: folder.unsettled.len() as u64,
         })
     }
 

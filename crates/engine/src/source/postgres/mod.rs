@@ -353,6 +353,7 @@ impl Source for PostgresSource {
         Ok(SnapshotStats {
             tables: stats.tables,
             rows: stats.rows,
+            unsettled: 0,
         })
     }
 
