@@ -108,6 +108,65 @@ impl Lang {
         }
     }
 
+    /// A size as people read it in this language: "1.2 GB", "1,2 Go".
+    pub fn bytes(self, n: u64) -> String {
+        let units = match self.pick(["en", "fr", "pt"]) {
+            "fr" => ["o", "Ko", "Mo", "Go", "To"],
+            _ => ["B", "KB", "MB", "GB", "TB"],
+        };
+        let mut v = n as f64;
+        let mut i = 0;
+        while v >= 1000.0 && i < units.len() - 1 {
+            v /= 1000.0;
+            i += 1;
+        }
+        let text = if i == 0 {
+            format!("{n}")
+        } else {
+            format!("{v:.1}")
+        };
+        let text = match self.pick(["en", "fr", "pt"]) {
+            "en" => text,
+            _ => text.replace('.', ","),
+        };
+        format!("{text} {}", units[i])
+    }
+
+    /// A duration left, rounded: "40 s", "3 min", "2 h 05".
+    pub fn left(self, secs: u64) -> String {
+        let word = self.pick(["left", "restantes", "restantes"]);
+        match secs {
+            0..60 => format!("{secs} s {word}"),
+            60..3600 => format!("{} min {word}", secs.div_ceil(60)),
+            _ => format!("{} h {:02} {word}", secs / 3600, (secs % 3600) / 60),
+        }
+    }
+
+    /// Progress line of the tray while an upload runs: bytes, rate, time
+    /// left.
+    pub fn upload_progress(
+        self,
+        source: &str,
+        bytes: u64,
+        total: u64,
+        rate: u64,
+        eta: Option<u64>,
+    ) -> String {
+        let mut line = format!(
+            "{} {source}: {} / {}",
+            self.pick(["Uploading", "Envoi de", "A enviar"]),
+            self.bytes(bytes),
+            self.bytes(total)
+        );
+        if rate > 0 {
+            line.push_str(&format!(", {}/s", self.bytes(rate)));
+        }
+        if let Some(eta) = eta {
+            line.push_str(&format!(", {}", self.left(eta)));
+        }
+        line
+    }
+
     /// Progress line of the tray while backing up.
     pub fn progress(self, source: &str, percent: Option<u64>, rows: u64) -> String {
         match percent {
@@ -170,6 +229,24 @@ impl Lang {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn upload_progress_says_bytes_rate_and_time_left_in_each_language() {
+        let en =
+            Lang::En.upload_progress("clips", 1_200_000_000, 3_000_000_000, 25_000_000, Some(72));
+        assert_eq!(
+            en,
+            "Uploading clips: 1.2 GB / 3.0 GB, 25.0 MB/s, 2 min left"
+        );
+        let fr =
+            Lang::Fr.upload_progress("clips", 1_200_000_000, 3_000_000_000, 25_000_000, Some(40));
+        assert_eq!(
+            fr,
+            "Envoi de clips: 1,2 Go / 3,0 Go, 25,0 Mo/s, 40 s restantes"
+        );
+        let pt = Lang::Pt.upload_progress("clips", 500, 3_000_000_000, 0, None);
+        assert_eq!(pt, "A enviar clips: 500 B / 3,0 GB");
+    }
 
     #[test]
     fn locales_pick_their_language() {

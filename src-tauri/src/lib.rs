@@ -231,18 +231,20 @@ fn on_event(
                 return;
             }
             *last = Instant::now();
-            let percent = match e {
-                Event::UploadProgress { bytes, total, .. } if *total > 0 => {
-                    Some(bytes * 100 / total)
-                }
-                _ => None,
-            };
             let lang = nuage.lang();
-            let line = format!(
-                "{} — {}",
-                lang.state(AppState::BackingUp),
-                lang.progress(source, percent, *rows)
-            );
+            let detail = match e {
+                Event::UploadProgress {
+                    bytes,
+                    total,
+                    bytes_per_sec,
+                    eta_secs,
+                    ..
+                } if *total > 0 => {
+                    lang.upload_progress(source, *bytes, *total, *bytes_per_sec, *eta_secs)
+                }
+                _ => lang.progress(source, None, *rows),
+            };
+            let line = format!("{} — {detail}", lang.state(AppState::BackingUp));
             if let Some(t) = app.try_state::<tray::Tray>() {
                 t.show_line(&line);
             }

@@ -182,6 +182,8 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
         rows: Math.max(p.rows, prev?.table === p.table ? (prev?.rows ?? 0) : 0),
         bytes: p.bytes ?? prev?.bytes ?? null,
         total: p.total ?? prev?.total ?? null,
+        bytes_per_sec: p.bytes_per_sec ?? prev?.bytes_per_sec ?? null,
+        eta_secs: p.eta_secs ?? prev?.eta_secs ?? null,
       });
     }
   }
@@ -234,7 +236,7 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
   function progressOf(source: string): RunProgress {
     let p = ctx.progress.get(source);
     if (!p) {
-      p = { source, table: null, rows: 0, bytes: null, total: null };
+      p = { source, table: null, rows: 0, bytes: null, total: null, bytes_per_sec: null, eta_secs: null };
       ctx.progress.set(source, p);
     }
     return p;
@@ -249,7 +251,7 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
         applyPushed({ ...e.overview, tray_available: ctx.overview?.tray_available ?? true });
         break;
       case "source_started":
-        ctx.progress.set(e.source, { source: e.source, table: null, rows: 0, bytes: null, total: null });
+        ctx.progress.set(e.source, { source: e.source, table: null, rows: 0, bytes: null, total: null, bytes_per_sec: null, eta_secs: null });
         break;
       case "snapshot_progress": {
         const p = progressOf(e.source);
@@ -261,6 +263,8 @@ export function startApp(root: HTMLElement, opts: AppOptions = {}): AppHandle {
         const p = progressOf(e.source);
         p.bytes = e.bytes;
         p.total = e.total;
+        p.bytes_per_sec = e.bytes_per_sec > 0 ? e.bytes_per_sec : null;
+        p.eta_secs = e.eta_secs;
         break;
       }
       // The service sends a state_changed (with the new overview) after each.

@@ -28,7 +28,11 @@ export type Problem = { code: ErrorCode, message: string, action: Action, source
 /**
  * Progress of one source in the run in progress.
  */
-export type RunProgress = { source: string, table: string | null, rows: number, bytes: number | null, total: number | null, };
+export type RunProgress = { source: string, table: string | null, rows: number, bytes: number | null, total: number | null, 
+/**
+ * The upload's rate and the time left at it.
+ */
+bytes_per_sec: number | null, eta_secs: number | null, };
 
 /**
  * The kinds of destination, for display.
@@ -327,7 +331,7 @@ export type BackupSelector = { "point": string } | { "file": string };
  * The event stream: the CLI draws progress bars from it, the desktop app
  * forwards it to the UI and the tray.
  */
-export type Event = { "event": "run_started", sources: Array<string>, } | { "event": "source_started", source: string, } | { "event": "snapshot_progress", source: string, table: string, rows: number, } | { "event": "source_finished", outcome: SourceOutcome, } | { "event": "run_finished", failed: number, } | { "event": "restore_progress", table: string, rows: number, } | { "event": "upload_progress", source: string, point: string, bytes: number, total: number, } | { "event": "state_changed", overview: Overview, };
+export type Event = { "event": "run_started", sources: Array<string>, } | { "event": "source_started", source: string, } | { "event": "snapshot_progress", source: string, table: string, rows: number, } | { "event": "source_finished", outcome: SourceOutcome, } | { "event": "run_finished", failed: number, } | { "event": "restore_progress", table: string, rows: number, } | { "event": "upload_progress", source: string, point: string, bytes: number, total: number, bytes_per_sec: number, eta_secs: number | null, } | { "event": "state_changed", overview: Overview, };
 
 export type SourceOutcome = { source: string, 
 /**

@@ -337,6 +337,20 @@ impl Spinner {
             Event::RestoreProgress { table, rows } => {
                 bar.set_message(format!("restoring {table} ({rows} rows)"))
             }
+            Event::UploadProgress {
+                source,
+                bytes,
+                total,
+                bytes_per_sec,
+                eta_secs,
+                ..
+            } => bar.set_message(upload_line(
+                source,
+                *bytes,
+                *total,
+                *bytes_per_sec,
+                *eta_secs,
+            )),
             Event::SourceFinished { outcome } => bar.println(describe_outcome(outcome)),
             _ => {}
         }
@@ -346,6 +360,26 @@ impl Spinner {
             b.finish_and_clear();
         }
     }
+}
+
+/// "clips: uploading 1.2 GB of 3.0 GB, 25.0 MB/s, 1 min 12 s left".
+fn upload_line(source: &str, bytes: u64, total: u64, rate: u64, eta: Option<u64>) -> String {
+    let mut line = format!(
+        "{source}: uploading {} of {}",
+        human_bytes(bytes),
+        human_bytes(total)
+    );
+    if rate > 0 {
+        line.push_str(&format!(", {}/s", human_bytes(rate)));
+    }
+    if let Some(s) = eta {
+        line.push_str(&match s {
+            0..60 => format!(", {s} s left"),
+            60..3600 => format!(", {} min {} s left", s / 60, s % 60),
+            _ => format!(", {} h {} min left", s / 3600, (s % 3600) / 60),
+        });
+    }
+    line
 }
 
 fn describe_outcome(o: &nuage_engine::SourceOutcome) -> String {

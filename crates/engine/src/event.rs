@@ -73,15 +73,49 @@ pub enum Event {
         table: String,
         rows: u64,
     },
+    /// Bytes of a restore point (a folder's: of its files) sent so far,
+    /// with the rate since this upload started and the time left at it.
     UploadProgress {
         source: String,
         point: String,
         bytes: u64,
         total: u64,
+        bytes_per_sec: u64,
+        eta_secs: Option<u64>,
     },
     /// What the overview shows changed (sent by the
     /// [`crate::service::Service`], computed once for every subscriber).
     StateChanged {
         overview: Box<crate::status::Overview>,
     },
+}
+
+/// The rate of one upload: bytes per second since it started (bytes
+/// already there when it started, a resumed session's, are not counted),
+/// and the seconds left at that rate.
+pub(crate) struct Rate {
+    started: std::time::Instant,
+    base: Option<u64>,
+}
+
+impl Rate {
+    pub(crate) fn start() -> Rate {
+        Rate {
+            started: std::time::Instant::now(),
+            base: None,
+        }
+    }
+
+    /// (bytes per second, seconds left) when `bytes` of `total` are sent.
+    pub(crate) fn at(&mut self, bytes: u64, total: u64) -> (u64, Option<u64>) {
+        let base = *self.base.get_or_insert(bytes);
+        let secs = self.started.elapsed().as_secs_f64();
+        let sent = bytes.saturating_sub(base);
+        if secs < 0.2 || sent == 0 {
+            return (0, None);
+        }
+        let rate = (sent as f64 / secs) as u64;
+        let left = total.saturating_sub(bytes);
+        (rate, (rate > 0).then(|| left.div_ceil(rate)))
+    }
 }

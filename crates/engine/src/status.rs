@@ -189,6 +189,9 @@ pub struct RunProgress {
     pub rows: u64,
     pub bytes: Option<u64>,
     pub total: Option<u64>,
+    /// The upload's rate and the time left at it.
+    pub bytes_per_sec: Option<u64>,
+    pub eta_secs: Option<u64>,
 }
 
 /// The kinds of destination, for display.

@@ -149,6 +149,8 @@ export const en = {
   "progress.table": "Copying table {table}: {rows} rows",
   "progress.upload": "Uploaded {done} of {total}",
   "progress.upload_label": "Upload of {name}",
+  "progress.rate": "{rate}/s",
+  "progress.left": "{left} left",
 
   "signin.title": "Sign in to Microsoft",
   "signin.intro": "Nuage signs in with a one-time code: you approve access in your web browser, Nuage never sees your password.",

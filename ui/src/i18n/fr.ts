@@ -150,6 +150,8 @@ export const fr: Dict = {
   "progress.table": "Copie de la table {table} : {rows} lignes",
   "progress.upload": "{done} envoyés sur {total}",
   "progress.upload_label": "Envoi de {name}",
+  "progress.rate": "{rate}/s",
+  "progress.left": "encore {left}",
 
   "signin.title": "Connexion à Microsoft",
   "signin.intro": "Nuage se connecte avec un code à usage unique : vous autorisez l'accès dans votre navigateur, et Nuage ne voit jamais votre mot de passe.",

@@ -150,6 +150,8 @@ export const pt: Dict = {
   "progress.table": "A copiar a tabela {table}: {rows} linhas",
   "progress.upload": "Enviados {done} de {total}",
   "progress.upload_label": "Envio de {name}",
+  "progress.rate": "{rate}/s",
+  "progress.left": "faltam {left}",
 
   "signin.title": "Iniciar sessão na Microsoft",
   "signin.intro": "O Nuage inicia sessão com um código de utilização única: autoriza o acesso no seu navegador e o Nuage nunca vê a sua palavra-passe.",

@@ -35,7 +35,7 @@ describe("state badge", () => {
     const { tray_available: _, ...pushed } = overview({
       state: "backing_up",
       summary: "backing up shop",
-      running: [{ source: "shop", table: "orders", rows: 1200, bytes: null, total: null }],
+      running: [{ source: "shop", table: "orders", rows: 1200, bytes: null, total: null, bytes_per_sec: null, eta_secs: null }],
     });
     await event({ event: "state_changed", overview: pushed });
     await until(() => expect($("#state-badge").dataset.state).toBe("backing_up"));
@@ -260,7 +260,7 @@ describe("overview", () => {
 
   test("progress events update the card without fetching the overview", async () => {
     const { backend } = await boot({
-      overview: () => overview({ state: "backing_up", running: [{ source: "shop", table: null, rows: 0, bytes: null, total: null }] }),
+      overview: () => overview({ state: "backing_up", running: [{ source: "shop", table: null, rows: 0, bytes: null, total: null, bytes_per_sec: null, eta_secs: null }] }),
     });
     const before = backend.called("overview").length;
     await event({ event: "snapshot_progress", source: "shop", table: "orders", rows: 1200 });
@@ -268,16 +268,21 @@ describe("overview", () => {
     expect(box.hidden).toBe(false);
     expect(box.textContent).toContain("orders");
     expect(box.textContent).toContain("1,200");
-    await event({ event: "upload_progress", source: "shop", point: "p2", bytes: 1 * MB, total: 4 * MB });
+    await event({ event: "upload_progress", source: "shop", point: "p2", bytes: 1 * MB, total: 4 * MB, bytes_per_sec: 2 * MB, eta_secs: 90 });
     const bar = $('.source-card[data-name="shop"] progress') as HTMLProgressElement;
     expect(bar.value).toBe(1 * MB);
     expect(bar.max).toBe(4 * MB);
+    // Bytes, rate and time left.
+    const line = $('.source-card[data-name="shop"] .progress-upload').textContent ?? "";
+    expect(line).toContain("1 MB");
+    expect(line).toContain("2 MB/s");
+    expect(line).toContain("1 min 30 s left");
     expect(backend.called("overview").length).toBe(before);
   });
 
   test("the end of a run: the state_changed that follows updates the cards, nothing is fetched", async () => {
     const { backend } = await boot({
-      overview: () => overview({ state: "backing_up", running: [{ source: "shop", table: "orders", rows: 10, bytes: null, total: null }] }),
+      overview: () => overview({ state: "backing_up", running: [{ source: "shop", table: "orders", rows: 10, bytes: null, total: null, bytes_per_sec: null, eta_secs: null }] }),
     });
     const fetched = backend.called("overview").length;
     expect($('.source-card[data-name="shop"] .source-progress').hidden).toBe(false);

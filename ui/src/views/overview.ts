@@ -5,7 +5,7 @@ import { api, type Account, type Action, type AppOverview, type SetupSteps, type
 import type { Ctx, View } from "../context";
 import { h, keepFocus } from "../dom";
 import { errorParts, headline } from "../errors";
-import { fmtBytes, fmtCounts, fmtNextRun, fmtNumber, fmtRelative } from "../format";
+import { fmtBytes, fmtCounts, fmtDuration, fmtNextRun, fmtNumber, fmtRelative } from "../format";
 import { t, tp, type Key } from "../i18n";
 
 const ACTION_KEYS: Record<Action, Key | null> = {
@@ -411,7 +411,10 @@ export function overviewView(ctx: Ctx): View {
     if (p.total != null && p.bytes != null && p.total > 0) {
       bar.max = p.total;
       bar.value = Math.min(p.bytes, p.total);
-      lines.push(bar, h("p", { class: "progress-upload" }, t("progress.upload", { done: fmtBytes(p.bytes), total: fmtBytes(p.total) })));
+      const parts = [t("progress.upload", { done: fmtBytes(p.bytes), total: fmtBytes(p.total) })];
+      if (p.bytes_per_sec != null) parts.push(t("progress.rate", { rate: fmtBytes(p.bytes_per_sec) }));
+      if (p.eta_secs != null) parts.push(t("progress.left", { left: fmtDuration(p.eta_secs * 1000) }));
+      lines.push(bar, h("p", { class: "progress-upload" }, parts.join(", ")));
     } else {
       lines.push(bar);
     }

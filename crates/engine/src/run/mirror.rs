@@ -163,6 +163,7 @@ impl Ctx<'_> {
             .collect();
         let total: u64 = todo.iter().map(|f| f.size).sum();
         let mut sent_before = 0u64;
+        let mut rate = crate::event::Rate::start();
         for f in todo {
             let path = format!("{}/{}", s.name, f.remote);
             if versions.remove(&f.blake3) {
@@ -182,11 +183,14 @@ impl Ctx<'_> {
             let mut journal = self.journal(&journal_key, key, f.size)?;
             let source = s.name.clone();
             let result = dest.put_file(&path, &local, &mut journal, &mut |sent| {
+                let (bytes_per_sec, eta_secs) = rate.at(sent_before + sent, total);
                 events(Event::UploadProgress {
                     source: source.clone(),
                     point: p.id.clone(),
                     bytes: sent_before + sent,
                     total,
+                    bytes_per_sec,
+                    eta_secs,
                 })
             });
             let remote = result?;

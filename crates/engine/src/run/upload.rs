@@ -304,17 +304,21 @@ impl Ctx<'_> {
         };
         let mut journal = self.journal(&p.id, key, p.size_bytes)?;
         let source = p.source.clone();
+        let mut rate = crate::event::Rate::start();
         let result = dest.upload(
             &p.source,
             &file_name(&p.id),
             &p.file,
             &mut journal,
             &mut |sent| {
+                let (bytes_per_sec, eta_secs) = rate.at(sent, p.size_bytes);
                 events(Event::UploadProgress {
                     source: source.clone(),
                     point: p.id.clone(),
                     bytes: sent,
                     total: p.size_bytes,
+                    bytes_per_sec,
+                    eta_secs,
                 })
             },
         );

@@ -467,11 +467,15 @@ fn track(shared: &Shared, e: &Event) {
             source,
             bytes,
             total,
+            bytes_per_sec,
+            eta_secs,
             ..
         } => {
             let i = entry(running, source);
             running[i].bytes = Some(*bytes);
             running[i].total = Some(*total);
+            running[i].bytes_per_sec = (*bytes_per_sec > 0).then_some(*bytes_per_sec);
+            running[i].eta_secs = *eta_secs;
         }
         Event::SourceFinished { outcome } => running.retain(|p| p.source != outcome.source),
         _ => {}
