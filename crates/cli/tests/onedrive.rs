@@ -1040,3 +1040,70 @@ fn a_folder_is_mirrored_as_browsable_files_and_every_point_restores_from_onedriv
         o.describe()
     );
 }
+
+#[test]
+fn a_one_gigabyte_clip_killed_mid_upload_resends_at_most_one_fragment() {
+    let c = Cloud::new();
+    let dir = c.env.path("cameras");
+    std::fs::create_dir(&dir).unwrap();
+    let clip = dir.join("garage door 2026-12-06.mp4");
+    {
+        // 1 GiB of incompressible bytes, written in pieces.
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&clip).unwrap());
+        let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            for chunk in block.chunks_mut(8) {
+                rng ^= rng << 13;
+                rng ^= rng >> 7;
+                rng ^= rng << 17;
+                chunk.copy_from_slice(&rng.to_le_bytes()[..chunk.len()]);
+            }
+            f.write_all(&block).unwrap();
+        }
+    }
+    std::fs::write(dir.join("index.json"), br#"{"clips":1}"#).unwrap();
+    c.ok(&["source", "add", "--folder", s(&dir), "--name", "cameras"]);
+    c.signed_in_with_folder("Backups");
+    let mut cmd = c.cmd(&["backup"]);
+    cmd.env("NUAGE_SETTLE_MS", "0")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = cmd.spawn().unwrap();
+    let size = wait_for_upload(&c, 300 << 20);
+    unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
+    child.wait().unwrap();
+    assert_eq!(size, 1 << 30);
+    let fragments_before = fragment_puts(&c.state());
+    assert!(
+        c.emu
+            .file_bytes("personal", "/Backups/cameras/garage door 2026-12-06.mp4")
+            .is_none(),
+        "half a clip is never in OneDrive under its name"
+    );
+
+    let mut cmd = c.cmd(&["backup", "--json"]);
+    cmd.env("NUAGE_SETTLE_MS", "0");
+    let o = run_command(cmd, Duration::from_secs(300));
+    assert!(o.succeeded(), "{}", o.describe());
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    // Resumed where the server stopped: at most one fragment sent twice.
+    let fragment = 10 << 20;
+    let needed = (1u64 << 30).div_ceil(fragment);
+    let sent = fragment_puts(&c.state());
+    assert!(
+        sent <= needed + 1,
+        "{sent} fragments for {needed} needed ({fragments_before} before the kill)"
+    );
+    let files = c.files("personal");
+    let (_, len, qx) = files
+        .iter()
+        .find(|f| f.0 == "/Backups/cameras/garage door 2026-12-06.mp4")
+        .expect("the clip is in OneDrive");
+    assert_eq!(*len, 1 << 30);
+    let mut h = nuage_graph::QuickXorHash::new();
+    std::io::copy(&mut std::fs::File::open(&clip).unwrap(), &mut h).unwrap();
+    assert_eq!(qx, &h.to_base64(), "the clip in OneDrive is the local one");
+}
