@@ -31,6 +31,8 @@ command -v npm >/dev/null || need_apt+=(nodejs npm)
 # themselves (tests/pgserver), and PgBouncer in front of it.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
+# make bench compares folder sources with `rclone copy`.
+command -v rclone >/dev/null || need_apt+=(rclone)
 # The fidelity tests run real Python libraries in a virtual environment.
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_apt+=(python3-venv)
 # `make deb`: Tauri's bundler looks the appindicator library up with pkg-config.

@@ -77,6 +77,27 @@ impl AtomicFile {
     }
 }
 
+/// Makes everything written to the file system holding `path` durable
+/// (Linux's `syncfs`; elsewhere `sync`).
+pub fn sync_filesystem(path: &Path) -> Result<()> {
+    let dir = File::open(path).map_err(|e| Error::io("sync", path, e))?;
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: a valid open descriptor for the call's duration.
+        if unsafe { libc::syncfs(dir.as_raw_fd()) } != 0 {
+            return Err(Error::io("sync", path, io::Error::last_os_error()));
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        drop(dir);
+        // SAFETY: sync takes no arguments and cannot fail.
+        unsafe { libc::sync() };
+    }
+    Ok(())
+}
+
 impl Write for AtomicFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.file.as_mut().expect("open").write(buf)

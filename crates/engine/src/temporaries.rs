@@ -124,7 +124,38 @@ fn start_time(pid: u32) -> Option<u64> {
     after.split(' ').nth(19)?.parse().ok()
 }
 
+/// The name of a record that stands for every temporary Nuage leaves in
+/// a folder tree (the files of a folder source being mirrored: one record
+/// a run, not one per file).
+pub const TREE: &str = ".temporaries.nuage-tree";
+
+/// Records that temporaries may be left anywhere below `dir` (named as
+/// [`is_temporary_name`] says) until the guard drops.
+pub fn record_tree(dir: &Path) -> Recorded {
+    record(&dir.join(TREE))
+}
+
+/// Removes the files named like temporaries below `dir` (links are not
+/// followed).
+fn sweep_tree(dir: &Path) {
+    for e in walkdir::WalkDir::new(dir)
+        .follow_links(false)
+        .into_iter()
+        .flatten()
+    {
+        if e.file_type().is_file() && is_temporary_name(e.file_name()) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
+}
+
 fn remove_with_side_files(path: &Path) {
+    if path.file_name().is_some_and(|n| n == TREE) {
+        if let Some(dir) = path.parent() {
+            sweep_tree(dir);
+        }
+        return;
+    }
     // A staging folder (a folder being restored) goes whole; a link named
     // like one is only unlinked.
     if fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
@@ -202,6 +233,30 @@ pub fn sweep(dir: &Path) -> HashSet<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tree_record_sweeps_the_temporaries_a_dead_process_left_below_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let recs = dir.path().join("temporaries");
+        fs::create_dir(&recs).unwrap();
+        let mirror = dir.path().join("nas/clips");
+        fs::create_dir_all(mirror.join("jobs")).unwrap();
+        let half = mirror.join("jobs/.job-1.json.nuage-tmp-0badf00d");
+        let kept = mirror.join("jobs/job-2.json");
+        for f in [&half, &kept] {
+            fs::write(f, b"x").unwrap();
+        }
+        // A record of a process that is gone (no such pid).
+        fs::write(
+            recs.join("4000000000.1.00"),
+            mirror.join(TREE).as_os_str().as_bytes(),
+        )
+        .unwrap();
+        sweep(&recs);
+        assert!(!half.exists(), "a half-written file was left");
+        assert!(kept.exists(), "a file that is not a temporary was removed");
+        assert_eq!(fs::read_dir(&recs).unwrap().count(), 0);
+    }
 
     #[test]
     fn a_dead_process_s_temporaries_are_swept_and_a_live_one_s_are_not() {

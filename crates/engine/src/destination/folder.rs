@@ -13,12 +13,20 @@ use crate::fsutil::{AtomicFile, create_private_dir};
 
 pub struct FolderDestination {
     root: PathBuf,
+    /// The source folders files were put in by this run, each recorded
+    /// once as a tree of temporaries: a kill while a file is written
+    /// leaves nothing the next start does not sweep, without a record
+    /// (and a sync) per file.
+    trees: std::collections::HashMap<String, crate::temporaries::Recorded>,
 }
 
 impl FolderDestination {
     pub fn new(root: &Path) -> Result<FolderDestination> {
         let root = std::path::absolute(root).map_err(|e| Error::io("resolve", root, e))?;
-        Ok(FolderDestination { root })
+        Ok(FolderDestination {
+            root,
+            trees: Default::default(),
+        })
     }
 
     fn unavailable(&self, e: io::Error) -> Error {
@@ -62,13 +70,17 @@ impl FolderDestination {
     /// Copies `local` to `target` atomically (private from its first
     /// byte), reporting progress, and reads back what was stored.
     fn store(
-        &self,
+        &mut self,
         target: &Path,
         local: &Path,
         progress: &mut dyn FnMut(u64),
+        durable: bool,
     ) -> Result<(String, u64)> {
         let dir = target.parent().expect("has a parent");
         create_private_dir(dir)?;
+        if !durable {
+            return self.store_unsynced(target, local, progress);
+        }
         let mut out = AtomicFile::create(target)?;
         let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
         let mut buf = vec![0u8; 1 << 20];
@@ -87,6 +99,62 @@ impl FolderDestination {
         out.commit(true)?;
         // The hash is read back from the stored file: a check of what is
         // really on the disk, not of what was sent.
+        Self::hash_of(target).map_err(|e| Error::io("read back", target, e))
+    }
+
+    /// [`FolderDestination::store`] without waiting for the disk: written
+    /// beside its target, renamed into place, made durable by
+    /// [`Destination::flush_files`].
+    fn store_unsynced(
+        &mut self,
+        target: &Path,
+        local: &Path,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<(String, u64)> {
+        use std::os::unix::fs::OpenOptionsExt;
+        // Below the source's folder: <root>/<source>/….
+        let source = target
+            .strip_prefix(&self.root)
+            .ok()
+            .and_then(|r| r.components().next())
+            .map(|c| c.as_os_str().to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !self.trees.contains_key(&source) {
+            let recorded = crate::temporaries::record_tree(&self.root.join(&source));
+            self.trees.insert(source, recorded);
+        }
+        // Beside its target (a rename within one folder is the cheapest
+        // on every file system).
+        let tmp = crate::fsutil::temp_sibling(target, "tmp");
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(crate::fsutil::PRIVATE_FILE_MODE)
+            .open(&tmp)
+            .map_err(|e| Error::io("create", &tmp, e))?;
+        let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let mut sent = 0u64;
+        let copied = (|| -> Result<()> {
+            loop {
+                let n = io::Read::read(&mut input, &mut buf)
+                    .map_err(|e| Error::io("read", local, e))?;
+                if n == 0 {
+                    return Ok(());
+                }
+                out.write_all(&buf[..n])
+                    .map_err(|e| Error::io("write", target, e))?;
+                sent += n as u64;
+                progress(sent);
+            }
+        })();
+        drop(out);
+        if let Err(e) = copied.and_then(|()| {
+            fs::rename(&tmp, target).map_err(|e| Error::io("move into place", target, e))
+        }) {
+            let _ = fs::remove_file(&tmp);
+            return Err(e);
+        }
         Self::hash_of(target).map_err(|e| Error::io("read back", target, e))
     }
 
@@ -159,7 +227,7 @@ impl Destination for FolderDestination {
         }
         let dir = target.parent().expect("has a parent");
         create_private_dir(dir)?;
-        let (quickxor, size) = self.store(&target, local, progress)?;
+        let (quickxor, size) = self.store(&target, local, progress, true)?;
         Ok(RemoteFile {
             name: name.to_string(),
             size,
@@ -313,7 +381,7 @@ impl Destination for FolderDestination {
     ) -> Result<RemoteFile> {
         let target = self.tree(path)?;
         self.check_root()?;
-        let (quickxor, size) = self.store(&target, local, progress)?;
+        let (quickxor, size) = self.store(&target, local, progress, false)?;
         Ok(RemoteFile {
             name: path.to_string(),
             size,
@@ -365,6 +433,15 @@ impl Destination for FolderDestination {
         fs::rename(&src, &dst).map_err(|e| self.unavailable(e))?;
         crate::fsutil::sync_parent(&dst)?;
         crate::fsutil::sync_parent(&src)
+    }
+
+    fn flush_files(&mut self) -> Result<()> {
+        // One sync for every file put since the last: as durable as a
+        // sync per file, without waiting for the disk thousands of times.
+        crate::fsutil::sync_filesystem(&self.root).map_err(|e| match e {
+            Error::Io { cause, .. } => self.unavailable(cause),
+            other => other,
+        })
     }
 
     fn delete_path(&mut self, path: &str) -> Result<()> {

@@ -141,6 +141,12 @@ pub trait Destination: Send {
     fn move_path(&mut self, from: &str, to: &str) -> Result<()>;
     /// Deletes the file at `path` (absent is success).
     fn delete_path(&mut self, path: &str) -> Result<()>;
+    /// Makes every file put so far durable (a folder on a disk writes many
+    /// small files without waiting for each, then syncs once); called
+    /// before a manifest that lists them is uploaded.
+    fn flush_files(&mut self) -> Result<()> {
+        Ok(())
+    }
     /// The files directly in the folder `dir` (a tree path), sorted by
     /// name, with sizes (hashes where listings carry them). An absent
     /// folder is empty.

@@ -179,10 +179,22 @@ impl Ctx<'_> {
             if !found.is_some_and(|n| n.size == f.size && n.mtime_ns == f.mtime_ns) {
                 return Err(changed_since(&f.path));
             }
+            // A resumable session is kept for big files only: a small one
+            // goes in one request (and costs no write to the state
+            // database).
+            let resumable =
+                dest.capabilities().resumable && f.size > nuage_graph::client::SIMPLE_UPLOAD_MAX;
             let journal_key = format!("file {} {}", s.name, f.blake3);
-            let mut journal = self.journal(&journal_key, key, f.size)?;
+            let mut kept;
+            let mut none = crate::destination::NoJournal;
+            let journal: &mut dyn crate::destination::UploadJournal = if resumable {
+                kept = self.journal(&journal_key, key, f.size)?;
+                &mut kept
+            } else {
+                &mut none
+            };
             let source = s.name.clone();
-            let result = dest.put_file(&path, &local, &mut journal, &mut |sent| {
+            let result = dest.put_file(&path, &local, journal, &mut |sent| {
                 let (bytes_per_sec, eta_secs) = rate.at(sent_before + sent, total);
                 events(Event::UploadProgress {
                     source: source.clone(),
@@ -194,16 +206,17 @@ impl Ctx<'_> {
                 })
             });
             let remote = result?;
+            if resumable {
+                self.store.forget_upload(&journal_key, key)?;
+            }
             if !same(&remote, f) {
                 // Changed while it was sent: the destination holds a newer
                 // version, which the next snapshot will list.
-                self.store.forget_upload(&journal_key, key)?;
                 return Err(changed_since(&f.path));
             }
-            self.store.forget_upload(&journal_key, key)?;
             sent_before += f.size;
         }
-        Ok(())
+        dest.flush_files()
     }
 
     /// Fills in what changed between consecutive local points of each
