@@ -59,6 +59,7 @@ bench: deps
 	@bash bench/run.sh
 	@bash bench/upload.sh
 	@bash bench/pg.sh
+	@bash bench/folder.sh
 	@bash bench/app.sh
 
 fmt:

@@ -57,6 +57,9 @@ for r in $(seq "$RUNS"); do
   "$BIN/nuage" destination folder "$dn" >/dev/null
   sync
   timed "$OUT/r-first-$r" rclone copy "$src" "$dr"
+  # rclone leaves its copies in the page cache; nuage makes them durable
+  # (one syncfs) before the manifest: the same durability costs this.
+  timed "$OUT/s-first-$r" sync -f "$dr"
   timed "$OUT/n-first-$r" "$BIN/nuage" backup
   change "$r"
   sync
@@ -65,16 +68,18 @@ for r in $(seq "$RUNS"); do
   timed "$OUT/r-same-$r" rclone copy "$src" "$dr"
   timed "$OUT/n-same-$r" "$BIN/nuage" backup
   # The mirror is the folder, file for file.
-  diff -r -q "$src" "$dn/documents" | grep -v 'Only in .*documents: .nuage-versions\|Only in .*documents: [0-9-]*\.json\.zst' && { echo "bench: the mirror differs" >&2; exit 1; }
+  diff -r -q "$src" "$dn/documents" | grep -v 'Only in .*documents: .nuage-versions\|Only in .*documents: [0-9a-f-]*\.json\.zst' && { echo "bench: the mirror differs" >&2; exit 1; }
   rm -rf "$dn" "$dr"
 done
 col() { for r in $(seq "$RUNS"); do cut -d' ' -f"$2" "$OUT/$1-$r"; done | median; }
 for k in first incr same; do
   T[n-$k]=$(col "n-$k" 1) T[r-$k]=$(col "r-$k" 1) T[m-$k]=$(col "n-$k" 2)
 done
+T[s-first]=$(col s-first 1)
 rss=$(printf '%s\n' "${T[m-first]}" "${T[m-incr]}" "${T[m-same]}" | sort -n | tail -1)
 mb=$(echo "$bytes / 1000000" | bc -l)
-speed=$(echo "${T[r-first]} / ${T[n-first]}" | bc -l)
+speed=$(echo "(${T[r-first]} + ${T[s-first]}) / ${T[n-first]}" | bc -l)
+bare=$(echo "${T[r-first]} / ${T[n-first]}" | bc -l)
 {
   echo "## Folder source to a folder destination, $(date -u '+%Y-%m-%d %H:%M UTC')"
   echo
@@ -82,12 +87,12 @@ speed=$(echo "${T[r-first]} / ${T[n-first]}" | bc -l)
   echo
   echo "| run | nuage backup s | rclone copy s | nuage peak RSS MiB |"
   echo "|---|---:|---:|---:|"
-  printf '| first (everything sent, verified) | %.2f | %.2f | %.1f |\n' "${T[n-first]}" "${T[r-first]}" "$(echo "${T[m-first]} / 1024" | bc -l)"
+  printf '| first (everything sent, verified, durable) | %.2f | %.2f + %.2f sync | %.1f |\n' "${T[n-first]}" "${T[r-first]}" "${T[s-first]}" "$(echo "${T[m-first]} / 1024" | bc -l)"
   printf '| incremental (3 changed, 1 added, a clip renamed) | %.2f | %.2f | %.1f |\n' "${T[n-incr]}" "${T[r-incr]}" "$(echo "${T[m-incr]} / 1024" | bc -l)"
   printf '| unchanged | %.2f | %.2f | %.1f |\n' "${T[n-same]}" "${T[r-same]}" "$(echo "${T[m-same]} / 1024" | bc -l)"
   echo
   printf '| target | measured | |\n|---|---|---|\n'
-  printf '| first run ≥ 1× rclone'"'"'s speed | %.2f× | %s |\n' "$speed" "$([ "$(echo "$speed >= 1" | bc -l)" = 1 ] && echo PASS || echo FAIL)"
+  printf '| first run ≥ 1× rclone'"'"'s speed (both durable) | %.2f× (%.2f× rclone without its sync) | %s |\n' "$speed" "$bare" "$([ "$(echo "$speed >= 1" | bc -l)" = 1 ] && echo PASS || echo FAIL)"
   printf '| unchanged folder checked in < 1 s | %.2f s | %s |\n' "${T[n-same]}" "$([ "$(echo "${T[n-same]} < 1" | bc -l)" = 1 ] && echo PASS || echo FAIL)"
   printf '| peak RSS < 64 MiB | %.1f MiB | %s |\n' "$(echo "$rss / 1024" | bc -l)" "$([ "$rss" -lt 65536 ] && echo PASS || echo FAIL)"
 } | tee "$OUT/results.md"
