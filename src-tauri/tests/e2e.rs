@@ -294,54 +294,69 @@ async fn launch(emu: &nuage_emulator::Handle, extra_env: &[(&str, &str)]) -> Ses
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
 
-    let port = free_port();
-    let mut cmd = Command::new(&driver_bin);
-    for (k, v) in extra_env {
-        cmd.env(k, v);
-    }
-    let child = cmd
-        .args([
-            "--port",
-            &port.to_string(),
-            "--native-port",
-            &free_port().to_string(),
-        ])
-        .env("NUAGE_HOME", &home)
-        .env("NUAGE_CLIENT_ID", CLIENT_ID)
-        .env("NUAGE_AUTHORITY_URL", emu.authority_url())
-        .env("NUAGE_GRAPH_URL", emu.graph_url())
-        .env("NUAGE_RETRY_BUDGET_SECS", "5")
-        .env("LANG", "en_US.UTF-8")
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("XDG_CACHE_HOME", dir.path().join("cache"))
-        .env("XDG_DATA_HOME", dir.path().join("data"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start tauri-driver");
-    let driver = Driver { child, port };
-    let t = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", driver.port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "tauri-driver did not listen"
+    // The driver's ports are chosen free, then bound by tauri-driver and
+    // WebKitWebDriver: another test's server can take one in between, and
+    // the driver then drops the session request. A fresh pair of ports
+    // is tried then (a window that never appears still fails below).
+    let mut attempt = 0;
+    let (c, driver) = loop {
+        attempt += 1;
+        let port = free_port();
+        let mut cmd = Command::new(&driver_bin);
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
+        let child = cmd
+            .args([
+                "--port",
+                &port.to_string(),
+                "--native-port",
+                &free_port().to_string(),
+            ])
+            .env("NUAGE_HOME", &home)
+            .env("NUAGE_CLIENT_ID", CLIENT_ID)
+            .env("NUAGE_AUTHORITY_URL", emu.authority_url())
+            .env("NUAGE_GRAPH_URL", emu.graph_url())
+            .env("NUAGE_RETRY_BUDGET_SECS", "5")
+            .env("LANG", "en_US.UTF-8")
+            .env("XDG_CONFIG_HOME", dir.path().join("config"))
+            .env("XDG_CACHE_HOME", dir.path().join("cache"))
+            .env("XDG_DATA_HOME", dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tauri-driver");
+        let driver = Driver { child, port };
+        let t = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", driver.port)).is_err() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "tauri-driver did not listen"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut caps = serde_json::Map::new();
+        caps.insert("browserName".into(), json!("wry"));
+        caps.insert(
+            "tauri:options".into(),
+            json!({ "application": env!("CARGO_BIN_EXE_nuage-app") }),
         );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let mut caps = serde_json::Map::new();
-    caps.insert("browserName".into(), json!("wry"));
-    caps.insert(
-        "tauri:options".into(),
-        json!({ "application": env!("CARGO_BIN_EXE_nuage-app") }),
-    );
-    let mut builder = ClientBuilder::rustls().expect("rustls");
-    builder.capabilities(caps);
-    let url = format!("http://127.0.0.1:{}", driver.port);
-    let connect = builder.connect(&url);
-    let c = tokio::time::timeout(Duration::from_secs(60), connect)
-        .await
-        .expect("the app window did not appear within 60 s (another instance running?)")
-        .expect("a WebDriver session with the app");
+        let mut builder = ClientBuilder::rustls().expect("rustls");
+        builder.capabilities(caps);
+        let url = format!("http://127.0.0.1:{}", driver.port);
+        let connect = builder.connect(&url);
+        let c = tokio::time::timeout(Duration::from_secs(60), connect)
+            .await
+            .expect("the app window did not appear within 60 s (another instance running?)");
+        match c {
+            Ok(c) => break (c, driver),
+            Err(e) if attempt < 3 => {
+                eprintln!("the WebDriver session did not start ({e}); trying again on other ports");
+                drop(driver);
+            }
+            Err(e) => panic!("a WebDriver session with the app: {e}"),
+        }
+    };
     let ui = Ui {
         c,
         shots: std::env::var_os("NUAGE_SCREENSHOTS").map(PathBuf::from),
