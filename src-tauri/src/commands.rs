@@ -373,12 +373,24 @@ pub async fn add_source(
     path: String,
     name: Option<String>,
     password: Option<String>,
+    exclude: Option<Vec<String>>,
 ) -> CmdResult<SourceRecord> {
     let name = trimmed(name);
+    // A folder's patterns: blanks dropped.
+    let exclude: Vec<String> = exclude
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
     changing(&nuage, move |e| {
         let location = location(e.home(), &path)?;
+        let options = nuage_engine::SourceOptions {
+            exclude,
+            ..Default::default()
+        };
         Ok(
-            e.add_source_at(&location, name.as_deref(), password.as_deref())?
+            e.add_source_with(&location, name.as_deref(), password.as_deref(), &options)?
                 .0,
         )
     })
@@ -597,7 +609,15 @@ pub async fn restore(
     backup: BackupSelector,
     to: Option<String>,
     progress: Channel<Event>,
+    paths: Option<Vec<String>>,
 ) -> CmdResult<RestoreReport> {
+    // A folder's point: only these files or subfolders (all when none).
+    let paths: Vec<String> = paths
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.trim().trim_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .collect();
     let cancel = cancellable(&nuage);
     changing(&nuage, move |e| {
         let r = resolve(e, &backup)?;
@@ -610,9 +630,9 @@ pub async fn restore(
         Ok(match trimmed(to) {
             Some(to) => {
                 let to = PathBuf::from(location(e.home(), &to)?);
-                e.restore_to(&r, &to, false, &mut report, &cancel)?
+                e.restore_paths_to(&r, &to, &paths, false, &mut report, &cancel)?
             }
-            None => e.restore_in_place(&r, &mut report, &cancel)?,
+            None => e.restore_paths_in_place(&r, &paths, &mut report, &cancel)?,
         })
     })
     .await

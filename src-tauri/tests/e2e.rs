@@ -669,6 +669,87 @@ async fn a_postgresql_database_is_added_backed_up_and_restored_in_the_window() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_is_added_backed_up_and_one_file_of_it_restored_in_the_window() {
+    let emu = emulator();
+    let data = tempfile::tempdir().unwrap();
+    let docs = data.path().join("documents");
+    std::fs::create_dir_all(docs.join("jobs")).unwrap();
+    std::fs::write(docs.join("jobs/job-1.json"), br#"{"car":"Clio"}"#).unwrap();
+    std::fs::write(docs.join("jobs/job-2.json"), br#"{"car":"Golf"}"#).unwrap();
+    std::fs::write(docs.join("what? a:b.json"), b"{}").unwrap();
+    std::fs::write(docs.join("scratch.tmp"), b"left out").unwrap();
+    // The files were just written: taken at once.
+    let session = launch(&emu, &[("NUAGE_SETTLE_MS", "0")]).await;
+    let ui = &session.ui;
+
+    ui.click("#nav-sources").await;
+    ui.type_into("#source-path", &docs.to_string_lossy()).await;
+    ui.click("#source-name").await;
+    let t = Instant::now();
+    while !ui.text("#source-check").await.contains("Folder: 4 files") {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the check says what the folder holds: {:?}",
+            ui.text("#source-check").await
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    ui.type_into("#source-exclude", "*.tmp").await;
+    ui.type_into("#source-name", "docs").await;
+    ui.click("#source-add").await;
+    ui.el(".source-row[data-name='docs']").await;
+
+    ui.click("#nav-overview").await;
+    ui.click("#back-up-now").await;
+    let t = Instant::now();
+    while !ui
+        .text(".source-card[data-name='docs']")
+        .await
+        .contains("3 files")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the card says the files backed up: {:?}",
+            ui.text(".source-card[data-name='docs']").await
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    ui.click("#nav-restore").await;
+    ui.el(".point-row").await;
+    assert!(ui.text(".point-row").await.contains("3 files"));
+    ui.click(".point-row .point-restore").await;
+    let preview = ui.el("#preview").await;
+    let t = Instant::now();
+    while !preview
+        .text()
+        .await
+        .unwrap_or_default()
+        .contains("jobs/job-1.json")
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the preview lists files"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before = ui.text("#result").await;
+    let out = data.path().join("one file");
+    ui.type_into("#restore-to", &out.to_string_lossy()).await;
+    ui.type_into("#restore-only", "jobs/job-1.json").await;
+    ui.click("#restore-confirm").await;
+    ui.wait_success(&before, 60).await;
+    assert_eq!(
+        std::fs::read(out.join("jobs/job-1.json")).unwrap(),
+        br#"{"car":"Clio"}"#
+    );
+    assert!(
+        !out.join("jobs/job-2.json").exists(),
+        "only the file asked for"
+    );
+    ui.c.clone().close().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_a_tray_the_app_runs_and_says_so() {
     let emu = emulator();
     let session = launch(&emu, &[("NUAGE_NO_TRAY", "1")]).await;

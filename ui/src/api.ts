@@ -56,8 +56,9 @@ export const api = {
   signOut: () => invoke<void>("sign_out"),
 
   checkSource: (path: string, password: string | null = null) => invoke<SourceCheck>("check_source", { path, password }),
-  addSource: (path: string, name: string | null, password: string | null = null) =>
-    invoke<SourceRecord>("add_source", { path, name, password }),
+  /** `exclude`: a folder's patterns of what to leave out. */
+  addSource: (path: string, name: string | null, password: string | null = null, exclude: string[] = []) =>
+    invoke<SourceRecord>("add_source", { path, name, password, exclude }),
   renameSource: (name: string, newName: string) => invoke<SourceRecord>("rename_source", { name, newName }),
   removeSource: (name: string) => invoke<void>("remove_source", { name }),
   setRetention: (name: string, keepLast: number | null, keepDays: number | null) =>
@@ -84,12 +85,12 @@ export const api = {
    * null. Its progress arrives on the channel passed as `progress`, one
    * `restore_progress` message per step, given to `onProgress`.
    */
-  restore: (backup: BackupSelector, to: string | null, onProgress?: (p: RestoreProgress) => void) => {
+  restore: (backup: BackupSelector, to: string | null, onProgress?: (p: RestoreProgress) => void, paths: string[] = []) => {
     const progress = new Channel<Event>();
     progress.onmessage = (e) => {
       if (e.event === "restore_progress") onProgress?.(e);
     };
-    return invoke<RestoreReport>("restore", { backup, to, progress });
+    return invoke<RestoreReport>("restore", { backup, to, progress, paths });
   },
   exportPoint: (point: string, file: string) => invoke<number>("export_point", { point, file }),
 

@@ -61,7 +61,11 @@ destination: boolean,
  */
 signed_in: boolean | null, };
 
-export type SourceStatus = { name: string, path: string, added_at: string, keep_last: number | null, keep_days: number | null, last_backup: RestorePoint | null, 
+export type SourceStatus = { name: string, 
+/**
+ * A folder's points count files and bytes, a database's tables and rows.
+ */
+kind: SourceKind, path: string, added_at: string, keep_last: number | null, keep_days: number | null, last_backup: RestorePoint | null, 
 /**
  * The newest restore point verified at the destination (with no
  * destination: the newest local copy, whose checksum was verified when written).
@@ -281,7 +285,11 @@ export type RunRecord = { source: string, started_at: string, finished_at: strin
  * What a restore would do, found by validating the whole backup into a
  * scratch database that is then deleted: nothing is touched.
  */
-export type Preview = { source: string, created_at: string, tables: Array<[string, number]>, rows: number, 
+export type Preview = { source: string, 
+/**
+ * A folder's `tables` are its files (path and size), `rows` their bytes.
+ */
+kind: SourceKind, created_at: string, tables: Array<[string, number]>, rows: number, 
 /**
  * The registered source's database a restore in place would replace.
  */

@@ -34,6 +34,8 @@ pub struct StatusReport {
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
 pub struct SourceStatus {
     pub name: String,
+    /// A folder's points count files and bytes, a database's tables and rows.
+    pub kind: crate::source::SourceKind,
     pub path: PathBuf,
     pub added_at: String,
     pub keep_last: Option<u32>,
@@ -88,6 +90,7 @@ impl Ctx<'_> {
             }
             sources.push(SourceStatus {
                 name: s.name.clone(),
+                kind: s.kind,
                 path: s.path.clone(),
                 added_at: s.added_at.clone(),
                 keep_last: s.keep_last,
@@ -608,6 +611,7 @@ mod tests {
     fn source(verified: Option<&str>) -> SourceStatus {
         SourceStatus {
             name: "shop".into(),
+            kind: crate::source::SourceKind::Sqlite,
             path: PathBuf::from("/data/shop.db"),
             added_at: "2026-11-01T00:00:00Z".into(),
             keep_last: None,

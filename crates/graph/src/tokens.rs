@@ -617,6 +617,36 @@ fn platform_failure(_inner: &(dyn std::error::Error + Send + Sync + 'static)) ->
     Failure::Other
 }
 
+/// Whether a keychain failure is a busy keychain that answers when asked
+/// again (the Secret Service's D-Bus reply timed out: gnome-keyring under
+/// load), not a missing, locked or refusing one.
+fn transient(e: &keyring::Error) -> bool {
+    match e {
+        keyring::Error::PlatformFailure(inner) => {
+            let text = inner.to_string();
+            ["Did not receive a reply", "NoReply", "Timeout", "timed out"]
+                .iter()
+                .any(|m| text.contains(m))
+        }
+        _ => false,
+    }
+}
+
+/// `call`, asked again (up to three times in all, a moment apart) while the
+/// keychain is only busy.
+fn patiently<T>(mut call: impl FnMut() -> keyring::Result<T>) -> keyring::Result<T> {
+    let mut tries = 1;
+    loop {
+        match call() {
+            Err(e) if transient(&e) && tries < 3 => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(250 * tries));
+            }
+            r => return r,
+        }
+    }
+}
+
 impl TokenStore for KeyringStore {
     fn place(&self) -> &'static str {
         "keychain"
@@ -624,7 +654,7 @@ impl TokenStore for KeyringStore {
 
     fn read(&self, kind: Kind, key: &str) -> Result<Option<String>> {
         let entry = self.entry(kind, key)?;
-        let json = match entry.get_password() {
+        let json = match patiently(|| entry.get_password()) {
             Ok(json) => json,
             Err(keyring::Error::NoEntry) => return Ok(None),
             Err(e) => return Err(keychain_error(e, kind)),
@@ -634,7 +664,7 @@ impl TokenStore for KeyringStore {
 
     fn write(&self, kind: Kind, key: &str, json: &str) -> Result<()> {
         let entry = self.entry(kind, key)?;
-        match entry.set_password(json) {
+        match patiently(|| entry.set_password(json)) {
             Ok(()) => Ok(()),
             // Several matching items (left by hand or by another tool):
             // replace them all by one.
@@ -650,7 +680,7 @@ impl TokenStore for KeyringStore {
 
     fn remove(&self, kind: Kind, key: &str) -> Result<()> {
         let entry = self.entry(kind, key)?;
-        match entry.delete_credential() {
+        match patiently(|| entry.delete_credential()) {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(keyring::Error::Ambiguous(items)) => delete_all(&items, kind),
             Err(e) => Err(keychain_error(e, kind)),
@@ -849,6 +879,38 @@ impl TokenStore for FileStore {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_busy_keychain_is_asked_again_and_a_refusing_one_is_not() {
+        let busy = || {
+            keyring::Error::PlatformFailure(
+                "DBus error: Did not receive a reply. Possible causes include: the reply timeout expired"
+                    .into(),
+            )
+        };
+        assert!(transient(&busy()));
+        assert!(!transient(&keyring::Error::NoStorageAccess(
+            "locked".into()
+        )));
+        assert!(!transient(&keyring::Error::PlatformFailure(
+            "org.freedesktop.DBus.Error.ServiceUnknown".into()
+        )));
+        // Busy twice, then an answer: the answer.
+        let mut calls = 0;
+        let got = patiently(|| {
+            calls += 1;
+            if calls < 3 { Err(busy()) } else { Ok(7) }
+        });
+        assert_eq!((got.ok(), calls), (Some(7), 3));
+        // Busy every time: the failure, after three tries.
+        let mut calls = 0;
+        let got: keyring::Result<()> = patiently(|| {
+            calls += 1;
+            Err(busy())
+        });
+        assert!(got.is_err() && calls == 3);
+    }
+
     use super::*;
 
     #[test]

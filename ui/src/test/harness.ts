@@ -40,6 +40,7 @@ export function point(p: Partial<RestorePoint> = {}): RestorePoint {
 export function sourceStatus(s: Partial<SourceStatus> = {}): SourceStatus {
   return {
     name: "shop",
+    kind: "sqlite",
     path: "/data/shop.db",
     added_at: new Date(Date.now() - 30 * 24 * 3600 * 1000).toISOString(),
     last_backup: point(),

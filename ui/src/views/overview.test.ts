@@ -384,7 +384,7 @@ describe("first start: the setup checklist", () => {
     ]);
     const done = $('.setup-step[data-step="source"]');
     expect(done.textContent).toContain("Done");
-    expect(done.textContent).toContain("Databases: shop");
+    expect(done.textContent).toContain("Sources: shop");
     expect(done.querySelector("button")).toBeNull();
     expect(document.querySelector("#setup-add-source")).toBeNull();
     expect($("#setup").dataset.next).toBe("destination");

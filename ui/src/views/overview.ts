@@ -381,7 +381,7 @@ export function overviewView(ctx: Ctx): View {
         "p",
         { class: "source-last" },
         last
-          ? t("card.last_verified", { line: t("card.line", { when: fmtRelative(last.created_at), counts: fmtCounts(last.tables, last.rows, last.size_bytes) }) })
+          ? t("card.last_verified", { line: t("card.line", { when: fmtRelative(last.created_at), counts: s.kind === "folder" ? `${tp("count.files", last.tables)} · ${fmtBytes(last.rows)}` : fmtCounts(last.tables, last.rows, last.size_bytes) }) })
           : t("card.never"),
       ),
     );

@@ -1,7 +1,7 @@
 import { Channel } from "@tauri-apps/api/core";
 import { afterEach, describe, expect, test } from "vitest";
 import type { EngineEvent, Preview, RestoreReport } from "../api";
-import { $, $$, boot, check, click, deferred, MB, point, sendOnChannel, teardown, text, type, until, type Handler } from "../test/harness";
+import { $, $$, boot, check, click, deferred, MB, overview, point, sendOnChannel, sourceStatus, teardown, text, type, until, type Handler } from "../test/harness";
 import { pointStatus, restoredPath } from "./restore";
 
 afterEach(teardown);
@@ -15,6 +15,7 @@ const points = [
 
 const preview: Preview = {
   source: "shop",
+  kind: "sqlite",
   created_at: "2024-05-03T08:00:00Z",
   tables: [
     ["orders", 48000],
@@ -103,7 +104,7 @@ describe("restore points", () => {
     await check("#restore-ack");
     expect(confirm.disabled).toBe(false);
     await click(confirm);
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null, progress: expect.any(Channel) }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null, progress: expect.any(Channel), paths: [] }]));
     await until(() => expect($("#result").dataset.kind).toBe("success"));
     expect(text("#result")).toContain("Restored shop");
     expect(text("#result")).toContain("restore point safe-1");
@@ -122,7 +123,7 @@ describe("restore points", () => {
     expect(($("#restore-confirm") as HTMLButtonElement).disabled).toBe(true);
     await check("#restore-ack");
     await click("#restore-confirm");
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null, progress: expect.any(Channel) }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: null, progress: expect.any(Channel), paths: [] }]));
   });
 
   test("restore into a new file sends the path", async () => {
@@ -132,7 +133,7 @@ describe("restore points", () => {
     await click("#restore-to-browse");
     expect(($("#restore-to") as HTMLInputElement).value).toBe("/home/ana/copy.db");
     await click("#restore-confirm");
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: "/home/ana/copy.db", progress: expect.any(Channel) }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { point: "new" }, to: "/home/ana/copy.db", progress: expect.any(Channel), paths: [] }]));
     await until(() => expect(text("#result")).toContain("/home/ana/copy.db"));
   });
 
@@ -236,7 +237,7 @@ describe("restore points", () => {
     await check("#restore-mode-replace");
     await check("#restore-ack");
     await click("#restore-confirm");
-    await until(() => expect(backend.called("restore")).toEqual([{ backup: { file: "/home/ana/shop.json.zst" }, to: null, progress: expect.any(Channel) }]));
+    await until(() => expect(backend.called("restore")).toEqual([{ backup: { file: "/home/ana/shop.json.zst" }, to: null, progress: expect.any(Channel), paths: [] }]));
   });
 
   test("the list is fetched again when a run finishes", async () => {
@@ -255,5 +256,43 @@ describe("restore points", () => {
     expect(pointStatus(point({ location: "missing", upload: null }))).toBe("missing");
     expect(restoredPath("/a/b/shop.db", "2024-05-03")).toBe("/a/b/shop-restored-2024-05-03.db");
     expect(restoredPath("C:\\data\\crm", "2024-05-03")).toBe("C:\\data\\crm-restored-2024-05-03.db");
+  });
+});
+
+describe("a folder's restore points", () => {
+  const folderPoints = [point({ id: "f2", source: "clips", created_at: "2024-05-03T08:00:00Z", tables: 27, rows: Math.round(6.3 * MB), changes: { added: 1, changed: 2, removed: 0, moved: 1 } })];
+  const folderPreview: Preview = {
+    source: "clips",
+    kind: "folder",
+    created_at: "2024-05-03T08:00:00Z",
+    tables: Array.from({ length: 250 }, (_, i) => [`jobs/job-${i}.json`, 300] as [string, number]),
+    rows: 75000,
+    replaces: "/data/clips",
+    safety_copy: true,
+  };
+
+  test("list files, size and what changed; the preview lists files; one file can be restored into a new folder", async () => {
+    const { backend } = await boot({
+      overview: () => overview({ sources: [sourceStatus({ name: "clips", kind: "folder", path: "/data/clips" })] }),
+      restore_points: () => ({ points: folderPoints, unreachable: null }),
+      preview: () => folderPreview,
+      restore: (a) => ({ ...report, kind: "folder", source: "clips", target: a.to, tables: [["jobs/job-1.json", 300]], rows: 300 }),
+    });
+    await click("#nav-restore");
+    await until(() => expect($$(".point-row")).toHaveLength(1));
+    expect(row("f2").textContent).toContain("27 files · 6.3 MB · 1 added, 2 changed, 0 removed, 1 moved");
+    await click('.point-row[data-id="f2"] .point-restore');
+    await until(() => expect($("#preview")).toBeTruthy());
+    expect(text("#preview")).toContain("File");
+    expect(text("#preview")).toContain("jobs/job-1.json");
+    expect(text("#preview")).toContain("…and 50 more files.");
+    expect(text("#preview")).toContain("250 files");
+    expect(($("#restore-to") as HTMLInputElement).value).toBe("/data/clips-restored-2024-05-03");
+    await type("#restore-only", "jobs/job-1.json");
+    await click("#restore-confirm");
+    await until(() =>
+      expect(backend.called("restore")).toEqual([{ backup: { point: "f2" }, to: "/data/clips-restored-2024-05-03", progress: expect.any(Channel), paths: ["jobs/job-1.json"] }]),
+    );
+    await until(() => expect(document.body.textContent).toContain("(1 file)"));
   });
 });

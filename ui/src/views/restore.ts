@@ -5,7 +5,7 @@ import { api, type BackupSelector, type Preview, type RestorePoint, type Restore
 import { pathField } from "../components/path-field";
 import type { Ctx, View } from "../context";
 import { busy, h } from "../dom";
-import { pickBackupFile, pickDatabaseSave, pickJsonSave } from "../dialogs";
+import { pickBackupFile, pickDatabaseSave, pickDirectory, pickJsonSave } from "../dialogs";
 import { errorCode, errorParts } from "../errors";
 import { fmtBytes, fmtDateTime, fmtNumber, isoDay } from "../format";
 import { t, tp, type Key } from "../i18n";
@@ -91,6 +91,16 @@ export function restoreView(ctx: Ctx): View {
     if (focusKey) list.querySelector<HTMLElement>(`[data-focus-key="${focusKey.replace(/["\\]/g, "")}"]`)?.focus();
   }
 
+  /** A database's tables and rows; a folder's files, their size and what changed. */
+  function pointDetails(p: RestorePoint): string {
+    const kind = ctx.overview?.sources.find((x) => x.name === p.source)?.kind;
+    if (kind !== "folder") return t("counts", { tables: tp("count.tables", p.tables), rows: tp("count.rows", p.rows), size: fmtBytes(p.size_bytes) });
+    const parts = [tp("count.files", p.tables), fmtBytes(p.rows)];
+    const c = p.changes;
+    if (c) parts.push(t("restore.changes", { added: fmtNumber(c.added), changed: fmtNumber(c.changed), removed: fmtNumber(c.removed), moved: fmtNumber(c.moved) }));
+    return parts.join(" · ");
+  }
+
   function pointRow(p: RestorePoint): HTMLElement {
     const status = pointStatus(p);
     return h(
@@ -98,7 +108,7 @@ export function restoreView(ctx: Ctx): View {
       { class: "point-row", "data-id": p.id, "data-status": status },
       h("div", { class: "grow" },
         h("p", { class: "point-title" }, h("span", { class: "point-date" }, fmtDateTime(p.created_at)), " · ", h("span", { class: "point-source" }, p.source)),
-        h("p", { class: "muted point-details" }, t("counts", { tables: tp("count.tables", p.tables), rows: tp("count.rows", p.rows), size: fmtBytes(p.size_bytes) })),
+        h("p", { class: "muted point-details" }, pointDetails(p)),
         h("p", { class: `point-status status-${status}` }, t(STATUS_KEYS[status])),
       ),
       h("div", { class: "row-actions" },
@@ -139,8 +149,19 @@ export function restoreView(ctx: Ctx): View {
   }
 
   function renderPreview(backup: BackupSelector, p: Preview) {
+    const folder = p.kind === "folder";
     const tbody = h("tbody");
-    for (const [name, rows] of p.tables) tbody.append(h("tr", null, h("th", { scope: "row" }, name), h("td", { class: "num" }, fmtNumber(rows))));
+    // A folder lists its files (the first ones: thousands would not help).
+    const SHOWN = 200;
+    for (const [name, n] of p.tables.slice(0, folder ? SHOWN : undefined)) {
+      tbody.append(h("tr", null, h("th", { scope: "row" }, name), h("td", { class: "num" }, folder ? fmtBytes(n) : fmtNumber(n))));
+    }
+    const more = folder && p.tables.length > SHOWN ? h("p", { class: "muted preview-more" }, t("restore.more_files", { n: fmtNumber(p.tables.length - SHOWN) })) : null;
+    // A folder: restore only one file or subfolder, if wanted.
+    const onlyInput = h("input", { id: "restore-only", type: "text", class: "input", autocomplete: "off", spellcheck: "false", "aria-describedby": "restore-only-hint" });
+    const onlyField = folder
+      ? h("div", { class: "field", id: "restore-only-field" }, h("label", { for: "restore-only" }, t("restore.only")), onlyInput, h("p", { id: "restore-only-hint", class: "hint" }, t("restore.only_hint")))
+      : null;
     const modeNew = h("input", { id: "restore-mode-new", type: "radio", name: "restore-mode", value: "new", checked: true });
     const modeReplace = p.replaces ? h("input", { id: "restore-mode-replace", type: "radio", name: "restore-mode", value: "replace" }) : null;
     const ack = p.replaces ? h("input", { id: "restore-ack", type: "checkbox" }) : null;
@@ -150,10 +171,10 @@ export function restoreView(ctx: Ctx): View {
       browseId: "restore-to-browse",
       error,
       fieldClass: "field sub",
-      label: t("restore.to"),
-      required: t("restore.to_required"),
-      value: p.replaces ? restoredPath(p.replaces, isoDay(p.created_at)) : "",
-      pick: (current) => pickDatabaseSave(current || `${p.source}-restored-${isoDay(p.created_at)}.db`),
+      label: t(folder ? "restore.to_folder" : "restore.to"),
+      required: t(folder ? "restore.to_folder_required" : "restore.to_required"),
+      value: p.replaces ? (folder ? `${p.replaces.replace(/[/\\]+$/, "")}-restored-${isoDay(p.created_at)}` : restoredPath(p.replaces, isoDay(p.created_at))) : "",
+      pick: (current) => (folder ? pickDirectory() : pickDatabaseSave(current || `${p.source}-restored-${isoDay(p.created_at)}.db`)),
       onError: (e) => ctx.error(e),
     });
     const status = h("p", { id: "restore-status", class: "muted", "aria-live": "polite" });
@@ -184,9 +205,18 @@ export function restoreView(ctx: Ctx): View {
       confirm.after(stop);
       await busy(confirm, async () => {
         try {
-          const report = await api.restore(backup, target, (p) => {
-            if (alive) status.textContent = t("restore.progress", { table: p.table, rows: fmtNumber(p.rows) });
-          });
+          const only = onlyInput.value.trim();
+          const report = await api.restore(
+            backup,
+            target,
+            (pr) => {
+              if (!alive) return;
+              status.textContent = folder
+                ? t("restore.progress_file", { file: pr.table, files: tp("count.files", pr.rows) })
+                : t("restore.progress", { table: pr.table, rows: fmtNumber(pr.rows) });
+            },
+            only ? [only] : [],
+          );
           panel.replaceChildren();
           ctx.result("success", restoredText(report));
           void load();
@@ -220,24 +250,28 @@ export function restoreView(ctx: Ctx): View {
       h("h3", { id: "preview-title" }, t("restore.preview_title")),
       h("p", { class: "preview-from" }, t("restore.preview_from", { source: p.source, date: fmtDateTime(p.created_at) })),
       h("table", { class: "preview-tables" },
-        h("thead", null, h("tr", null, h("th", { scope: "col" }, t("restore.col_table")), h("th", { scope: "col", class: "num" }, t("restore.col_rows")))),
+        h("thead", null, h("tr", null, h("th", { scope: "col" }, t(folder ? "restore.col_file" : "restore.col_table")), h("th", { scope: "col", class: "num" }, t(folder ? "restore.col_size" : "restore.col_rows")))),
         tbody,
-        h("tfoot", null, h("tr", null, h("th", { scope: "row" }, t("restore.total")), h("td", { class: "num preview-total" }, fmtNumber(p.rows)))),
+        h("tfoot", null, h("tr", null, h("th", { scope: "row" }, t("restore.total")), h("td", { class: "num preview-total" }, folder ? fmtBytes(p.rows) : fmtNumber(p.rows)))),
       ),
-      h("p", { class: "preview-summary" }, t("restore.summary", { tables: tp("count.tables", p.tables.length), rows: tp("count.rows", p.rows) })),
+      more,
+      h("p", { class: "preview-summary" }, folder
+        ? t("restore.summary_folder", { files: tp("count.files", p.tables.length), size: fmtBytes(p.rows) })
+        : t("restore.summary", { tables: tp("count.tables", p.tables.length), rows: tp("count.rows", p.rows) })),
+      onlyField,
       p.replaces
         ? h("p", { class: "preview-replaces" }, t("restore.replaces", { path: p.replaces }), p.safety_copy ? ` ${t("restore.safety_copy")}` : "")
         : h("p", { class: "preview-replaces muted" }, t("restore.not_registered")),
       h("fieldset", { class: "choices" },
         h("legend", null, t("restore.how")),
         h("div", { class: "choice" },
-          h("div", { class: "check-row" }, modeNew, h("label", { for: "restore-mode-new" }, t("restore.mode_new"))),
+          h("div", { class: "check-row" }, modeNew, h("label", { for: "restore-mode-new" }, t(folder ? "restore.mode_new_folder" : "restore.mode_new"))),
           to.el,
         ),
         modeReplace && ack
           ? h("div", { class: "choice" },
-              h("div", { class: "check-row" }, modeReplace, h("label", { for: "restore-mode-replace" }, t("restore.mode_replace"))),
-              h("div", { class: "check-row sub" }, ack, h("label", { for: "restore-ack" }, t("restore.ack", { path: p.replaces ?? "" }))),
+              h("div", { class: "check-row" }, modeReplace, h("label", { for: "restore-mode-replace" }, t(folder ? "restore.mode_replace_folder" : "restore.mode_replace"))),
+              h("div", { class: "check-row sub" }, ack, h("label", { for: "restore-ack" }, t(folder ? "restore.ack_folder" : "restore.ack", { path: p.replaces ?? "" }))),
             )
           : null,
       ),
@@ -254,7 +288,11 @@ export function restoreView(ctx: Ctx): View {
   }
 
   function restoredText(r: RestoreReport): string {
-    const parts = [t("restore.done", { source: r.source, date: fmtDateTime(r.created_at), target: r.target, rows: tp("count.rows", r.rows) })];
+    const parts = [
+      r.kind === "folder"
+        ? t("restore.done_folder", { source: r.source, date: fmtDateTime(r.created_at), target: r.target, files: tp("count.files", r.tables.length) })
+        : t("restore.done", { source: r.source, date: fmtDateTime(r.created_at), target: r.target, rows: tp("count.rows", r.rows) }),
+    ];
     if (r.copy === "repaired") parts.push(t("restore.done_repaired"));
     if (r.safety_point) parts.push(t("restore.done_safety_point", { id: r.safety_point }));
     if (r.safety_file) parts.push(t("restore.done_safety_file", { path: r.safety_file }));

@@ -48,7 +48,7 @@ describe("add a source", () => {
     expect(text("#source-check-details")).toContain("profiles_id_fkey on public.profiles points at auth.users");
     await type("#source-name", "garage");
     await click("#source-add");
-    await until(() => expect(backend.called("add_source")).toEqual([{ path: url, name: "garage", password: "s3cret" }]));
+    await until(() => expect(backend.called("add_source")).toEqual([{ path: url, name: "garage", password: "s3cret", exclude: [] }]));
     // The password does not stay in the form.
     await until(() => expect(($("#source-password") as HTMLInputElement).value).toBe(""));
   });
@@ -99,7 +99,7 @@ describe("add a source", () => {
     const sourcesBefore = backend.called("sources").length;
     const overviewBefore = backend.called("overview").length;
     await click("#source-add");
-    await until(() => expect(backend.called("add_source")).toEqual([{ path: "/data/crm.sqlite", name: "crm-2024.main_db", password: null }]));
+    await until(() => expect(backend.called("add_source")).toEqual([{ path: "/data/crm.sqlite", name: "crm-2024.main_db", password: null, exclude: [] }]));
     await until(() => expect(text("#result")).toContain("crm-2024.main_db added"));
     expect(backend.called("sources").length).toBeGreaterThan(sourcesBefore);
     expect(backend.called("overview").length).toBeGreaterThan(overviewBefore);
@@ -212,5 +212,23 @@ describe("registered sources", () => {
     expect(parseRetention("0").ok).toBe(false);
     expect(parseRetention("-1").ok).toBe(false);
     expect(parseRetention("2.5").ok).toBe(false);
+  });
+});
+
+describe("a folder source", () => {
+  test("a folder's check says its files and what is skipped; the patterns to leave out go with it", async () => {
+    const folderCheck = {
+      kind: "folder", path: "/data/clips", suggested_name: "clips", tables: 27, size_bytes: Math.round(6.3 * MB), journal_mode: "", postgresql: null,
+      folder: { files: 27, links: 0, skipped: ["cam.sock: a socket, not a file: skipped"] },
+    };
+    const { backend } = await openSources({ check_source: () => folderCheck, add_source: (a) => ({ ...shop, kind: "folder", name: a.name, path: "/data/clips" }) });
+    expect(($("#source-exclude-field") as HTMLElement).hidden).toBe(true);
+    await type("#source-path", "/data/clips");
+    await until(() => expect(text("#source-check")).toBe("Folder: 27 files, 6.3 MB"));
+    expect(text("#source-check-details")).toContain("Skipped: cam.sock: a socket");
+    expect(($("#source-exclude-field") as HTMLElement).hidden).toBe(false);
+    await type("#source-exclude", "*.tmp, cache ,");
+    await click("#source-add");
+    await until(() => expect(backend.called("add_source")).toEqual([{ path: "/data/clips", name: "clips", password: null, exclude: ["*.tmp", "cache"] }]));
   });
 });

@@ -1,10 +1,11 @@
-// Sources: the registered databases (retention, remove) and the add form
-// (a file's path typed or browsed, or a PostgreSQL connection string with
-// its password apart; checked on the spot, name validated).
+// Sources: the registered databases and folders (retention, remove) and
+// the add form (a file's or folder's path typed or browsed, or a
+// PostgreSQL connection string with its password apart; checked on the
+// spot, name validated; a folder's patterns of what to leave out).
 import { api, type SourceCheck, type SourceRecord } from "../api";
 import type { Ctx, View } from "../context";
 import { busy, field, h } from "../dom";
-import { pickDatabase } from "../dialogs";
+import { pickDatabase, pickDirectory } from "../dialogs";
 import { errorParts } from "../errors";
 import { fmtBytes, fmtDateTime } from "../format";
 import { t, tp } from "../i18n";
@@ -62,6 +63,15 @@ export function sourcesView(ctx: Ctx): View {
     h("p", { id: "source-password-hint", class: "hint" }, t("sources.password_hint")),
   );
   const details = h("ul", { id: "source-check-details", class: "check-details" });
+  // A folder: what to leave out (patterns, comma-separated).
+  const excludeInput = h("input", { id: "source-exclude", type: "text", class: "input", autocomplete: "off", spellcheck: "false", placeholder: "*.tmp, cache", "aria-describedby": "source-exclude-hint" });
+  const excludeField = h(
+    "div",
+    { id: "source-exclude-field", class: "field", hidden: true },
+    h("label", { for: "source-exclude" }, t("sources.exclude")),
+    excludeInput,
+    h("p", { id: "source-exclude-hint", class: "hint" }, t("sources.exclude_hint")),
+  );
   const nameInput = h("input", { id: "source-name", type: "text", class: "input", autocomplete: "off", spellcheck: "false", maxlength: "64", "aria-describedby": "source-name-hint source-name-error" });
   const nameError = h("p", { id: "source-name-error", class: "field-error", "aria-live": "polite" });
   const addBtn = h("button", { id: "source-add", type: "submit", class: "btn" }, t("sources.add"));
@@ -79,11 +89,16 @@ export function sourcesView(ctx: Ctx): View {
       "div",
       { class: "field" },
       h("label", { for: "source-path" }, t("sources.path")),
-      h("div", { class: "input-row" }, pathInput, h("button", { id: "source-browse", type: "button", class: "btn btn-secondary", onclick: () => void browse() }, t("common.browse"))),
+      h("div", { class: "input-row" },
+        pathInput,
+        h("button", { id: "source-browse", type: "button", class: "btn btn-secondary", onclick: () => void browse(false) }, t("common.browse")),
+        h("button", { id: "source-browse-folder", type: "button", class: "btn btn-secondary", onclick: () => void browse(true) }, t("sources.browse_folder")),
+      ),
       check,
       details,
     ),
     passwordField,
+    excludeField,
     field(t("sources.name"), nameInput, h("p", { id: "source-name-hint", class: "hint" }, t("sources.name_hint")), nameError),
     h("div", { class: "actions" }, addBtn),
   );
@@ -110,9 +125,9 @@ export function sourcesView(ctx: Ctx): View {
     form,
   );
 
-  async function browse() {
+  async function browse(folder: boolean) {
     try {
-      const p = await pickDatabase();
+      const p = folder ? await pickDirectory() : await pickDatabase();
       if (!p) return;
       pathInput.value = p;
       await runCheck();
@@ -148,7 +163,11 @@ export function sourcesView(ctx: Ctx): View {
       if (my !== checkSeq || !alive) return r;
       check.className = "check check-ok";
       const pg = r.postgresql;
-      if (pg) {
+      excludeField.hidden = r.kind !== "folder";
+      if (r.folder) {
+        check.textContent = t("sources.check_ok_folder", { files: tp("count.files", r.folder.files), size: fmtBytes(r.size_bytes) });
+        for (const what of r.folder.skipped) details.append(h("li", { class: "check-warning" }, t("sources.skipped", { what })));
+      } else if (pg) {
         check.textContent = t("sources.check_ok_pg", {
           version: pg.server_version,
           tables: tp("count.tables", r.tables),
@@ -216,11 +235,14 @@ export function sourcesView(ctx: Ctx): View {
     const name = nameInput.value.trim();
     await busy(addBtn, async () => {
       try {
-        const s = await api.addSource(path, name, isConnectionString(path) ? passwordInput.value || null : null);
+        const exclude = excludeField.hidden ? [] : excludeInput.value.split(",").map((x) => x.trim()).filter((x) => x);
+        const s = await api.addSource(path, name, isConnectionString(path) ? passwordInput.value || null : null, exclude);
         ctx.result("success", t("sources.added", { name: s.name }));
         pathInput.value = "";
         passwordInput.value = "";
         passwordField.hidden = true;
+        excludeInput.value = "";
+        excludeField.hidden = true;
         details.replaceChildren();
         nameInput.value = "";
         suggested = "";

@@ -75,6 +75,8 @@ pub enum CopyUsed {
 #[derive(Debug, Clone, Serialize, ts_rs::TS)]
 pub struct Preview {
     pub source: String,
+    /// A folder's `tables` are its files (path and size), `rows` their bytes.
+    pub kind: SourceKind,
     pub created_at: String,
     pub tables: Vec<(String, u64)>,
     pub rows: u64,
@@ -268,12 +270,14 @@ impl Ctx<'_> {
         let work = self.store.work_dir();
         fsutil::create_private_dir(&work)?;
         let scratch = work.join(format!("preview-{:016x}.db", fastrand::u64(..)));
-        let (staged, _, _, _) = self.stage(r, &scratch, Placement::Scratch, &[], events, cancel)?;
+        let (staged, _, _, kind) =
+            self.stage(r, &scratch, Placement::Scratch, &[], events, cancel)?;
         let restored = staged.restored().clone();
         drop(staged);
         let replaces = self.store.source(&restored.source).ok().map(|s| s.path);
         Ok(Preview {
             source: restored.source,
+            kind,
             created_at: restored.created_at,
             tables: restored.tables,
             rows: restored.rows,
