@@ -1107,3 +1107,62 @@ fn a_one_gigabyte_clip_killed_mid_upload_resends_at_most_one_fragment() {
     std::io::copy(&mut std::fs::File::open(&clip).unwrap(), &mut h).unwrap();
     assert_eq!(qx, &h.to_base64(), "the clip in OneDrive is the local one");
 }
+
+#[test]
+fn many_small_documents_go_up_in_parallel_through_throttling_each_verified() {
+    let c = Cloud::new();
+    let dir = c.env.path("workshop");
+    for i in 0..300 {
+        let d = dir.join(format!("jobs/{:02}", i / 100));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join(format!("job-{i}.json")),
+            format!(r#"{{"job":{i},"car":"Clio","km":{}}}"#, 100_000 + i * 17),
+        )
+        .unwrap();
+    }
+    c.ok(&["source", "add", "--folder", s(&dir), "--name", "workshop"]);
+    c.signed_in_with_folder("Backups");
+    // OneDrive throttles a burst: some uploads are refused with
+    // Retry-After, and are sent again once it has passed.
+    c.emu
+        .inject(vec![
+            FaultSpec::new(FaultKind::Throttle)
+                .path("*/content*")
+                .count(5)
+                .retry_after(&[1]),
+        ])
+        .unwrap();
+    let mut cmd = c.cmd(&["backup", "--json"]);
+    cmd.env("NUAGE_SETTLE_MS", "0");
+    let o = run_command(cmd, Duration::from_secs(300));
+    assert!(o.succeeded(), "{}", o.describe());
+    let out = json(&o.stdout);
+    assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
+    assert_eq!(out[0]["tables"], 300, "{out}");
+    let st = c.state();
+    assert_eq!(st["requests"]["by_status"]["429"].as_u64(), Some(5));
+    // Every document is in OneDrive, its hash the local file's.
+    let files: std::collections::HashMap<String, String> = c
+        .files("personal")
+        .into_iter()
+        .map(|(p, _, q)| (p, q))
+        .collect();
+    for i in (0..300).step_by(37).chain([299]) {
+        let rel = format!("jobs/{:02}/job-{i}.json", i / 100);
+        let mut h = nuage_graph::QuickXorHash::new();
+        std::io::copy(&mut std::fs::File::open(dir.join(&rel)).unwrap(), &mut h).unwrap();
+        assert_eq!(
+            files.get(&format!("/Backups/workshop/{rel}")),
+            Some(&h.to_base64()),
+            "{rel}"
+        );
+    }
+    assert_eq!(
+        files
+            .keys()
+            .filter(|p| p.starts_with("/Backups/workshop/jobs/"))
+            .count(),
+        300
+    );
+}

@@ -129,6 +129,27 @@ pub trait Destination: Send {
         journal: &mut dyn UploadJournal,
         progress: &mut dyn FnMut(u64),
     ) -> Result<RemoteFile>;
+    /// Stores several small files (each sent in one request), in
+    /// parallel where the destination serves that well; one result per
+    /// file, in order. `progress` gets the bytes stored so far.
+    fn put_small_files(
+        &mut self,
+        files: &[(String, PathBuf)],
+        progress: &mut dyn FnMut(u64),
+    ) -> Vec<Result<RemoteFile>> {
+        let mut sent = 0u64;
+        files
+            .iter()
+            .map(|(path, local)| {
+                let r = self.put_file(path, local, &mut NoJournal, &mut |_| {});
+                if let Ok(f) = &r {
+                    sent += f.size;
+                    progress(sent);
+                }
+                r
+            })
+            .collect()
+    }
     /// The file at `path` with its size and hash (a folder computes it),
     /// or `None`. A folder at `path` is not a file.
     fn file_info(&mut self, path: &str) -> Result<Option<RemoteFile>>;

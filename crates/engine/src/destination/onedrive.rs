@@ -71,7 +71,7 @@ pub struct OneDriveDestination {
     /// The folder that holds one subfolder per source.
     root: ItemLocation,
     label: String,
-    tokens: Box<dyn TokenSource + Send>,
+    tokens: SharedTokens,
     /// One connection pool for the whole run.
     http: nuage_graph::client::HttpClient,
     /// The time this run may spend retrying, shared by all its calls.
@@ -92,7 +92,7 @@ impl OneDriveDestination {
             endpoints,
             root,
             label,
-            tokens,
+            tokens: SharedTokens(std::sync::Arc::new(std::sync::Mutex::new(tokens))),
             http: nuage_graph::client::http_client(),
             budget: Budget::new(Instant::now(), retry_budget),
             dirs: Default::default(),
@@ -103,7 +103,7 @@ impl OneDriveDestination {
         Graph::with_client(
             &self.http,
             &self.endpoints.graph,
-            self.tokens.as_mut(),
+            &mut self.tokens,
             self.budget,
         )
     }
@@ -162,6 +162,28 @@ impl OneDriveDestination {
         Ok(item.and_then(|i| i.location()))
     }
 }
+
+/// The run's tokens, shared by the workers that upload small files in
+/// parallel: one at a time gets or refreshes the token, so a refresh
+/// (which replaces the refresh token) is never done twice at once.
+#[derive(Clone)]
+struct SharedTokens(std::sync::Arc<std::sync::Mutex<Box<dyn TokenSource + Send>>>);
+
+impl TokenSource for SharedTokens {
+    fn access_token(&mut self) -> nuage_graph::error::Result<Secret> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .access_token()
+    }
+    fn refresh(&mut self) -> nuage_graph::error::Result<Secret> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).refresh()
+    }
+}
+
+/// Small files sent at once to OneDrive: Graph serves a few requests of
+/// one user in parallel well; more meet its throttling sooner.
+const PARALLEL_UPLOADS: usize = 4;
 
 /// The engine's journal seen as the graph client's session store.
 struct Sessions<'a>(&'a mut dyn UploadJournal);
@@ -378,6 +400,68 @@ impl Destination for OneDriveDestination {
         })
     }
 
+    fn put_small_files(
+        &mut self,
+        files: &[(String, std::path::PathBuf)],
+        progress: &mut dyn FnMut(u64),
+    ) -> Vec<Result<RemoteFile>> {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+        // Folders first, one at a time (each made once).
+        let mut parents = Vec::with_capacity(files.len());
+        for (path, _) in files {
+            let parent = tree_path(path).and_then(|_| {
+                let (dir, _) = path.rsplit_once('/').expect("a tree path has a folder");
+                Ok(self.dir_at(dir, true)?.expect("made"))
+            });
+            parents.push(parent);
+        }
+        let results: Vec<Mutex<Option<Result<RemoteFile>>>> =
+            files.iter().map(|_| Mutex::new(None)).collect();
+        let next = AtomicUsize::new(0);
+        let (sent, done) = (AtomicU64::new(0), AtomicUsize::new(0));
+        let (http, base, budget) = (&self.http, self.endpoints.graph.as_str(), self.budget);
+        std::thread::scope(|scope| {
+            for _ in 0..PARALLEL_UPLOADS.min(files.len()) {
+                let mut tokens = self.tokens.clone();
+                let (results, next, sent, done, parents) =
+                    (&results, &next, &sent, &done, &parents);
+                scope.spawn(move || {
+                    let mut graph = Graph::with_client(http, base, &mut tokens, budget);
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((path, local)) = files.get(i) else {
+                            break;
+                        };
+                        let r = match &parents[i] {
+                            Err(e) => Err(Error::Invalid(e.to_string())),
+                            Ok(parent) => put_one(&mut graph, parent, path, local),
+                        };
+                        if let Ok(f) = &r {
+                            sent.fetch_add(f.size, Ordering::Relaxed);
+                        }
+                        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+            }
+            // Progress from here: the callback is not shared with the workers.
+            while done.load(Ordering::Relaxed) < files.len() {
+                progress(sent.load(Ordering::Relaxed));
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        progress(sent.load(Ordering::Relaxed));
+        results
+            .into_iter()
+            .map(|r| {
+                r.into_inner()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(|| Err(Error::Invalid("an upload did not run".into())))
+            })
+            .collect()
+    }
+
     fn file_info(&mut self, path: &str) -> Result<Option<RemoteFile>> {
         Ok(self.tree_item(path)?.map(|i| RemoteFile {
             name: path.to_string(),
@@ -441,4 +525,35 @@ impl Destination for OneDriveDestination {
         files.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(files)
     }
+}
+
+/// One small file into `parent` (a single request).
+fn put_one(
+    graph: &mut Graph<'_>,
+    parent: &ItemLocation,
+    path: &str,
+    local: &Path,
+) -> Result<RemoteFile> {
+    let (_, name) = path.rsplit_once('/').expect("a tree path has a folder");
+    let file = File::open(local).map_err(|e| Error::io("read", local, e))?;
+    let size = file
+        .metadata()
+        .map_err(|e| Error::io("read", local, e))?
+        .len();
+    let mut read_at = |offset: u64, buf: &mut [u8]| file.read_exact_at(buf, offset);
+    let item = graph
+        .upload(
+            parent,
+            name,
+            size,
+            &mut read_at,
+            &mut Sessions(&mut super::NoJournal),
+            &mut |_| {},
+        )
+        .map_err(graph_error)?;
+    Ok(RemoteFile {
+        name: path.to_string(),
+        size: item.size.unwrap_or(0),
+        quickxor: item.quick_xor_hash().map(str::to_string),
+    })
 }

@@ -164,6 +164,9 @@ impl Ctx<'_> {
         let total: u64 = todo.iter().map(|f| f.size).sum();
         let mut sent_before = 0u64;
         let mut rate = crate::event::Rate::start();
+        // Small files (one request each) go together, in parallel where
+        // the destination allows; big ones one by one, resumable.
+        let mut small: Vec<&FileEntry> = Vec::new();
         for f in todo {
             let path = format!("{}/{}", s.name, f.remote);
             if versions.remove(&f.blake3) {
@@ -179,11 +182,12 @@ impl Ctx<'_> {
             if !found.is_some_and(|n| n.size == f.size && n.mtime_ns == f.mtime_ns) {
                 return Err(changed_since(&f.path));
             }
-            // A resumable session is kept for big files only: a small one
-            // goes in one request (and costs no write to the state
-            // database).
-            let resumable =
-                dest.capabilities().resumable && f.size > nuage_graph::client::SIMPLE_UPLOAD_MAX;
+            if f.size <= nuage_graph::client::SIMPLE_UPLOAD_MAX {
+                small.push(f);
+                continue;
+            }
+            // A resumable session for a big file.
+            let resumable = dest.capabilities().resumable;
             let journal_key = format!("file {} {}", s.name, f.blake3);
             let mut kept;
             let mut none = crate::destination::NoJournal;
@@ -215,6 +219,29 @@ impl Ctx<'_> {
                 return Err(changed_since(&f.path));
             }
             sent_before += f.size;
+        }
+        if !small.is_empty() {
+            let batch: Vec<(String, PathBuf)> = small
+                .iter()
+                .map(|f| (format!("{}/{}", s.name, f.remote), s.path.join(&f.path)))
+                .collect();
+            let base = sent_before;
+            let results = dest.put_small_files(&batch, &mut |sent| {
+                let (bytes_per_sec, eta_secs) = rate.at(base + sent, total);
+                events(Event::UploadProgress {
+                    source: s.name.clone(),
+                    point: p.id.clone(),
+                    bytes: base + sent,
+                    total,
+                    bytes_per_sec,
+                    eta_secs,
+                })
+            });
+            for (f, r) in small.iter().zip(results) {
+                if !same(&r?, f) {
+                    return Err(changed_since(&f.path));
+                }
+            }
         }
         dest.flush_files()
     }
