@@ -715,3 +715,54 @@ fn under_nuage_run_a_finished_file_is_backed_up_within_seconds_not_at_the_next_i
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_folder_restored_in_place_keeps_what_it_replaced_and_its_safety_point_restores_after_a_rename()
+{
+    let env = Env::new();
+    let dir = env.path("docs");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.json"), b"{\"v\":1}").unwrap();
+    std::fs::write(dir.join("b.json"), b"{\"b\":true}").unwrap();
+    env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "docs"]);
+    // The destination keeps the versions a folder's older points need.
+    let nas = env.folder_destination();
+    let backup = |env: &Env| {
+        let mut cmd = env.command(&["backup", "--json"]);
+        cmd.env("NUAGE_SETTLE_MS", "0");
+        let o = common::run_command(cmd, Duration::from_secs(60));
+        assert!(o.succeeded(), "{}", o.describe());
+        json(&o.stdout)[0]["id"].as_str().unwrap().to_string()
+    };
+    let first = backup(&env);
+    assert_eq!(
+        std::fs::read(nas.join("docs/a.json")).unwrap(),
+        b"{\"v\":1}"
+    );
+    // The application changes a file and adds one (not backed up yet).
+    std::fs::write(dir.join("a.json"), b"{\"v\":2}").unwrap();
+    std::fs::write(dir.join("c.json"), b"{\"new\":1}").unwrap();
+    let mut cmd = env.command(&["restore", &first, "--yes", "--json"]);
+    cmd.env("NUAGE_SETTLE_MS", "0");
+    let o = common::run_command(cmd, Duration::from_secs(60));
+    assert!(o.succeeded(), "{}", o.describe());
+    let safety = json(&o.stdout)["safety_point"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(std::fs::read(dir.join("a.json")).unwrap(), b"{\"v\":1}");
+    assert!(
+        !dir.join("c.json").exists(),
+        "the point did not hold c.json"
+    );
+    // Renamed: the safety point (never uploaded) still brings back what
+    // the restore replaced or removed, from the versions the home kept,
+    // which followed the rename.
+    env.run_ok(&["source", "rename", "docs", "papers"]);
+    let back = env.path("back");
+    env.run_ok(&["restore", &safety, "--to", s(&back)]);
+    assert_eq!(std::fs::read(back.join("a.json")).unwrap(), b"{\"v\":2}");
+    assert_eq!(std::fs::read(back.join("c.json")).unwrap(), b"{\"new\":1}");
+    assert_eq!(std::fs::read(back.join("b.json")).unwrap(), b"{\"b\":true}");
+    assert!(!env.home().join("objects/docs").exists());
+}

@@ -573,6 +573,12 @@ impl Store {
         for m in &pending {
             // Left only if something else is in it.
             let _ = std::fs::remove_dir(self.backups_dir(&m.from));
+            // A folder source's kept file versions and hash index follow
+            // it too (each move can be repeated).
+            if let Err(e) = self.move_folder_state(&m.from, &m.to) {
+                complete = false;
+                tracing::warn!(from = %m.from, to = %m.to, error = %e, "a renamed folder's kept versions stay where they are until the next run");
+            }
         }
         if complete {
             self.db
@@ -580,6 +586,37 @@ impl Store {
                 .map_err(self.err())?;
         }
         self.forget_finished_moves()
+    }
+
+    /// Moves what a folder source keeps besides its copies — file
+    /// versions kept before an in-place restore (`objects/<name>/`) and
+    /// its hash index (`index/<name>.json.zst`) — from `from` to `to`.
+    fn move_folder_state(&self, from: &str, to: &str) -> Result<()> {
+        let (old, new) = (
+            self.home.join("objects").join(from),
+            self.home.join("objects").join(to),
+        );
+        if let Ok(entries) = std::fs::read_dir(&old) {
+            create_private_dir(&new)?;
+            for e in entries.flatten() {
+                let target = new.join(e.file_name());
+                if target.exists() {
+                    // The same contents (named by their hash) are there.
+                    let _ = std::fs::remove_file(e.path());
+                } else {
+                    std::fs::rename(e.path(), &target)
+                        .map_err(|err| Error::io("move", e.path(), err))?;
+                }
+            }
+            crate::fsutil::sync_parent(&new.join("x"))?;
+            let _ = std::fs::remove_dir(&old);
+        }
+        let index = |n: &str| self.home.join("index").join(format!("{n}.json.zst"));
+        if index(from).exists() && !index(to).exists() {
+            std::fs::rename(index(from), index(to))
+                .map_err(|e| Error::io("move", index(from), e))?;
+        }
+        Ok(())
     }
 
     /// Renamed sources whose copies at the destination have yet to move, oldest first.

@@ -149,6 +149,17 @@ impl FolderSource {
         io::copy(&mut BufReader::with_capacity(1 << 20, &file), &mut h)
             .map_err(|e| Error::io("read", &path, e))?;
         let (_, hashes) = h.finish();
+        // A writer holding it now may be half-way (it truncated and has not
+        // written all yet): what was read may be torn. Asked after the
+        // read and before the last look at its times, so a writer that
+        // finishes in between is seen by the times. (Only for a file
+        // changed recently: an idle holder is trusted after a while.)
+        let quiet = now_ns().saturating_sub(f.mtime_ns.max(f.ctime_ns));
+        if quiet < HELD_GRACE.as_nanos() as i64
+            && !scan::open_for_writing(&[(f.dev, f.ino)].into()).is_empty()
+        {
+            return Ok(None);
+        }
         let after = fs::symlink_metadata(&path).map_err(|e| Error::io("read", &path, e))?;
         let fd_after = file.metadata().map_err(|e| Error::io("read", &path, e))?;
         Ok((f.same_as(&after) && f.same_as(&fd_after) && hashes.bytes == f.size).then_some(hashes))
@@ -263,9 +274,17 @@ impl Source for FolderSource {
                         hashed = Some((current.clone(), h));
                         break;
                     }
-                    // Changed under the reader: read it again as it is now.
+                    // Changed under the reader: read it again as it is now,
+                    // if it is settled now (a writer that is still at it
+                    // leaves it for a later run, never read torn).
                     match fs::symlink_metadata(self.root.join(&f.path)) {
-                        Ok(m) if m.is_file() => current = Found::of(f.path.clone(), &m),
+                        Ok(m) if m.is_file() => {
+                            current = Found::of(f.path.clone(), &m);
+                            let held = scan::open_for_writing(&[(current.dev, current.ino)].into());
+                            if self.unsettled(&current, now_ns(), &held) {
+                                break;
+                            }
+                        }
                         // Removed (or replaced by something else) since
                         // the walk: not in the folder at this point.
                         _ => {

@@ -164,6 +164,10 @@ pub fn walk(root: &Path, filter: &Filter, max_files: usize) -> Result<Walk> {
         };
         let name = entry.file_name().to_str().unwrap_or_default();
         if ours(name) {
+            // Nor what is inside (a restore's staging folder).
+            if entry.file_type().is_dir() {
+                it.skip_current_dir();
+            }
             continue;
         }
         let ft = entry.file_type();
