@@ -374,30 +374,9 @@ impl Destination for OneDriveDestination {
         progress: &mut dyn FnMut(u64),
     ) -> Result<RemoteFile> {
         tree_path(path)?;
-        let (dir, name) = path.rsplit_once('/').expect("a tree path has a folder");
-        let file = File::open(local).map_err(|e| Error::io("read", local, e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| Error::io("read", local, e))?
-            .len();
+        let (dir, _) = path.rsplit_once('/').expect("a tree path has a folder");
         let parent = self.dir_at(dir, true)?.expect("made");
-        let mut read_at = |offset: u64, buf: &mut [u8]| file.read_exact_at(buf, offset);
-        let item = self
-            .graph()
-            .upload(
-                &parent,
-                name,
-                size,
-                &mut read_at,
-                &mut Sessions(journal),
-                progress,
-            )
-            .map_err(graph_error)?;
-        Ok(RemoteFile {
-            name: path.to_string(),
-            size: item.size.unwrap_or(0),
-            quickxor: item.quick_xor_hash().map(str::to_string),
-        })
+        put_one(&mut self.graph(), &parent, path, local, journal, progress)
     }
 
     fn put_small_files(
@@ -435,7 +414,14 @@ impl Destination for OneDriveDestination {
                         };
                         let r = match &parents[i] {
                             Err(e) => Err(Error::Invalid(e.to_string())),
-                            Ok(parent) => put_one(&mut graph, parent, path, local),
+                            Ok(parent) => put_one(
+                                &mut graph,
+                                parent,
+                                path,
+                                local,
+                                &mut super::NoJournal,
+                                &mut |_| {},
+                            ),
                         };
                         if let Ok(f) = &r {
                             sent.fetch_add(f.size, Ordering::Relaxed);
@@ -527,12 +513,15 @@ impl Destination for OneDriveDestination {
     }
 }
 
-/// One small file into `parent` (a single request).
+/// One file into `parent`: one request for a small one, a resumable
+/// session (kept in `journal`) for a big one.
 fn put_one(
     graph: &mut Graph<'_>,
     parent: &ItemLocation,
     path: &str,
     local: &Path,
+    journal: &mut dyn UploadJournal,
+    progress: &mut dyn FnMut(u64),
 ) -> Result<RemoteFile> {
     let (_, name) = path.rsplit_once('/').expect("a tree path has a folder");
     let file = File::open(local).map_err(|e| Error::io("read", local, e))?;
@@ -547,8 +536,8 @@ fn put_one(
             name,
             size,
             &mut read_at,
-            &mut Sessions(&mut super::NoJournal),
-            &mut |_| {},
+            &mut Sessions(journal),
+            progress,
         )
         .map_err(graph_error)?;
     Ok(RemoteFile {

@@ -208,7 +208,7 @@ pub fn read(input: Document, label: &str) -> Result<Manifest> {
     else {
         return Err(corrupt("it has no \"folder\" body".into()));
     };
-    validate(&folder).map_err(corrupt)?;
+    validate(&folder, label)?;
     Ok(Manifest {
         created_at,
         source,
@@ -249,72 +249,74 @@ fn is_hex(s: &str, len: usize) -> bool {
 /// Checks what a hostile manifest could use to escape or mislead a
 /// restore: every path relative and inside, no path twice, remote paths
 /// that a destination would accept, hashes of the right shape, at most
-/// [`MAX_FILES`] files.
-pub fn validate(f: &Folder) -> std::result::Result<(), String> {
+/// [`MAX_FILES`] files. Refused as a corrupt backup, `label` naming it.
+pub fn validate(f: &Folder, label: &str) -> Result<()> {
+    let corrupt =
+        |detail: String| Error::InvalidBackup(InvalidBackup::Corrupt(label.to_string(), detail));
     if f.files.len() > MAX_FILES {
-        return Err(format!("it lists more than {MAX_FILES} files"));
+        return Err(corrupt(format!("it lists more than {MAX_FILES} files")));
     }
     let mut seen = std::collections::HashSet::new();
     for e in &f.files {
         if !safe_relative(&e.path) {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "the path '{}' leaves its folder",
                 crate::document::shown(&e.path)
-            ));
+            )));
         }
         if !seen.insert(e.path.as_str()) {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "'{}' is listed twice",
                 crate::document::shown(&e.path)
-            ));
+            )));
         }
         if !safe_relative(&e.remote)
             || crate::destination::tree_path(&format!("x/{}", e.remote)).is_err()
         {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "the destination name '{}' is not one Nuage writes",
                 crate::document::shown(&e.remote)
-            ));
+            )));
         }
         if !is_hex(&e.blake3, 64) {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "'{}' has no valid BLAKE3",
                 crate::document::shown(&e.path)
-            ));
+            )));
         }
         if e.quickxor.len() != 28 {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "'{}' has no valid QuickXorHash",
                 crate::document::shown(&e.path)
-            ));
+            )));
         }
         if e.mode > 0o7777 {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "'{}' has an impossible mode",
                 crate::document::shown(&e.path)
-            ));
+            )));
         }
     }
     for d in &f.dirs {
         if !safe_relative(&d.path) || d.mode > 0o7777 {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "the folder '{}' leaves its folder",
                 crate::document::shown(&d.path)
-            ));
+            )));
         }
         if !seen.insert(d.path.as_str()) {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "'{}' is listed twice",
                 crate::document::shown(&d.path)
-            ));
+            )));
         }
     }
     for l in &f.links {
         if !safe_relative(&l.path) || !seen.insert(l.path.as_str()) {
-            return Err(format!(
+            return Err(corrupt(format!(
                 "the link '{}' is not a safe path",
                 crate::document::shown(&l.path)
-            ));
+            )));
         }
     }
     Ok(())
