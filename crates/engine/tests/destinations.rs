@@ -160,6 +160,84 @@ fn conformance(dest: &mut dyn Destination, scratch: &Path, plant_foreign: &dyn F
     let mut folders = dest.folders().unwrap();
     folders.sort();
     assert!(folders.contains(&"garage".to_string()), "{folders:?}");
+
+    tree(dest, scratch);
+}
+
+/// A folder source's files as themselves: put one or many (in order,
+/// each verified, one failure leaving the others stored), read, moved,
+/// listed, deleted.
+fn tree(dest: &mut dyn Destination, scratch: &Path) {
+    let clip = bytes(7, 5 << 20);
+    let local = local_file(scratch, "clip", &clip);
+    let mut seen = 0;
+    let r = dest
+        .put_file("docs/clips/a b.mp4", &local, &mut NoJournal, &mut |n| {
+            seen = n
+        })
+        .unwrap();
+    assert_eq!((r.size, seen), (clip.len() as u64, clip.len() as u64));
+    assert_eq!(r.quickxor.as_deref(), Some(quickxor(&clip).as_str()));
+
+    let docs: Vec<(String, Vec<u8>)> = (0..40)
+        .map(|i| {
+            (
+                format!("docs/jobs/{:02}/job-{i}.json", i % 7),
+                bytes(100 + i, 300 + i as usize),
+            )
+        })
+        .collect();
+    let mut batch: Vec<(String, std::path::PathBuf)> = docs
+        .iter()
+        .map(|(p, d)| (p.clone(), local_file(scratch, &p.replace('/', "_"), d)))
+        .collect();
+    // One outside the tree, one whose local file is gone: each fails alone.
+    batch.insert(5, ("docs/../escape.json".into(), batch[0].1.clone()));
+    batch.insert(
+        9,
+        ("docs/jobs/gone.json".into(), scratch.join("no such file")),
+    );
+    let mut progress = 0;
+    let results = dest.put_small_files(&batch, &mut |n| progress = n);
+    dest.flush_files().unwrap();
+    assert_eq!(results.len(), batch.len());
+    let total: u64 = docs.iter().map(|(_, d)| d.len() as u64).sum();
+    assert_eq!(progress, total, "progress counts what was stored");
+    let mut docs_iter = docs.iter();
+    for (i, r) in results.into_iter().enumerate() {
+        if i == 5 || i == 9 {
+            assert!(r.is_err(), "{} must fail", batch[i].0);
+            continue;
+        }
+        let (path, data) = docs_iter.next().unwrap();
+        let r = r.unwrap();
+        assert_eq!(
+            (r.name.as_str(), r.size),
+            (path.as_str(), data.len() as u64)
+        );
+        assert_eq!(r.quickxor.as_deref(), Some(quickxor(data).as_str()));
+        let mut got = Vec::new();
+        dest.get_file(path, &mut got).unwrap();
+        assert_eq!(&got, data, "{path}");
+    }
+    assert_eq!(dest.file_info("docs/jobs/gone.json").unwrap(), None);
+    let listed: Vec<String> = dest
+        .list_path("docs/jobs/00")
+        .unwrap()
+        .into_iter()
+        .map(|f| f.name)
+        .collect();
+    assert_eq!(listed.len(), 6, "{listed:?}");
+
+    // Moved without sending it again; deleted; absent is fine.
+    dest.move_path("docs/clips/a b.mp4", "docs/.nuage-versions/x")
+        .unwrap();
+    assert_eq!(dest.file_info("docs/clips/a b.mp4").unwrap(), None);
+    let info = dest.file_info("docs/.nuage-versions/x").unwrap().unwrap();
+    assert_eq!(info.size, clip.len() as u64);
+    dest.delete_path("docs/.nuage-versions/x").unwrap();
+    dest.delete_path("docs/.nuage-versions/x").unwrap();
+    assert_eq!(dest.file_info("docs/.nuage-versions/x").unwrap(), None);
 }
 
 #[test]

@@ -11,6 +11,9 @@ use super::{Capabilities, Destination, RemoteFile, UploadJournal, point_id_of, t
 use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::{AtomicFile, create_private_dir};
 
+/// Files written at once by [`Destination::put_small_files`].
+const SMALL_FILE_WRITERS: usize = 4;
+
 pub struct FolderDestination {
     root: PathBuf,
     /// The source folders files were put in by this run, each recorded
@@ -68,7 +71,9 @@ impl FolderDestination {
     }
 
     /// Copies `local` to `target` atomically (private from its first
-    /// byte), reporting progress, and reads back what was stored.
+    /// byte), reporting progress, and reads back what was stored. Durable
+    /// copies are synced one by one (restore points); the others wait for
+    /// [`Destination::flush_files`].
     fn store(
         &mut self,
         target: &Path,
@@ -76,43 +81,22 @@ impl FolderDestination {
         progress: &mut dyn FnMut(u64),
         durable: bool,
     ) -> Result<(String, u64)> {
-        let dir = target.parent().expect("has a parent");
-        create_private_dir(dir)?;
+        create_private_dir(target.parent().expect("has a parent"))?;
         if !durable {
-            return self.store_unsynced(target, local, progress);
+            self.record_tree_of(target);
+            return write_unsynced(target, local, progress);
         }
         let mut out = AtomicFile::create(target)?;
-        let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut sent = 0u64;
-        loop {
-            let n =
-                io::Read::read(&mut input, &mut buf).map_err(|e| Error::io("read", local, e))?;
-            if n == 0 {
-                break;
-            }
-            out.write_all(&buf[..n])
-                .map_err(|e| Error::io("write", target, e))?;
-            sent += n as u64;
-            progress(sent);
-        }
+        copy_into(local, target, &mut out, progress)?;
         out.commit(true)?;
         // The hash is read back from the stored file: a check of what is
         // really on the disk, not of what was sent.
         Self::hash_of(target).map_err(|e| Error::io("read back", target, e))
     }
 
-    /// [`FolderDestination::store`] without waiting for the disk: written
-    /// beside its target, renamed into place, made durable by
-    /// [`Destination::flush_files`].
-    fn store_unsynced(
-        &mut self,
-        target: &Path,
-        local: &Path,
-        progress: &mut dyn FnMut(u64),
-    ) -> Result<(String, u64)> {
-        use std::os::unix::fs::OpenOptionsExt;
-        // Below the source's folder: <root>/<source>/….
+    /// Records the source folder `target` is below (`<root>/<source>/…`)
+    /// as a tree of temporaries, once per run.
+    fn record_tree_of(&mut self, target: &Path) {
         let source = target
             .strip_prefix(&self.root)
             .ok()
@@ -123,39 +107,6 @@ impl FolderDestination {
             let recorded = crate::temporaries::record_tree(&self.root.join(&source));
             self.trees.insert(source, recorded);
         }
-        // Beside its target (a rename within one folder is the cheapest
-        // on every file system).
-        let tmp = crate::fsutil::temp_sibling(target, "tmp");
-        let mut out = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(crate::fsutil::PRIVATE_FILE_MODE)
-            .open(&tmp)
-            .map_err(|e| Error::io("create", &tmp, e))?;
-        let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut sent = 0u64;
-        let copied = (|| -> Result<()> {
-            loop {
-                let n = io::Read::read(&mut input, &mut buf)
-                    .map_err(|e| Error::io("read", local, e))?;
-                if n == 0 {
-                    return Ok(());
-                }
-                out.write_all(&buf[..n])
-                    .map_err(|e| Error::io("write", target, e))?;
-                sent += n as u64;
-                progress(sent);
-            }
-        })();
-        drop(out);
-        if let Err(e) = copied.and_then(|()| {
-            fs::rename(&tmp, target).map_err(|e| Error::io("move into place", target, e))
-        }) {
-            let _ = fs::remove_file(&tmp);
-            return Err(e);
-        }
-        Self::hash_of(target).map_err(|e| Error::io("read back", target, e))
     }
 
     fn hash_of(path: &Path) -> io::Result<(String, u64)> {
@@ -166,6 +117,59 @@ impl FolderDestination {
         )?;
         Ok((h.to_base64(), n))
     }
+}
+
+/// Streams `local` into `out`, reporting the bytes written so far.
+fn copy_into(
+    local: &Path,
+    target: &Path,
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64> {
+    let mut input = File::open(local).map_err(|e| Error::io("read", local, e))?;
+    let mut buf =
+        vec![0u8; (1 << 20).min(input.metadata().map_or(1 << 20, |m| m.len() as usize + 1))];
+    let mut sent = 0u64;
+    loop {
+        let n = io::Read::read(&mut input, &mut buf).map_err(|e| Error::io("read", local, e))?;
+        if n == 0 {
+            return Ok(sent);
+        }
+        out.write_all(&buf[..n])
+            .map_err(|e| Error::io("write", target, e))?;
+        sent += n as u64;
+        progress(sent);
+    }
+}
+
+/// Copies `local` to `target` without waiting for the disk: written
+/// beside its target (private from its first byte), renamed into place,
+/// read back; made durable by [`Destination::flush_files`]. Its folder
+/// exists and its source's tree is recorded as temporaries.
+fn write_unsynced(
+    target: &Path,
+    local: &Path,
+    progress: &mut dyn FnMut(u64),
+) -> Result<(String, u64)> {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Beside its target (a rename within one folder is the cheapest on
+    // every file system).
+    let tmp = crate::fsutil::temp_sibling(target, "tmp");
+    let mut out = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(crate::fsutil::PRIVATE_FILE_MODE)
+        .open(&tmp)
+        .map_err(|e| Error::io("create", &tmp, e))?;
+    let copied = copy_into(local, target, &mut out, progress);
+    drop(out);
+    if let Err(e) = copied
+        .and_then(|_| fs::rename(&tmp, target).map_err(|e| Error::io("move into place", target, e)))
+    {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    FolderDestination::hash_of(target).map_err(|e| Error::io("read back", target, e))
 }
 
 /// Opens a file found at the destination for reading, only if it is a
@@ -387,6 +391,90 @@ impl Destination for FolderDestination {
             size,
             quickxor: Some(quickxor),
         })
+    }
+
+    fn put_small_files(
+        &mut self,
+        files: &[(String, PathBuf)],
+        progress: &mut dyn FnMut(u64),
+    ) -> Vec<Result<RemoteFile>> {
+        use std::sync::Mutex;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        // Paths checked, folders made and trees recorded first (each
+        // once); then a few writers: creating a file costs a round trip to
+        // the disk's journal that several can wait for at once.
+        let mut targets = Vec::with_capacity(files.len());
+        let mut results: Vec<Mutex<Option<Result<RemoteFile>>>> = Vec::with_capacity(files.len());
+        let mut made = std::collections::HashSet::new();
+        for (path, _) in files {
+            let target = self
+                .check_root()
+                .and_then(|()| self.tree(path))
+                .and_then(|t| {
+                    let dir = t.parent().expect("has a parent").to_path_buf();
+                    if !made.contains(&dir) {
+                        create_private_dir(&dir)?;
+                        made.insert(dir);
+                    }
+                    self.record_tree_of(&t);
+                    Ok(t)
+                });
+            match target {
+                Ok(t) => {
+                    targets.push(Some(t));
+                    results.push(Mutex::new(None));
+                }
+                Err(e) => {
+                    targets.push(None);
+                    results.push(Mutex::new(Some(Err(e))));
+                }
+            }
+        }
+        let next = AtomicUsize::new(0);
+        let (done, stored) = std::sync::mpsc::channel::<u64>();
+        std::thread::scope(|scope| {
+            for _ in 0..SMALL_FILE_WRITERS.min(files.len()) {
+                let (done, next, targets, results) = (done.clone(), &next, &targets, &results);
+                scope.spawn(move || {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((path, local)) = files.get(i) else {
+                            return;
+                        };
+                        let Some(t) = &targets[i] else {
+                            continue;
+                        };
+                        let r = write_unsynced(t, local, &mut |_| {}).map(|(quickxor, size)| {
+                            RemoteFile {
+                                name: path.clone(),
+                                size,
+                                quickxor: Some(quickxor),
+                            }
+                        });
+                        if let Ok(f) = &r {
+                            let _ = done.send(f.size);
+                        }
+                        *results[i].lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+                    }
+                });
+            }
+            // Progress from here (the callback stays on this thread); the
+            // channel closes when the last writer is done.
+            drop(done);
+            let mut sent = 0;
+            for size in stored {
+                sent += size;
+                progress(sent);
+            }
+        });
+        results
+            .into_iter()
+            .map(|r| {
+                r.into_inner()
+                    .expect("not poisoned")
+                    .expect("every file was written")
+            })
+            .collect()
     }
 
     fn file_info(&mut self, path: &str) -> Result<Option<RemoteFile>> {

@@ -166,7 +166,7 @@ impl Ctx<'_> {
         let mut rate = crate::event::Rate::start();
         // Small files (one request each) go together, in parallel where
         // the destination allows; big ones one by one, resumable.
-        let mut small: Vec<&FileEntry> = Vec::new();
+        let (mut small, mut big): (Vec<&FileEntry>, Vec<&FileEntry>) = (Vec::new(), Vec::new());
         for f in todo {
             let path = format!("{}/{}", s.name, f.remote);
             if versions.remove(&f.blake3) {
@@ -184,8 +184,39 @@ impl Ctx<'_> {
             }
             if f.size <= nuage_graph::client::SIMPLE_UPLOAD_MAX {
                 small.push(f);
-                continue;
+            } else {
+                big.push(f);
             }
+        }
+        // Small files first: written after gigabytes of clips, each would
+        // wait behind their write-back (5× slower on a local disk).
+        if !small.is_empty() {
+            let batch: Vec<(String, PathBuf)> = small
+                .iter()
+                .map(|f| (format!("{}/{}", s.name, f.remote), s.path.join(&f.path)))
+                .collect();
+            let base = sent_before;
+            let results = dest.put_small_files(&batch, &mut |sent| {
+                let (bytes_per_sec, eta_secs) = rate.at(base + sent, total);
+                events(Event::UploadProgress {
+                    source: s.name.clone(),
+                    point: p.id.clone(),
+                    bytes: base + sent,
+                    total,
+                    bytes_per_sec,
+                    eta_secs,
+                })
+            });
+            for (f, r) in small.iter().zip(results) {
+                if !same(&r?, f) {
+                    return Err(changed_since(&f.path));
+                }
+                sent_before += f.size;
+            }
+        }
+        for f in big {
+            let path = format!("{}/{}", s.name, f.remote);
+            let local = s.path.join(&f.path);
             // A resumable session for a big file.
             let resumable = dest.capabilities().resumable;
             let journal_key = format!("file {} {}", s.name, f.blake3);
@@ -219,29 +250,6 @@ impl Ctx<'_> {
                 return Err(changed_since(&f.path));
             }
             sent_before += f.size;
-        }
-        if !small.is_empty() {
-            let batch: Vec<(String, PathBuf)> = small
-                .iter()
-                .map(|f| (format!("{}/{}", s.name, f.remote), s.path.join(&f.path)))
-                .collect();
-            let base = sent_before;
-            let results = dest.put_small_files(&batch, &mut |sent| {
-                let (bytes_per_sec, eta_secs) = rate.at(base + sent, total);
-                events(Event::UploadProgress {
-                    source: s.name.clone(),
-                    point: p.id.clone(),
-                    bytes: base + sent,
-                    total,
-                    bytes_per_sec,
-                    eta_secs,
-                })
-            });
-            for (f, r) in small.iter().zip(results) {
-                if !same(&r?, f) {
-                    return Err(changed_since(&f.path));
-                }
-            }
         }
         dest.flush_files()
     }

@@ -129,6 +129,21 @@ impl FolderSource {
 
     /// Reads `f` through both hashes; `None` when it changed while read.
     fn hash(&self, f: &Found) -> Result<Option<fsutil::Hashes>> {
+        let Some(read) = self.read(f)? else {
+            return Ok(None);
+        };
+        let held = if recently_changed(f) {
+            scan::open_for_writing(&[(f.dev, f.ino)].into())
+        } else {
+            HashSet::new()
+        };
+        self.confirm(f, read, &held)
+    }
+
+    /// The first half of [`FolderSource::hash`]: `f` read through both
+    /// hashes, to be confirmed by [`FolderSource::confirm`]. `None` when it
+    /// is gone or already not what the walk saw.
+    fn read(&self, f: &Found) -> Result<Option<(fs::File, fsutil::Hashes)>> {
         let path = self.root.join(&f.path);
         let file = match fs::OpenOptions::new()
             .read(true)
@@ -145,19 +160,30 @@ impl FolderSource {
         if !before.is_file() || !f.same_as(&before) {
             return Ok(None);
         }
+        // A buffer the size of a small file: 10,000 documents need not
+        // map and unmap a megabyte each.
+        let capacity = (f.size as usize).clamp(8 << 10, 1 << 20);
         let mut h = HashingWriter::new(io::sink());
-        io::copy(&mut BufReader::with_capacity(1 << 20, &file), &mut h)
+        io::copy(&mut BufReader::with_capacity(capacity, &file), &mut h)
             .map_err(|e| Error::io("read", &path, e))?;
         let (_, hashes) = h.finish();
-        // A writer holding it now may be half-way (it truncated and has not
-        // written all yet): what was read may be torn. Asked after the
-        // read and before the last look at its times, so a writer that
-        // finishes in between is seen by the times. (Only for a file
-        // changed recently: an idle holder is trusted after a while.)
-        let quiet = now_ns().saturating_sub(f.mtime_ns.max(f.ctime_ns));
-        if quiet < HELD_GRACE.as_nanos() as i64
-            && !scan::open_for_writing(&[(f.dev, f.ino)].into()).is_empty()
-        {
+        Ok(Some((file, hashes)))
+    }
+
+    /// The second half of [`FolderSource::hash`]: what was read holds when
+    /// no writer held the file after the read (`held_after`, asked after
+    /// the read and before this last look at its times, so a writer that
+    /// finishes in between is seen by the times) — a writer holding it may
+    /// be half-way (it truncated and has not written all yet) — and the
+    /// file is still what the walk saw.
+    fn confirm(
+        &self,
+        f: &Found,
+        (file, hashes): (fs::File, fsutil::Hashes),
+        held_after: &HashSet<(u64, u64)>,
+    ) -> Result<Option<fsutil::Hashes>> {
+        let path = self.root.join(&f.path);
+        if recently_changed(f) && held_after.contains(&(f.dev, f.ino)) {
             return Ok(None);
         }
         let after = fs::symlink_metadata(&path).map_err(|e| Error::io("read", &path, e))?;
@@ -165,6 +191,26 @@ impl FolderSource {
         Ok((f.same_as(&after) && f.same_as(&fd_after) && hashes.bytes == f.size).then_some(hashes))
     }
 }
+
+/// Changed within [`HELD_GRACE`]: a process holding it open for writing
+/// may still be writing it (an idle holder is trusted after that).
+fn recently_changed(f: &Found) -> bool {
+    now_ns().saturating_sub(f.mtime_ns.max(f.ctime_ns)) < HELD_GRACE.as_nanos() as i64
+}
+
+/// What the snapshot does with one file of a batch.
+enum Step {
+    /// Unchanged since the last snapshot.
+    Kept(FileEntry),
+    /// Still being written.
+    Unsettled,
+    /// Read (`None`: gone or changed before it was read).
+    Read(Option<(fs::File, fsutil::Hashes)>),
+}
+
+/// Files read between two looks at who holds files open for writing: one
+/// look at every process's open files per batch, not per file.
+const READ_BATCH: usize = 256;
 
 fn now_ns() -> i64 {
     SystemTime::now()
@@ -253,72 +299,112 @@ impl Source for FolderSource {
         let mut files = Vec::with_capacity(w.files.len());
         let mut unsettled = Vec::new();
         let mut done = 0u64;
-        for f in &w.files {
-            let prev = prev_files.get(f.path.as_str()).copied();
-            // Unchanged since the last snapshot: its hashes still hold.
-            if let Some(p) = prev.filter(|p| {
-                p.size == f.size && p.mtime_ns == f.mtime_ns && p.local == Some((f.ino, f.ctime_ns))
-            }) {
-                files.push(FileEntry {
-                    mode: f.mode,
-                    ..p.clone()
-                });
-                continue;
+        for batch in w.files.chunks(READ_BATCH) {
+            // Read what needs reading, then ask once who holds any of them
+            // open for writing, then confirm each.
+            let mut steps = Vec::with_capacity(batch.len());
+            for f in batch {
+                let prev = prev_files.get(f.path.as_str()).copied();
+                // Unchanged since the last snapshot: its hashes still hold.
+                let step = if let Some(p) = prev.filter(|p| {
+                    p.size == f.size
+                        && p.mtime_ns == f.mtime_ns
+                        && p.local == Some((f.ino, f.ctime_ns))
+                }) {
+                    Step::Kept(FileEntry {
+                        mode: f.mode,
+                        ..p.clone()
+                    })
+                } else if self.unsettled(f, now, &held) {
+                    Step::Unsettled
+                } else {
+                    Step::Read(self.read(f)?)
+                };
+                steps.push(step);
             }
-            let mut hashed = None;
-            let mut gone = false;
-            if !self.unsettled(f, now, &held) {
-                let mut current = f.clone();
-                for _ in 0..READ_ATTEMPTS {
-                    if let Some(h) = self.hash(&current)? {
-                        hashed = Some((current.clone(), h));
-                        break;
+            let recent: HashSet<(u64, u64)> = batch
+                .iter()
+                .zip(&steps)
+                .filter(|(f, s)| matches!(s, Step::Read(Some(_))) && recently_changed(f))
+                .map(|(f, _)| (f.dev, f.ino))
+                .collect();
+            let held_after = scan::open_for_writing(&recent);
+            for (f, step) in batch.iter().zip(steps) {
+                let prev = prev_files.get(f.path.as_str()).copied();
+                let mut hashed = None;
+                let mut gone = false;
+                match step {
+                    Step::Kept(entry) => {
+                        files.push(entry);
+                        continue;
                     }
-                    // Changed under the reader: read it again as it is now,
-                    // if it is settled now (a writer that is still at it
-                    // leaves it for a later run, never read torn).
-                    match fs::symlink_metadata(self.root.join(&f.path)) {
-                        Ok(m) if m.is_file() => {
-                            current = Found::of(f.path.clone(), &m);
-                            let held = scan::open_for_writing(&[(current.dev, current.ino)].into());
-                            if self.unsettled(&current, now_ns(), &held) {
-                                break;
+                    Step::Unsettled => {}
+                    Step::Read(read) => {
+                        let first = match read {
+                            Some(read) => self.confirm(f, read, &held_after)?,
+                            None => None,
+                        };
+                        if let Some(h) = first {
+                            hashed = Some((f.clone(), h));
+                        } else {
+                            for _ in 1..READ_ATTEMPTS {
+                                // Changed under the reader: read it again as
+                                // it is now, if it is settled now (a writer
+                                // that is still at it leaves it for a later
+                                // run, never read torn).
+                                let current = match fs::symlink_metadata(self.root.join(&f.path)) {
+                                    Ok(m) if m.is_file() => {
+                                        let current = Found::of(f.path.clone(), &m);
+                                        let held = scan::open_for_writing(
+                                            &[(current.dev, current.ino)].into(),
+                                        );
+                                        if self.unsettled(&current, now_ns(), &held) {
+                                            break;
+                                        }
+                                        current
+                                    }
+                                    // Removed (or replaced by something
+                                    // else) since the walk: not in the
+                                    // folder at this point.
+                                    _ => {
+                                        gone = true;
+                                        break;
+                                    }
+                                };
+                                if let Some(h) = self.hash(&current)? {
+                                    hashed = Some((current.clone(), h));
+                                    break;
+                                }
                             }
-                        }
-                        // Removed (or replaced by something else) since
-                        // the walk: not in the folder at this point.
-                        _ => {
-                            gone = true;
-                            break;
                         }
                     }
                 }
-            }
-            if gone {
-                continue;
-            }
-            done += 1;
-            progress(TableProgress {
-                table: &f.path,
-                table_rows: f.size,
-                total_rows: done,
-            });
-            match hashed {
-                Some((found, h)) => files.push(FileEntry {
-                    path: f.path.clone(),
-                    remote: String::new(),
-                    size: h.bytes,
-                    mtime_ns: found.mtime_ns,
-                    mode: found.mode,
-                    blake3: h.blake3,
-                    quickxor: h.quickxor,
-                    local: Some((found.ino, found.ctime_ns)),
-                }),
-                None => {
-                    // Still being written: as it last was complete, if ever.
-                    unsettled.push(f.path.clone());
-                    if let Some(p) = prev {
-                        files.push(p.clone());
+                if gone {
+                    continue;
+                }
+                done += 1;
+                progress(TableProgress {
+                    table: &f.path,
+                    table_rows: f.size,
+                    total_rows: done,
+                });
+                match hashed {
+                    Some((found, h)) => files.push(FileEntry {
+                        path: f.path.clone(),
+                        remote: String::new(),
+                        size: h.bytes,
+                        mtime_ns: found.mtime_ns,
+                        mode: found.mode,
+                        blake3: h.blake3,
+                        quickxor: h.quickxor,
+                        local: Some((found.ino, found.ctime_ns)),
+                    }),
+                    None => {
+                        // Still being written: as it last was complete, if ever.
+                        unsettled.push(f.path.clone());
+                        if let Some(p) = prev {
+                            files.push(p.clone());
+                        }
                     }
                 }
             }
