@@ -162,7 +162,12 @@ options: SourceOptions, };
  * exclude patterns (kept with the source), and, for a restore, the
  * relative paths to restore (all when empty).
  */
-export type SourceOptions = { exclude: Array<string>, include: Array<string>, paths: Array<string>, };
+export type SourceOptions = { exclude: Array<string>, include: Array<string>, paths: Array<string>, 
+/**
+ * A folder: the cap of its local copy in bytes (0: none); unset, 1 GiB
+ * while no destination is configured and none with one.
+ */
+local_copy?: number, };
 
 /**
  * What a source holds, found without registering or modifying it (the
@@ -262,7 +267,13 @@ upload: UploadState | null, source_path: string,
  * A folder source's point: what changed since the previous point
  * (known when both manifests are here).
  */
-changes?: FolderChanges, };
+changes?: FolderChanges, 
+/**
+ * A folder source's point with no destination: how many of its files
+ * have no copy left on this machine (earlier versions beyond the
+ * local copy's cap); such a point cannot be restored whole.
+ */
+missing_files?: number, };
 
 /**
  * Restore points wherever they are. Those kept only at the destination

@@ -182,6 +182,12 @@ enum SourceCmd {
         /// Folder: back up only what matches; repeat for several.
         #[arg(long, value_name = "GLOB", requires = "folder")]
         include: Vec<String>,
+        /// Folder: keep a local copy of its files (and their earlier
+        /// versions) up to SIZE, newest first, for a fast restore (`2GB`,
+        /// `500MiB`; `0` for none). Default: 1 GiB while no destination is
+        /// set, none with one (the destination keeps earlier versions).
+        #[arg(long, value_name = "SIZE", requires = "folder", value_parser = parse_bytes)]
+        local_copy: Option<u64>,
         #[arg(long)]
         name: Option<String>,
         /// PostgreSQL: a schema to back up (repeat for several). Without
@@ -210,7 +216,31 @@ enum SourceCmd {
         /// Keep copies younger than D days.
         #[arg(long)]
         keep_days: Option<u32>,
+        /// A folder's local copy of its files: up to SIZE (`2GB`; `0` for
+        /// none), or `default`.
+        #[arg(long, value_name = "SIZE|default", value_parser = parse_cap)]
+        local_copy: Option<Cap>,
     },
+}
+
+/// A size given on the command line, in bytes.
+fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+    parse_size::parse_size(s.trim())
+        .map_err(|e| format!("{e}: give a size such as 500MB, 2GB or 0"))
+}
+
+/// A local copy's cap, or the default.
+#[derive(Clone, Copy)]
+enum Cap {
+    Default,
+    Bytes(u64),
+}
+
+fn parse_cap(s: &str) -> std::result::Result<Cap, String> {
+    if s.trim().eq_ignore_ascii_case("default") {
+        return Ok(Cap::Default);
+    }
+    parse_bytes(s).map(Cap::Bytes)
 }
 
 fn main() {
@@ -532,6 +562,14 @@ fn run(cli: Cli) -> Result<i32> {
                             )
                         })
                         .unwrap_or_default();
+                    let missing = p
+                        .missing_files
+                        .map(|n| {
+                            format!(
+                                "; NOT RESTORABLE WHOLE: no copy of {n} file(s) as they were is kept (set a destination, or a larger local copy for this folder)"
+                            )
+                        })
+                        .unwrap_or_default();
                     let place = match (p.location, p.upload) {
                         (Location::Both, _) => "local + destination",
                         (Location::Remote, _) => "destination only",
@@ -542,7 +580,7 @@ fn run(cli: Cli) -> Result<i32> {
                         }
                     };
                     println!(
-                        "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  {place}{changes}",
+                        "{:<24} {:<14} {:<25} {:>10} {:>7} {:>9}  {place}{changes}{missing}",
                         p.id,
                         p.source,
                         p.created_at,
@@ -817,6 +855,7 @@ fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
             folder: Some(folder),
             exclude,
             include,
+            local_copy,
             name,
             schemas,
             password_stdin,
@@ -834,6 +873,7 @@ fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
                 exclude,
                 include,
                 paths: Vec::new(),
+                local_copy,
             };
             let (s, check) = engine.add_source_with(
                 &folder.to_string_lossy(),
@@ -939,12 +979,34 @@ fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
             name,
             keep_last,
             keep_days,
+            local_copy,
         } => {
-            if keep_last.is_none() && keep_days.is_none() {
-                bail!("nothing to set: give --keep-last N and/or --keep-days D.");
+            if keep_last.is_none() && keep_days.is_none() && local_copy.is_none() {
+                bail!(
+                    "nothing to set: give --keep-last N, --keep-days D and/or --local-copy SIZE."
+                );
             }
-            engine.set_retention(&name, keep_last, keep_days)?;
-            println!("updated retention of '{name}'");
+            if keep_last.is_some() || keep_days.is_some() {
+                engine.set_retention(&name, keep_last, keep_days)?;
+                println!("updated retention of '{name}'");
+            }
+            if let Some(cap) = local_copy {
+                engine.set_local_copy(
+                    &name,
+                    match cap {
+                        Cap::Default => None,
+                        Cap::Bytes(n) => Some(n),
+                    },
+                )?;
+                match cap {
+                    Cap::Bytes(0) => println!("'{name}' keeps no local copy of its files"),
+                    Cap::Bytes(n) => println!(
+                        "'{name}' keeps a local copy of its files up to {}",
+                        human_bytes(n)
+                    ),
+                    Cap::Default => println!("'{name}' keeps the default local copy of its files"),
+                }
+            }
         }
     }
     Ok(())

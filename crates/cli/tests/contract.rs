@@ -765,3 +765,119 @@ fn a_folder_restored_in_place_keeps_what_it_replaced_and_its_safety_point_restor
     assert_eq!(std::fs::read(back.join("b.json")).unwrap(), b"{\"b\":true}");
     assert!(!env.home().join("objects/docs").exists());
 }
+
+#[test]
+fn without_a_destination_a_folders_earlier_points_restore_from_the_local_copy_within_its_cap() {
+    let env = Env::new();
+    let dir = env.path("docs");
+    std::fs::create_dir_all(dir.join("jobs")).unwrap();
+    let job = |v: u32| format!("{{\"job\":1,\"v\":{v},\"pad\":\"{}\"}}", "x".repeat(4000));
+    std::fs::write(dir.join("jobs/1.json"), job(1)).unwrap();
+    std::fs::write(dir.join("jobs/2.json"), b"{\"job\":2}").unwrap();
+    env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "docs"]);
+    let backup = |env: &Env| {
+        let mut cmd = env.command(&["backup", "--json"]);
+        cmd.env("NUAGE_SETTLE_MS", "0");
+        let o = common::run_command(cmd, Duration::from_secs(60));
+        assert!(o.succeeded(), "{}", o.describe());
+        json(&o.stdout)[0]["id"].as_str().unwrap().to_string()
+    };
+    let first = backup(&env);
+    // The application rewrites one document and deletes the other.
+    std::fs::write(dir.join("jobs/1.json"), job(2)).unwrap();
+    std::fs::remove_file(dir.join("jobs/2.json")).unwrap();
+    let second = backup(&env);
+    let list = |env: &Env| {
+        json(&env.run_ok(&["list", "docs", "--json"]))
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    assert!(
+        list(&env).iter().all(|p| p.get("missing_files").is_none()),
+        "every point is restorable here: {:?}",
+        list(&env)
+    );
+    // The whole folder is lost: both points come back from the home alone.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let back1 = env.path("back1");
+    env.run_ok(&["restore", &first, "--to", s(&back1)]);
+    assert_eq!(
+        std::fs::read_to_string(back1.join("jobs/1.json")).unwrap(),
+        job(1)
+    );
+    assert_eq!(
+        std::fs::read(back1.join("jobs/2.json")).unwrap(),
+        b"{\"job\":2}"
+    );
+    let back2 = env.path("back2");
+    env.run_ok(&["restore", &second, "--to", s(&back2)]);
+    assert_eq!(
+        std::fs::read_to_string(back2.join("jobs/1.json")).unwrap(),
+        job(2)
+    );
+    assert!(!back2.join("jobs/2.json").exists());
+
+    // A cap that holds the newest point only: the first point's versions
+    // go, and the listing says that point cannot be restored whole.
+    let o = env.run_ok(&["source", "set", "docs", "--local-copy", "5KB"]);
+    assert!(o.contains("up to 5.0 KB"), "{o}");
+    let points = list(&env);
+    let missing = |id: &str| {
+        points
+            .iter()
+            .find(|p| p["id"] == id)
+            .and_then(|p| p["missing_files"].as_u64())
+    };
+    assert_eq!(missing(&second), None);
+    // Its first version of 1.json (2.json, small, still fits).
+    assert_eq!(missing(&first), Some(1), "{points:?}");
+    let o = env.run_ok(&["list", "docs"]);
+    assert!(o.contains("NOT RESTORABLE WHOLE"), "{o}");
+    let lost = env.path("lost");
+    let (status, _, err) = env.run(&["restore", &first, "--to", s(&lost)]);
+    assert!(!status.success());
+    assert!(err.contains("no copy of 'jobs/1.json'"), "{err}");
+    assert!(!lost.exists(), "a failed restore leaves no target behind");
+    let back3 = env.path("back3");
+    env.run_ok(&["restore", &second, "--to", s(&back3)]);
+    assert_eq!(
+        std::fs::read_to_string(back3.join("jobs/1.json")).unwrap(),
+        job(2)
+    );
+
+    // None at all: the local copy goes.
+    env.run_ok(&["source", "set", "docs", "--local-copy", "0"]);
+    let copies = env.home().join("copies/docs");
+    assert!(
+        std::fs::read_dir(&copies).map_or(true, |d| d.count() == 0),
+        "nothing kept"
+    );
+    let (status, _, err) = env.run(&["source", "set", "docs", "--local-copy", "lots"]);
+    assert!(!status.success() && err.contains("500MB"), "{err}");
+}
+
+#[test]
+fn with_a_destination_a_folder_keeps_no_local_copy_unless_asked() {
+    let env = Env::new();
+    let dir = env.path("docs");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(dir.join("a.json"), b"{\"a\":1}").unwrap();
+    env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "docs"]);
+    env.folder_destination();
+    let mut cmd = env.command(&["backup"]);
+    cmd.env("NUAGE_SETTLE_MS", "0");
+    assert!(common::run_command(cmd, Duration::from_secs(60)).succeeded());
+    let copies = env.home().join("copies/docs");
+    assert!(
+        !copies
+            .join(blake3::hash(b"{\"a\":1}").to_hex().as_str())
+            .exists()
+    );
+    env.run_ok(&["source", "set", "docs", "--local-copy", "1MB"]);
+    assert!(
+        copies
+            .join(blake3::hash(b"{\"a\":1}").to_hex().as_str())
+            .exists()
+    );
+}

@@ -145,10 +145,13 @@ impl Engine {
         options: &SourceOptions,
     ) -> Result<(SourceRecord, SourceCheck)> {
         let kind = source::kind_of(location);
-        if kind != SourceKind::Folder && !(options.exclude.is_empty() && options.include.is_empty())
+        if kind != SourceKind::Folder
+            && !(options.exclude.is_empty()
+                && options.include.is_empty()
+                && options.local_copy.is_none())
         {
             return Err(Error::Invalid(
-                "include and exclude patterns apply to folder sources only.".into(),
+                "include and exclude patterns and a local copy of files apply to folder sources only.".into(),
             ));
         }
         let path = match kind {
@@ -318,6 +321,25 @@ impl Engine {
             ));
         }
         self.store.set_retention(name, keep_last, keep_days)
+    }
+
+    /// Sets the cap of folder source `name`'s local copy of its files
+    /// (`None`: the default, see [`SourceOptions::local_copy`]). Applied
+    /// at once: a smaller cap removes what falls beyond it.
+    pub fn set_local_copy(&self, name: &str, cap: Option<u64>) -> Result<()> {
+        let s = self.store.source(name)?;
+        if s.kind != SourceKind::Folder {
+            return Err(Error::Invalid(format!(
+                "'{name}' is not a folder: a local copy of files applies to folder sources only (a database's local copy is its backup file)."
+            )));
+        }
+        let options = SourceOptions {
+            local_copy: cap,
+            ..s.options.clone()
+        };
+        self.store.set_options(name, &options)?;
+        let s = self.store.source(name)?;
+        self.ctx().keep_local_copies(&s).map(|_| ())
     }
 
     /// Whether scheduled runs are paused (the app's Pause; `nuage run` honours it too).

@@ -605,6 +605,7 @@ mod tests {
             fingerprint: String::new(),
             source_path: PathBuf::new(),
             changes: None,
+            missing_files: None,
         }
     }
 

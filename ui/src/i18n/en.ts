@@ -139,6 +139,8 @@ export const en = {
   "restore.col_file": "File",
   "restore.col_size": "Size",
   "restore.changes": "{added} added, {changed} changed, {removed} removed, {moved} moved",
+  "restore.missing_files.one": "cannot be restored whole: no copy of {n} file as it was is kept (choose a destination, or keep a larger local copy)",
+  "restore.missing_files.other": "cannot be restored whole: no copy of {n} files as they were is kept (choose a destination, or keep a larger local copy)",
   "restore.summary_folder": "{files}, {size} in all.",
   "restore.more_files": "…and {n} more files.",
   "restore.mode_new_folder": "Restore into a new folder",

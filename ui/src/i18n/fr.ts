@@ -140,6 +140,8 @@ export const fr: Dict = {
   "restore.col_file": "Fichier",
   "restore.col_size": "Taille",
   "restore.changes": "{added} ajoutés, {changed} modifiés, {removed} supprimés, {moved} déplacés",
+  "restore.missing_files.one": "ne peut pas être restauré en entier : aucune copie de {n} fichier tel qu’il était n’est conservée (choisissez une destination, ou gardez une copie locale plus grande)",
+  "restore.missing_files.other": "ne peut pas être restauré en entier : aucune copie de {n} fichiers tels qu’ils étaient n’est conservée (choisissez une destination, ou gardez une copie locale plus grande)",
   "restore.summary_folder": "{files}, {size} au total.",
   "restore.more_files": "…et {n} fichiers de plus.",
   "restore.mode_new_folder": "Restaurer dans un nouveau dossier",

@@ -140,6 +140,8 @@ export const pt: Dict = {
   "restore.col_file": "Ficheiro",
   "restore.col_size": "Tamanho",
   "restore.changes": "{added} adicionados, {changed} alterados, {removed} removidos, {moved} movidos",
+  "restore.missing_files.one": "não pode ser restaurado por inteiro: não se guarda cópia de {n} ficheiro como era (escolha um destino, ou mantenha uma cópia local maior)",
+  "restore.missing_files.other": "não pode ser restaurado por inteiro: não se guarda cópia de {n} ficheiros como eram (escolha um destino, ou mantenha uma cópia local maior)",
   "restore.summary_folder": "{files}, {size} no total.",
   "restore.more_files": "…e mais {n} ficheiros.",
   "restore.mode_new_folder": "Restaurar para uma nova pasta",

@@ -260,7 +260,10 @@ describe("restore points", () => {
 });
 
 describe("a folder's restore points", () => {
-  const folderPoints = [point({ id: "f2", source: "clips", created_at: "2024-05-03T08:00:00Z", tables: 27, rows: Math.round(6.3 * MB), changes: { added: 1, changed: 2, removed: 0, moved: 1 } })];
+  const folderPoints = [
+    point({ id: "f2", source: "clips", created_at: "2024-05-03T08:00:00Z", tables: 27, rows: Math.round(6.3 * MB), changes: { added: 1, changed: 2, removed: 0, moved: 1 } }),
+    point({ id: "f1", source: "clips", created_at: "2024-05-02T08:00:00Z", tables: 26, rows: Math.round(6.1 * MB), missing_files: 3 }),
+  ];
   const folderPreview: Preview = {
     source: "clips",
     kind: "folder",
@@ -279,8 +282,10 @@ describe("a folder's restore points", () => {
       restore: (a) => ({ ...report, kind: "folder", source: "clips", target: a.to, tables: [["jobs/job-1.json", 300]], rows: 300 }),
     });
     await click("#nav-restore");
-    await until(() => expect($$(".point-row")).toHaveLength(1));
+    await until(() => expect($$(".point-row")).toHaveLength(2));
     expect(row("f2").textContent).toContain("27 files · 6.3 MB · 1 added, 2 changed, 0 removed, 1 moved");
+    expect(row("f2").textContent).not.toContain("cannot be restored whole");
+    expect(row("f1").textContent).toContain("cannot be restored whole: no copy of 3 files as they were is kept");
     await click('.point-row[data-id="f2"] .point-restore');
     await until(() => expect($("#preview")).toBeTruthy());
     expect(text("#preview")).toContain("File");

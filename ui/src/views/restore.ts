@@ -98,6 +98,7 @@ export function restoreView(ctx: Ctx): View {
     const parts = [tp("count.files", p.tables), fmtBytes(p.rows)];
     const c = p.changes;
     if (c) parts.push(t("restore.changes", { added: fmtNumber(c.added), changed: fmtNumber(c.changed), removed: fmtNumber(c.removed), moved: fmtNumber(c.moved) }));
+    if (p.missing_files) parts.push(tp("restore.missing_files", p.missing_files));
     return parts.join(" · ");
   }
 

@@ -188,11 +188,19 @@ impl Ctx<'_> {
             fingerprint: fp,
             source_path: s.path.clone(),
             changes: None,
+            missing_files: None,
         };
         self.store.add_restore_point(&point)?;
         // Hashed as it was written: the next listing need not read it.
         self.record_good_copy(&point);
         let removed = self.apply_retention(s)?;
+        if s.kind == crate::source::SourceKind::Folder {
+            // The point stands without it: a local copy that cannot be
+            // made (a full disk) is said, not a failed backup.
+            if let Err(e) = self.keep_local_copies(s) {
+                tracing::warn!(source = %s.name, "the local copy of the files was not updated: {e}");
+            }
+        }
         Ok(SourceOutcome {
             source: s.name.clone(),
             kind: s.kind,

@@ -273,6 +273,31 @@ impl Ctx<'_> {
                 .flatten();
             manifests.push(m);
         }
+        // With no destination, the local copy is where earlier versions
+        // are: a point whose files are not all here is said to be so.
+        if matches!(self.destination(), Ok(None)) {
+            let mut current: HashMap<&str, HashSet<String>> = HashMap::new();
+            for (p, m) in points.iter().zip(&manifests) {
+                if let Some(m) = m {
+                    current
+                        .entry(p.source.as_str())
+                        .or_insert_with(|| m.files.iter().map(|f| f.blake3.clone()).collect());
+                }
+            }
+            let missing: Vec<Option<u64>> = points
+                .iter()
+                .zip(&manifests)
+                .map(|(p, m)| {
+                    let m = m.as_ref()?;
+                    let here = current.get(p.source.as_str())?;
+                    let n = super::copies::missing_locally(self, p, &m.files, here);
+                    (n > 0).then_some(n)
+                })
+                .collect();
+            for (p, n) in points.iter_mut().zip(missing) {
+                p.missing_files = n;
+            }
+        }
         for i in (0..points.len()).rev() {
             // Oldest first: `newer` holds the previous point of a source.
             if let (Some(cur), Some(prev)) = (
@@ -444,6 +469,7 @@ impl ContentStore for Fetcher<'_> {
         if let Some(folder) = &self.folder {
             local.push(folder.join(&f.path));
         }
+        local.push(self.ctx.copies_dir(&self.name).join(&f.blake3));
         local.push(
             self.ctx
                 .home()

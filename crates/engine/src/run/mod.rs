@@ -8,6 +8,7 @@
 //! - `mirror.rs` — the files of folder sources at the destination (as
 //!   themselves, earlier versions kept while a manifest names them), and
 //!   where a folder restore finds contents.
+//! - `copies.rs` — the size-capped local copy of folder sources' files.
 //! - `restore.rs` — finding a restore point or a backup file, validating
 //!   it, restoring into a new target or in place (after a safety copy),
 //!   preview and export.
@@ -16,6 +17,7 @@
 //! builds one per call; nothing here knows the façade.
 
 pub(crate) mod backup;
+pub(crate) mod copies;
 pub(crate) mod mirror;
 pub(crate) mod restore;
 pub(crate) mod upload;

@@ -436,6 +436,7 @@ impl Ctx<'_> {
             fingerprint: String::new(),
             source_path: PathBuf::new(),
             changes: None,
+            missing_files: None,
         })
     }
 

@@ -95,6 +95,11 @@ pub struct SourceOptions {
     pub include: Vec<String>,
     #[serde(default)]
     pub paths: Vec<String>,
+    /// A folder: the cap of its local copy in bytes (0: none); unset, 1 GiB
+    /// while no destination is configured and none with one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub local_copy: Option<u64>,
 }
 
 impl SourceOptions {

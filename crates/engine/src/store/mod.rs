@@ -244,6 +244,12 @@ pub struct RestorePoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub changes: Option<FolderChanges>,
+    /// A folder source's point with no destination: how many of its files
+    /// have no copy left on this machine (earlier versions beyond the
+    /// local copy's cap); such a point cannot be restored whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub missing_files: Option<u64>,
 }
 
 /// What changed in a folder between two restore points.
@@ -589,15 +595,27 @@ impl Store {
     }
 
     /// Moves what a folder source keeps besides its copies — file
-    /// versions kept before an in-place restore (`objects/<name>/`) and
-    /// its hash index (`index/<name>.json.zst`) — from `from` to `to`.
+    /// versions kept before an in-place restore (`objects/<name>/`), its
+    /// local copy of files (`copies/<name>/`) and its hash index (`index/<name>.json.zst`) — from `from` to `to`.
     fn move_folder_state(&self, from: &str, to: &str) -> Result<()> {
-        let (old, new) = (
-            self.home.join("objects").join(from),
-            self.home.join("objects").join(to),
-        );
-        if let Ok(entries) = std::fs::read_dir(&old) {
-            create_private_dir(&new)?;
+        for area in ["objects", "copies"] {
+            self.move_contents(
+                &self.home.join(area).join(from),
+                &self.home.join(area).join(to),
+            )?;
+        }
+        let index = |n: &str| self.home.join("index").join(format!("{n}.json.zst"));
+        if index(from).exists() && !index(to).exists() {
+            std::fs::rename(index(from), index(to))
+                .map_err(|e| Error::io("move", index(from), e))?;
+        }
+        Ok(())
+    }
+
+    /// Moves the contents (named by their hash) in `old` to `new`.
+    fn move_contents(&self, old: &Path, new: &Path) -> Result<()> {
+        if let Ok(entries) = std::fs::read_dir(old) {
+            create_private_dir(new)?;
             for e in entries.flatten() {
                 let target = new.join(e.file_name());
                 if target.exists() {
@@ -609,12 +627,7 @@ impl Store {
                 }
             }
             crate::fsutil::sync_parent(&new.join("x"))?;
-            let _ = std::fs::remove_dir(&old);
-        }
-        let index = |n: &str| self.home.join("index").join(format!("{n}.json.zst"));
-        if index(from).exists() && !index(to).exists() {
-            std::fs::rename(index(from), index(to))
-                .map_err(|e| Error::io("move", index(from), e))?;
+            let _ = std::fs::remove_dir(old);
         }
         Ok(())
     }
@@ -658,6 +671,21 @@ impl Store {
         })
         .and_then(|rows| rows.collect())
         .map_err(self.err())
+    }
+
+    pub fn set_options(&self, name: &str, options: &crate::source::SourceOptions) -> Result<()> {
+        self.source(name)?;
+        self.db
+            .execute(
+                "UPDATE sources SET options = ?2 WHERE name = ?1",
+                params![
+                    name,
+                    (!options.is_empty())
+                        .then(|| serde_json::to_string(options).expect("serializable"))
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
     }
 
     pub fn set_retention(
@@ -762,6 +790,7 @@ impl Store {
                 location: Location::Local,
                 upload: None,
                 changes: None,
+                missing_files: None,
             })
         })
         .and_then(|rows| rows.collect())
@@ -1076,6 +1105,7 @@ mod tests {
             fingerprint: String::new(),
             source_path: PathBuf::from("/data/shop.db"),
             changes: None,
+            missing_files: None,
         };
         store.add_restore_point(&p).unwrap();
         p
