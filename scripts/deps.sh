@@ -31,6 +31,9 @@ command -v npm >/dev/null || need_apt+=(nodejs npm)
 # themselves (tests/pgserver), and PgBouncer in front of it.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need_apt+=(postgresql)
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || need_apt+=(pgbouncer)
+# The alert tests send email to a real SMTP server on loopback (aiosmtpd,
+# run by Debian's Python: tests/smtp/server.py).
+/usr/bin/python3 -c 'import aiosmtpd' 2>/dev/null || need_apt+=(python3-aiosmtpd)
 # make bench compares folder sources with `rclone copy`.
 command -v rclone >/dev/null || need_apt+=(rclone)
 # The fidelity tests run real Python libraries in a virtual environment.

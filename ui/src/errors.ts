@@ -24,6 +24,7 @@ const HEADLINES: Record<ErrorCode, Key> = {
   clock_changed: "error.clock_changed",
   no_sources: "error.no_sources",
   no_destination: "error.no_destination",
+  alert_failed: "error.alert_failed",
   failed: "error.failed",
 };
 

@@ -110,6 +110,10 @@ enum Command {
     /// Where backups are copied besides the local store.
     #[command(subcommand)]
     Destination(DestinationCmd),
+    /// Tell a person by email or webhook when something needs them (a
+    /// failed backup, a sign-in, a full destination…) and when it is solved.
+    #[command(subcommand)]
+    Alerts(AlertsCmd),
     /// Sign in to a Microsoft account (device code), or with --app as an
     /// app registration (client secret read from standard input).
     Login {
@@ -161,6 +165,82 @@ enum DestinationCmd {
     },
     /// Keep backups locally only.
     Remove,
+}
+
+#[derive(Subcommand)]
+enum AlertsCmd {
+    /// Send alerts by email over SMTP (the password is kept in the keychain).
+    Email {
+        /// The mail server: smtp://HOST[:PORT] (STARTTLS with --starttls,
+        /// port 587 by default) or smtps://HOST[:PORT] (TLS, 465).
+        #[arg(long, value_name = "URL")]
+        smtp: String,
+        /// On smtp://: switch to TLS with STARTTLS before signing in.
+        #[arg(long)]
+        starttls: bool,
+        #[arg(long, value_name = "ADDR")]
+        from: String,
+        /// Recipients, separated by commas.
+        #[arg(
+            long,
+            value_name = "ADDR[,ADDR…]",
+            value_delimiter = ',',
+            required = true
+        )]
+        to: Vec<String>,
+        #[arg(long, requires = "password_stdin")]
+        user: Option<String>,
+        /// Read the mail password from standard input.
+        #[arg(long, requires = "user")]
+        password_stdin: bool,
+        #[arg(long, value_enum, default_value = "failure")]
+        on: On,
+        /// The language of the messages (default: this session's).
+        #[arg(long, value_parser = ["en", "fr", "pt"])]
+        lang: Option<String>,
+    },
+    /// Send alerts to a webhook (its URL carries its token: it is kept in
+    /// the keychain and never shown). `-` reads the URL from standard input.
+    Webhook {
+        url: String,
+        #[arg(long, value_enum, default_value = "json")]
+        format: Format,
+        #[arg(long, value_enum, default_value = "failure")]
+        on: On,
+        #[arg(long, value_parser = ["en", "fr", "pt"])]
+        lang: Option<String>,
+    },
+    /// What is set, the problems told of and the messages waiting.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send a test message on every channel now and say what failed.
+    Test {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop sending alerts (one channel, or all).
+    Remove {
+        #[arg(value_parser = ["email", "webhook"])]
+        channel: Option<String>,
+    },
+}
+
+/// When alerts are sent.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum On {
+    /// Problems and their recoveries.
+    Failure,
+    /// Also a daily report.
+    Always,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Format {
+    Json,
+    Teams,
+    Slack,
 }
 
 #[derive(Subcommand)]
@@ -479,6 +559,10 @@ fn run(cli: Cli) -> Result<i32> {
             let progress = Spinner::new(!json);
             let outcomes = engine.backup(&names, &mut |e| progress.on(&e))?;
             progress.done();
+            // A failure (or its recovery) reaches whoever the alerts name.
+            if let Err(e) = engine.check_alerts() {
+                tracing::warn!("alerts: {e}");
+            }
             let failed = outcomes.iter().any(|o| o.status == RunOutcome::Failed);
             let pending = outcomes.iter().any(|o| {
                 o.upload
@@ -591,6 +675,7 @@ fn run(cli: Cli) -> Result<i32> {
                 }
             }
         }
+        Command::Alerts(cmd) => return alerts_cmd(&engine, cmd),
         Command::Destination(cmd) => match cmd {
             DestinationCmd::Folder { path } => {
                 let config = DestinationConfig::Folder {
@@ -1012,20 +1097,179 @@ fn source_cmd(engine: &Engine, cmd: SourceCmd) -> Result<()> {
     Ok(())
 }
 
+fn alerts_cmd(engine: &Engine, cmd: AlertsCmd) -> Result<i32> {
+    use nuage_engine::{AlertOn, Lang, WebhookFormat};
+    let on = |o: On| match o {
+        On::Failure => AlertOn::Failure,
+        On::Always => AlertOn::Always,
+    };
+    let lang = |l: Option<String>| {
+        l.as_deref()
+            .and_then(Lang::parse)
+            .or(Some(Lang::from_env()))
+    };
+    match cmd {
+        AlertsCmd::Email {
+            smtp,
+            starttls,
+            from,
+            to,
+            user,
+            password_stdin,
+            on: when,
+            lang: l,
+        } => {
+            let password = if password_stdin {
+                Some(read_secret("mail password")?)
+            } else {
+                None
+            };
+            let to: Vec<String> = to
+                .into_iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect();
+            let n = to.len();
+            engine.set_email_alerts(
+                nuage_engine::EmailAlerts {
+                    server: smtp,
+                    starttls,
+                    from,
+                    to,
+                    user,
+                    on: on(when),
+                },
+                password.as_deref(),
+                lang(l),
+            )?;
+            println!(
+                "alerts will be emailed to {n} address(es); send a test with `nuage alerts test`"
+            );
+        }
+        AlertsCmd::Webhook {
+            url,
+            format,
+            on: when,
+            lang: l,
+        } => {
+            let url = if url == "-" {
+                read_secret("webhook URL")?
+            } else {
+                url
+            };
+            let format = match format {
+                Format::Json => WebhookFormat::Json,
+                Format::Teams => WebhookFormat::Teams,
+                Format::Slack => WebhookFormat::Slack,
+            };
+            engine.set_webhook_alerts(&url, format, on(when), lang(l))?;
+            let shown = engine
+                .alert_settings()?
+                .webhook
+                .map(|w| w.shown)
+                .unwrap_or_default();
+            println!("alerts will be posted to {shown}; send a test with `nuage alerts test`");
+        }
+        AlertsCmd::Show { json } => {
+            let v = engine.alerts_view()?;
+            if json {
+                print_json(&v)?;
+                return Ok(0);
+            }
+            let on = |o: AlertOn| match o {
+                AlertOn::Failure => "problems and recoveries",
+                AlertOn::Always => "problems, recoveries and a daily report",
+            };
+            match &v.settings.email {
+                Some(e) => println!(
+                    "email: {} → {} via {}{}{} ({})",
+                    e.from,
+                    e.to.join(", "),
+                    e.server,
+                    if e.starttls { " with STARTTLS" } else { "" },
+                    e.user
+                        .as_deref()
+                        .map(|u| format!(", as {u}"))
+                        .unwrap_or_default(),
+                    on(e.on)
+                ),
+                None => println!("email: not set"),
+            }
+            match &v.settings.webhook {
+                Some(w) => println!(
+                    "webhook: {} ({}, {})",
+                    w.shown,
+                    match w.format {
+                        WebhookFormat::Json => "JSON",
+                        WebhookFormat::Teams => "Microsoft Teams",
+                        WebhookFormat::Slack => "Slack",
+                    },
+                    on(w.on)
+                ),
+                None => println!("webhook: not set"),
+            }
+            println!("language: {}", v.settings.lang.as_str());
+            for p in &v.problems {
+                println!(
+                    "open problem since {}: {}{}",
+                    p.since,
+                    p.source
+                        .as_deref()
+                        .map(|s| format!("{s}: "))
+                        .unwrap_or_default(),
+                    p.message
+                );
+            }
+            if v.queued > 0 {
+                println!(
+                    "{} message(s) waiting to be sent{}",
+                    v.queued,
+                    v.last_error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        AlertsCmd::Test { json } => {
+            let results = engine.test_alerts()?;
+            if json {
+                print_json(&results)?;
+            } else {
+                for r in &results {
+                    match &r.error {
+                        None => println!("{}: test message sent", r.channel),
+                        Some(e) => eprintln!("{}: not sent: {e}", r.channel),
+                    }
+                }
+            }
+            return Ok(if results.iter().all(|r| r.sent) { 0 } else { 1 });
+        }
+        AlertsCmd::Remove { channel } => {
+            engine.remove_alerts(channel.as_deref())?;
+            println!("{} alerts removed", channel.as_deref().unwrap_or("all"));
+        }
+    }
+    Ok(0)
+}
+
+/// A secret piped or typed on standard input (one line).
+fn read_secret(what: &str) -> Result<String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("{what}: ");
+    }
+    let mut s = String::new();
+    std::io::stdin().read_line(&mut s)?;
+    let s = s.trim_end_matches(['\r', '\n']).to_string();
+    if s.is_empty() {
+        bail!("no {what} on standard input. Pipe it in, e.g. `... < file`.");
+    }
+    Ok(s)
+}
+
 /// A password typed or piped on standard input (one line).
 fn read_password() -> Result<String> {
-    if std::io::stdin().is_terminal() {
-        eprint!("database password: ");
-    }
-    let mut pw = String::new();
-    std::io::stdin().read_line(&mut pw)?;
-    let pw = pw.trim_end_matches(['\r', '\n']).to_string();
-    if pw.is_empty() {
-        bail!(
-            "no password on standard input. Pipe it in, e.g. `... --password-stdin < password.txt`."
-        );
-    }
-    Ok(pw)
+    read_secret("database password")
 }
 
 /// A connection string with `--schema` names added (`schema=a,b`).

@@ -22,6 +22,12 @@ pub struct Config {
     /// How long a file of a folder source must stay unchanged before it
     /// is backed up (a clip being recorded is not taken half-done).
     pub settle: Duration,
+    /// How long one alert's delivery may take (a mail server that does not
+    /// answer must not hold back backups).
+    pub alert_timeout: Duration,
+    /// The first pause before an alert that could not be sent is tried
+    /// again (doubling each time, up to an hour).
+    pub alert_retry: Duration,
 }
 
 impl Default for Config {
@@ -33,6 +39,8 @@ impl Default for Config {
             client_id: None,
             tenant: None,
             settle: Duration::from_secs(5),
+            alert_timeout: Duration::from_secs(20),
+            alert_retry: Duration::from_secs(30),
         }
     }
 }
@@ -41,7 +49,8 @@ impl Config {
     /// The defaults, with the `NUAGE_*` variables of this process applied:
     /// `NUAGE_BUSY_TIMEOUT_MS`, `NUAGE_RETRY_BUDGET_SECS`, `NUAGE_CLIENT_ID`,
     /// `NUAGE_TENANT`, `NUAGE_AUTHORITY_URL`, `NUAGE_GRAPH_URL`,
-    /// `NUAGE_TOKEN_STORE`, `NUAGE_SETTLE_MS`. Only the binaries call this, once.
+    /// `NUAGE_TOKEN_STORE`, `NUAGE_SETTLE_MS`, `NUAGE_ALERT_TIMEOUT_MS`,
+    /// `NUAGE_ALERT_RETRY_MS`. Only the binaries call this, once.
     pub fn from_env() -> Config {
         Config::from_vars(|k| std::env::var(k).ok())
     }
@@ -70,6 +79,12 @@ impl Config {
             settle: number("NUAGE_SETTLE_MS")
                 .map(Duration::from_millis)
                 .unwrap_or(d.settle),
+            alert_timeout: number("NUAGE_ALERT_TIMEOUT_MS")
+                .map(Duration::from_millis)
+                .unwrap_or(d.alert_timeout),
+            alert_retry: number("NUAGE_ALERT_RETRY_MS")
+                .map(Duration::from_millis)
+                .unwrap_or(d.alert_retry),
         }
     }
 }

@@ -86,6 +86,11 @@ pub enum Error {
     /// A destination (or the sign-in it needs) could not be used.
     #[error("{message}")]
     Destination { code: ErrorCode, message: String },
+
+    /// An alert could not be sent (the mail server or the webhook refused
+    /// or could not be reached); what was refused, and what to do.
+    #[error("{0}")]
+    Alert(String),
 }
 
 /// Every code Nuage reports, for scripts (`--json`), the desktop UI (which
@@ -126,6 +131,8 @@ pub enum ErrorCode {
     NoSources,
     /// Copies stay on this computer: no destination chosen.
     NoDestination,
+    /// An alert (email, webhook) could not be sent.
+    AlertFailed,
     /// Anything else.
     Failed,
 }
@@ -155,6 +162,7 @@ impl ErrorCode {
             ErrorCode::ClockChanged => "clock_changed",
             ErrorCode::NoSources => "no_sources",
             ErrorCode::NoDestination => "no_destination",
+            ErrorCode::AlertFailed => "alert_failed",
             ErrorCode::Failed => "failed",
         }
     }
@@ -287,6 +295,7 @@ impl Error {
             Error::DiskFull { .. } => ErrorCode::DiskFull,
             Error::Io { .. } | Error::State { .. } | Error::RestoreFailed { .. } => ErrorCode::Io,
             Error::Destination { code, .. } => *code,
+            Error::Alert(_) => ErrorCode::AlertFailed,
         }
     }
 

@@ -12,6 +12,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 mod account;
+pub mod alerts;
 mod config;
 mod destination;
 mod document;
@@ -24,7 +25,7 @@ mod secret;
 mod service;
 mod source;
 mod status;
-mod store;
+pub(crate) mod store;
 pub mod temporaries;
 
 use std::path::{Path, PathBuf};
@@ -34,6 +35,9 @@ use nuage_graph::auth::{AppRegistration, DeviceFlow};
 use nuage_graph::types::Secret;
 
 pub use account::{Account, FolderEntry, FolderPage};
+pub use alerts::{
+    AlertOn, AlertSettings, AlertTest, AlertsView, EmailAlerts, Lang, WebhookAlerts, WebhookFormat,
+};
 pub use config::Config;
 pub use destination::{
     Capabilities, Destination, DestinationConfig, NoJournal, RemoteFile, UploadJournal,

@@ -311,13 +311,136 @@ fn to_cloud(destination: Option<&DestinationConfig>) -> bool {
     matches!(destination, Some(DestinationConfig::OneDrive { .. }))
 }
 
+/// Every problem that needs a person now, most pressing first: signed
+/// out (or the keychain unavailable), each source's failed last run, each
+/// source's uploads that cannot go without the person, the clock, each
+/// source with no verified backup for three schedule intervals. The first
+/// is the state [`assess`] gives; alerts follow all of them.
+pub fn attention(status: &StatusReport, ctx: &Context) -> Vec<(AppState, String, Problem)> {
+    let now = ctx.now.unwrap_or_else(Utc::now);
+    let mut found: Vec<(AppState, String, Option<Problem>)> = Vec::new();
+    if to_cloud(ctx.destination.as_ref()) {
+        match &ctx.signed_in {
+            Ok(None) => {
+                found.push((
+                    AppState::SignedOut,
+                    "signed out: copies stay on this computer only.".into(),
+                    problem(
+                        ErrorCode::SignInRequired,
+                        "Nuage is not signed in to Microsoft, so copies stay on this computer only. Sign in again to keep them in OneDrive.".into(),
+                        None,
+                    ),
+                ));
+            }
+            Err(message) => {
+                found.push((
+                    AppState::NeedsAttention,
+                    format!("needs attention: {message}"),
+                    problem(ErrorCode::KeychainUnavailable, message.clone(), None),
+                ));
+            }
+            Ok(Some(_)) => {}
+        }
+    }
+    // A failed last run of a source.
+    for s in &status.sources {
+        if let Some(r) = status.last_runs.iter().find(|r| r.source == s.name)
+            && r.outcome == RunOutcome::Failed
+        {
+            let code = r.error_code.unwrap_or(ErrorCode::Failed);
+            let why = r.error.clone().unwrap_or_else(|| "unknown error".into());
+            found.push((
+                AppState::NeedsAttention,
+                format!(
+                    "needs attention: the last backup of '{}' failed: {why}",
+                    s.name
+                ),
+                problem(code, why, Some(&s.name)),
+            ));
+        }
+    }
+    // Uploads that cannot go without the person.
+    let stuck = |s: &&SourceStatus| {
+        s.uploads_pending > 0 && !s.upload_error_code.is_none_or(ErrorCode::is_transient)
+    };
+    for s in status.sources.iter().filter(stuck) {
+        let code = s.upload_error_code.unwrap_or(ErrorCode::Failed);
+        let why = s.upload_error.clone().unwrap_or_default();
+        found.push((
+            AppState::NeedsAttention,
+            format!(
+                "needs attention: copies of '{}' are safe locally but cannot be uploaded: {why}",
+                s.name
+            ),
+            problem(code, why, Some(&s.name)),
+        ));
+    }
+    // A run dated later than now: the clock went back. Scheduled backups
+    // go on (the scheduler ignores such a date), but restore points are
+    // named and kept by date, so a person should set the clock right.
+    if let Some(r) = status
+        .last_runs
+        .iter()
+        .find(|r| parse_time(&r.started_at).is_some_and(|t| t > now + chrono::Duration::minutes(5)))
+    {
+        found.push((
+            AppState::NeedsAttention,
+            "needs attention: the computer's clock is behind the last backup.".into(),
+            problem(
+                ErrorCode::ClockChanged,
+                format!(
+                    "The last backup of '{}' is dated {}, later than this computer's clock ({}). Backups go on as scheduled, but restore points are named and kept by date: check the computer's date and time.",
+                    r.source,
+                    r.started_at,
+                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                ),
+                Some(&r.source),
+            ),
+        ));
+    }
+    if let Some(interval) = status.schedule.interval() {
+        let limit = interval * 3;
+        for s in &status.sources {
+            let since = s
+                .last_verified
+                .as_ref()
+                .map(|p| p.created_at.as_str())
+                .unwrap_or(&s.added_at);
+            if parse_time(since).is_some_and(|t| now - t > limit) {
+                let what = if s.last_verified.is_some() {
+                    format!("The last verified backup of '{}' is from {since}", s.name)
+                } else {
+                    format!("'{}' has had no verified backup since it was added", s.name)
+                };
+                found.push((
+                    AppState::NeedsAttention,
+                    format!(
+                        "needs attention: '{}' has no recent verified backup.",
+                        s.name
+                    ),
+                    problem(
+                        ErrorCode::Stale,
+                        format!(
+                            "{what}, more than three scheduled intervals ago. Back up now, and check that Nuage keeps running."
+                        ),
+                        Some(&s.name),
+                    ),
+                ));
+            }
+        }
+    }
+    found
+        .into_iter()
+        .filter_map(|(state, summary, p)| p.map(|p| (state, summary, p)))
+        .collect()
+}
+
 /// The overall state: the status report plus what the caller knows.
 /// Precedence: backing up, paused, not set up, signed out (or keychain
 /// unavailable), needs attention, waiting, up to date. Staleness (no
 /// verified backup of a source for three schedule intervals) is "needs
 /// attention" whatever the last run said.
 pub fn assess(status: &StatusReport, ctx: &Context) -> (AppState, String, Option<Problem>) {
-    let now = ctx.now.unwrap_or_else(Utc::now);
     if let Some(running) = &ctx.running {
         let names: Vec<&str> = running.iter().map(|p| p.source.as_str()).collect();
         let summary = if names.is_empty() {
@@ -362,115 +485,8 @@ pub fn assess(status: &StatusReport, ctx: &Context) -> (AppState, String, Option
             problem(code, message.into(), None),
         );
     }
-    if to_cloud(ctx.destination.as_ref()) {
-        match &ctx.signed_in {
-            Ok(None) => {
-                return (
-                    AppState::SignedOut,
-                    "signed out: copies stay on this computer only.".into(),
-                    problem(
-                        ErrorCode::SignInRequired,
-                        "Nuage is not signed in to Microsoft, so copies stay on this computer only. Sign in again to keep them in OneDrive.".into(),
-                        None,
-                    ),
-                );
-            }
-            Err(message) => {
-                return (
-                    AppState::NeedsAttention,
-                    format!("needs attention: {message}"),
-                    problem(ErrorCode::KeychainUnavailable, message.clone(), None),
-                );
-            }
-            Ok(Some(_)) => {}
-        }
-    }
-    // A failed last run of a source.
-    for s in &status.sources {
-        if let Some(r) = status.last_runs.iter().find(|r| r.source == s.name)
-            && r.outcome == RunOutcome::Failed
-        {
-            let code = r.error_code.unwrap_or(ErrorCode::Failed);
-            let why = r.error.clone().unwrap_or_else(|| "unknown error".into());
-            return (
-                AppState::NeedsAttention,
-                format!(
-                    "needs attention: the last backup of '{}' failed: {why}",
-                    s.name
-                ),
-                problem(code, why, Some(&s.name)),
-            );
-        }
-    }
-    // Uploads that cannot go without the person.
-    let stuck = |s: &&SourceStatus| {
-        s.uploads_pending > 0 && !s.upload_error_code.is_none_or(ErrorCode::is_transient)
-    };
-    if let Some(s) = status.sources.iter().find(stuck) {
-        let code = s.upload_error_code.unwrap_or(ErrorCode::Failed);
-        let why = s.upload_error.clone().unwrap_or_default();
-        return (
-            AppState::NeedsAttention,
-            format!(
-                "needs attention: copies of '{}' are safe locally but cannot be uploaded: {why}",
-                s.name
-            ),
-            problem(code, why, Some(&s.name)),
-        );
-    }
-    // A run dated later than now: the clock went back. Scheduled backups
-    // go on (the scheduler ignores such a date), but restore points are
-    // named and kept by date, so a person should set the clock right.
-    if let Some(r) = status
-        .last_runs
-        .iter()
-        .find(|r| parse_time(&r.started_at).is_some_and(|t| t > now + chrono::Duration::minutes(5)))
-    {
-        return (
-            AppState::NeedsAttention,
-            "needs attention: the computer's clock is behind the last backup.".into(),
-            problem(
-                ErrorCode::ClockChanged,
-                format!(
-                    "The last backup of '{}' is dated {}, later than this computer's clock ({}). Backups go on as scheduled, but restore points are named and kept by date: check the computer's date and time.",
-                    r.source,
-                    r.started_at,
-                    now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-                ),
-                Some(&r.source),
-            ),
-        );
-    }
-    if let Some(interval) = status.schedule.interval() {
-        let limit = interval * 3;
-        for s in &status.sources {
-            let since = s
-                .last_verified
-                .as_ref()
-                .map(|p| p.created_at.as_str())
-                .unwrap_or(&s.added_at);
-            if parse_time(since).is_some_and(|t| now - t > limit) {
-                let what = if s.last_verified.is_some() {
-                    format!("The last verified backup of '{}' is from {since}", s.name)
-                } else {
-                    format!("'{}' has had no verified backup since it was added", s.name)
-                };
-                return (
-                    AppState::NeedsAttention,
-                    format!(
-                        "needs attention: '{}' has no recent verified backup.",
-                        s.name
-                    ),
-                    problem(
-                        ErrorCode::Stale,
-                        format!(
-                            "{what}, more than three scheduled intervals ago. Back up now, and check that Nuage keeps running."
-                        ),
-                        Some(&s.name),
-                    ),
-                );
-            }
-        }
+    if let Some((state, summary, problem)) = attention(status, ctx).into_iter().next() {
+        return (state, summary, Some(problem));
     }
     if let Some(s) = status.sources.iter().find(|s| s.uploads_pending > 0) {
         let why = s
@@ -504,25 +520,32 @@ impl Ctx<'_> {
         self.overview_of(self.status()?, running)
     }
 
-    /// [`Ctx::overview`] from a status report already read.
-    pub fn overview_of(
-        &self,
-        status: StatusReport,
-        running: Option<Vec<RunProgress>>,
-    ) -> Result<Overview> {
+    /// What the state model needs beyond the status report: the
+    /// destination, the sign-in (asked only when it is OneDrive), paused.
+    pub(crate) fn context(&self, running: Option<Vec<RunProgress>>) -> Result<Context> {
         let destination = self.destination()?;
         let signed_in = if to_cloud(destination.as_ref()) {
             self.signed_in().map_err(|e| e.to_string())
         } else {
             Ok(None)
         };
-        let ctx = Context {
-            running: running.clone(),
+        Ok(Context {
+            running,
             paused: self.store.paused()?,
-            signed_in: signed_in.clone(),
-            destination: destination.clone(),
+            signed_in,
+            destination,
             now: None,
-        };
+        })
+    }
+
+    /// [`Ctx::overview`] from a status report already read.
+    pub fn overview_of(
+        &self,
+        status: StatusReport,
+        running: Option<Vec<RunProgress>>,
+    ) -> Result<Overview> {
+        let ctx = self.context(running.clone())?;
+        let (destination, signed_in) = (ctx.destination.clone(), ctx.signed_in.clone());
         let (state, summary, problem) = assess(&status, &ctx);
         let setup = (state == AppState::NotSetUp).then(|| SetupSteps {
             source: !status.sources.is_empty(),

@@ -403,6 +403,9 @@ pub enum Kind {
     /// A database source's password (PostgreSQL), under the key
     /// `<home key>.<source name>`.
     SourcePassword,
+    /// A secret of the alerts (the SMTP password, the webhook URL, which
+    /// carries its token), under `<home key>.<name>`.
+    AlertSecret,
 }
 
 impl Kind {
@@ -412,6 +415,7 @@ impl Kind {
             Kind::AppCredentials => "app-credentials",
             Kind::SealingKey => "sealing-key",
             Kind::SourcePassword => "source-password",
+            Kind::AlertSecret => "alert-secret",
         }
     }
 
@@ -421,6 +425,7 @@ impl Kind {
             Kind::AppCredentials => "app credentials",
             Kind::SealingKey => "the key of Nuage's sealed state",
             Kind::SourcePassword => "a database password",
+            Kind::AlertSecret => "a secret of the alerts",
         }
     }
 }

@@ -51,6 +51,7 @@ export const en = {
   "error.busy": "Nuage is busy.",
   "error.disk_full": "This computer's disk is full.",
   "error.io": "A file could not be read or written.",
+  "error.alert_failed": "The alert could not be sent.",
   "error.failed": "Something went wrong.",
   "error.stale": "Backups are overdue.",
   "error.clock_changed": "The computer's clock went back.",

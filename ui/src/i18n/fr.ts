@@ -52,6 +52,7 @@ export const fr: Dict = {
   "error.busy": "Nuage est occupé.",
   "error.disk_full": "Le disque de cet ordinateur est plein.",
   "error.io": "Un fichier n'a pas pu être lu ou écrit.",
+  "error.alert_failed": "L’alerte n’a pas pu être envoyée.",
   "error.failed": "Un problème est survenu.",
   "error.stale": "Les sauvegardes sont en retard.",
   "error.clock_changed": "L'horloge de l'ordinateur a reculé.",

@@ -52,6 +52,7 @@ export const pt: Dict = {
   "error.busy": "O Nuage está ocupado.",
   "error.disk_full": "O disco deste computador está cheio.",
   "error.io": "Não foi possível ler ou escrever um ficheiro.",
+  "error.alert_failed": "Não foi possível enviar o alerta.",
   "error.failed": "Algo correu mal.",
   "error.stale": "As cópias de segurança estão atrasadas.",
   "error.clock_changed": "O relógio do computador recuou.",

@@ -500,6 +500,13 @@ fn publish(shared: &Shared, engine: &Engine) {
     if let Err(e) = publish_state(shared, engine) {
         tracing::warn!("cannot compute the state: {e}");
     }
+    // The same state, to a person who is not looking at this computer:
+    // new problems and recoveries are queued, and what waits is sent.
+    if shared.control().running.is_none()
+        && let Err(e) = engine.check_alerts()
+    {
+        tracing::warn!("alerts: {e}");
+    }
 }
 
 /// Recomputes the overview, keeps it, and tells subscribers when what it

@@ -22,10 +22,19 @@ use crate::error::{Error, ErrorCode, Result};
 use crate::fsutil::{PRIVATE_FILE_MODE, create_private_dir};
 use crate::source::SourceKind;
 
+pub(crate) mod alerts;
 pub(crate) mod retention;
 
 /// Each step brings the state database from version i to i + 1.
-const MIGRATIONS: &[&str] = &[SCHEMA, UPLOADS, RUN_CODES, MOVES, COPY_CHECKS, OPTIONS];
+const MIGRATIONS: &[&str] = &[
+    SCHEMA,
+    UPLOADS,
+    RUN_CODES,
+    MOVES,
+    COPY_CHECKS,
+    OPTIONS,
+    alerts::ALERTS,
+];
 
 /// Version 6: how a source is opened besides its location (a folder's
 /// include and exclude patterns), as JSON.

@@ -1,0 +1,483 @@
+//! Alerts through the real `nuage` binary: email to a real SMTP server on
+//! loopback (Debian's aiosmtpd, tests/smtp/server.py), webhooks to a
+//! loopback HTTP receiver. One message per problem and one per recovery,
+//! kept and retried while the server is down or says "later", and the
+//! secrets (mail password, webhook URL) never shown.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Env, s};
+
+/// A real SMTP server (aiosmtpd) on loopback, stopped when dropped.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    out: PathBuf,
+}
+
+impl SmtpServer {
+    fn start(out: &Path, port: u16, args: &[&str]) -> SmtpServer {
+        std::fs::create_dir_all(out).unwrap();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/smtp/server.py");
+        // Debian's Python, where python3-aiosmtpd is installed.
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args(["--out", s(out), "--port", &port.to_string()])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the SMTP server (make deps installs python3-aiosmtpd)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the SMTP server did not start: {line:?}"));
+        SmtpServer {
+            child,
+            port,
+            out: out.to_path_buf(),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// The messages received so far, in order.
+    fn received(&self) -> Vec<serde_json::Value> {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&self.out)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|f| serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap())
+            .collect()
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<serde_json::Value> {
+        let start = Instant::now();
+        loop {
+            let got = self.received();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{} message(s) arrived, not {n}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP receiver on loopback: records each request's path and body and
+/// answers the first `fail_first` with 500.
+struct Receiver {
+    port: u16,
+    got: Arc<Mutex<Vec<(String, serde_json::Value)>>>,
+}
+
+impl Receiver {
+    fn start(fail_first: usize) -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&got);
+        std::thread::spawn(move || {
+            let mut n = 0;
+            for conn in listener.incoming().flatten() {
+                let mut r = BufReader::new(conn.try_clone().unwrap());
+                let mut head = String::new();
+                r.read_line(&mut head).unwrap_or_default();
+                let path = head.split(' ').nth(1).unwrap_or("").to_string();
+                let mut len = 0;
+                loop {
+                    let mut l = String::new();
+                    if r.read_line(&mut l).unwrap_or(0) == 0 || l == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = l.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                }
+                let mut body = vec![0; len];
+                let _ = r.read_exact(&mut body);
+                n += 1;
+                let status = if n <= fail_first {
+                    "500 Internal Server Error"
+                } else {
+                    "200 OK"
+                };
+                if n > fail_first {
+                    seen.lock()
+                        .unwrap()
+                        .push((path, serde_json::from_slice(&body).unwrap_or_default()));
+                }
+                let mut conn = conn;
+                let _ = write!(
+                    conn,
+                    "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                );
+            }
+        });
+        Receiver { port, got }
+    }
+
+    fn wait_for(&self, n: usize) -> Vec<(String, serde_json::Value)> {
+        let start = Instant::now();
+        loop {
+            let got = self.got.lock().unwrap().clone();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "{} request(s), not {n}",
+                got.len()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// A port nothing listens on (just released).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `nuage backup` with short alert timeouts; whether it succeeded.
+fn backup(env: &Env) -> bool {
+    let mut cmd = env.command(&["backup"]);
+    cmd.env("NUAGE_ALERT_TIMEOUT_MS", "3000")
+        .env("NUAGE_ALERT_RETRY_MS", "100");
+    common::run_command(cmd, Duration::from_secs(60)).succeeded()
+}
+
+fn text(v: &serde_json::Value, k: &str) -> String {
+    v[k].as_str().unwrap_or_default().to_string()
+}
+
+#[test]
+fn one_email_per_problem_and_one_per_recovery_in_the_chosen_language() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    env.folder_destination();
+    let smtp = SmtpServer::start(&env.path("mail"), 0, &[]);
+    let out = env.run_ok(&[
+        "alerts",
+        "email",
+        "--smtp",
+        &smtp.url(),
+        "--from",
+        "nuage@garage.test",
+        "--to",
+        "boss@garage.test, it@garage.test",
+        "--lang",
+        "fr",
+    ]);
+    assert!(out.contains("2 address"), "{out}");
+    let out = env.run_ok(&["alerts", "test"]);
+    assert!(out.contains("email: test message sent"), "{out}");
+    let m = &smtp.wait_for(1)[0];
+    assert!(text(m, "subject").contains("message de test"), "{m}");
+    assert_eq!(
+        m["rcpt_to"],
+        serde_json::json!(["boss@garage.test", "it@garage.test"])
+    );
+
+    assert!(backup(&env));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(smtp.received().len(), 1, "nothing to say while all is well");
+
+    // The database is moved away: one message says so, what to do, and
+    // when the last good copy was made.
+    std::fs::rename(&db, env.path("elsewhere.db")).unwrap();
+    assert!(!backup(&env));
+    let m = &smtp.wait_for(2)[1];
+    let subject = text(m, "subject");
+    assert!(
+        subject.contains("shop: intervention nécessaire"),
+        "{subject}"
+    );
+    let body = text(m, "body");
+    assert!(body.contains("Que faire"), "{body}");
+    assert!(body.contains("Dernière sauvegarde vérifiée: 20"), "{body}");
+    // The same problem at the next runs: no second message.
+    assert!(!backup(&env));
+    assert!(!backup(&env));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        smtp.received().len(),
+        2,
+        "one message per problem, not per retry"
+    );
+    let shown = env.run_ok(&["alerts", "show"]);
+    assert!(shown.contains("open problem since"), "{shown}");
+
+    // Solved: one message says so, once.
+    std::fs::rename(env.path("elsewhere.db"), &db).unwrap();
+    assert!(backup(&env));
+    let m = &smtp.wait_for(3)[2];
+    assert!(
+        text(m, "subject").contains("shop: retour à la normale"),
+        "{m}"
+    );
+    assert!(backup(&env));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(smtp.received().len(), 3);
+    assert!(!env.run_ok(&["alerts", "show"]).contains("open problem"));
+}
+
+#[test]
+fn an_alert_waits_while_the_mail_server_is_down_or_says_later_and_arrives_once() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    env.folder_destination();
+    let port = free_port();
+    env.run_ok(&[
+        "alerts",
+        "email",
+        "--smtp",
+        &format!("smtp://127.0.0.1:{port}"),
+        "--from",
+        "nuage@garage.test",
+        "--to",
+        "boss@garage.test",
+        "--lang",
+        "en",
+    ]);
+    assert!(backup(&env));
+    std::fs::remove_file(&db).unwrap();
+    assert!(!backup(&env));
+    let shown = env.run_ok(&["alerts", "show"]);
+    assert!(
+        shown.contains("1 message(s) waiting to be sent")
+            && shown.contains(&format!(
+                "the mail server 127.0.0.1:{port} cannot be reached"
+            )),
+        "{shown}"
+    );
+    // The server comes up, and first answers "try later".
+    let smtp = SmtpServer::start(&env.path("mail"), port, &["--fail-first", "1"]);
+    std::thread::sleep(Duration::from_millis(250));
+    assert!(!backup(&env));
+    let shown = env.run_ok(&["alerts", "show"]);
+    assert!(shown.contains("asked to try later"), "{shown}");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!backup(&env));
+    let got = smtp.wait_for(1);
+    assert!(
+        text(&got[0], "subject").contains("shop: needs attention — the data cannot be read"),
+        "{}",
+        got[0]
+    );
+    assert!(
+        text(&got[0], "message_id").starts_with("<nuage-"),
+        "{}",
+        got[0]
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(!backup(&env));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(smtp.received().len(), 1, "sent once");
+    assert!(!env.run_ok(&["alerts", "show"]).contains("waiting"));
+}
+
+#[test]
+fn the_mail_password_lives_in_the_keychain_and_a_refusal_says_what_to_do() {
+    let env = Env::new();
+    let smtp = SmtpServer::start(
+        &env.path("mail"),
+        0,
+        &["--user", "office", "--password", "Sesame-42"],
+    );
+    let set = |password: &str| {
+        let mut cmd = env.command(&[
+            "alerts",
+            "email",
+            "--smtp",
+            &smtp.url(),
+            "--from",
+            "nuage@garage.test",
+            "--to",
+            "boss@garage.test",
+            "--user",
+            "office",
+            "--password-stdin",
+        ]);
+        cmd.stdin(Stdio::piped());
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    set("wrong");
+    let (status, _, err) = env.run(&["alerts", "test"]);
+    assert!(!status.success());
+    assert!(
+        err.contains("refused the sign-in") && err.contains("user name and password"),
+        "{err}"
+    );
+    set("Sesame-42");
+    assert!(
+        env.run_ok(&["alerts", "test"])
+            .contains("test message sent")
+    );
+    assert_eq!(smtp.wait_for(1).len(), 1);
+    let shown = env.run_ok(&["alerts", "show", "--json"]);
+    assert!(shown.contains("\"user\": \"office\""), "{shown}");
+    for place in [
+        shown.as_bytes().to_vec(),
+        std::fs::read(env.home().join("state.sqlite")).unwrap(),
+    ] {
+        assert!(
+            !String::from_utf8_lossy(&place).contains("Sesame-42"),
+            "the password is kept in the keychain only"
+        );
+    }
+    // A message a server refuses for good says so.
+    let refusing = SmtpServer::start(&env.path("mail2"), 0, &["--refuse"]);
+    env.run_ok(&[
+        "alerts",
+        "email",
+        "--smtp",
+        &refusing.url(),
+        "--from",
+        "nuage@garage.test",
+        "--to",
+        "boss@garage.test",
+    ]);
+    let (status, _, err) = env.run(&["alerts", "test"]);
+    assert!(!status.success());
+    assert!(
+        err.contains("refused the message") && err.contains("554"),
+        "{err}"
+    );
+    // Bad settings are refused before anything is stored.
+    let (status, _, err) = env.run(&[
+        "alerts",
+        "email",
+        "--smtp",
+        "smtp://office:Sesame-42@mail.test",
+        "--from",
+        "a@b.test",
+        "--to",
+        "c@d.test",
+    ]);
+    assert!(
+        !status.success() && err.contains("given apart") && !err.contains("Sesame"),
+        "{err}"
+    );
+    let (status, _, err) = env.run(&[
+        "alerts",
+        "email",
+        "--smtp",
+        &smtp.url(),
+        "--from",
+        "not an address",
+        "--to",
+        "c@d.test",
+    ]);
+    assert!(
+        !status.success() && err.contains("not an email address"),
+        "{err}"
+    );
+}
+
+#[test]
+fn webhooks_get_slack_and_json_messages_and_their_url_is_never_shown() {
+    let env = Env::new();
+    let db = env.add_sample_source("shop.db");
+    env.folder_destination();
+    let hook = Receiver::start(1);
+    let url = format!("http://127.0.0.1:{}/services/T0/B0/SECRETTOKEN", hook.port);
+    let out = env.run_ok(&[
+        "alerts", "webhook", &url, "--format", "slack", "--lang", "pt",
+    ]);
+    assert!(
+        out.contains(&format!("http://127.0.0.1:{}/…", hook.port)) && !out.contains("SECRETTOKEN"),
+        "{out}"
+    );
+    // The receiver fails the first request: the test says so, plainly.
+    let (status, _, err) = env.run(&["alerts", "test"]);
+    assert!(
+        !status.success() && err.contains("answered 500") && !err.contains("SECRETTOKEN"),
+        "{err}"
+    );
+    env.run_ok(&["alerts", "test"]);
+    let (path, body) = hook.wait_for(1)[0].clone();
+    assert_eq!(path, "/services/T0/B0/SECRETTOKEN");
+    assert!(text(&body, "text").contains("mensagem de teste"), "{body}");
+
+    // Nuage's JSON document, for a problem.
+    env.run_ok(&[
+        "alerts", "webhook", &url, "--format", "json", "--lang", "en",
+    ]);
+    assert!(backup(&env));
+    std::fs::remove_file(&db).unwrap();
+    assert!(!backup(&env));
+    let (_, doc) = hook.wait_for(2)[1].clone();
+    assert_eq!(doc["event"], "problem", "{doc}");
+    assert_eq!(doc["source"], "shop");
+    assert_eq!(doc["state"], "needs_attention");
+    assert_eq!(doc["problem"]["code"], "source_unavailable");
+    assert!(
+        text(&doc["action"], "text").starts_with("Check that the application's data"),
+        "{doc}"
+    );
+    assert!(!text(&doc, "host").is_empty() && text(&doc, "time").starts_with("20"));
+
+    let shown = env.run_ok(&["alerts", "show", "--json"]);
+    for place in [
+        shown.into_bytes(),
+        std::fs::read(env.home().join("state.sqlite")).unwrap(),
+    ] {
+        assert!(!String::from_utf8_lossy(&place).contains("SECRETTOKEN"));
+    }
+    // Unreachable: said without the URL.
+    env.run_ok(&[
+        "alerts",
+        "webhook",
+        &format!("http://127.0.0.1:{}/x/SECRETTOKEN", free_port()),
+    ]);
+    let (status, _, err) = env.run(&["alerts", "test"]);
+    assert!(
+        !status.success() && err.contains("cannot be reached") && !err.contains("SECRETTOKEN"),
+        "{err}"
+    );
+    env.run_ok(&["alerts", "remove"]);
+    assert!(env.run_ok(&["alerts", "show"]).contains("webhook: not set"));
+}
