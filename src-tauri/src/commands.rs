@@ -735,6 +735,58 @@ pub async fn set_language<R: Runtime>(
     Ok(())
 }
 
+/// The alerts (email, webhook) as they stand.
+#[tauri::command]
+pub async fn alerts(nuage: State<'_, Nuage>) -> CmdResult<nuage_engine::AlertsView> {
+    with_engine(&nuage, |e| Ok(e.alerts_view()?)).await
+}
+
+/// The window's language, for the alerts' messages.
+fn alert_lang(nuage: &Nuage) -> nuage_engine::Lang {
+    let code = nuage.lang.lock().unwrap_or_else(|p| p.into_inner()).code();
+    nuage_engine::Lang::parse(code).unwrap_or_default()
+}
+
+#[tauri::command]
+pub async fn set_email_alerts(
+    nuage: State<'_, Nuage>,
+    email: nuage_engine::EmailAlerts,
+    password: Option<String>,
+) -> CmdResult<()> {
+    let lang = alert_lang(&nuage);
+    // A password is taken as typed (spaces may be part of it).
+    let password = password.filter(|p| !p.is_empty());
+    with_engine(&nuage, move |e| {
+        Ok(e.set_email_alerts(email, password.as_deref(), Some(lang))?)
+    })
+    .await
+}
+
+#[tauri::command]
+pub async fn set_webhook_alerts(
+    nuage: State<'_, Nuage>,
+    url: String,
+    format: nuage_engine::WebhookFormat,
+    on: nuage_engine::AlertOn,
+) -> CmdResult<()> {
+    let lang = alert_lang(&nuage);
+    with_engine(&nuage, move |e| {
+        Ok(e.set_webhook_alerts(&url, format, on, Some(lang))?)
+    })
+    .await
+}
+
+/// Sends a test message on every channel now; what each said.
+#[tauri::command]
+pub async fn test_alerts(nuage: State<'_, Nuage>) -> CmdResult<Vec<nuage_engine::AlertTest>> {
+    with_engine(&nuage, |e| Ok(e.test_alerts()?)).await
+}
+
+#[tauri::command]
+pub async fn remove_alerts(nuage: State<'_, Nuage>, channel: Option<String>) -> CmdResult<()> {
+    with_engine(&nuage, move |e| Ok(e.remove_alerts(channel.as_deref())?)).await
+}
+
 #[tauri::command]
 pub fn back_up_now(nuage: State<'_, Nuage>) {
     nuage.service.back_up_now();
@@ -819,6 +871,11 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         set_notifications,
         set_autostart,
         set_language,
+        alerts,
+        set_email_alerts,
+        set_webhook_alerts,
+        test_alerts,
+        remove_alerts,
         back_up_now,
         pause,
         resume,

@@ -76,6 +76,16 @@ fn generated() -> String {
         RestoreReport,
         CopyUsed,
         BackupSelector,
+        // Alerts.
+        nuage_engine::Lang,
+        nuage_engine::AlertOn,
+        nuage_engine::WebhookFormat,
+        nuage_engine::EmailAlerts,
+        nuage_engine::WebhookAlerts,
+        nuage_engine::AlertSettings,
+        nuage_engine::alerts::AlertProblem,
+        nuage_engine::AlertsView,
+        nuage_engine::AlertTest,
         // Events.
         Event,
         SourceOutcome,

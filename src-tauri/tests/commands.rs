@@ -270,3 +270,41 @@ fn waiting_for_a_sign_in_that_was_never_started_says_to_start_it() {
     let tray = a.ok("tray_status", json!({}));
     assert_eq!(tray["available"], false);
 }
+
+#[test]
+fn alerts_are_set_through_the_commands_and_the_webhook_url_never_comes_back() {
+    let a = app();
+    let e = a.err(
+        "set_webhook_alerts",
+        json!({"url": "hooks.example.com/x", "format": "slack", "on": "failure"}),
+    );
+    assert_eq!(e["code"], "invalid_input");
+    a.ok(
+        "set_webhook_alerts",
+        json!({"url": "https://hooks.example.com/services/T0/SECRET", "format": "slack", "on": "always"}),
+    );
+    let e = a.err(
+        "set_email_alerts",
+        json!({"email": {"server": "smtp://mail.test", "starttls": false, "from": "nope", "to": ["a@b.test"], "user": null, "on": "failure"}, "password": null}),
+    );
+    assert_eq!(e["code"], "invalid_input");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("not an email address"),
+        "{e}"
+    );
+    let v = a.ok("alerts", json!({}));
+    assert_eq!(
+        v["settings"]["webhook"]["shown"],
+        "https://hooks.example.com/…"
+    );
+    assert_eq!(v["settings"]["webhook"]["on"], "always");
+    assert!(!v.to_string().contains("SECRET"), "{v}");
+    a.ok("remove_alerts", json!({"channel": "webhook"}));
+    assert_eq!(
+        a.ok("alerts", json!({}))["settings"]["webhook"],
+        json!(null)
+    );
+}

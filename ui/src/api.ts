@@ -9,6 +9,11 @@ import { Channel, invoke } from "@tauri-apps/api/core";
 import { listen, type UnlistenFn } from "@tauri-apps/api/event";
 import type {
   Account,
+  AlertOn,
+  AlertsView,
+  AlertTest,
+  EmailAlerts,
+  WebhookFormat,
   AppError,
   AppOverview,
   BackupSelector,
@@ -100,6 +105,13 @@ export const api = {
   setNotifications: (on: boolean) => invoke<void>("set_notifications", { on }),
   setAutostart: (on: boolean) => invoke<void>("set_autostart", { on }),
   setLanguage: (language: string | null) => invoke<void>("set_language", { language }),
+
+  alerts: () => invoke<AlertsView>("alerts"),
+  /** `password`: null keeps the one in the keychain. */
+  setEmailAlerts: (email: EmailAlerts, password: string | null) => invoke<void>("set_email_alerts", { email, password }),
+  setWebhookAlerts: (url: string, format: WebhookFormat, on: AlertOn) => invoke<void>("set_webhook_alerts", { url, format, on }),
+  testAlerts: () => invoke<AlertTest[]>("test_alerts"),
+  removeAlerts: (channel: "email" | "webhook") => invoke<void>("remove_alerts", { channel }),
 
   backUpNow: () => invoke<void>("back_up_now"),
   pause: () => invoke<void>("pause"),

@@ -346,6 +346,62 @@ export type CopyUsed = "local" | "repaired" | "destination" | "file";
  */
 export type BackupSelector = { "point": string } | { "file": string };
 
+export type Lang = "en" | "fr" | "pt";
+
+/**
+ * When a channel is used.
+ */
+export type AlertOn = "failure" | "always";
+
+export type WebhookFormat = "json" | "teams" | "slack";
+
+export type EmailAlerts = { 
+/**
+ * `smtp://HOST[:PORT]` or `smtps://HOST[:PORT]`.
+ */
+server: string, 
+/**
+ * On `smtp://`: upgrade to TLS with STARTTLS (refused when the server
+ * does not offer it).
+ */
+starttls: boolean, from: string, to: Array<string>, 
+/**
+ * The SMTP user; its password is in the keychain.
+ */
+user: string | null, on: AlertOn, };
+
+export type WebhookAlerts = { format: WebhookFormat, on: AlertOn, 
+/**
+ * Where it points without its path and query (which carry its token):
+ * `https://hooks.slack.com/…`. The URL itself is in the keychain.
+ */
+shown: string, };
+
+export type AlertSettings = { email: EmailAlerts | null, webhook: WebhookAlerts | null, lang: Lang, };
+
+/**
+ * A problem the alerts told a person of, still open.
+ */
+export type AlertProblem = { source: string | null, code: string, message: string, since: string, };
+
+/**
+ * The alerts as they stand: settings, open problems, the outbox.
+ */
+export type AlertsView = { settings: AlertSettings, problems: Array<AlertProblem>, 
+/**
+ * Messages waiting to be sent (the server could not be reached yet).
+ */
+queued: number, 
+/**
+ * Why the oldest waiting message is not sent yet.
+ */
+last_error: string | null, email_last_sent: string | null, webhook_last_sent: string | null, };
+
+/**
+ * The result of a test message on one channel.
+ */
+export type AlertTest = { channel: string, sent: boolean, error: string | null, };
+
 /**
  * The event stream: the CLI draws progress bars from it, the desktop app
  * forwards it to the UI and the tray.

@@ -90,6 +90,7 @@ export function mockBackend(handlers: Record<string, Handler> = {}): Backend {
       sources: () => [],
       restore_points: () => ({ points: [], unreachable: null }),
       history: () => [],
+      alerts: () => ({ settings: { email: null, webhook: null, lang: "en" }, problems: [], queued: 0, last_error: null, email_last_sent: null, webhook_last_sent: null }),
       ...handlers,
     },
     called(cmd: string) {

@@ -1,9 +1,10 @@
-// Settings: schedule, notifications, start at login, language.
+// Settings: schedule, notifications, start at login, language, alerts.
 import { api, type Settings } from "../api";
 import type { Ctx, View } from "../context";
 import { busy, h } from "../dom";
 import { errorParts } from "../errors";
 import { t, type Key } from "../i18n";
+import { alertsPanel } from "./alerts";
 
 export type ScheduleForm = { mode: "off" } | { mode: "every"; minutes: string } | { mode: "daily"; time: string };
 
@@ -122,6 +123,7 @@ export function settingsView(ctx: Ctx): View {
         h("div", { class: "check-row" }, autostart, h("label", { for: "autostart" }, t("settings.autostart"))),
         h("div", { class: "field field-inline" }, h("label", { for: "language" }, t("settings.language")), language),
       ),
+      alertsPanel(ctx),
     );
   }
 
