@@ -19,7 +19,7 @@ use nuage_engine::{
     RunOutcome, RunProgress, RunRecord, SetupSteps, SourceCheck, SourceKind, SourceOptions,
     SourceOutcome, SourceRecord, SourceStatus, UploadOutcome, UploadState,
 };
-use nuage_engine::{FolderChanges, folder::FolderCheck};
+use nuage_engine::{FolderChanges, Proof, folder::FolderCheck};
 use ts_rs::{Config, TS};
 
 fn generated() -> String {
@@ -65,6 +65,7 @@ fn generated() -> String {
         PgCheck,
         FolderCheck,
         FolderChanges,
+        Proof,
         Reference,
         Location,
         UploadState,

@@ -18,7 +18,7 @@ export type Action = "sign_in" | "unlock_keychain" | "retry" | "resume" | "choos
  * branches on them; its TypeScript type is generated from this one) and
  * the state model. Serialised once, by serde, in snake_case.
  */
-export type ErrorCode = "sign_in_required" | "sign_in_declined" | "sign_in_expired" | "cancelled" | "keychain_unavailable" | "offline" | "throttled" | "destination_full" | "destination_unavailable" | "hash_mismatch" | "invalid_backup" | "source_unavailable" | "not_found" | "invalid_input" | "busy" | "disk_full" | "io" | "stale" | "clock_changed" | "no_sources" | "no_destination" | "alert_failed" | "failed";
+export type ErrorCode = "sign_in_required" | "sign_in_declined" | "sign_in_expired" | "cancelled" | "keychain_unavailable" | "offline" | "throttled" | "destination_full" | "destination_unavailable" | "hash_mismatch" | "invalid_backup" | "source_unavailable" | "not_found" | "invalid_input" | "busy" | "disk_full" | "io" | "stale" | "clock_changed" | "no_sources" | "no_destination" | "alert_failed" | "drill_failed" | "failed";
 
 /**
  * The current problem, in words, with its action.
@@ -231,6 +231,15 @@ export type FolderChanges = { added: number, changed: number, removed: number,
 moved: number, };
 
 /**
+ * A drill that proved a restore point restorable.
+ */
+export type Proof = { at: string, 
+/**
+ * `local` (the local copy) or `destination`.
+ */
+place: string, };
+
+/**
  * A reference from what is kept to a schema that is not (a foreign key to
  * `auth.users`): named when the source is added, so the person can
  * include that schema.
@@ -268,6 +277,11 @@ upload: UploadState | null, source_path: string,
  * (known when both manifests are here).
  */
 changes?: FolderChanges, 
+/**
+ * The last time this point was proven restorable by a drill, and
+ * from where.
+ */
+proven?: Proof, 
 /**
  * A folder source's point with no destination: how many of its files
  * have no copy left on this machine (earlier versions beyond the

@@ -25,6 +25,7 @@ const HEADLINES: Record<ErrorCode, Key> = {
   no_sources: "error.no_sources",
   no_destination: "error.no_destination",
   alert_failed: "error.alert_failed",
+  drill_failed: "error.drill_failed",
   failed: "error.failed",
 };
 

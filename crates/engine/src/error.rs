@@ -133,6 +133,9 @@ pub enum ErrorCode {
     NoDestination,
     /// An alert (email, webhook) could not be sent.
     AlertFailed,
+    /// A copy of a restore point failed its restore drill and could not be
+    /// healed from another copy.
+    DrillFailed,
     /// Anything else.
     Failed,
 }
@@ -163,6 +166,7 @@ impl ErrorCode {
             ErrorCode::NoSources => "no_sources",
             ErrorCode::NoDestination => "no_destination",
             ErrorCode::AlertFailed => "alert_failed",
+            ErrorCode::DrillFailed => "drill_failed",
             ErrorCode::Failed => "failed",
         }
     }

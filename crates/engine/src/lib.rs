@@ -49,6 +49,7 @@ pub use document::{Cancel, Document, Meter, SourceInfo};
 pub use error::{Error, ErrorCode, InvalidBackup, Result, SourceProblem};
 pub use event::{Event, SourceOutcome, UploadOutcome};
 pub use run::backup::{ZSTD_JOB_SIZE, ZSTD_LEVEL};
+pub use run::drill::{DrillOptions, DrillReport};
 pub use run::restore::{BackupRef, CopyUsed, Preview, RestoreReport};
 pub use run::upload::DestinationSlot;
 pub use service::schedule::Schedule;
@@ -66,7 +67,7 @@ pub use status::{
     SetupSteps, SourceStatus, StatusReport, action_for, assess,
 };
 pub use store::{
-    FolderChanges, HomeLock, Location, RestorePoint, RunOutcome, RunRecord, SourceRecord,
+    FolderChanges, HomeLock, Location, Proof, RestorePoint, RunOutcome, RunRecord, SourceRecord,
     UploadState,
 };
 
@@ -523,6 +524,22 @@ impl Engine {
         source: Option<&str>,
     ) -> Result<(Vec<RestorePoint>, Option<Error>)> {
         self.ctx().all_restore_points(source)
+    }
+
+    /// Restore drills (see [`run::drill`]): the newest point of each
+    /// source named (all when none), or every point with `all`, proven
+    /// restorable from each place it is kept; bad copies healed from good
+    /// ones. Then the alerts are checked (a failed drill is a problem).
+    pub fn verify(
+        &self,
+        names: &[String],
+        opts: DrillOptions,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Vec<DrillReport>> {
+        // Heals write local copies and uploads: one process at a time.
+        let _lock = HomeLock::acquire(self.home())?;
+        let reports = self.ctx().drill(names, opts, events)?;
+        Ok(reports)
     }
 
     // ---- account.rs ----

@@ -29,6 +29,18 @@ pub struct StatusReport {
     pub destination: Option<String>,
     pub sources: Vec<SourceStatus>,
     pub last_runs: Vec<RunRecord>,
+    /// Copies whose last restore drill failed and were not healed.
+    pub failed_drills: Vec<FailedDrill>,
+}
+
+/// A copy of a restore point that failed its last drill.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct FailedDrill {
+    pub source: String,
+    pub point: String,
+    /// `local` or `destination`.
+    pub place: String,
+    pub detail: String,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, ts_rs::TS)]
@@ -109,6 +121,16 @@ impl Ctx<'_> {
             destination: dest_key,
             sources,
             last_runs: runs.into_iter().take(10).collect(),
+            failed_drills: self
+                .failed_drills()?
+                .into_iter()
+                .map(|(source, point, place, detail)| FailedDrill {
+                    source,
+                    point,
+                    place,
+                    detail,
+                })
+                .collect(),
         })
     }
 }
@@ -358,6 +380,29 @@ pub fn attention(status: &StatusReport, ctx: &Context) -> Vec<(AppState, String,
                 problem(code, why, Some(&s.name)),
             ));
         }
+    }
+    // A copy that failed its restore drill (and no good copy healed it).
+    for d in &status.failed_drills {
+        let place = if d.place == crate::run::drill::LOCAL {
+            "the local copy"
+        } else {
+            "the copy at the destination"
+        };
+        found.push((
+            AppState::NeedsAttention,
+            format!(
+                "needs attention: {place} of a restore point of '{}' failed its restore drill.",
+                d.source
+            ),
+            problem(
+                ErrorCode::DrillFailed,
+                format!(
+                    "{place} of restore point {} could not be proven restorable ({}). Nothing was deleted. Back up now so that a new point is made and checked, then run a drill again.",
+                    d.point, d.detail
+                ),
+                Some(&d.source),
+            ),
+        ));
     }
     // Uploads that cannot go without the person.
     let stuck = |s: &&SourceStatus| {
@@ -628,6 +673,7 @@ mod tests {
             fingerprint: String::new(),
             source_path: PathBuf::new(),
             changes: None,
+            proven: None,
             missing_files: None,
         }
     }
@@ -656,6 +702,7 @@ mod tests {
             destination: Some("onedrive".into()),
             sources,
             last_runs: runs,
+            failed_drills: Vec::new(),
         }
     }
 

@@ -262,7 +262,7 @@ describe("restore points", () => {
 describe("a folder's restore points", () => {
   const folderPoints = [
     point({ id: "f2", source: "clips", created_at: "2024-05-03T08:00:00Z", tables: 27, rows: Math.round(6.3 * MB), changes: { added: 1, changed: 2, removed: 0, moved: 1 } }),
-    point({ id: "f1", source: "clips", created_at: "2024-05-02T08:00:00Z", tables: 26, rows: Math.round(6.1 * MB), missing_files: 3 }),
+    point({ id: "f1", source: "clips", created_at: "2024-05-02T08:00:00Z", tables: 26, rows: Math.round(6.1 * MB), missing_files: 3, proven: { at: "2024-05-04T09:00:00Z", place: "destination" } }),
   ];
   const folderPreview: Preview = {
     source: "clips",
@@ -286,6 +286,8 @@ describe("a folder's restore points", () => {
     expect(row("f2").textContent).toContain("27 files · 6.3 MB · 1 added, 2 changed, 0 removed, 1 moved");
     expect(row("f2").textContent).not.toContain("cannot be restored whole");
     expect(row("f1").textContent).toContain("cannot be restored whole: no copy of 3 files as they were is kept");
+    expect(row("f1").textContent).toContain("proven restorable from the destination on");
+    expect(row("f2").textContent).not.toContain("proven restorable");
     await click('.point-row[data-id="f2"] .point-restore');
     await until(() => expect($("#preview")).toBeTruthy());
     expect(text("#preview")).toContain("File");

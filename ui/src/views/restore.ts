@@ -102,6 +102,12 @@ export function restoreView(ctx: Ctx): View {
     return parts.join(" · ");
   }
 
+  /** "Proven restorable from the destination on …", when a drill proved it. */
+  function proofLine(p: RestorePoint): string {
+    if (!p.proven) return "";
+    return t(p.proven.place === "local" ? "restore.proven_local" : "restore.proven_destination", { date: fmtDateTime(p.proven.at) });
+  }
+
   function pointRow(p: RestorePoint): HTMLElement {
     const status = pointStatus(p);
     return h(
@@ -110,6 +116,7 @@ export function restoreView(ctx: Ctx): View {
       h("div", { class: "grow" },
         h("p", { class: "point-title" }, h("span", { class: "point-date" }, fmtDateTime(p.created_at)), " · ", h("span", { class: "point-source" }, p.source)),
         h("p", { class: "muted point-details" }, pointDetails(p)),
+        ...(p.proven ? [h("p", { class: "muted point-proven" }, proofLine(p))] : []),
         h("p", { class: `point-status status-${status}` }, t(STATUS_KEYS[status])),
       ),
       h("div", { class: "row-actions" },

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod alerting;
+
 use std::ffi::OsStr;
 use std::fs;
 use std::io::{self, Read};

@@ -180,10 +180,10 @@ fn key_of(p: &Problem) -> String {
     );
     match (&p.source, setup_wide) {
         (Some(s), false) => {
-            let class = if p.code == ErrorCode::Stale {
-                "stale"
-            } else {
-                "backup"
+            let class = match p.code {
+                ErrorCode::Stale => "stale",
+                ErrorCode::DrillFailed => "drill",
+                _ => "backup",
             };
             format!("{class}:{s}")
         }

@@ -101,6 +101,11 @@ pub fn headline(lang: Lang, code: ErrorCode) -> &'static str {
                 "aucune sauvegarde vérifiée depuis trois intervalles",
                 "nenhuma cópia verificada há três intervalos",
             ],
+            ErrorCode::DrillFailed => [
+                "a restore drill failed",
+                "un test de restauration a échoué",
+                "um teste de restauro falhou",
+            ],
             ErrorCode::ClockChanged => [
                 "the computer's clock is wrong",
                 "l'horloge de l'ordinateur est fausse",

@@ -188,6 +188,7 @@ impl Ctx<'_> {
             fingerprint: fp,
             source_path: s.path.clone(),
             changes: None,
+            proven: None,
             missing_files: None,
         };
         self.store.add_restore_point(&point)?;

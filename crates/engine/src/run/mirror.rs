@@ -49,7 +49,7 @@ fn is_changed_since(e: &Error) -> bool {
     matches!(e, Error::Destination { code: ErrorCode::SourceUnavailable, message } if message.contains("changed after the snapshot"))
 }
 
-fn versions_path(source: &str, blake3: &str) -> String {
+pub(crate) fn versions_path(source: &str, blake3: &str) -> String {
     format!("{source}/{VERSIONS_DIR}/{blake3}")
 }
 

@@ -9,6 +9,7 @@
 //!   themselves, earlier versions kept while a manifest names them), and
 //!   where a folder restore finds contents.
 //! - `copies.rs` — the size-capped local copy of folder sources' files.
+//! - `drill.rs` — restore drills: each copy proven restorable (or healed).
 //! - `restore.rs` — finding a restore point or a backup file, validating
 //!   it, restoring into a new target or in place (after a safety copy),
 //!   preview and export.
@@ -18,6 +19,7 @@
 
 pub(crate) mod backup;
 pub(crate) mod copies;
+pub(crate) mod drill;
 pub(crate) mod mirror;
 pub(crate) mod restore;
 pub(crate) mod upload;

@@ -285,7 +285,7 @@ impl Ctx<'_> {
         })
     }
 
-    fn upload_point(
+    pub(crate) fn upload_point(
         &self,
         dest: &mut dyn Destination,
         key: &str,
@@ -436,6 +436,7 @@ impl Ctx<'_> {
             fingerprint: String::new(),
             source_path: PathBuf::new(),
             changes: None,
+            proven: None,
             missing_files: None,
         })
     }
@@ -478,6 +479,7 @@ impl Ctx<'_> {
         points.extend(found);
         points.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
         self.add_folder_changes(&mut points);
+        self.add_proofs(&mut points)?;
         Ok((points, problem))
     }
 

@@ -34,7 +34,22 @@ const MIGRATIONS: &[&str] = &[
     COPY_CHECKS,
     OPTIONS,
     alerts::ALERTS,
+    DRILLS,
 ];
+
+/// Version 8: restore drills, one row per point, place and drill: when a
+/// copy was proven restorable (or failed), from where, and what was found.
+const DRILLS: &str = "
+CREATE TABLE drills(
+    id INTEGER PRIMARY KEY,
+    point_id TEXT NOT NULL,
+    place TEXT NOT NULL,
+    at TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT
+);
+CREATE INDEX drills_point ON drills(point_id, at);
+";
 
 /// Version 6: how a source is opened besides its location (a folder's
 /// include and exclude patterns), as JSON.
@@ -253,12 +268,35 @@ pub struct RestorePoint {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional)]
     pub changes: Option<FolderChanges>,
+    /// The last time this point was proven restorable by a drill, and
+    /// from where.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub proven: Option<Proof>,
     /// A folder source's point with no destination: how many of its files
     /// have no copy left on this machine (earlier versions beyond the
     /// local copy's cap); such a point cannot be restored whole.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[ts(optional, type = "number")]
     pub missing_files: Option<u64>,
+}
+
+/// A drill that proved a restore point restorable.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
+pub struct Proof {
+    pub at: String,
+    /// `local` (the local copy) or `destination`.
+    pub place: String,
+}
+
+/// A drill as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DrillRecord {
+    pub point_id: String,
+    pub place: String,
+    pub at: String,
+    pub ok: bool,
+    pub detail: Option<String>,
 }
 
 /// What changed in a folder between two restore points.
@@ -697,6 +735,37 @@ impl Store {
         Ok(())
     }
 
+    pub fn record_drill(&self, d: &DrillRecord) -> Result<()> {
+        self.db
+            .execute(
+                "INSERT INTO drills(point_id, place, at, ok, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![d.point_id, d.place, d.at, d.ok, d.detail],
+            )
+            .map(|_| ())
+            .map_err(self.err())
+    }
+
+    /// The newest drill of each point and place.
+    pub fn latest_drills(&self) -> Result<Vec<DrillRecord>> {
+        let mut st = self
+            .db
+            .prepare(
+                "SELECT point_id, place, max(at), ok, detail FROM drills GROUP BY point_id, place",
+            )
+            .map_err(self.err())?;
+        st.query_map([], |r| {
+            Ok(DrillRecord {
+                point_id: r.get(0)?,
+                place: r.get(1)?,
+                at: r.get(2)?,
+                ok: r.get(3)?,
+                detail: r.get(4)?,
+            })
+        })
+        .and_then(|rows| rows.collect())
+        .map_err(self.err())
+    }
+
     pub fn set_retention(
         &self,
         name: &str,
@@ -799,6 +868,7 @@ impl Store {
                 location: Location::Local,
                 upload: None,
                 changes: None,
+                proven: None,
                 missing_files: None,
             })
         })
@@ -1114,6 +1184,7 @@ mod tests {
             fingerprint: String::new(),
             source_path: PathBuf::from("/data/shop.db"),
             changes: None,
+            proven: None,
             missing_files: None,
         };
         store.add_restore_point(&p).unwrap();

@@ -66,6 +66,7 @@ mod tests {
                 fingerprint: String::new(),
                 source_path: Default::default(),
                 changes: None,
+                proven: None,
                 missing_files: None,
             })
             .collect()

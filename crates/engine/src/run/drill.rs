@@ -1,0 +1,401 @@
+//! Restore drills: proof, not hope. For each source, its newest restore
+//! point (or every one) is taken from each place it is kept — the local
+//! copy, and the destination — checked end to end against the checksum
+//! recorded when it was made, restored into a scratch target exactly as a
+//! restore would (every table rebuilt and integrity-checked, every file of
+//! a folder accounted for), and compared with what the point recorded
+//! (tables or files, rows or bytes). Nothing outside the home's scratch
+//! folder is written.
+//!
+//! A copy that fails is healed from a good copy of the same point where
+//! one exists — a local copy put back from the destination, a destination
+//! copy uploaded again from the local one — and drilled again; nothing is
+//! ever deleted because a drill failed. Each drill is recorded (when, from
+//! where, what was found): listings show "proven restorable", and a point
+//! whose last drill failed is a problem of the state model (and so an
+//! alert).
+
+use chrono::{SecondsFormat, Utc};
+use serde::Serialize;
+
+use super::Ctx;
+use super::restore::BackupRef;
+use crate::destination::{Destination, file_name};
+use crate::document::Cancel;
+use crate::error::{Error, ErrorCode, Result};
+use crate::event::Event;
+use crate::source::SourceKind;
+use crate::store::{DrillRecord, RestorePoint, UploadState};
+
+pub(crate) const LOCAL: &str = "local";
+pub(crate) const DESTINATION: &str = "destination";
+
+/// What one drill of one copy found.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
+pub struct DrillReport {
+    pub source: String,
+    pub point: String,
+    /// `local` or `destination`.
+    pub place: String,
+    /// Proven restorable (after healing, when it was healed).
+    pub ok: bool,
+    /// Tables (files) and rows (bytes) the scratch restore held.
+    pub tables: u64,
+    pub rows: u64,
+    /// Why it failed, or what was wrong before it was healed.
+    pub problem: Option<String>,
+    /// How it was healed.
+    pub healed: Option<String>,
+}
+
+/// Which copies to drill.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DrillOptions {
+    /// Every restore point, not only each source's newest.
+    pub all: bool,
+    /// Download and restore the destination's copy even when the local one
+    /// is good (otherwise the destination's copy is checked by the hash
+    /// the destination reports for it).
+    pub remote: bool,
+}
+
+impl Ctx<'_> {
+    pub(crate) fn drill(
+        &self,
+        names: &[String],
+        opts: DrillOptions,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Vec<DrillReport>> {
+        let sources = self.store.sources()?;
+        for n in names {
+            if !sources.iter().any(|s| &s.name == n) {
+                return Err(Error::UnknownSource(n.clone()));
+            }
+        }
+        let mut dest = self.open_destination()?;
+        let mut reports = Vec::new();
+        for s in sources
+            .iter()
+            .filter(|s| names.is_empty() || names.contains(&s.name))
+        {
+            let points = self.store.restore_points(Some(&s.name))?;
+            let chosen: Vec<&RestorePoint> = if opts.all {
+                points.iter().collect()
+            } else {
+                points.iter().take(1).collect()
+            };
+            for p in chosen {
+                let local = self.drill_local(p, s.kind, events);
+                let local_ok = local.ok;
+                self.record(&local)?;
+                reports.push(local);
+                match &mut dest {
+                    None => {}
+                    Some(Err(e)) => {
+                        let r = DrillReport {
+                            source: p.source.clone(),
+                            point: p.id.clone(),
+                            place: DESTINATION.into(),
+                            ok: false,
+                            tables: 0,
+                            rows: 0,
+                            problem: Some(format!("the destination cannot be used: {e}")),
+                            healed: None,
+                        };
+                        self.record(&r)?;
+                        reports.push(r);
+                    }
+                    Some(Ok((key, d))) => {
+                        let state = self.store.upload(&p.id, key)?.map(|u| u.state);
+                        // Not sent yet (or a folder point superseded before
+                        // it was): nothing to drill there.
+                        if state != Some(UploadState::Verified) {
+                            continue;
+                        }
+                        let r =
+                            self.drill_remote(d.as_mut(), key, p, s.kind, local_ok, opts, events);
+                        self.record(&r)?;
+                        reports.push(r);
+                    }
+                }
+            }
+        }
+        Ok(reports)
+    }
+
+    fn record(&self, r: &DrillReport) -> Result<()> {
+        self.store.record_drill(&DrillRecord {
+            point_id: r.point.clone(),
+            place: r.place.clone(),
+            at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            ok: r.ok,
+            detail: r.problem.clone().or_else(|| r.healed.clone()),
+        })
+    }
+
+    /// The local copy: its checksum, then a scratch restore.
+    fn drill_local(
+        &self,
+        p: &RestorePoint,
+        kind: SourceKind,
+        events: &mut dyn FnMut(Event),
+    ) -> DrillReport {
+        let mut r = report(p, LOCAL);
+        if let Err(e) = self.verify_point(p) {
+            r.problem = Some(e.to_string());
+            // Healed from the destination's copy, when it holds a good one.
+            match self.repair_local_copy(p) {
+                Ok(()) => {
+                    r.healed = Some("the local copy was put back from the destination".into())
+                }
+                Err(_) => return r,
+            }
+        }
+        let restored = self
+            .scratch_restore(&BackupRef::File(p.file.clone()), p, kind, events)
+            .and_then(|counts| {
+                if kind == SourceKind::Folder && matches!(self.destination(), Ok(None)) {
+                    self.check_folder_here(p)?;
+                }
+                Ok(counts)
+            });
+        match restored {
+            Ok((tables, rows)) => {
+                r.ok = true;
+                (r.tables, r.rows) = (tables, rows);
+            }
+            Err(e) => r.problem = Some(e.to_string()),
+        }
+        r
+    }
+
+    /// With no destination, a folder point's files are on this machine:
+    /// in the folder as last backed up, the local copy or kept versions.
+    fn check_folder_here(&self, p: &RestorePoint) -> Result<()> {
+        let m = self.local_manifest(p)?;
+        let newest = self.store.restore_points(Some(&p.source))?;
+        let current = match newest.first() {
+            Some(n) => self
+                .local_manifest(n)?
+                .folder
+                .files
+                .into_iter()
+                .map(|f| f.blake3)
+                .collect(),
+            None => Default::default(),
+        };
+        let missing = super::copies::missing_locally(self, p, &m.folder.files, &current);
+        if missing > 0 {
+            return Err(Error::Invalid(format!(
+                "restore point {}: no copy of {missing} of its files as they were is kept on this computer (set a destination, or a larger local copy for this folder).",
+                p.id
+            )));
+        }
+        Ok(())
+    }
+
+    /// The destination's copy: its listed size and hash (or, with
+    /// `remote` or no good local copy, a download checked end to end and
+    /// a scratch restore of it). A bad one is uploaded again from a good
+    /// local copy.
+    #[allow(clippy::too_many_arguments)]
+    fn drill_remote(
+        &self,
+        dest: &mut dyn Destination,
+        key: &str,
+        p: &RestorePoint,
+        kind: SourceKind,
+        local_ok: bool,
+        opts: DrillOptions,
+        events: &mut dyn FnMut(Event),
+    ) -> DrillReport {
+        let mut r = report(p, DESTINATION);
+        // A destination that lists no hash (a folder, a NAS) is read back:
+        // a size alone proves nothing about the bytes.
+        let download = opts.remote || !local_ok || !dest.capabilities().listed_hash;
+        let found = (|| -> Result<(u64, u64)> {
+            if download {
+                let file = self.download_remote(p)?;
+                let result = self.scratch_restore(&BackupRef::File(file.clone()), p, kind, events);
+                let _ = std::fs::remove_file(&file);
+                return result;
+            }
+            let listed = dest
+                .list(&p.source)?
+                .into_iter()
+                .find(|f| f.name == file_name(&p.id));
+            let Some(f) = listed else {
+                return Err(missing(p, dest, "it is not there"));
+            };
+            if f.size != p.size_bytes {
+                return Err(missing(
+                    p,
+                    dest,
+                    &format!("it holds {} bytes, not {}", f.size, p.size_bytes),
+                ));
+            }
+            if let (Some(theirs), Some(ours)) = (f.quickxor.as_deref(), p.quickxor.as_deref())
+                && theirs != ours
+            {
+                return Err(missing(
+                    p,
+                    dest,
+                    "its contents differ (the destination's hash)",
+                ));
+            }
+            if kind == SourceKind::Folder {
+                self.check_folder_files(dest, p)?;
+            }
+            Ok((p.tables, p.rows))
+        })();
+        match found {
+            Ok((tables, rows)) => {
+                r.ok = true;
+                (r.tables, r.rows) = (tables, rows);
+            }
+            Err(e) => {
+                r.problem = Some(e.to_string());
+                // Uploaded again from the local copy, when it is good (a
+                // folder's files are only ever sent for its newest point).
+                if local_ok && kind != SourceKind::Folder {
+                    let upload = self.upload_point(dest, key, p, &mut |_| {});
+                    if upload.is_ok() {
+                        r.ok = true;
+                        (r.tables, r.rows) = (p.tables, p.rows);
+                        r.healed = Some(format!(
+                            "uploaded again to {} from the local copy",
+                            dest.describe()
+                        ));
+                    }
+                }
+            }
+        }
+        r
+    }
+
+    /// Every file a folder point names is at the destination with its
+    /// size and hash, under its path or among the kept versions.
+    fn check_folder_files(&self, dest: &mut dyn Destination, p: &RestorePoint) -> Result<()> {
+        let m = self.local_manifest(p)?;
+        for f in &m.folder.files {
+            let places = [
+                super::mirror::versions_path(&p.source, &f.blake3),
+                format!("{}/{}", p.source, f.remote),
+            ];
+            let mut found = false;
+            for at in places {
+                if let Some(info) = dest.file_info(&at)?
+                    && info.size == f.size
+                    && info.quickxor.as_deref().is_none_or(|q| q == f.quickxor)
+                {
+                    found = true;
+                    break;
+                }
+            }
+            if !found {
+                return Err(Error::Destination {
+                    code: ErrorCode::HashMismatch,
+                    message: format!(
+                        "'{}' of restore point {} is not at {} as it was (missing or changed).",
+                        f.path,
+                        p.id,
+                        dest.describe()
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Restores `r` into scratch as a restore would and compares what it
+    /// held with what `p` recorded.
+    fn scratch_restore(
+        &self,
+        r: &BackupRef,
+        p: &RestorePoint,
+        kind: SourceKind,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<(u64, u64)> {
+        let preview = self.preview(r, events, &Cancel::default())?;
+        let tables = preview.tables.len() as u64;
+        if tables != p.tables || preview.rows != p.rows {
+            let (t, w) = if kind == SourceKind::Folder {
+                ("files", "bytes")
+            } else {
+                ("tables", "rows")
+            };
+            return Err(Error::InvalidBackup(crate::error::InvalidBackup::Corrupt(
+                format!("restore point {}", p.id),
+                format!(
+                    "it restores {tables} {t} and {} {w}, but {} {t} and {} {w} were recorded when it was made",
+                    preview.rows, p.tables, p.rows
+                ),
+            )));
+        }
+        Ok((tables, preview.rows))
+    }
+}
+
+impl Ctx<'_> {
+    /// Fills in when each point was last proven restorable, and from where
+    /// (the newest successful drill of its copies).
+    pub(crate) fn add_proofs(&self, points: &mut [RestorePoint]) -> Result<()> {
+        let drills = self.store.latest_drills()?;
+        for p in points.iter_mut() {
+            p.proven = drills
+                .iter()
+                .filter(|d| d.point_id == p.id && d.ok)
+                .max_by(|a, b| a.at.cmp(&b.at))
+                .map(|d| crate::store::Proof {
+                    at: d.at.clone(),
+                    place: d.place.clone(),
+                });
+        }
+        Ok(())
+    }
+
+    /// Points whose last drill of some copy failed and was not healed:
+    /// (source, point, place, what was found).
+    pub(crate) fn failed_drills(&self) -> Result<Vec<(String, String, String, String)>> {
+        let points = self.store.restore_points(None)?;
+        Ok(self
+            .store
+            .latest_drills()?
+            .into_iter()
+            .filter(|d| !d.ok)
+            .filter_map(|d| {
+                let p = points.iter().find(|p| p.id == d.point_id)?;
+                Some((
+                    p.source.clone(),
+                    d.point_id,
+                    d.place,
+                    d.detail.unwrap_or_default(),
+                ))
+            })
+            .collect())
+    }
+}
+
+fn report(p: &RestorePoint, place: &str) -> DrillReport {
+    DrillReport {
+        source: p.source.clone(),
+        point: p.id.clone(),
+        place: place.into(),
+        ok: false,
+        tables: 0,
+        rows: 0,
+        problem: None,
+        healed: None,
+    }
+}
+
+fn missing(p: &RestorePoint, dest: &dyn Destination, why: &str) -> Error {
+    Error::Destination {
+        code: ErrorCode::HashMismatch,
+        message: format!(
+            "the copy of restore point {} at {} cannot be used: {why}.",
+            p.id,
+            dest.describe()
+        ),
+    }
+}
