@@ -47,6 +47,13 @@ enum Command {
         /// No scheduled backups.
         #[arg(long)]
         off: bool,
+        /// Run a restore drill (`nuage verify`, plus one older point in
+        /// turn) every DAYS days while `nuage run` or the app runs.
+        #[arg(long, value_name = "DAYS", conflicts_with = "verify_off")]
+        verify_every: Option<u32>,
+        /// No scheduled restore drills.
+        #[arg(long)]
+        verify_off: bool,
     },
     /// Back up sources now (all when none is named).
     Backup {
@@ -556,7 +563,18 @@ fn run(cli: Cli) -> Result<i32> {
     let engine = open(cli.home)?;
     match cli.command {
         Command::Source(cmd) => source_cmd(&engine, cmd)?,
-        Command::Schedule { every, daily, off } => {
+        Command::Schedule {
+            every,
+            daily,
+            off,
+            verify_every,
+            verify_off,
+        } => {
+            if verify_off {
+                engine.set_verify_every(None)?;
+            } else if let Some(d) = verify_every {
+                engine.set_verify_every(Some(d))?;
+            }
             let s = if off {
                 Some(Schedule::Off)
             } else if let Some(n) = every {
@@ -570,6 +588,11 @@ fn run(cli: Cli) -> Result<i32> {
                 engine.set_schedule(s)?;
             }
             println!("schedule: {}", engine.schedule()?.describe());
+            match engine.verify_every()? {
+                Some(1) => println!("restore drills: every day"),
+                Some(d) => println!("restore drills: every {d} days"),
+                None => println!("restore drills: off"),
+            }
         }
         Command::Backup { names, json } => {
             let progress = Spinner::new(!json);
@@ -715,7 +738,11 @@ fn run(cli: Cli) -> Result<i32> {
         } => {
             let reports = engine.verify(
                 &names,
-                nuage_engine::DrillOptions { all, remote },
+                nuage_engine::DrillOptions {
+                    all,
+                    remote,
+                    rotate: false,
+                },
                 &mut |_| {},
             )?;
             // A failed drill (or its healing) reaches whoever the alerts name.

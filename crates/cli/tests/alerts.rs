@@ -10,8 +10,8 @@ use std::io::Write;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::alerting::{Receiver, SmtpServer, free_port, text};
 use common::Env;
+use common::alerting::{Receiver, SmtpServer, free_port, text};
 
 /// `nuage backup` with short alert timeouts; whether it succeeded.
 fn backup(env: &Env) -> bool {

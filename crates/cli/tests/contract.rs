@@ -196,6 +196,21 @@ fn schedule_is_stored_and_validated() {
     assert!(!st.success());
     assert!(err.contains("HH:MM"), "{err}");
     assert!(env.run_ok(&["schedule", "--off"]).contains("off"));
+    // Restore drills: weekly unless set.
+    assert!(
+        env.run_ok(&["schedule"])
+            .contains("restore drills: every 7 days")
+    );
+    assert!(
+        env.run_ok(&["schedule", "--verify-every", "1"])
+            .contains("restore drills: every day")
+    );
+    assert!(
+        env.run_ok(&["schedule", "--verify-off"])
+            .contains("restore drills: off")
+    );
+    let (st, _, err) = env.run(&["schedule", "--verify-every", "0"]);
+    assert!(!st.success() && err.contains("from 1 to 365"), "{err}");
 }
 
 #[test]

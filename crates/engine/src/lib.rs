@@ -536,10 +536,34 @@ impl Engine {
         opts: DrillOptions,
         events: &mut dyn FnMut(Event),
     ) -> Result<Vec<DrillReport>> {
+        self.verify_at(names, opts, chrono::Utc::now(), events)
+    }
+
+    /// [`Engine::verify`] as of `now` (the service's clock).
+    pub fn verify_at(
+        &self,
+        names: &[String],
+        opts: DrillOptions,
+        now: chrono::DateTime<chrono::Utc>,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Vec<DrillReport>> {
         // Heals write local copies and uploads: one process at a time.
         let _lock = HomeLock::acquire(self.home())?;
-        let reports = self.ctx().drill(names, opts, events)?;
-        Ok(reports)
+        self.ctx().drill(names, opts, now, events)
+    }
+
+    /// Days between scheduled restore drills (`None`: off; weekly unless set).
+    pub fn verify_every(&self) -> Result<Option<u32>> {
+        self.ctx().verify_every()
+    }
+
+    pub fn set_verify_every(&self, days: Option<u32>) -> Result<()> {
+        self.ctx().set_verify_every(days)
+    }
+
+    /// Whether a scheduled drill is due at `now`.
+    pub fn drill_due(&self, now: chrono::DateTime<chrono::Utc>) -> Result<bool> {
+        self.ctx().drill_due(now)
     }
 
     // ---- account.rs ----

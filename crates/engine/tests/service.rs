@@ -306,3 +306,57 @@ fn a_run_dated_in_the_future_does_not_suspend_the_schedule() {
         runs(&s.home) == 2
     });
 }
+
+#[test]
+fn a_weekly_restore_drill_runs_by_itself_and_proves_the_copies() {
+    let s = setup(Schedule::Off);
+    let e = Engine::open(&s.home).unwrap();
+    e.backup(&[], &mut |_| {}).unwrap();
+    let proven = |home: &Path| {
+        Engine::open(home)
+            .unwrap()
+            .all_restore_points(None)
+            .unwrap()
+            .0
+            .iter()
+            .all(|p| p.proven.is_some())
+    };
+    let (service, clock) = manual(&s.home);
+    // Six days on: not due yet.
+    let jump = |d: Duration| {
+        clock.advance(d);
+        let before = service.ticks();
+        service.wake();
+        wait_for("the scheduler to see the time", 30, || {
+            service.ticks() > before
+        });
+    };
+    jump(Duration::from_secs(6 * 86_400));
+    assert!(
+        !proven(&s.home),
+        "a drill a week after the first backup, not before"
+    );
+    // A week on: the drill runs, once.
+    jump(Duration::from_secs(86_400 + 60));
+    wait_for("the weekly drill", 30, || proven(&s.home));
+    let drilled_at = |home: &Path| {
+        Engine::open(home)
+            .unwrap()
+            .all_restore_points(None)
+            .unwrap()
+            .0[0]
+            .proven
+            .clone()
+            .unwrap()
+            .at
+    };
+    let first = drilled_at(&s.home);
+    jump(Duration::from_secs(60));
+    assert_eq!(drilled_at(&s.home), first, "not again until next week");
+    // Off: never.
+    e.set_verify_every(None).unwrap();
+    assert!(
+        !e.drill_due(chrono::Utc::now() + chrono::Duration::days(30))
+            .unwrap()
+    );
+}

@@ -15,7 +15,7 @@
 //! whose last drill failed is a problem of the state model (and so an
 //! alert).
 
-use chrono::{SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::Ctx;
@@ -57,15 +57,72 @@ pub struct DrillOptions {
     /// is good (otherwise the destination's copy is checked by the hash
     /// the destination reports for it).
     pub remote: bool,
+    /// Scheduled drills: besides each newest point, the older point drilled
+    /// longest ago (never, first), so every point is drilled in turn
+    /// within its retention without drilling them all each time.
+    pub rotate: bool,
 }
 
+/// The setting that holds when the last drill ran.
+const LAST_DRILL: &str = "last_drill_at";
+/// The setting that holds the days between scheduled drills (`off`).
+const VERIFY_EVERY: &str = "verify_every";
+/// Scheduled drills, unless set otherwise: weekly.
+pub const DEFAULT_VERIFY_EVERY_DAYS: u32 = 7;
+
 impl Ctx<'_> {
+    /// Days between scheduled drills; `None` when they are off.
+    pub(crate) fn verify_every(&self) -> Result<Option<u32>> {
+        Ok(match self.store.setting(VERIFY_EVERY)?.as_deref() {
+            Some("off") => None,
+            Some(n) => Some(n.parse().unwrap_or(DEFAULT_VERIFY_EVERY_DAYS)),
+            None => Some(DEFAULT_VERIFY_EVERY_DAYS),
+        })
+    }
+
+    pub(crate) fn set_verify_every(&self, days: Option<u32>) -> Result<()> {
+        if let Some(d) = days
+            && !(1..=365).contains(&d)
+        {
+            return Err(Error::Invalid(format!(
+                "drills every {d} days: give a number of days from 1 to 365 (or turn scheduled drills off)."
+            )));
+        }
+        let value = days.map_or("off".to_string(), |d| d.to_string());
+        self.store.set_setting(VERIFY_EVERY, Some(&value))
+    }
+
+    /// Whether a scheduled drill is due at `now`: its interval since the
+    /// last drill (or, never drilled, since the oldest restore point).
+    pub(crate) fn drill_due(&self, now: DateTime<Utc>) -> Result<bool> {
+        let Some(days) = self.verify_every()? else {
+            return Ok(false);
+        };
+        let since = match self.store.setting(LAST_DRILL)? {
+            Some(t) => crate::status::parse_time(&t),
+            None => self
+                .store
+                .restore_points(None)?
+                .last()
+                .and_then(|p| crate::status::parse_time(&p.created_at)),
+        };
+        Ok(since.is_some_and(|t| now - t >= chrono::Duration::days(i64::from(days))))
+    }
+
     pub(crate) fn drill(
         &self,
         names: &[String],
         opts: DrillOptions,
+        now: DateTime<Utc>,
         events: &mut dyn FnMut(Event),
     ) -> Result<Vec<DrillReport>> {
+        let stamp = now.to_rfc3339_opts(SecondsFormat::Secs, true);
+        let drilled_at: std::collections::HashMap<String, String> = self
+            .store
+            .latest_drills()?
+            .into_iter()
+            .map(|d| (d.point_id, d.at))
+            .collect();
         let sources = self.store.sources()?;
         for n in names {
             if !sources.iter().any(|s| &s.name == n) {
@@ -79,15 +136,25 @@ impl Ctx<'_> {
             .filter(|s| names.is_empty() || names.contains(&s.name))
         {
             let points = self.store.restore_points(Some(&s.name))?;
-            let chosen: Vec<&RestorePoint> = if opts.all {
+            let mut chosen: Vec<&RestorePoint> = if opts.all {
                 points.iter().collect()
             } else {
                 points.iter().take(1).collect()
             };
+            if opts.rotate && !opts.all {
+                // Never drilled first (""), then the one drilled longest ago.
+                if let Some(older) = points
+                    .iter()
+                    .skip(1)
+                    .min_by_key(|p| drilled_at.get(&p.id).cloned().unwrap_or_default())
+                {
+                    chosen.push(older);
+                }
+            }
             for p in chosen {
                 let local = self.drill_local(p, s.kind, events);
                 let local_ok = local.ok;
-                self.record(&local)?;
+                self.record(&local, &stamp)?;
                 reports.push(local);
                 match &mut dest {
                     None => {}
@@ -102,7 +169,7 @@ impl Ctx<'_> {
                             problem: Some(format!("the destination cannot be used: {e}")),
                             healed: None,
                         };
-                        self.record(&r)?;
+                        self.record(&r, &stamp)?;
                         reports.push(r);
                     }
                     Some(Ok((key, d))) => {
@@ -114,20 +181,21 @@ impl Ctx<'_> {
                         }
                         let r =
                             self.drill_remote(d.as_mut(), key, p, s.kind, local_ok, opts, events);
-                        self.record(&r)?;
+                        self.record(&r, &stamp)?;
                         reports.push(r);
                     }
                 }
             }
         }
+        self.store.set_setting(LAST_DRILL, Some(&stamp))?;
         Ok(reports)
     }
 
-    fn record(&self, r: &DrillReport) -> Result<()> {
+    fn record(&self, r: &DrillReport, at: &str) -> Result<()> {
         self.store.record_drill(&DrillRecord {
             point_id: r.point.clone(),
             place: r.place.clone(),
-            at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            at: at.to_string(),
             ok: r.ok,
             detail: r.problem.clone().or_else(|| r.healed.clone()),
         })

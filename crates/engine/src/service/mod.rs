@@ -284,6 +284,24 @@ fn scheduler(shared: &Shared) {
         if recheck || last_check.is_none_or(|t| now.saturating_sub(t) >= RECHECK_EVERY) {
             publish(shared, &engine);
             last_check = Some(now);
+            // A scheduled restore drill, when due (weekly unless set).
+            if !engine.paused().unwrap_or(false)
+                && engine.drill_due(shared.clock.now()).unwrap_or(false)
+            {
+                tracing::info!("a scheduled restore drill");
+                let opts = crate::DrillOptions {
+                    rotate: true,
+                    ..Default::default()
+                };
+                match engine.verify_at(&[], opts, shared.clock.now(), &mut |_| {}) {
+                    Ok(reports) => {
+                        let failed = reports.iter().filter(|r| !r.ok).count();
+                        tracing::info!(copies = reports.len(), failed, "restore drill finished");
+                    }
+                    Err(e) => tracing::warn!("the scheduled restore drill did not run: {e}"),
+                }
+                publish(shared, &engine);
+            }
         }
         drop(engine);
         shared.control().ticks += 1;
