@@ -8,6 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+mod systemd;
+
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
@@ -162,6 +164,10 @@ enum Command {
     },
     /// Run the scheduler in the foreground until interrupted.
     Run,
+    /// Run `nuage run` as a systemd service (at boot or login), for a
+    /// server or a shared office PC.
+    #[command(subcommand)]
+    Service(ServiceCmd),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +194,26 @@ enum DestinationCmd {
     },
     /// Keep backups locally only.
     Remove,
+}
+
+#[derive(Subcommand)]
+enum ServiceCmd {
+    /// Write the systemd unit and start it now and at every boot (as root)
+    /// or login (--user).
+    Install {
+        #[arg(long)]
+        user: bool,
+    },
+    /// Whether the service is installed, enabled and running.
+    Status {
+        #[arg(long)]
+        user: bool,
+    },
+    /// Stop the service and remove its unit.
+    Uninstall {
+        #[arg(long)]
+        user: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -730,6 +756,16 @@ fn run(cli: Cli) -> Result<i32> {
             }
         }
         Command::Alerts(cmd) => return alerts_cmd(&engine, cmd),
+        Command::Service(cmd) => {
+            let said = match cmd {
+                ServiceCmd::Install { user } => {
+                    systemd::install(engine.home(), &systemd::Scope { user })?
+                }
+                ServiceCmd::Status { user } => systemd::status(&systemd::Scope { user })?,
+                ServiceCmd::Uninstall { user } => systemd::uninstall(&systemd::Scope { user })?,
+            };
+            println!("{said}");
+        }
         Command::Verify {
             names,
             all,

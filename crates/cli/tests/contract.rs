@@ -896,3 +896,94 @@ fn with_a_destination_a_folder_keeps_no_local_copy_unless_asked() {
             .exists()
     );
 }
+
+#[test]
+fn service_install_writes_a_unit_that_runs_this_nuage_and_says_what_to_do_without_systemd() {
+    let env = Env::new();
+    let config = env.path("config");
+    let runtime = env.path("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    // The real systemctl, pointed at a bus that does not exist: it can
+    // never reach (and enable a unit in) the developer's own session.
+    let run = |args: &[&str]| {
+        let mut cmd = env.command(args);
+        cmd.env("XDG_CONFIG_HOME", &config)
+            .env("XDG_RUNTIME_DIR", &runtime)
+            .env(
+                "DBUS_SESSION_BUS_ADDRESS",
+                format!("unix:path={}/none", runtime.display()),
+            );
+        common::run_command(cmd, Duration::from_secs(30))
+    };
+    let o = run(&["service", "install", "--user"]);
+    let unit = config.join("systemd/user/nuage.service");
+    let text = std::fs::read_to_string(&unit).unwrap();
+    let exe = std::fs::canonicalize(common::NUAGE).unwrap();
+    assert!(
+        text.contains(&format!(
+            "ExecStart=\"{}\" --home \"{}\" run\n",
+            exe.display(),
+            env.home().display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("WantedBy=default.target") && text.contains("Restart=on-failure"));
+    assert!(!o.succeeded(), "no systemd here: {}", o.describe());
+    assert!(
+        o.stderr
+            .contains("systemctl --user daemon-reload && systemctl --user enable --now nuage"),
+        "{}",
+        o.stderr
+    );
+    // systemd itself accepts the unit, when it is installed.
+    if std::path::Path::new("/usr/bin/systemd-analyze").exists() {
+        let check = std::process::Command::new("/usr/bin/systemd-analyze")
+            .args(["verify", s(&unit)])
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&check.stderr);
+        assert!(
+            !said.contains("nuage.service:"),
+            "systemd-analyze found a problem in the unit: {said}"
+        );
+    }
+    // A home whose path has a space and a quote: quoted as systemd reads it.
+    let odd = env.path("my \"odd\" home");
+    let mut cmd = std::process::Command::new(common::NUAGE);
+    cmd.arg("--home")
+        .arg(&odd)
+        .args(["service", "install", "--user"])
+        .env("XDG_CONFIG_HOME", env.path("config2"))
+        .env("XDG_RUNTIME_DIR", &runtime)
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            format!("unix:path={}/none", runtime.display()),
+        );
+    common::run_command(cmd, Duration::from_secs(30));
+    let text2 = std::fs::read_to_string(env.path("config2/systemd/user/nuage.service")).unwrap();
+    assert!(
+        text2.contains(&format!(
+            "--home \"{}\" run\n",
+            odd.display().to_string().replace('"', "\\\"")
+        )),
+        "{text2}"
+    );
+    let o = run(&["service", "status", "--user"]);
+    assert!(o.stdout.contains("installed:"), "{}", o.describe());
+    let o = run(&["service", "uninstall", "--user"]);
+    assert!(
+        o.succeeded() && o.stdout.contains("removed"),
+        "{}",
+        o.describe()
+    );
+    assert!(!unit.exists());
+    // A system service needs root.
+    if unsafe { libc::geteuid() } != 0 {
+        let o = run(&["service", "install"]);
+        assert!(
+            !o.succeeded() && o.stderr.contains("sudo"),
+            "{}",
+            o.describe()
+        );
+    }
+}
