@@ -18,7 +18,7 @@ export type Action = "sign_in" | "unlock_keychain" | "retry" | "resume" | "choos
  * branches on them; its TypeScript type is generated from this one) and
  * the state model. Serialised once, by serde, in snake_case.
  */
-export type ErrorCode = "sign_in_required" | "sign_in_declined" | "sign_in_expired" | "cancelled" | "keychain_unavailable" | "offline" | "throttled" | "destination_full" | "destination_unavailable" | "hash_mismatch" | "invalid_backup" | "source_unavailable" | "not_found" | "invalid_input" | "busy" | "disk_full" | "io" | "stale" | "clock_changed" | "no_sources" | "no_destination" | "alert_failed" | "drill_failed" | "failed";
+export type ErrorCode = "sign_in_required" | "sign_in_declined" | "sign_in_expired" | "cancelled" | "keychain_unavailable" | "offline" | "throttled" | "destination_full" | "destination_unavailable" | "hash_mismatch" | "invalid_backup" | "source_unavailable" | "not_found" | "invalid_input" | "busy" | "disk_full" | "io" | "stale" | "clock_changed" | "no_sources" | "no_destination" | "alert_failed" | "drill_failed" | "unproven" | "failed";
 
 /**
  * The current problem, in words, with its action.
@@ -78,7 +78,11 @@ uploads_pending: number,
 /**
  * Why they wait (the last upload error), and its code.
  */
-upload_error: string | null, upload_error_code: ErrorCode | null, };
+upload_error: string | null, upload_error_code: ErrorCode | null, 
+/**
+ * The newest drill that proved one of its restore points restorable.
+ */
+last_proven: Proof | null, };
 
 /**
  * Everything the overview screen, the tray and `nuage status` need,

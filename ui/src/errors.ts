@@ -26,6 +26,7 @@ const HEADLINES: Record<ErrorCode, Key> = {
   no_destination: "error.no_destination",
   alert_failed: "error.alert_failed",
   drill_failed: "error.drill_failed",
+  unproven: "error.unproven",
   failed: "error.failed",
 };
 

@@ -146,3 +146,15 @@ fn with_no_good_copy_left_the_drill_fails_alerts_once_and_deletes_nothing() {
     let status = env.run_ok(&["status"]);
     assert!(status.contains("restore drill"), "{status}");
 }
+
+#[test]
+fn a_whole_restore_the_person_ran_counts_as_proof() {
+    let env = Env::new();
+    env.add_sample_source("shop.db");
+    let id = env.backup_ok();
+    let points = json(&env.run_ok(&["list", "--json"]));
+    assert!(points[0].get("proven").is_none(), "{points}");
+    env.run_ok(&["restore", &id, "--to", "again.db"]);
+    let points = json(&env.run_ok(&["list", "--json"]));
+    assert_eq!(points[0]["proven"]["place"], "local", "{points}");
+}

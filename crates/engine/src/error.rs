@@ -136,6 +136,9 @@ pub enum ErrorCode {
     /// A copy of a restore point failed its restore drill and could not be
     /// healed from another copy.
     DrillFailed,
+    /// No restore point of a source proven restorable for two drill
+    /// intervals.
+    Unproven,
     /// Anything else.
     Failed,
 }
@@ -167,11 +170,12 @@ impl ErrorCode {
             ErrorCode::NoDestination => "no_destination",
             ErrorCode::AlertFailed => "alert_failed",
             ErrorCode::DrillFailed => "drill_failed",
+            ErrorCode::Unproven => "unproven",
             ErrorCode::Failed => "failed",
         }
     }
 
-    pub const ALL: [ErrorCode; 22] = [
+    pub const ALL: [ErrorCode; 25] = [
         ErrorCode::SignInRequired,
         ErrorCode::SignInDeclined,
         ErrorCode::SignInExpired,
@@ -193,6 +197,9 @@ impl ErrorCode {
         ErrorCode::ClockChanged,
         ErrorCode::NoSources,
         ErrorCode::NoDestination,
+        ErrorCode::AlertFailed,
+        ErrorCode::DrillFailed,
+        ErrorCode::Unproven,
         ErrorCode::Failed,
     ];
 
@@ -327,4 +334,25 @@ pub(crate) fn is_disk_full(e: &std::io::Error) -> bool {
         e.kind(),
         std::io::ErrorKind::StorageFull | std::io::ErrorKind::FileTooLarge
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_is_listed_and_reads_back_from_its_name() {
+        for c in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(c.as_str()), c);
+            // The name is serde's: what scripts and the UI see.
+            assert_eq!(
+                serde_json::to_value(c).unwrap(),
+                serde_json::json!(c.as_str())
+            );
+        }
+        // Every variant serde knows is in ALL (the generated TypeScript
+        // union has as many names).
+        let ts = <ErrorCode as ts_rs::TS>::inline(&ts_rs::Config::new());
+        assert_eq!(ts.matches('"').count() / 2, ErrorCode::ALL.len(), "{ts}");
+    }
 }

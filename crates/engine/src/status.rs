@@ -31,6 +31,8 @@ pub struct StatusReport {
     pub last_runs: Vec<RunRecord>,
     /// Copies whose last restore drill failed and were not healed.
     pub failed_drills: Vec<FailedDrill>,
+    /// Days between scheduled restore drills (`None`: off).
+    pub verify_every: Option<u32>,
 }
 
 /// A copy of a restore point that failed its last drill.
@@ -62,6 +64,8 @@ pub struct SourceStatus {
     /// Why they wait (the last upload error), and its code.
     pub upload_error: Option<String>,
     pub upload_error_code: Option<ErrorCode>,
+    /// The newest drill that proved one of its restore points restorable.
+    pub last_proven: Option<crate::store::Proof>,
 }
 
 impl Ctx<'_> {
@@ -70,6 +74,7 @@ impl Ctx<'_> {
         // (no keychain, no network); upload problems are what runs recorded.
         let dest_key = self.destination()?.map(|c| c.key());
         let runs = self.store.runs(50)?;
+        let drills = self.store.latest_drills()?;
         let mut sources = Vec::new();
         for s in self.store.sources()? {
             let points = self.store.restore_points(Some(&s.name))?;
@@ -100,7 +105,16 @@ impl Ctx<'_> {
                     }
                 }
             }
+            let last_proven = drills
+                .iter()
+                .filter(|d| d.ok && points.iter().any(|p| p.id == d.point_id))
+                .max_by(|a, b| a.at.cmp(&b.at))
+                .map(|d| crate::store::Proof {
+                    at: d.at.clone(),
+                    place: d.place.clone(),
+                });
             sources.push(SourceStatus {
+                last_proven,
                 name: s.name.clone(),
                 kind: s.kind,
                 path: s.path.clone(),
@@ -131,6 +145,7 @@ impl Ctx<'_> {
                     detail,
                 })
                 .collect(),
+            verify_every: self.verify_every()?,
         })
     }
 }
@@ -403,6 +418,35 @@ pub fn attention(status: &StatusReport, ctx: &Context) -> Vec<(AppState, String,
                 Some(&d.source),
             ),
         ));
+    }
+    // Never proven restorable for two drill intervals (drills cannot run:
+    // Nuage is not kept running, or every drill is refused).
+    if let Some(days) = status.verify_every {
+        let limit = chrono::Duration::days(2 * i64::from(days));
+        for s in status.sources.iter().filter(|s| s.last_backup.is_some()) {
+            let since = s
+                .last_proven
+                .as_ref()
+                .map(|p| p.at.as_str())
+                .unwrap_or(&s.added_at);
+            if parse_time(since).is_some_and(|t| now - t > limit) {
+                let what = match &s.last_proven {
+                    Some(p) => format!("'{}' was last proven restorable on {}", s.name, p.at),
+                    None => format!("'{}' has never been proven restorable", s.name),
+                };
+                found.push((
+                    AppState::NeedsAttention,
+                    format!("needs attention: '{}' has not been proven restorable lately.", s.name),
+                    problem(
+                        ErrorCode::Unproven,
+                        format!(
+                            "{what}; restore drills are due every {days} days. Run a restore drill now, and keep Nuage running so that they run by themselves."
+                        ),
+                        Some(&s.name),
+                    ),
+                ));
+            }
+        }
     }
     // Uploads that cannot go without the person.
     let stuck = |s: &&SourceStatus| {
@@ -692,6 +736,7 @@ mod tests {
             uploads_pending: 0,
             upload_error: None,
             upload_error_code: None,
+            last_proven: None,
         }
     }
 
@@ -703,6 +748,7 @@ mod tests {
             sources,
             last_runs: runs,
             failed_drills: Vec::new(),
+            verify_every: None,
         }
     }
 
@@ -717,6 +763,37 @@ mod tests {
             now: Some(at(now)),
             ..Context::default()
         }
+    }
+
+    #[test]
+    fn a_source_not_proven_restorable_for_two_drill_intervals_needs_attention() {
+        let mut s = source(Some("2026-11-21T08:00:00Z"));
+        s.last_proven = Some(crate::store::Proof {
+            at: "2026-11-10T08:00:00Z".into(),
+            place: "destination".into(),
+        });
+        let mut r = report(vec![s], vec![]);
+        // Drills off: nothing to say.
+        let (state, _, _) = assess(&r, &ctx("2026-11-21T09:00:00Z"));
+        assert_eq!(state, AppState::UpToDate);
+        r.verify_every = Some(7);
+        // 11 days: within two weekly intervals.
+        let (state, _, _) = assess(&r, &ctx("2026-11-21T09:00:00Z"));
+        assert_eq!(state, AppState::UpToDate);
+        // 15 days: needs attention, saying when and what to do.
+        let (state, _, p) = assess(&r, &ctx("2026-11-25T09:00:00Z"));
+        assert_eq!(state, AppState::NeedsAttention);
+        let p = p.unwrap();
+        assert_eq!(p.code, ErrorCode::Unproven);
+        assert!(
+            p.message.contains("last proven restorable on 2026-11-10"),
+            "{}",
+            p.message
+        );
+        // Never proven: counted from when the source was added.
+        r.sources[0].last_proven = None;
+        let (_, _, p) = assess(&r, &ctx("2026-11-25T09:00:00Z"));
+        assert!(p.unwrap().message.contains("never been proven"));
     }
 
     fn failed_run(code: &str) -> RunRecord {

@@ -83,6 +83,7 @@ export const en = {
   "alerts.open_problem": "Told of, not solved yet: {what}",
   "error.alert_failed": "The alert could not be sent.",
   "error.drill_failed": "A copy could not be proven restorable.",
+  "error.unproven": "No backup was proven restorable lately.",
   "error.failed": "Something went wrong.",
   "error.stale": "Backups are overdue.",
   "error.clock_changed": "The computer's clock went back.",
@@ -150,6 +151,8 @@ export const en = {
   "drive.documentlibrary": "SharePoint document library",
   "drive.unknown": "Other drive",
 
+  "card.proven_local": "Proven restorable from this computer's copy {when}",
+  "card.proven_destination": "Proven restorable from the destination {when}",
   "card.last_verified": "Last verified backup: {line}",
   "card.line": "{when} · {counts}",
   "card.never": "No verified backup yet",

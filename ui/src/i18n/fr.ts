@@ -84,6 +84,7 @@ export const fr: Dict = {
   "alerts.open_problem": "Signalé, pas encore réglé : {what}",
   "error.alert_failed": "L’alerte n’a pas pu être envoyée.",
   "error.drill_failed": "Une copie n’a pas pu être prouvée restaurable.",
+  "error.unproven": "Aucune sauvegarde n’a été vérifiée restaurable récemment.",
   "error.failed": "Un problème est survenu.",
   "error.stale": "Les sauvegardes sont en retard.",
   "error.clock_changed": "L'horloge de l'ordinateur a reculé.",
@@ -151,6 +152,8 @@ export const fr: Dict = {
   "drive.documentlibrary": "Bibliothèque de documents SharePoint",
   "drive.unknown": "Autre espace de stockage",
 
+  "card.proven_local": "Restauration vérifiée depuis la copie de cet ordinateur {when}",
+  "card.proven_destination": "Restauration vérifiée depuis la destination {when}",
   "card.last_verified": "Dernière sauvegarde vérifiée : {line}",
   "card.line": "{when} · {counts}",
   "card.never": "Aucune sauvegarde vérifiée pour l'instant",

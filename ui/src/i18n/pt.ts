@@ -84,6 +84,7 @@ export const pt: Dict = {
   "alerts.open_problem": "Avisado, ainda por resolver: {what}",
   "error.alert_failed": "Não foi possível enviar o alerta.",
   "error.drill_failed": "Não foi possível provar que uma cópia é restaurável.",
+  "error.unproven": "Nenhuma cópia foi comprovada restaurável recentemente.",
   "error.failed": "Algo correu mal.",
   "error.stale": "As cópias de segurança estão atrasadas.",
   "error.clock_changed": "O relógio do computador recuou.",
@@ -151,6 +152,8 @@ export const pt: Dict = {
   "drive.documentlibrary": "Biblioteca de documentos do SharePoint",
   "drive.unknown": "Outro armazenamento",
 
+  "card.proven_local": "Restauro comprovado a partir da cópia deste computador {when}",
+  "card.proven_destination": "Restauro comprovado a partir do destino {when}",
   "card.last_verified": "Última cópia verificada: {line}",
   "card.line": "{when} · {counts}",
   "card.never": "Ainda sem cópia verificada",

@@ -51,6 +51,7 @@ export function sourceStatus(s: Partial<SourceStatus> = {}): SourceStatus {
     upload_error_code: null,
     keep_last: null,
     keep_days: null,
+    last_proven: null,
     ...s,
   };
 }

@@ -187,6 +187,13 @@ describe("overview", () => {
     expect(card.querySelector(".source-pending")).toBeNull();
   });
 
+  test("when a source was last proven restorable, and from where", async () => {
+    const at = new Date(Date.now() - 3 * 24 * 3600 * 1000).toISOString();
+    await boot({ overview: () => overview({ sources: [sourceStatus({ last_proven: { at, place: "destination" } }), sourceStatus({ name: "docs" })] }) });
+    expect($('.source-card[data-name="shop"] .source-proven').textContent).toBe("Proven restorable from the destination 3 days ago");
+    expect($('.source-card[data-name="docs"]').querySelector(".source-proven")).toBeNull();
+  });
+
   test("pending uploads and the lack of a verified backup are shown", async () => {
     await boot({ overview: () => overview({ sources: [sourceStatus({ last_verified: null, uploads_pending: 2 })] }) });
     const card = $('.source-card[data-name="shop"]');

@@ -385,6 +385,10 @@ export function overviewView(ctx: Ctx): View {
           : t("card.never"),
       ),
     );
+    if (s.last_proven) {
+      const key = s.last_proven.place === "local" ? "card.proven_local" : "card.proven_destination";
+      card.append(h("p", { class: "source-proven" }, t(key, { when: fmtRelative(s.last_proven.at) })));
+    }
     if (s.uploads_pending > 0) card.append(h("p", { class: "source-pending" }, tp("card.pending", s.uploads_pending)));
     if (s.upload_error) {
       card.append(h("p", { class: "source-error inline-error", "data-code": s.upload_error_code ?? "" }, `${headline(s.upload_error_code)} ${s.upload_error}`));

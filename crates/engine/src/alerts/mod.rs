@@ -183,6 +183,7 @@ fn key_of(p: &Problem) -> String {
             let class = match p.code {
                 ErrorCode::Stale => "stale",
                 ErrorCode::DrillFailed => "drill",
+                ErrorCode::Unproven => "unproven",
                 _ => "backup",
             };
             format!("{class}:{s}")

@@ -106,6 +106,11 @@ pub fn headline(lang: Lang, code: ErrorCode) -> &'static str {
                 "un test de restauration a échoué",
                 "um teste de restauro falhou",
             ],
+            ErrorCode::Unproven => [
+                "not proven restorable lately",
+                "pas de restauration vérifiée récemment",
+                "sem restauro comprovado recentemente",
+            ],
             ErrorCode::ClockChanged => [
                 "the computer's clock is wrong",
                 "l'horloge de l'ordinateur est fausse",

@@ -422,6 +422,27 @@ impl Ctx<'_> {
         Ok(())
     }
 
+    /// Records a whole restore of `r` that succeeded as proof that the copy
+    /// it read is restorable.
+    pub(crate) fn record_restore(&self, r: &BackupRef, copy: super::restore::CopyUsed) {
+        use super::restore::CopyUsed;
+        let BackupRef::Point(p) = r else {
+            return;
+        };
+        let place = match copy {
+            CopyUsed::Local | CopyUsed::Repaired => LOCAL,
+            CopyUsed::Destination => DESTINATION,
+            CopyUsed::File => return,
+        };
+        let _ = self.store.record_drill(&DrillRecord {
+            point_id: p.id.clone(),
+            place: place.into(),
+            at: Utc::now().to_rfc3339_opts(SecondsFormat::Secs, true),
+            ok: true,
+            detail: Some("restored by a person".into()),
+        });
+    }
+
     /// Points whose last drill of some copy failed and was not healed:
     /// (source, point, place, what was found).
     pub(crate) fn failed_drills(&self) -> Result<Vec<(String, String, String, String)>> {

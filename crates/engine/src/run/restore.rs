@@ -315,6 +315,10 @@ impl Ctx<'_> {
             return Err(Error::Cancelled);
         }
         let not_restored = staged.commit()?;
+        // A whole restore the person ran is the best drill there is.
+        if paths.is_empty() {
+            self.record_restore(r, copy);
+        }
         Ok(RestoreReport {
             target: shown,
             source: restored.source,
@@ -399,6 +403,10 @@ impl Ctx<'_> {
             return Err(Error::Cancelled);
         }
         let not_restored = staged.commit()?;
+        // A whole restore the person ran is the best drill there is.
+        if paths.is_empty() {
+            self.record_restore(r, copy);
+        }
         Ok(RestoreReport {
             target: source.path.clone(),
             source: source.name.clone(),
