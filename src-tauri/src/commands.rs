@@ -667,6 +667,8 @@ pub struct Settings {
     pub autostart: bool,
     pub language: Option<String>,
     pub system_language: String,
+    /// Days between scheduled restore drills; `None` when off.
+    pub verify_every: Option<u32>,
 }
 
 #[tauri::command]
@@ -682,6 +684,7 @@ pub async fn settings<R: Runtime>(
             autostart,
             language: e.app_setting("language")?,
             system_language: Lang::system().code().to_string(),
+            verify_every: e.verify_every()?,
         })
     })
     .await
@@ -693,6 +696,12 @@ pub async fn set_schedule(nuage: State<'_, Nuage>, schedule: String) -> CmdResul
         Ok(e.set_schedule(Schedule::parse(&schedule)?)?)
     })
     .await
+}
+
+/// Days between scheduled restore drills (`None`: off).
+#[tauri::command]
+pub async fn set_verify_every(nuage: State<'_, Nuage>, days: Option<u32>) -> CmdResult<()> {
+    changing(&nuage, move |e| Ok(e.set_verify_every(days)?)).await
 }
 
 #[tauri::command]
@@ -868,6 +877,7 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         history,
         settings,
         set_schedule,
+        set_verify_every,
         set_notifications,
         set_autostart,
         set_language,

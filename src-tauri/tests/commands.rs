@@ -249,6 +249,17 @@ fn settings_are_validated_and_kept() {
     assert_eq!(e["code"], "invalid_input");
     a.ok("set_language", json!({"language": "fr"}));
     a.ok("set_notifications", json!({"on": false}));
+    let e = a.err("set_verify_every", json!({"days": 0}));
+    assert_eq!(e["code"], "invalid_input");
+    assert_eq!(
+        a.ok("settings", json!({}))["verify_every"],
+        7,
+        "weekly unless set"
+    );
+    a.ok("set_verify_every", json!({"days": 3}));
+    assert_eq!(a.ok("settings", json!({}))["verify_every"], 3);
+    a.ok("set_verify_every", json!({"days": null}));
+    assert_eq!(a.ok("settings", json!({}))["verify_every"], json!(null));
     let s = a.ok("settings", json!({}));
     assert_eq!(s["schedule"], "every:15");
     assert_eq!(s["language"], "fr");

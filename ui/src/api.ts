@@ -103,6 +103,8 @@ export const api = {
   settings: () => invoke<Settings>("settings"),
   setSchedule: (schedule: string) => invoke<void>("set_schedule", { schedule }),
   setNotifications: (on: boolean) => invoke<void>("set_notifications", { on }),
+  /** Days between scheduled restore drills; null turns them off. */
+  setVerifyEvery: (days: number | null) => invoke<void>("set_verify_every", { days }),
   setAutostart: (on: boolean) => invoke<void>("set_autostart", { on }),
   setLanguage: (language: string | null) => invoke<void>("set_language", { language }),
 

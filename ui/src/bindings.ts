@@ -493,7 +493,11 @@ export type DeviceCode = { user_code: string, verification_uri: string, expires_
  */
 export type Registration = { client_id: string, tenant: string, };
 
-export type Settings = { schedule: string, notifications: boolean, autostart: boolean, language: string | null, system_language: string, };
+export type Settings = { schedule: string, notifications: boolean, autostart: boolean, language: string | null, system_language: string, 
+/**
+ * Days between scheduled restore drills; `None` when off.
+ */
+verify_every: number | null, };
 
 /**
  * The error every command returns.

@@ -76,7 +76,7 @@ export function overview(o: Partial<AppOverview> = {}): AppOverview {
 }
 
 export function settings(s: Partial<Settings> = {}): Settings {
-  return { schedule: "every:60", notifications: true, autostart: false, language: "en", system_language: "en", ...s };
+  return { schedule: "every:60", notifications: true, autostart: false, language: "en", system_language: "en", verify_every: 7, ...s };
 }
 
 export function mockBackend(handlers: Record<string, Handler> = {}): Backend {

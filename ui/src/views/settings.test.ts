@@ -108,3 +108,21 @@ describe("toggles", () => {
     expect($("#result").dataset.kind).toBe("error");
   });
 });
+
+describe("restore drills", () => {
+  test("every N days, off, and a bad number refused", async () => {
+    const { backend } = await openSettings({ set_verify_every: () => null });
+    expect(($("#drill-days") as HTMLInputElement).value).toBe("7");
+    await type("#drill-days", "0");
+    await click("#drill-save");
+    expect(text("#drill-error")).toBe("Enter a whole number of days from 1 to 365.");
+    expect(backend.called("set_verify_every")).toHaveLength(0);
+    await type("#drill-days", "3");
+    await click("#drill-save");
+    await until(() => expect(backend.called("set_verify_every")).toEqual([{ days: 3 }]));
+    await check("#drills-on", false);
+    expect(($("#drill-days") as HTMLInputElement).disabled).toBe(true);
+    await click("#drill-save");
+    await until(() => expect(backend.called("set_verify_every")).toEqual([{ days: 3 }, { days: null }]));
+  });
+});

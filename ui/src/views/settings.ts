@@ -115,8 +115,51 @@ export function settingsView(ctx: Ctx): View {
       });
     });
 
+    // Restore drills: every N days, or off.
+    const drillsOn = h("input", { id: "drills-on", type: "checkbox", checked: s.verify_every !== null }) as HTMLInputElement;
+    const drillDays = h("input", { id: "drill-days", type: "number", class: "input input-num", min: "1", max: "365", step: "1", inputmode: "numeric", value: String(s.verify_every ?? 7), disabled: s.verify_every === null, "aria-describedby": "drill-error" }) as HTMLInputElement;
+    const drillError = h("p", { id: "drill-error", class: "field-error", "aria-live": "polite" });
+    const drillSave = h("button", { id: "drill-save", type: "submit", class: "btn" }, t("common.save")) as HTMLButtonElement;
+    drillsOn.addEventListener("change", () => (drillDays.disabled = !drillsOn.checked));
+    const drillForm = h(
+      "form",
+      { id: "drill-form", class: "panel", novalidate: true, onsubmit: (ev: SubmitEvent) => {
+        ev.preventDefault();
+        const n = Number(drillDays.value.trim());
+        if (drillsOn.checked && (!/^\d+$/.test(drillDays.value.trim()) || n < 1 || n > 365)) {
+          drillError.textContent = t("settings.drill_days_invalid");
+          drillDays.setAttribute("aria-invalid", "true");
+          return;
+        }
+        drillError.textContent = "";
+        drillDays.removeAttribute("aria-invalid");
+        const days = drillsOn.checked ? n : null;
+        void busy(drillSave, async () => {
+          try {
+            await api.setVerifyEvery(days);
+            s.verify_every = days;
+            ctx.result("success", t("settings.drills_saved"));
+            await ctx.refreshOverview();
+          } catch (e) {
+            const p = errorParts(e);
+            drillError.textContent = `${p.headline} ${p.message}`;
+          }
+        });
+      } },
+      h("fieldset", null,
+        h("legend", null, t("settings.drills")),
+        h("p", { class: "muted" }, t("settings.drills_intro")),
+        h("div", { class: "check-row" }, drillsOn, h("label", { for: "drills-on" }, t("settings.drills_on")),
+          h("label", { for: "drill-days", class: "visually-hidden" }, t("settings.drill_days_label")), drillDays,
+          h("span", { "aria-hidden": "true" }, t("settings.drill_days_unit"))),
+        drillError,
+      ),
+      h("div", { class: "actions" }, drillSave),
+    );
+
     body.replaceChildren(
       form,
+      drillForm,
       h("div", { class: "panel" },
         h("h3", null, t("settings.general")),
         h("div", { class: "check-row" }, notifications, h("label", { for: "notifications" }, t("settings.notifications"))),
