@@ -353,9 +353,9 @@ enum SourceCmd {
 }
 
 /// A size given on the command line, in bytes.
-fn parse_bytes(s: &str) -> std::result::Result<u64, String> {
+fn parse_bytes(s: &str) -> Result<u64> {
     parse_size::parse_size(s.trim())
-        .map_err(|e| format!("{e}: give a size such as 500MB, 2GB or 0"))
+        .map_err(|e| anyhow!("{e}: give a size such as 500MB, 2GB or 0"))
 }
 
 /// A local copy's cap, or the default.
@@ -365,7 +365,7 @@ enum Cap {
     Bytes(u64),
 }
 
-fn parse_cap(s: &str) -> std::result::Result<Cap, String> {
+fn parse_cap(s: &str) -> Result<Cap> {
     if s.trim().eq_ignore_ascii_case("default") {
         return Ok(Cap::Default);
     }

@@ -158,3 +158,25 @@ fn a_whole_restore_the_person_ran_counts_as_proof() {
     let points = json(&env.run_ok(&["list", "--json"]));
     assert_eq!(points[0]["proven"]["place"], "local", "{points}");
 }
+
+#[test]
+fn an_unreachable_destination_is_not_a_failed_copy() {
+    let env = Env::new();
+    env.add_sample_source("shop.db");
+    let nas = env.folder_destination();
+    env.backup_ok();
+    // The backup disk is unplugged.
+    std::fs::rename(&nas, env.path("unplugged")).unwrap();
+    let (status, out, err) = env.run(&["verify"]);
+    assert!(!status.success(), "not proven: {out}");
+    assert!(
+        out.contains("proven restorable from the local copy"),
+        "{out}"
+    );
+    assert!(err.contains("cannot be used now"), "{err}");
+    let said = env.run_ok(&["status"]);
+    assert!(
+        !said.contains("restore drill"),
+        "an unplugged disk is not a failed drill: {said}"
+    );
+}

@@ -317,6 +317,8 @@ impl Destination for FolderDestination {
 
     fn download(&mut self, folder: &str, name: &str, out: &mut dyn Write) -> Result<u64> {
         let path = self.file(folder, name)?;
+        // A disk that is not there is not a copy that is gone.
+        self.check_root()?;
         let f = open_regular(&path).map_err(|e| match e.kind() {
             io::ErrorKind::NotFound => {
                 Error::UnknownRestorePoint(name.trim_end_matches(".json.zst").to_string())

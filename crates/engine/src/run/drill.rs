@@ -46,6 +46,21 @@ pub struct DrillReport {
     pub problem: Option<String>,
     /// How it was healed.
     pub healed: Option<String>,
+    /// The place could not be reached (offline, throttled, signed out):
+    /// not drilled, so neither proven nor recorded as a failed copy.
+    pub unreachable: bool,
+}
+
+/// The destination could not be asked at all: nothing is known of the copy.
+fn unreachable(e: &Error) -> bool {
+    e.code().is_transient()
+        || matches!(
+            e.code(),
+            ErrorCode::DestinationUnavailable
+                | ErrorCode::SignInRequired
+                | ErrorCode::SignInExpired
+                | ErrorCode::KeychainUnavailable
+        )
 }
 
 /// Which copies to drill.
@@ -159,17 +174,11 @@ impl Ctx<'_> {
                 match &mut dest {
                     None => {}
                     Some(Err(e)) => {
-                        let r = DrillReport {
-                            source: p.source.clone(),
-                            point: p.id.clone(),
-                            place: DESTINATION.into(),
-                            ok: false,
-                            tables: 0,
-                            rows: 0,
-                            problem: Some(format!("the destination cannot be used: {e}")),
-                            healed: None,
-                        };
-                        self.record(&r, &stamp)?;
+                        // Not a failed copy: nothing could be asked. Said,
+                        // not recorded; the next drill tries again.
+                        let mut r = report(p, DESTINATION);
+                        r.problem = Some(format!("the destination cannot be used now: {e}"));
+                        r.unreachable = true;
                         reports.push(r);
                     }
                     Some(Ok((key, d))) => {
@@ -181,7 +190,9 @@ impl Ctx<'_> {
                         }
                         let r =
                             self.drill_remote(d.as_mut(), key, p, s.kind, local_ok, opts, events);
-                        self.record(&r, &stamp)?;
+                        if !r.unreachable {
+                            self.record(&r, &stamp)?;
+                        }
                         reports.push(r);
                     }
                 }
@@ -320,6 +331,10 @@ impl Ctx<'_> {
             Ok((tables, rows)) => {
                 r.ok = true;
                 (r.tables, r.rows) = (tables, rows);
+            }
+            Err(e) if unreachable(&e) => {
+                r.problem = Some(format!("the destination cannot be used now: {e}"));
+                r.unreachable = true;
             }
             Err(e) => {
                 r.problem = Some(e.to_string());
@@ -475,6 +490,7 @@ fn report(p: &RestorePoint, place: &str) -> DrillReport {
         rows: 0,
         problem: None,
         healed: None,
+        unreachable: false,
     }
 }
 
