@@ -730,6 +730,16 @@ fn under_nuage_run_a_finished_file_is_backed_up_within_seconds_not_at_the_next_i
     );
 }
 
+/// `nuage backup` of files just written (taken as finished at once); the
+/// id of the new point of the first source.
+fn backup_settled(env: &Env) -> String {
+    let mut cmd = env.command(&["backup", "--json"]);
+    cmd.env("NUAGE_SETTLE_MS", "0");
+    let o = common::run_command(cmd, Duration::from_secs(60));
+    assert!(o.succeeded(), "{}", o.describe());
+    json(&o.stdout)[0]["id"].as_str().unwrap().to_string()
+}
+
 #[test]
 fn a_folder_restored_in_place_keeps_what_it_replaced_and_its_safety_point_restores_after_a_rename()
 {
@@ -741,14 +751,7 @@ fn a_folder_restored_in_place_keeps_what_it_replaced_and_its_safety_point_restor
     env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "docs"]);
     // The destination keeps the versions a folder's older points need.
     let nas = env.folder_destination();
-    let backup = |env: &Env| {
-        let mut cmd = env.command(&["backup", "--json"]);
-        cmd.env("NUAGE_SETTLE_MS", "0");
-        let o = common::run_command(cmd, Duration::from_secs(60));
-        assert!(o.succeeded(), "{}", o.describe());
-        json(&o.stdout)[0]["id"].as_str().unwrap().to_string()
-    };
-    let first = backup(&env);
+    let first = backup_settled(&env);
     assert_eq!(
         std::fs::read(nas.join("docs/a.json")).unwrap(),
         b"{\"v\":1}"
@@ -790,18 +793,11 @@ fn without_a_destination_a_folders_earlier_points_restore_from_the_local_copy_wi
     std::fs::write(dir.join("jobs/1.json"), job(1)).unwrap();
     std::fs::write(dir.join("jobs/2.json"), b"{\"job\":2}").unwrap();
     env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "docs"]);
-    let backup = |env: &Env| {
-        let mut cmd = env.command(&["backup", "--json"]);
-        cmd.env("NUAGE_SETTLE_MS", "0");
-        let o = common::run_command(cmd, Duration::from_secs(60));
-        assert!(o.succeeded(), "{}", o.describe());
-        json(&o.stdout)[0]["id"].as_str().unwrap().to_string()
-    };
-    let first = backup(&env);
+    let first = backup_settled(&env);
     // The application rewrites one document and deletes the other.
     std::fs::write(dir.join("jobs/1.json"), job(2)).unwrap();
     std::fs::remove_file(dir.join("jobs/2.json")).unwrap();
-    let second = backup(&env);
+    let second = backup_settled(&env);
     let list = |env: &Env| {
         json(&env.run_ok(&["list", "docs", "--json"]))
             .as_array()
@@ -880,9 +876,7 @@ fn with_a_destination_a_folder_keeps_no_local_copy_unless_asked() {
     std::fs::write(dir.join("a.json"), b"{\"a\":1}").unwrap();
     env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "docs"]);
     env.folder_destination();
-    let mut cmd = env.command(&["backup"]);
-    cmd.env("NUAGE_SETTLE_MS", "0");
-    assert!(common::run_command(cmd, Duration::from_secs(60)).succeeded());
+    backup_settled(&env);
     let copies = env.home().join("copies/docs");
     assert!(
         !copies

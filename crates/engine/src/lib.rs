@@ -81,6 +81,22 @@ pub struct Engine {
     config: Config,
 }
 
+/// Sizes as people read them, in decimal units (`12.3 MB`): the CLI's
+/// lines and the alerts' messages.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let (mut v, mut u) = (n as f64, 0);
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
 /// The default home: the platform data folder (`~/.local/share/nuage` on Linux).
 pub fn default_home() -> Result<PathBuf> {
     directories::ProjectDirs::from("", "", "nuage")

@@ -76,6 +76,7 @@ impl Ctx<'_> {
         let runs = self.store.runs(50)?;
         let drills = self.store.latest_drills()?;
         let mut sources = Vec::new();
+        let mut failed_drills = Vec::new();
         for s in self.store.sources()? {
             let points = self.store.restore_points(Some(&s.name))?;
             let mut pending = 0;
@@ -105,14 +106,27 @@ impl Ctx<'_> {
                     }
                 }
             }
-            let last_proven = drills
+            // The newest drill of each of its copies: the last proof, and
+            // the copies whose last drill failed (not healed).
+            let mut last_proven: Option<crate::store::Proof> = None;
+            for d in drills
                 .iter()
-                .filter(|d| d.ok && points.iter().any(|p| p.id == d.point_id))
-                .max_by(|a, b| a.at.cmp(&b.at))
-                .map(|d| crate::store::Proof {
-                    at: d.at.clone(),
-                    place: d.place.clone(),
-                });
+                .filter(|d| points.iter().any(|p| p.id == d.point_id))
+            {
+                if !d.ok {
+                    failed_drills.push(FailedDrill {
+                        source: s.name.clone(),
+                        point: d.point_id.clone(),
+                        place: d.place.clone(),
+                        detail: d.detail.clone().unwrap_or_default(),
+                    });
+                } else if last_proven.as_ref().is_none_or(|p| d.at > p.at) {
+                    last_proven = Some(crate::store::Proof {
+                        at: d.at.clone(),
+                        place: d.place.clone(),
+                    });
+                }
+            }
             sources.push(SourceStatus {
                 last_proven,
                 name: s.name.clone(),
@@ -135,16 +149,7 @@ impl Ctx<'_> {
             destination: dest_key,
             sources,
             last_runs: runs.into_iter().take(10).collect(),
-            failed_drills: self
-                .failed_drills()?
-                .into_iter()
-                .map(|(source, point, place, detail)| FailedDrill {
-                    source,
-                    point,
-                    place,
-                    detail,
-                })
-                .collect(),
+            failed_drills,
             verify_every: self.verify_every()?,
         })
     }
@@ -633,7 +638,12 @@ impl Ctx<'_> {
         status: StatusReport,
         running: Option<Vec<RunProgress>>,
     ) -> Result<Overview> {
-        let ctx = self.context(running.clone())?;
+        self.overview_in(status, self.context(running)?)
+    }
+
+    /// The overview from a status report and a context already read.
+    pub(crate) fn overview_in(&self, status: StatusReport, ctx: Context) -> Result<Overview> {
+        let running = ctx.running.clone();
         let (destination, signed_in) = (ctx.destination.clone(), ctx.signed_in.clone());
         let (state, summary, problem) = assess(&status, &ctx);
         let setup = (state == AppState::NotSetUp).then(|| SetupSteps {

@@ -150,21 +150,6 @@ fn now_string(now: DateTime<Utc>) -> String {
     now.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// Sizes as people read them (decimal units, like the CLI and the app).
-fn fmt_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
-    let (mut v, mut u) = (n as f64, 0);
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 /// One problem per source and kind; problems of the whole setup (sign-in,
 /// keychain, a full or unreachable destination) once for all sources.
 fn key_of(p: &Problem) -> String {
@@ -454,10 +439,25 @@ impl Engine {
             return Ok(());
         }
         let ctx = self.ctx();
-        let status = ctx.status()?;
-        let context = ctx.context(None)?;
+        self.track_problems(&ctx.status()?, &ctx.context(None)?, now)
+    }
+
+    /// [`Engine::check_alerts`] from a status report and a context already
+    /// read (the service computes them once for the overview and the
+    /// alerts).
+    pub(crate) fn track_problems(
+        &self,
+        status: &StatusReport,
+        context: &crate::status::Context,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let settings = self.alert_settings()?;
+        let channels = channels(&settings);
+        if channels.is_empty() {
+            return Ok(());
+        }
         let mut current: Vec<(String, Problem)> = Vec::new();
-        for (_, _, p) in crate::status::attention(&status, &context) {
+        for (_, _, p) in crate::status::attention(status, context) {
             let key = key_of(&p);
             if !current.iter().any(|(k, _)| *k == key) {
                 current.push((key, p));
@@ -479,7 +479,7 @@ impl Engine {
                 message: p.message.clone(),
                 since: stamp.clone(),
             });
-            composed.push(problem_message(lang, p, &status, now));
+            composed.push(problem_message(lang, p, status, now));
         }
         let mut closed = Vec::new();
         for o in &open {
@@ -487,7 +487,7 @@ impl Engine {
                 continue;
             }
             closed.push(o.key.clone());
-            composed.push(recovery_message(lang, o, &status, now));
+            composed.push(recovery_message(lang, o, status, now));
         }
         if !composed.is_empty() {
             let queued: Vec<Queued<'_>> = queue_on(&channels, &composed);
@@ -506,7 +506,7 @@ impl Engine {
                 None => true,
             };
             if due {
-                let digest = digest_message(lang, &status, now);
+                let digest = digest_message(lang, status, now);
                 let queued = queue_on(&[(*channel, *on)], std::slice::from_ref(&digest));
                 self.store
                     .queue_alerts(&queued, &stamp, Some((&key, &stamp)))?;
@@ -673,7 +673,7 @@ fn payload(
 fn last_good(lang: Lang, status: &StatusReport, source: Option<&str>) -> String {
     let s = source.and_then(|n| status.sources.iter().find(|s| s.name == n));
     let what = match s.and_then(|s| s.last_verified.as_ref()) {
-        Some(p) => format!("{}, {}", p.created_at, fmt_bytes(p.size_bytes)),
+        Some(p) => format!("{}, {}", p.created_at, crate::human_bytes(p.size_bytes)),
         None => phrase(lang, Phrase::Never).to_string(),
     };
     format!("{}: {what}", phrase(lang, Phrase::LastGood))
@@ -689,45 +689,72 @@ fn footer(lang: Lang, now: DateTime<Utc>) -> String {
     )
 }
 
-fn problem_message(lang: Lang, p: &Problem, status: &StatusReport, now: DateTime<Utc>) -> Composed {
-    let headline = text::headline(lang, p.code);
-    let about = p.source.clone().unwrap_or_else(host_name);
+/// A message about one problem of `source` (or of this computer): its
+/// subject, `lines`, then the source's last verified backup and the
+/// computer and time.
+#[allow(clippy::too_many_arguments)]
+fn about_problem(
+    lang: Lang,
+    kind: &'static str,
+    state: AppState,
+    code: ErrorCode,
+    source: Option<&str>,
+    problem: Option<&Problem>,
+    lines: String,
+    status: &StatusReport,
+    now: DateTime<Utc>,
+) -> Composed {
+    let said = match state {
+        AppState::NeedsAttention => Phrase::NeedsAttention,
+        _ => Phrase::BackToNormal,
+    };
     let subject = format!(
-        "Nuage — {about}: {} — {headline}",
-        phrase(lang, Phrase::NeedsAttention)
+        "Nuage — {}: {} — {}",
+        source.map_or_else(host_name, str::to_string),
+        phrase(lang, said),
+        text::headline(lang, code)
     );
-    let mut body = format!(
-        "{}: {headline}{}.\n{}: {}\n{}: {}\n",
+    let mut body = lines;
+    if source.is_some() {
+        body.push_str(&last_good(lang, status, source));
+        body.push('\n');
+    }
+    body.push_str(&footer(lang, now));
+    Composed {
+        kind,
+        payload: payload(lang, kind, source, state, problem, &subject, &body, now),
+        subject,
+        body,
+    }
+}
+
+/// " (shop)" after a headline about a source.
+fn of_source(source: Option<&str>) -> String {
+    source.map(|s| format!(" ({s})")).unwrap_or_default()
+}
+
+fn problem_message(lang: Lang, p: &Problem, status: &StatusReport, now: DateTime<Utc>) -> Composed {
+    let lines = format!(
+        "{}: {}{}.\n{}: {}\n{}: {}\n",
         phrase(lang, Phrase::WhatHappened),
-        p.source
-            .as_deref()
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default(),
+        text::headline(lang, p.code),
+        of_source(p.source.as_deref()),
         phrase(lang, Phrase::WhatToDo),
         text::action(lang, p.action),
         phrase(lang, Phrase::Details),
         p.message,
     );
-    if p.source.is_some() {
-        body.push_str(&last_good(lang, status, p.source.as_deref()));
-        body.push('\n');
-    }
-    body.push_str(&footer(lang, now));
-    Composed {
-        kind: "problem",
-        payload: payload(
-            lang,
-            "problem",
-            p.source.as_deref(),
-            AppState::NeedsAttention,
-            Some(p),
-            &subject,
-            &body,
-            now,
-        ),
-        subject,
-        body,
-    }
+    about_problem(
+        lang,
+        "problem",
+        AppState::NeedsAttention,
+        p.code,
+        p.source.as_deref(),
+        Some(p),
+        lines,
+        status,
+        now,
+    )
 }
 
 fn recovery_message(
@@ -736,43 +763,26 @@ fn recovery_message(
     status: &StatusReport,
     now: DateTime<Utc>,
 ) -> Composed {
-    let code = serde_json::from_value::<ErrorCode>(json!(o.code)).unwrap_or(ErrorCode::Failed);
-    let headline = text::headline(lang, code);
-    let about = o.source.clone().unwrap_or_else(host_name);
-    let subject = format!(
-        "Nuage — {about}: {} — {headline}",
-        phrase(lang, Phrase::BackToNormal)
-    );
-    let mut body = format!(
-        "{}\n{headline}{}\n{}: {}\n",
+    let code = ErrorCode::parse(&o.code);
+    let lines = format!(
+        "{}\n{}{}\n{}: {}\n",
         phrase(lang, Phrase::Solved),
-        o.source
-            .as_deref()
-            .map(|s| format!(" ({s})"))
-            .unwrap_or_default(),
+        text::headline(lang, code),
+        of_source(o.source.as_deref()),
         phrase(lang, Phrase::Since),
         o.since,
     );
-    if o.source.is_some() {
-        body.push_str(&last_good(lang, status, o.source.as_deref()));
-        body.push('\n');
-    }
-    body.push_str(&footer(lang, now));
-    Composed {
-        kind: "recovery",
-        payload: payload(
-            lang,
-            "recovery",
-            o.source.as_deref(),
-            AppState::UpToDate,
-            None,
-            &subject,
-            &body,
-            now,
-        ),
-        subject,
-        body,
-    }
+    about_problem(
+        lang,
+        "recovery",
+        AppState::UpToDate,
+        code,
+        o.source.as_deref(),
+        None,
+        lines,
+        status,
+        now,
+    )
 }
 
 fn digest_message(lang: Lang, status: &StatusReport, now: DateTime<Utc>) -> Composed {

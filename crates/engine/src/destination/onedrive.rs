@@ -230,30 +230,10 @@ impl Destination for OneDriveDestination {
         journal: &mut dyn UploadJournal,
         progress: &mut dyn FnMut(u64),
     ) -> Result<RemoteFile> {
-        let file = File::open(local).map_err(|e| Error::io("read", local, e))?;
-        let size = file
-            .metadata()
-            .map_err(|e| Error::io("read", local, e))?
-            .len();
         let root = self.root.clone();
         let mut graph = self.graph();
         let parent = graph.ensure_folder(&root, folder).map_err(graph_error)?;
-        let mut read_at = |offset: u64, buf: &mut [u8]| file.read_exact_at(buf, offset);
-        let item = graph
-            .upload(
-                &parent,
-                name,
-                size,
-                &mut read_at,
-                &mut Sessions(journal),
-                progress,
-            )
-            .map_err(graph_error)?;
-        Ok(RemoteFile {
-            name: item.name.clone().unwrap_or_else(|| name.to_string()),
-            size: item.size.unwrap_or(0),
-            quickxor: item.quick_xor_hash().map(str::to_string),
-        })
+        put_one(&mut graph, &parent, name, local, journal, progress)
     }
 
     fn folders(&mut self) -> Result<Vec<String>> {
@@ -513,8 +493,9 @@ impl Destination for OneDriveDestination {
     }
 }
 
-/// One file into `parent`: one request for a small one, a resumable
-/// session (kept in `journal`) for a big one.
+/// One file into `parent` under the last segment of `path` (a tree path,
+/// or a restore point's file name): one request for a small one, a
+/// resumable session (kept in `journal`) for a big one.
 fn put_one(
     graph: &mut Graph<'_>,
     parent: &ItemLocation,
@@ -523,7 +504,7 @@ fn put_one(
     journal: &mut dyn UploadJournal,
     progress: &mut dyn FnMut(u64),
 ) -> Result<RemoteFile> {
-    let (_, name) = path.rsplit_once('/').expect("a tree path has a folder");
+    let name = path.rsplit_once('/').map_or(path, |(_, n)| n);
     let file = File::open(local).map_err(|e| Error::io("read", local, e))?;
     let size = file
         .metadata()

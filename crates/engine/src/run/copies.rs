@@ -13,12 +13,11 @@
 
 use std::collections::HashSet;
 use std::fs;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::Ctx;
-use crate::error::{Error, Result};
-use crate::fsutil::{self, HashingWriter};
+use crate::error::Result;
+use crate::fsutil;
 use crate::source::folder::manifest::FileEntry;
 use crate::store::{RestorePoint, SourceRecord};
 
@@ -100,14 +99,13 @@ impl Ctx<'_> {
             return Ok(LocalCopies::default());
         }
         fsutil::create_private_dir(&dir)?;
-        // A kill while copying leaves temporaries the next start sweeps.
-        let _recorded = crate::temporaries::record_tree(&dir);
         let mut held = LocalCopies::default();
         let mut copied = false;
         for f in wanted {
             let at = dir.join(&f.blake3);
             if !at.exists() {
-                if !copy_verified(&s.path.join(&f.path), &at, f)? {
+                // From the folder, if it still holds these contents.
+                if !super::mirror::copy_if_same(&s.path.join(&f.path), &at, f)? {
                     continue;
                 }
                 copied = true;
@@ -125,45 +123,6 @@ impl Ctx<'_> {
 /// The name of a kept contents: its BLAKE3 in hex.
 fn is_content_name(name: &str) -> bool {
     name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Copies `from` to `to` (beside it first, private from its first byte)
-/// only when its contents are `f`'s; `Ok(false)` when they are not (the
-/// file changed or went since the snapshot).
-fn copy_verified(from: &Path, to: &Path, f: &FileEntry) -> Result<bool> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let Ok(mut input) = fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(from)
-    else {
-        return Ok(false);
-    };
-    if !input
-        .metadata()
-        .is_ok_and(|m| m.is_file() && m.len() == f.size)
-    {
-        return Ok(false);
-    }
-    let tmp = fsutil::temp_sibling(to, "tmp");
-    let out = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(fsutil::PRIVATE_FILE_MODE)
-        .open(&tmp)
-        .map_err(|e| Error::io("create", &tmp, e))?;
-    let mut out = HashingWriter::new(fsutil::Limited::new(io::BufWriter::new(out), f.size));
-    let copied = io::copy(&mut input, &mut out).and_then(|_| out.flush());
-    let (_, hashes) = out.finish();
-    if copied.is_err() || hashes.bytes != f.size || hashes.blake3 != f.blake3 {
-        let _ = fs::remove_file(&tmp);
-        return Ok(false);
-    }
-    fs::rename(&tmp, to).map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::io("move into place", to, e)
-    })?;
-    Ok(true)
 }
 
 /// How many files of folder point `p` (`files`) have their contents

@@ -457,27 +457,6 @@ impl Ctx<'_> {
             detail: Some("restored by a person".into()),
         });
     }
-
-    /// Points whose last drill of some copy failed and was not healed:
-    /// (source, point, place, what was found).
-    pub(crate) fn failed_drills(&self) -> Result<Vec<(String, String, String, String)>> {
-        let points = self.store.restore_points(None)?;
-        Ok(self
-            .store
-            .latest_drills()?
-            .into_iter()
-            .filter(|d| !d.ok)
-            .filter_map(|d| {
-                let p = points.iter().find(|p| p.id == d.point_id)?;
-                Some((
-                    p.source.clone(),
-                    d.point_id,
-                    d.place,
-                    d.detail.unwrap_or_default(),
-                ))
-            })
-            .collect())
-    }
 }
 
 fn report(p: &RestorePoint, place: &str) -> DrillReport {

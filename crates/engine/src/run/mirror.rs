@@ -454,17 +454,27 @@ fn write_verified(
     Ok(true)
 }
 
+/// Copies the regular file at `candidate` (never through a link, never
+/// blocking on a FIFO) into the new private file `dest` when its contents
+/// are `f`'s; `Ok(false)` when it is not there or holds something else.
+pub(crate) fn copy_if_same(candidate: &Path, dest: &Path, f: &FileEntry) -> Result<bool> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(mut file) = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(candidate)
+        .ok()
+        .filter(|h| h.metadata().is_ok_and(|m| m.is_file() && m.len() == f.size))
+    else {
+        return Ok(false);
+    };
+    write_verified(dest, f, &mut |out| {
+        std::io::copy(&mut file, out).map_err(|e| Error::io("read", candidate, e))
+    })
+}
+
 impl ContentStore for Fetcher<'_> {
     fn fetch(&mut self, f: &FileEntry, dest: &Path) -> Result<bool> {
-        let open = |p: &Path| {
-            use std::os::unix::fs::OpenOptionsExt;
-            std::fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-                .open(p)
-                .ok()
-                .filter(|f| f.metadata().is_ok_and(|m| m.is_file()))
-        };
         let mut local = Vec::new();
         if let Some(folder) = &self.folder {
             local.push(folder.join(&f.path));
@@ -478,15 +488,8 @@ impl ContentStore for Fetcher<'_> {
                 .join(&f.blake3),
         );
         for candidate in local {
-            if let Some(mut file) =
-                open(&candidate).filter(|h| h.metadata().is_ok_and(|m| m.len() == f.size))
-            {
-                let ok = write_verified(dest, f, &mut |out| {
-                    std::io::copy(&mut file, out).map_err(|e| Error::io("read", &candidate, e))
-                })?;
-                if ok {
-                    return Ok(true);
-                }
+            if copy_if_same(&candidate, dest, f)? {
+                return Ok(true);
             }
         }
         if self.destination.is_none() {

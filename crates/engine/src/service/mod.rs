@@ -518,20 +518,23 @@ fn publish(shared: &Shared, engine: &Engine) {
     if let Err(e) = publish_state(shared, engine) {
         tracing::warn!("cannot compute the state: {e}");
     }
-    // The same state, to a person who is not looking at this computer:
-    // new problems and recoveries are queued, and what waits is sent.
-    if shared.control().running.is_none()
-        && let Err(e) = engine.check_alerts()
-    {
-        tracing::warn!("alerts: {e}");
-    }
 }
 
 /// Recomputes the overview, keeps it, and tells subscribers when what it
-/// shows moved.
+/// shows moved. The same state goes to the alerts (between runs): a
+/// person who is not looking at this computer hears of new problems and
+/// recoveries, and what waits is sent.
 fn publish_state(shared: &Shared, engine: &Engine) -> Result<Overview> {
     let running = shared.control().running.clone();
-    let overview = engine.overview(running)?;
+    let ctx = engine.ctx();
+    let status = ctx.status()?;
+    let context = ctx.context(running.clone())?;
+    if running.is_none()
+        && let Err(e) = engine.track_problems(&status, &context, chrono::Utc::now())
+    {
+        tracing::warn!("alerts: {e}");
+    }
+    let overview = ctx.overview_in(status, context)?;
     let changed = {
         let mut c = shared.control();
         let changed = c.overview.as_ref().map(shown) != Some(shown(&overview));

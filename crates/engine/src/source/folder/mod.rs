@@ -190,12 +190,41 @@ impl FolderSource {
         let fd_after = file.metadata().map_err(|e| Error::io("read", &path, e))?;
         Ok((f.same_as(&after) && f.same_as(&fd_after) && hashes.bytes == f.size).then_some(hashes))
     }
+
+    /// Reads `f` again after it changed under the first read, as it is
+    /// now, if it is settled now (a writer still at it leaves it for a
+    /// later run, never read torn); up to [`READ_ATTEMPTS`] reads in all.
+    fn read_again(&self, f: &Found) -> Result<Reread> {
+        for _ in 1..READ_ATTEMPTS {
+            let current = match fs::symlink_metadata(self.root.join(&f.path)) {
+                Ok(m) if m.is_file() => Found::of(f.path.clone(), &m),
+                // Removed (or replaced by something else) since the walk:
+                // not in the folder at this point.
+                _ => return Ok(Reread::Gone),
+            };
+            let held = scan::open_for_writing(&[(current.dev, current.ino)].into());
+            if self.unsettled(&current, now_ns(), &held) {
+                return Ok(Reread::Unsettled);
+            }
+            if let Some(h) = self.hash(&current)? {
+                return Ok(Reread::Read(current, h));
+            }
+        }
+        Ok(Reread::Unsettled)
+    }
 }
 
 /// Changed within [`HELD_GRACE`]: a process holding it open for writing
 /// may still be writing it (an idle holder is trusted after that).
 fn recently_changed(f: &Found) -> bool {
     now_ns().saturating_sub(f.mtime_ns.max(f.ctime_ns)) < HELD_GRACE.as_nanos() as i64
+}
+
+/// What reading a file again found.
+enum Reread {
+    Gone,
+    Unsettled,
+    Read(Found, fsutil::Hashes),
 }
 
 /// What the snapshot does with one file of a batch.
@@ -331,57 +360,27 @@ impl Source for FolderSource {
             let held_after = scan::open_for_writing(&recent);
             for (f, step) in batch.iter().zip(steps) {
                 let prev = prev_files.get(f.path.as_str()).copied();
-                let mut hashed = None;
-                let mut gone = false;
-                match step {
+                let hashed = match step {
                     Step::Kept(entry) => {
                         files.push(entry);
                         continue;
                     }
-                    Step::Unsettled => {}
+                    Step::Unsettled => None,
                     Step::Read(read) => {
                         let first = match read {
                             Some(read) => self.confirm(f, read, &held_after)?,
                             None => None,
                         };
-                        if let Some(h) = first {
-                            hashed = Some((f.clone(), h));
-                        } else {
-                            for _ in 1..READ_ATTEMPTS {
-                                // Changed under the reader: read it again as
-                                // it is now, if it is settled now (a writer
-                                // that is still at it leaves it for a later
-                                // run, never read torn).
-                                let current = match fs::symlink_metadata(self.root.join(&f.path)) {
-                                    Ok(m) if m.is_file() => {
-                                        let current = Found::of(f.path.clone(), &m);
-                                        let held = scan::open_for_writing(
-                                            &[(current.dev, current.ino)].into(),
-                                        );
-                                        if self.unsettled(&current, now_ns(), &held) {
-                                            break;
-                                        }
-                                        current
-                                    }
-                                    // Removed (or replaced by something
-                                    // else) since the walk: not in the
-                                    // folder at this point.
-                                    _ => {
-                                        gone = true;
-                                        break;
-                                    }
-                                };
-                                if let Some(h) = self.hash(&current)? {
-                                    hashed = Some((current.clone(), h));
-                                    break;
-                                }
-                            }
+                        match first {
+                            Some(h) => Some((f.clone(), h)),
+                            None => match self.read_again(f)? {
+                                Reread::Gone => continue,
+                                Reread::Unsettled => None,
+                                Reread::Read(found, h) => Some((found, h)),
+                            },
                         }
                     }
-                }
-                if gone {
-                    continue;
-                }
+                };
                 done += 1;
                 progress(TableProgress {
                     table: &f.path,
