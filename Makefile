@@ -51,8 +51,16 @@ screenshots: lint
 	NUAGE_SCREENSHOTS=$(CURDIR)/docs/screenshots $(WITH_KEYCHAIN) $(WITH_DISPLAY) $(CARGO) nextest run $(WORKSPACE) -E 'binary(e2e)'
 
 # The Debian package (release build, ~15 minutes): target/release/bundle/deb/.
+# It holds the app, the `nuage` command and a systemd user unit running
+# `nuage run` (`systemctl --user enable --now nuage`), written by the
+# command itself so it never drifts from `nuage service install --user`.
+RELEASE_DIR = $${CARGO_TARGET_DIR:-target}/release
 deb:
 	@bash scripts/deps.sh --deb
+	$(CARGO) build --release --locked -p nuage-cli
+	mkdir -p src-tauri/packaging
+	install -m 0755 "$(RELEASE_DIR)/nuage" src-tauri/packaging/nuage
+	h=$$(mktemp -d) && "$(RELEASE_DIR)/nuage" --home "$$h" service unit --user --exe /usr/bin/nuage --default-home > src-tauri/packaging/nuage.service; rc=$$?; rm -rf "$$h"; exit $$rc
 	npx --yes @tauri-apps/cli@2.12.5 build --bundles deb
 
 bench: deps

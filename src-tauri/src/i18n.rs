@@ -108,6 +108,30 @@ impl Lang {
         }
     }
 
+    /// "Proven restorable: 2026-12-03 14:00" (the last drill that passed).
+    pub fn proven(self, when: &str) -> String {
+        format!(
+            "{} {when}",
+            self.pick([
+                "Proven restorable:",
+                "Restauration prouvée :",
+                "Restauro comprovado:",
+            ])
+        )
+    }
+
+    /// A source with backups that no drill has proven restorable yet.
+    pub fn not_proven(self, source: &str) -> String {
+        format!(
+            "{} {source}",
+            self.pick([
+                "Not yet proven restorable:",
+                "Restauration pas encore prouvée :",
+                "Restauro ainda não comprovado:",
+            ])
+        )
+    }
+
     /// A size as people read it in this language: "1.2 GB", "1,2 Go".
     pub fn bytes(self, n: u64) -> String {
         let units = match self.pick(["en", "fr", "pt"]) {

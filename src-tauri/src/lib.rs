@@ -40,6 +40,9 @@ pub struct TrayShown {
     pub available: bool,
     pub state: Option<AppState>,
     pub line: String,
+    /// When the backups were last proven restorable by a drill (the
+    /// source proven longest ago), or that one is not yet.
+    pub proof: String,
 }
 
 /// The app's shared state.
@@ -85,6 +88,7 @@ impl Nuage {
                 available: tray_available,
                 state: None,
                 line: String::new(),
+                proof: String::new(),
             }),
             lang: Mutex::new(lang),
             started: Instant::now(),
@@ -187,13 +191,30 @@ fn show_state(app: &AppHandle<Wry>, nuage: &Nuage, overview: &Overview) {
         lang.state(state),
         lang.last_verified(last.as_deref())
     );
+    let proof = proof_line(lang, overview);
     let paused = overview.paused;
     if let Some(t) = app.try_state::<tray::Tray>() {
-        t.show(state, &line, paused, lang);
+        t.show(state, &line, &proof, paused, lang);
     }
     let mut shown = nuage.tray.lock().unwrap_or_else(|p| p.into_inner());
     shown.state = Some(state);
     shown.line = line;
+    shown.proof = proof;
+}
+
+/// The tray's proof line: the weakest link — a source with backups that
+/// no drill has proven yet, else the source proven longest ago; empty
+/// before the first backup.
+fn proof_line(lang: i18n::Lang, overview: &Overview) -> String {
+    let backed_up = overview.sources.iter().filter(|s| s.restore_points > 0);
+    if let Some(s) = backed_up.clone().find(|s| s.last_proven.is_none()) {
+        return lang.not_proven(&s.name);
+    }
+    backed_up
+        .filter_map(|s| s.last_proven.as_ref())
+        .min_by(|a, b| a.at.cmp(&b.at))
+        .map(|p| lang.proven(&local_time(&p.at).unwrap_or_else(|| p.at.clone())))
+        .unwrap_or_default()
 }
 
 /// Handles one engine event: forward to the UI, redraw the tray, notify.

@@ -48,6 +48,7 @@ pub fn available() -> bool {
 pub struct Tray {
     icon: TrayIcon<Wry>,
     status: MenuItem<Wry>,
+    proof: MenuItem<Wry>,
     backup: MenuItem<Wry>,
     pause: MenuItem<Wry>,
     open: MenuItem<Wry>,
@@ -57,6 +58,7 @@ pub struct Tray {
 impl Tray {
     pub fn build(app: &AppHandle<Wry>, lang: Lang) -> tauri::Result<Tray> {
         let status = MenuItem::with_id(app, "status", "Nuage", false, None::<&str>)?;
+        let proof = MenuItem::with_id(app, "proof", "", false, None::<&str>)?;
         let backup = MenuItem::with_id(app, "backup", lang.back_up_now(), true, None::<&str>)?;
         let pause = MenuItem::with_id(app, "pause", lang.pause(), true, None::<&str>)?;
         let open = MenuItem::with_id(app, "open", lang.open(), true, None::<&str>)?;
@@ -65,6 +67,7 @@ impl Tray {
             app,
             &[
                 &status,
+                &proof,
                 &PredefinedMenuItem::separator(app)?,
                 &backup,
                 &pause,
@@ -82,6 +85,7 @@ impl Tray {
         Ok(Tray {
             icon,
             status,
+            proof,
             backup,
             pause,
             open,
@@ -89,14 +93,21 @@ impl Tray {
         })
     }
 
-    /// Shows `state`: its icon, and the status line as tooltip and as the
-    /// menu's first (disabled) item — appindicator has no tooltips.
-    pub fn show(&self, state: AppState, line: &str, paused: bool, lang: Lang) {
+    /// Shows `state`: its icon, and the status and proof lines as tooltip
+    /// and as the menu's first (disabled) items — appindicator has no
+    /// tooltips.
+    pub fn show(&self, state: AppState, line: &str, proof: &str, paused: bool, lang: Lang) {
         let _ = self
             .icon
             .set_icon(Image::from_bytes(icon_bytes(state)).ok());
-        let _ = self.icon.set_tooltip(Some(line));
+        let tip = if proof.is_empty() {
+            line.to_string()
+        } else {
+            format!("{line}\n{proof}")
+        };
+        let _ = self.icon.set_tooltip(Some(tip));
         let _ = self.status.set_text(line);
+        let _ = self.proof.set_text(proof);
         let _ = self
             .pause
             .set_text(if paused { lang.resume() } else { lang.pause() });

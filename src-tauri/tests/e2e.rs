@@ -461,6 +461,10 @@ async fn sign_in_back_up_export_import_then_a_revoked_sign_in_shows_in_ui_and_tr
         tray["line"].as_str().unwrap().contains(':'),
         "the tray line gives the time of the last verified backup: {tray}"
     );
+    assert_eq!(
+        tray["proof"], "Not yet proven restorable: shop",
+        "the tray says no drill has proven the backups restorable yet: {tray}"
+    );
     ui.el(".source-card[data-name='shop']").await;
     ui.shot("04-overview-up-to-date").await;
     let state = emu.state().to_string();

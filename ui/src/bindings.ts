@@ -144,7 +144,12 @@ last_verified_at: string | null, sources: Array<SourceStatus>, };
 /**
  * What the tray shows (or would show, without a tray).
  */
-export type TrayShown = { available: boolean, state: AppState | null, line: string, };
+export type TrayShown = { available: boolean, state: AppState | null, line: string, 
+/**
+ * When the backups were last proven restorable by a drill (the
+ * source proven longest ago), or that one is not yet.
+ */
+proof: string, };
 
 /**
  * The kinds of source, as `source.kind` names them in backup documents and

@@ -214,6 +214,18 @@ enum ServiceCmd {
         #[arg(long)]
         user: bool,
     },
+    /// Print the unit `install` would write (to review it, or to package
+    /// it: `make deb` ships the one for /usr/bin/nuage).
+    Unit {
+        #[arg(long)]
+        user: bool,
+        /// The nuage program the unit runs (this one by default).
+        #[arg(long, value_name = "PATH")]
+        exe: Option<PathBuf>,
+        /// Work on the default home of whoever runs the unit, not this one.
+        #[arg(long)]
+        default_home: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -750,6 +762,21 @@ fn run(cli: Cli) -> Result<i32> {
                 }
                 ServiceCmd::Status { user } => systemd::status(&systemd::Scope { user })?,
                 ServiceCmd::Uninstall { user } => systemd::uninstall(&systemd::Scope { user })?,
+                ServiceCmd::Unit {
+                    user,
+                    exe,
+                    default_home,
+                } => {
+                    let exe = match exe {
+                        Some(e) => e,
+                        None => std::env::current_exe()
+                            .context("the path of this nuage program cannot be found")?,
+                    };
+                    let home = (!default_home).then(|| engine.home());
+                    let unit = systemd::unit(&exe, home, &systemd::Scope { user }, None);
+                    print!("{unit}");
+                    return Ok(0);
+                }
             };
             println!("{said}");
         }
@@ -805,6 +832,9 @@ fn run(cli: Cli) -> Result<i32> {
                             },
                             r.rows
                         );
+                        if let Some(note) = &r.note {
+                            println!("  {note}");
+                        }
                     } else {
                         eprintln!(
                             "{} {}: NOT proven restorable from {place}: {}",

@@ -61,8 +61,9 @@ impl Scope {
     }
 }
 
-/// The unit's text for the `nuage` at `exe` working on `home`.
-pub fn unit(exe: &Path, home: &Path, scope: &Scope, run_as: Option<&str>) -> String {
+/// The unit's text for the `nuage` at `exe` working on `home` (the
+/// default home of whoever runs it when none: the packaged user unit).
+pub fn unit(exe: &Path, home: Option<&Path>, scope: &Scope, run_as: Option<&str>) -> String {
     let quote = |p: &Path| {
         // systemd splits ExecStart on spaces unless quoted; `\` and `"`
         // are escaped inside the quotes.
@@ -85,11 +86,14 @@ pub fn unit(exe: &Path, home: &Path, scope: &Scope, run_as: Option<&str>) -> Str
     if let Some(user) = run_as {
         u.push_str(&format!("User={user}\n"));
     }
-    u.push_str(&format!(
-        "ExecStart={} --home {} run\n",
-        quote(exe),
-        quote(home)
-    ));
+    match home {
+        Some(home) => u.push_str(&format!(
+            "ExecStart={} --home {} run\n",
+            quote(exe),
+            quote(home)
+        )),
+        None => u.push_str(&format!("ExecStart={} run\n", quote(exe))),
+    }
     u.push_str(
         "Environment=NUAGE_LOG=info\n\
          # SIGTERM: the run in progress ends its current step and stops.\n\
@@ -133,7 +137,7 @@ pub fn install(home: &Path, scope: &Scope) -> Result<String> {
     let dir = scope.unit_dir()?;
     std::fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
     let path = dir.join(UNIT);
-    let text = unit(&exe, &home, scope, run_as.as_deref());
+    let text = unit(&exe, Some(&home), scope, run_as.as_deref());
     // Written beside, then renamed: never a half-written unit.
     let tmp = dir.join(format!(".{UNIT}.tmp"));
     std::fs::write(&tmp, &text).with_context(|| format!("could not write {}", tmp.display()))?;

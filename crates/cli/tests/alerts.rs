@@ -66,6 +66,12 @@ fn one_email_per_problem_and_one_per_recovery_in_the_chosen_language() {
     let body = text(m, "body");
     assert!(body.contains("Que faire"), "{body}");
     assert!(body.contains("Dernière sauvegarde vérifiée: 20"), "{body}");
+    // With the numbers: what it held, where it is kept, how long the run took.
+    assert!(body.contains(" lignes, conservée sur folder "), "{body}");
+    assert!(
+        body.contains("Dernière exécution: 20") && body.contains(", durée "),
+        "{body}"
+    );
     // The same problem at the next runs: no second message.
     assert!(!backup(&env));
     assert!(!backup(&env));

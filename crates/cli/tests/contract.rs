@@ -971,6 +971,31 @@ fn service_install_writes_a_unit_that_runs_this_nuage_and_says_what_to_do_withou
         o.describe()
     );
     assert!(!unit.exists());
+    // The unit the Debian package ships (`make deb`): the packaged program
+    // on each user's default home, the same unit otherwise.
+    let packaged = env.run_ok(&[
+        "service",
+        "unit",
+        "--user",
+        "--exe",
+        "/usr/bin/nuage",
+        "--default-home",
+    ]);
+    assert!(
+        packaged.contains("ExecStart=\"/usr/bin/nuage\" run\n") && !packaged.contains("--home"),
+        "{packaged}"
+    );
+    assert_eq!(
+        packaged.replace("ExecStart=\"/usr/bin/nuage\" run", ""),
+        text.replace(
+            &format!(
+                "ExecStart=\"{}\" --home \"{}\" run",
+                exe.display(),
+                env.home().display()
+            ),
+            ""
+        )
+    );
     // A system service needs root.
     if unsafe { libc::geteuid() } != 0 {
         let o = run(&["service", "install"]);

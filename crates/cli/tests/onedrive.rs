@@ -492,6 +492,90 @@ fn remote_retention_and_restore_from_a_remote_only_restore_point() {
 }
 
 #[test]
+fn a_drill_finds_a_replaced_or_rotten_copy_in_onedrive_and_uploads_it_again() {
+    let c = Cloud::new();
+    c.env.add_sample_source("shop.db");
+    c.signed_in_with_folder("Backups");
+    let id = c.backup_ok();
+    let remote = format!("/Backups/shop/{id}.json.zst");
+    let drill = |args: &[&str]| -> Vec<Value> {
+        let o = c.run(args);
+        json(&o.stdout).as_array().unwrap().clone()
+    };
+
+    // Replaced by other bytes: OneDrive's own hash of it differs, found
+    // without downloading, and uploaded again from the good local copy.
+    c.emu
+        .put_file("personal", &remote, b"not a backup at all")
+        .unwrap();
+    let r = drill(&["verify", "--json"]);
+    assert_eq!(r[1]["place"], "destination");
+    assert_eq!(r[1]["ok"], true, "{r:?}");
+    assert!(
+        r[1]["healed"].as_str().unwrap().contains("uploaded again"),
+        "{r:?}"
+    );
+    c.assert_uploaded_intact("Backups", "shop", &id);
+
+    // Silent rot of the stored bytes (size and recorded hash unchanged):
+    // only a download proves it, and `--remote` downloads.
+    assert!(c.emu.rot_file("personal", &remote));
+    let r = drill(&["verify", "--remote", "--json"]);
+    assert_eq!(r[1]["ok"], true, "{r:?}");
+    assert!(
+        r[1]["problem"].as_str().unwrap().contains("does not match")
+            && r[1]["healed"].as_str().unwrap().contains("uploaded again"),
+        "{r:?}"
+    );
+    c.assert_uploaded_intact("Backups", "shop", &id);
+    // Proven from OneDrive, which `list` says.
+    let points = c.points();
+    assert_eq!(points[0]["proven"]["place"], "destination", "{points:?}");
+}
+
+#[test]
+fn a_service_that_cannot_reach_the_keychain_says_why_and_alerts_by_email() {
+    let c = Cloud::new();
+    c.env.add_sample_source("shop.db");
+    c.signed_in_with_folder("Backups");
+    let smtp = common::alerting::SmtpServer::start(&c.env.path("mail"), 0, &[]);
+    c.ok(&[
+        "alerts",
+        "email",
+        "--smtp",
+        &smtp.url(),
+        "--from",
+        "nuage@shop.test",
+        "--to",
+        "owner@shop.test",
+    ]);
+    // Started where no keychain can be reached (a system service on a
+    // server nobody has logged in to): the sign-in cannot be read.
+    let runtime = c.env.path("runtime");
+    std::fs::create_dir(&runtime).unwrap();
+    let mut run = c.cmd(&["run"]);
+    run.env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}/none", runtime.display()),
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    let child = run.spawn().unwrap();
+    let mail = smtp.wait_for(1);
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let out = child.wait_with_output().unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    let subject = common::alerting::text(&mail[0], "subject");
+    let body = common::alerting::text(&mail[0], "body");
+    assert!(subject.contains("needs attention"), "{subject}\n{said}");
+    assert!(body.to_lowercase().contains("keychain"), "{body}\n{said}");
+    assert!(
+        said.to_lowercase().contains("keychain"),
+        "the journal says why: {said}"
+    );
+}
+
+#[test]
 fn the_file_token_store_is_an_explicit_opt_in_with_a_warning() {
     use std::os::unix::fs::PermissionsExt;
     let c = Cloud::new();

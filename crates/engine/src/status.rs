@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::destination::DestinationConfig;
 use crate::error::{ErrorCode, Result};
 use crate::run::Ctx;
+use crate::run::drill::proof_rank;
 use crate::service::schedule::Schedule;
 use crate::store::{RestorePoint, RunOutcome, RunRecord, UploadState};
 
@@ -108,7 +109,7 @@ impl Ctx<'_> {
             }
             // The newest drill of each of its copies: the last proof, and
             // the copies whose last drill failed (not healed).
-            let mut last_proven: Option<crate::store::Proof> = None;
+            let mut last_proven: Option<&crate::store::DrillRecord> = None;
             for d in drills
                 .iter()
                 .filter(|d| points.iter().any(|p| p.id == d.point_id))
@@ -120,13 +121,14 @@ impl Ctx<'_> {
                         place: d.place.clone(),
                         detail: d.detail.clone().unwrap_or_default(),
                     });
-                } else if last_proven.as_ref().is_none_or(|p| d.at > p.at) {
-                    last_proven = Some(crate::store::Proof {
-                        at: d.at.clone(),
-                        place: d.place.clone(),
-                    });
+                } else if last_proven.is_none_or(|p| proof_rank(d) > proof_rank(p)) {
+                    last_proven = Some(d);
                 }
             }
+            let last_proven = last_proven.map(|d| crate::store::Proof {
+                at: d.at.clone(),
+                place: d.place.clone(),
+            });
             sources.push(SourceStatus {
                 last_proven,
                 name: s.name.clone(),
@@ -728,6 +730,7 @@ mod tests {
             source_path: PathBuf::new(),
             changes: None,
             proven: None,
+            content_digest: None,
             missing_files: None,
         }
     }

@@ -327,7 +327,7 @@ fn a_home_from_before_destinations_is_migrated_and_its_copies_uploaded() {
     // Turn the state database back into version 1, as the first release wrote it.
     rusqlite::Connection::open(home.join("state.sqlite"))
         .unwrap()
-        .execute_batch("DROP TABLE copy_checks; DROP TABLE moves; DROP TABLE uploads; ALTER TABLE restore_points DROP COLUMN quickxor; ALTER TABLE runs DROP COLUMN error_code; ALTER TABLE sources DROP COLUMN options; DROP TABLE alert_problems; DROP TABLE alert_outbox; DROP TABLE drills; PRAGMA user_version = 1;")
+        .execute_batch("DROP TABLE copy_checks; DROP TABLE moves; DROP TABLE uploads; ALTER TABLE restore_points DROP COLUMN quickxor; ALTER TABLE runs DROP COLUMN error_code; ALTER TABLE sources DROP COLUMN options; DROP TABLE alert_problems; DROP TABLE alert_outbox; DROP TABLE drills; ALTER TABLE restore_points DROP COLUMN content_digest; PRAGMA user_version = 1;")
         .unwrap();
 
     let e = Engine::open(&home).unwrap();

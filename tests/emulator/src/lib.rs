@@ -253,6 +253,25 @@ impl Handle {
         let (blob, _) = control::file_blob(&self.shared, d, path)?;
         std::fs::read(blob).ok()
     }
+    /// Bit rot at the provider: flips one stored byte of `path` in the
+    /// middle, leaving its size and recorded hash as they were (so only a
+    /// download finds it). False when there is no such file.
+    pub fn rot_file(&self, drive: &str, path: &str) -> bool {
+        let Some(d) = control::drive_alias(&self.shared, drive) else {
+            return false;
+        };
+        let Some((blob, size)) = control::file_blob(&self.shared, d, path) else {
+            return false;
+        };
+        let Ok(mut bytes) = std::fs::read(&blob) else {
+            return false;
+        };
+        if size == 0 {
+            return false;
+        }
+        bytes[(size / 2) as usize] ^= 0x5a;
+        std::fs::write(&blob, bytes).is_ok()
+    }
     /// Stores a file (parents created, replaced if present).
     pub fn put_file(&self, drive: &str, path: &str, bytes: &[u8]) -> Result<(), String> {
         let d = control::drive_alias(&self.shared, drive).ok_or("no such drive")?;

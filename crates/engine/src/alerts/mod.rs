@@ -669,14 +669,65 @@ fn payload(
     .to_string()
 }
 
-/// "Last verified backup: 2026-12-06T10:00:00Z, 12.3 MB" for a source.
+/// For a source: "Last verified backup: 2026-12-06T10:00:00Z, 12.3 MB,
+/// 3 tables, 1204 rows, kept at OneDrive …" and "Last run:
+/// 2026-12-06T10:00:00Z, took 4 s".
 fn last_good(lang: Lang, status: &StatusReport, source: Option<&str>) -> String {
     let s = source.and_then(|n| status.sources.iter().find(|s| s.name == n));
-    let what = match s.and_then(|s| s.last_verified.as_ref()) {
-        Some(p) => format!("{}, {}", p.created_at, crate::human_bytes(p.size_bytes)),
+    let what = match s.zip(s.and_then(|s| s.last_verified.as_ref())) {
+        Some((s, p)) => {
+            let held = if s.kind == crate::source::SourceKind::Folder {
+                format!("{} {}", p.tables, phrase(lang, Phrase::Files))
+            } else {
+                format!(
+                    "{} {}, {} {}",
+                    p.tables,
+                    phrase(lang, Phrase::Tables),
+                    p.rows,
+                    phrase(lang, Phrase::Rows)
+                )
+            };
+            format!(
+                "{}, {}, {held}, {} {}",
+                p.created_at,
+                crate::human_bytes(p.size_bytes),
+                phrase(lang, Phrase::KeptAt),
+                status
+                    .destination
+                    .as_deref()
+                    .unwrap_or(phrase(lang, Phrase::ThisComputer))
+            )
+        }
         None => phrase(lang, Phrase::Never).to_string(),
     };
-    format!("{}: {what}", phrase(lang, Phrase::LastGood))
+    let mut text = format!("{}: {what}", phrase(lang, Phrase::LastGood));
+    if let Some(r) = source.and_then(|n| status.last_runs.iter().find(|r| r.source == n)) {
+        text.push_str(&format!(
+            "\n{}: {}",
+            phrase(lang, Phrase::LastRun),
+            r.started_at
+        ));
+        if let (Some(a), Some(b)) = (
+            crate::status::parse_time(&r.started_at),
+            crate::status::parse_time(&r.finished_at),
+        ) {
+            text.push_str(&format!(
+                ", {} {}",
+                phrase(lang, Phrase::Took),
+                duration((b - a).num_seconds().max(0) as u64)
+            ));
+        }
+    }
+    text
+}
+
+/// "4 s", "2 min 5 s", "1 h 3 min".
+fn duration(secs: u64) -> String {
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min {} s", secs / 60, secs % 60),
+        _ => format!("{} h {} min", secs / 3600, secs % 3600 / 60),
+    }
 }
 
 fn footer(lang: Lang, now: DateTime<Utc>) -> String {
@@ -821,6 +872,13 @@ fn digest_message(lang: Lang, status: &StatusReport, now: DateTime<Utc>) -> Comp
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_people_say_them() {
+        assert_eq!(duration(4), "4 s");
+        assert_eq!(duration(125), "2 min 5 s");
+        assert_eq!(duration(3780), "1 h 3 min");
+    }
 
     #[test]
     fn shown_urls_never_carry_the_token() {

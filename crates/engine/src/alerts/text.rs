@@ -195,6 +195,13 @@ pub enum Phrase {
     DailyReport,
     TestSubject,
     TestBody,
+    Tables,
+    Rows,
+    Files,
+    KeptAt,
+    ThisComputer,
+    LastRun,
+    Took,
 }
 
 pub fn phrase(lang: Lang, p: Phrase) -> &'static str {
@@ -230,6 +237,13 @@ pub fn phrase(lang: Lang, p: Phrase) -> &'static str {
             Phrase::Never => ["none yet", "aucune pour l'instant", "nenhuma ainda"],
             Phrase::DailyReport => ["daily report", "rapport quotidien", "relatório diário"],
             Phrase::TestSubject => ["test message", "message de test", "mensagem de teste"],
+            Phrase::Tables => ["tables", "tables", "tabelas"],
+            Phrase::Rows => ["rows", "lignes", "linhas"],
+            Phrase::Files => ["files", "fichiers", "ficheiros"],
+            Phrase::KeptAt => ["kept at", "conservée sur", "guardada em"],
+            Phrase::ThisComputer => ["this computer", "cet ordinateur", "este computador"],
+            Phrase::LastRun => ["Last run", "Dernière exécution", "Última execução"],
+            Phrase::Took => ["took", "durée", "duração"],
             Phrase::TestBody => [
                 "This is a test from Nuage: its alerts will arrive here.",
                 "Ceci est un test de Nuage : ses alertes arriveront ici.",

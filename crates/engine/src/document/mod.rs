@@ -6,6 +6,7 @@
 //! A backup file is untrusted: every reader goes through [`guard::TokenGuard`]
 //! and the zstd window cap.
 
+pub mod digest;
 pub(crate) mod guard;
 pub mod limits;
 mod writer;

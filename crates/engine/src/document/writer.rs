@@ -7,6 +7,8 @@
 
 use std::io::{self, Write};
 
+use super::digest::ContentDigest;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde::{Deserialize, Serialize};
@@ -62,7 +64,7 @@ impl SchemaObject {
 /// Streams one document. Call order: `begin`, then per table `begin_table`,
 /// rows, `end_table`, then `finish`.
 pub struct DocWriter<W: Write> {
-    w: W,
+    w: Digesting<W>,
     first_table: bool,
     first_row: bool,
     b64: String,
@@ -99,7 +101,10 @@ impl<W: Write> DocWriter<W> {
         }
         w.write_all(b"],\n\"tables\":[")?;
         Ok(DocWriter {
-            w,
+            w: Digesting {
+                inner: w,
+                digest: ContentDigest::default(),
+            },
             first_table: true,
             first_row: true,
             b64: String::new(),
@@ -124,17 +129,21 @@ impl<W: Write> DocWriter<W> {
         self.w.write_all(b",\"columns\":")?;
         serde_json::to_writer(&mut self.w, columns)?;
         write!(self.w, ",\"rowid\":{has_rowid},\"rows\":[")?;
+        self.w.digest.begin_table(name, columns);
         Ok(())
     }
 
     /// Starts a row (an array); then call `value`… and `end_row`.
     pub fn begin_row(&mut self) -> io::Result<()> {
         if !self.first_row {
-            self.w.write_all(b",\n[")
+            self.w.write_all(b",\n")?;
         } else {
             self.first_row = false;
-            self.w.write_all(b"\n[")
+            self.w.write_all(b"\n")?;
         }
+        // The row's contents (and its fill entries) are what follows.
+        self.w.digest.begin_row();
+        self.w.write_all(b"[")
     }
 
     #[inline]
@@ -241,14 +250,43 @@ impl<W: Write> DocWriter<W> {
     }
 
     pub fn end_table(&mut self, row_count: u64) -> io::Result<()> {
+        self.w.digest.end_table();
         write!(self.w, "],\"row_count\":{row_count}}}")
     }
 
-    pub fn finish(mut self, tables: u64, rows: u64) -> io::Result<W> {
+    /// Ends the document; returns the output and the content digest.
+    pub fn finish(mut self, tables: u64, rows: u64) -> io::Result<(W, String)> {
         write!(
             self.w,
             "],\n\"summary\":{{\"tables\":{tables},\"rows\":{rows}}}}}\n"
         )?;
-        Ok(self.w)
+        Ok((self.w.inner, self.w.digest.finish()))
+    }
+}
+
+/// The document's output, with each row's bytes fed to the content digest
+/// as they are written.
+struct Digesting<W> {
+    inner: W,
+    digest: ContentDigest,
+}
+
+impl<W: Write> Write for Digesting<W> {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.digest.feed(&buf[..n]);
+        Ok(n)
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner.write_all(buf)?;
+        self.digest.feed(buf);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }

@@ -189,6 +189,7 @@ impl Ctx<'_> {
             source_path: s.path.clone(),
             changes: None,
             proven: None,
+            content_digest: stats.digest.clone(),
             missing_files: None,
         };
         self.store.add_restore_point(&point)?;

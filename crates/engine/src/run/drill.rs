@@ -15,16 +15,20 @@
 //! whose last drill failed is a problem of the state model (and so an
 //! alert).
 
+use std::path::{Path, PathBuf};
+
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
 use super::Ctx;
 use super::restore::BackupRef;
 use crate::destination::{Destination, file_name};
-use crate::document::Cancel;
+use crate::document::digest::comparable;
+use crate::document::{Cancel, Document};
 use crate::error::{Error, ErrorCode, Result};
 use crate::event::Event;
-use crate::source::SourceKind;
+use crate::fsutil;
+use crate::source::{NoContent, Placement, Source, SourceKind, SourceOptions};
 use crate::store::{DrillRecord, RestorePoint, UploadState};
 
 pub(crate) const LOCAL: &str = "local";
@@ -49,6 +53,9 @@ pub struct DrillReport {
     /// The place could not be reached (offline, throttled, signed out):
     /// not drilled, so neither proven nor recorded as a failed copy.
     pub unreachable: bool,
+    /// How it was proven (loaded and compared by content digest, or
+    /// validated only, and why), and what could not be restored as it was.
+    pub note: Option<String>,
 }
 
 /// The destination could not be asked at all: nothing is known of the copy.
@@ -208,7 +215,11 @@ impl Ctx<'_> {
             place: r.place.clone(),
             at: at.to_string(),
             ok: r.ok,
-            detail: r.problem.clone().or_else(|| r.healed.clone()),
+            detail: r
+                .problem
+                .clone()
+                .or_else(|| r.healed.clone())
+                .or_else(|| r.note.clone()),
         })
     }
 
@@ -231,7 +242,7 @@ impl Ctx<'_> {
             }
         }
         let restored = self
-            .scratch_restore(&BackupRef::File(p.file.clone()), p, kind, events)
+            .scratch_restore(&p.file, p, kind, events)
             .and_then(|counts| {
                 if kind == SourceKind::Folder && matches!(self.destination(), Ok(None)) {
                     self.check_folder_here(p)?;
@@ -239,9 +250,9 @@ impl Ctx<'_> {
                 Ok(counts)
             });
         match restored {
-            Ok((tables, rows)) => {
+            Ok(c) => {
                 r.ok = true;
-                (r.tables, r.rows) = (tables, rows);
+                (r.tables, r.rows, r.note) = (c.tables, c.rows, c.note);
             }
             Err(e) => r.problem = Some(e.to_string()),
         }
@@ -292,10 +303,10 @@ impl Ctx<'_> {
         // A destination that lists no hash (a folder, a NAS) is read back:
         // a size alone proves nothing about the bytes.
         let download = opts.remote || !local_ok || !dest.capabilities().listed_hash;
-        let found = (|| -> Result<(u64, u64)> {
+        let found = (|| -> Result<Checked> {
             if download {
                 let file = self.download_remote(p)?;
-                let result = self.scratch_restore(&BackupRef::File(file.clone()), p, kind, events);
+                let result = self.scratch_restore(&file, p, kind, events);
                 let _ = std::fs::remove_file(&file);
                 return result;
             }
@@ -325,12 +336,19 @@ impl Ctx<'_> {
             if kind == SourceKind::Folder {
                 self.check_folder_files(dest, p)?;
             }
-            Ok((p.tables, p.rows))
+            Ok(Checked {
+                tables: p.tables,
+                rows: p.rows,
+                note: Some(format!(
+                    "{} holds it as it was sent (its size and hash)",
+                    dest.describe()
+                )),
+            })
         })();
         match found {
-            Ok((tables, rows)) => {
+            Ok(c) => {
                 r.ok = true;
-                (r.tables, r.rows) = (tables, rows);
+                (r.tables, r.rows, r.note) = (c.tables, c.rows, c.note);
             }
             Err(e) if unreachable(&e) => {
                 r.problem = Some(format!("the destination cannot be used now: {e}"));
@@ -390,33 +408,187 @@ impl Ctx<'_> {
         Ok(())
     }
 
-    /// Restores `r` into scratch as a restore would and compares what it
+    /// Restores the copy in `file` as a restore would and compares what it
     /// held with what `p` recorded.
     fn scratch_restore(
         &self,
-        r: &BackupRef,
+        file: &Path,
         p: &RestorePoint,
         kind: SourceKind,
         events: &mut dyn FnMut(Event),
-    ) -> Result<(u64, u64)> {
-        let preview = self.preview(r, events, &Cancel::default())?;
-        let tables = preview.tables.len() as u64;
-        if tables != p.tables || preview.rows != p.rows {
+    ) -> Result<Checked> {
+        let checked = match kind {
+            // A folder's files are checked by their hashes where they are
+            // kept (check_folder_here, check_folder_files).
+            SourceKind::Folder => self.validate(file, events, None)?,
+            SourceKind::Sqlite | SourceKind::Postgresql => {
+                self.restore_and_read_back(file, p, kind, events)?
+            }
+        };
+        if checked.tables != p.tables || checked.rows != p.rows {
             let (t, w) = if kind == SourceKind::Folder {
                 ("files", "bytes")
             } else {
                 ("tables", "rows")
             };
-            return Err(Error::InvalidBackup(crate::error::InvalidBackup::Corrupt(
-                format!("restore point {}", p.id),
+            return Err(corrupt(
+                p,
                 format!(
-                    "it restores {tables} {t} and {} {w}, but {} {t} and {} {w} were recorded when it was made",
-                    preview.rows, p.tables, p.rows
+                    "it restores {} {t} and {} {w}, but {} {t} and {} {w} were recorded when it was made",
+                    checked.tables, checked.rows, p.tables, p.rows
                 ),
-            )));
+            ));
         }
-        Ok((tables, preview.rows))
+        Ok(checked)
     }
+
+    /// Reads the whole document as a restore would, building nothing.
+    fn validate(
+        &self,
+        file: &Path,
+        events: &mut dyn FnMut(Event),
+        note: Option<String>,
+    ) -> Result<Checked> {
+        let preview = self.preview(
+            &BackupRef::File(file.to_path_buf()),
+            events,
+            &Cancel::default(),
+        )?;
+        Ok(Checked {
+            tables: preview.tables.len() as u64,
+            rows: preview.rows,
+            note,
+        })
+    }
+
+    /// A database's point, restored into a temporary target exactly as a
+    /// restore into a new one would be (a file in the scratch folder, a new
+    /// database on the source's own server), read back by a snapshot of
+    /// that target, and its content digest compared with the one recorded
+    /// when the point was made. The temporary target is removed after.
+    fn restore_and_read_back(
+        &self,
+        file: &Path,
+        p: &RestorePoint,
+        kind: SourceKind,
+        events: &mut dyn FnMut(Event),
+    ) -> Result<Checked> {
+        let work = self.store.work_dir();
+        fsutil::create_private_dir(&work)?;
+        let record = self.store.source(&p.source)?;
+        let scratch = work.join(format!("drill-{:016x}", fastrand::u64(..)));
+        let _scratch = ScratchDir(scratch.clone());
+        let (sqlite_target, temp_db);
+        let target: &dyn Source = if kind == SourceKind::Postgresql {
+            let pg = crate::source::postgres::PostgresSource::new(
+                &p.source,
+                &record.path,
+                self.home(),
+                self.config,
+            );
+            temp_db = match pg.temporary_database() {
+                Ok(db) => db,
+                Err(e) if unreachable(&e) => return Err(e),
+                // Proven as far as it can be without a database to load.
+                Err(e) => {
+                    return self.validate(
+                        file,
+                        events,
+                        Some(format!(
+                            "read and validated in full, not loaded into a database ({e}); let its user create databases (CREATEDB) for drills that load the data and compare it"
+                        )),
+                    );
+                }
+            };
+            temp_db.target()
+        } else {
+            fsutil::create_private_dir(&scratch)?;
+            sqlite_target = crate::source::open(
+                kind,
+                &p.source,
+                &scratch.join("restored.db"),
+                &SourceOptions::default(),
+                self.home(),
+                self.config,
+            );
+            sqlite_target.as_ref()
+        };
+        let label = format!("restore point {}", p.id);
+        let input = Document::open(file, crate::document::limits::LOAD_TIME_BASE)?;
+        let mut progress = |table: &str, rows: u64| {
+            events(Event::RestoreProgress {
+                table: table.to_string(),
+                rows,
+            })
+        };
+        let staged = target.stage_restore(
+            input,
+            &label,
+            Placement::New { force: true },
+            &work,
+            &mut progress,
+            &mut NoContent,
+        )?;
+        let mut not_restored = staged.restored().not_restored.clone();
+        let created_at = staged.restored().created_at.clone();
+        not_restored.extend(staged.commit()?);
+        let read_back = target.snapshot(
+            &created_at,
+            &work,
+            Path::new(&label),
+            &mut std::io::sink(),
+            &mut |_| {},
+        )?;
+        let mut notes = Vec::new();
+        match (&p.content_digest, &read_back.digest) {
+            (Some(recorded), Some(restored)) if comparable(recorded, restored) => {
+                if recorded != restored {
+                    return Err(corrupt(
+                        p,
+                        "the rows it restores are not the rows that were backed up (their content digest differs)".into(),
+                    ));
+                }
+                notes.push("its rows are the ones backed up (content digest)".to_string());
+            }
+            _ => {
+                notes.push("no content digest was recorded for it; tables and rows compared".into())
+            }
+        }
+        if !not_restored.is_empty() {
+            notes.push(format!(
+                "not restored as it was: {}",
+                not_restored.join("; ")
+            ));
+        }
+        Ok(Checked {
+            tables: read_back.tables,
+            rows: read_back.rows,
+            note: Some(notes.join("; ")),
+        })
+    }
+}
+
+/// What restoring a copy showed.
+struct Checked {
+    tables: u64,
+    rows: u64,
+    note: Option<String>,
+}
+
+/// A drill's scratch folder, removed with what it holds.
+struct ScratchDir(PathBuf);
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn corrupt(p: &RestorePoint, why: String) -> Error {
+    Error::InvalidBackup(crate::error::InvalidBackup::Corrupt(
+        format!("restore point {}", p.id),
+        why,
+    ))
 }
 
 impl Ctx<'_> {
@@ -428,7 +600,7 @@ impl Ctx<'_> {
             p.proven = drills
                 .iter()
                 .filter(|d| d.point_id == p.id && d.ok)
-                .max_by(|a, b| a.at.cmp(&b.at))
+                .max_by_key(|d| proof_rank(d))
                 .map(|d| crate::store::Proof {
                     at: d.at.clone(),
                     place: d.place.clone(),
@@ -459,6 +631,12 @@ impl Ctx<'_> {
     }
 }
 
+/// Orders proofs: the newest, and at the same time the destination's (the
+/// copy that survives the computer).
+pub(crate) fn proof_rank(d: &DrillRecord) -> (&str, bool) {
+    (&d.at, d.place == DESTINATION)
+}
+
 fn report(p: &RestorePoint, place: &str) -> DrillReport {
     DrillReport {
         source: p.source.clone(),
@@ -470,6 +648,7 @@ fn report(p: &RestorePoint, place: &str) -> DrillReport {
         problem: None,
         healed: None,
         unreachable: false,
+        note: None,
     }
 }
 

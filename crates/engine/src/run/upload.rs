@@ -437,6 +437,7 @@ impl Ctx<'_> {
             source_path: PathBuf::new(),
             changes: None,
             proven: None,
+            content_digest: None,
             missing_files: None,
         })
     }

@@ -134,6 +134,9 @@ pub struct SnapshotStats {
     pub rows: u64,
     /// A folder: files still being written, left for a later run.
     pub unsettled: u64,
+    /// A database: the content digest of its tables
+    /// ([`crate::document::digest`]).
+    pub digest: Option<String>,
 }
 
 /// Where a snapshot is in its work: a table and the rows read so far.

@@ -35,7 +35,12 @@ const MIGRATIONS: &[&str] = &[
     OPTIONS,
     alerts::ALERTS,
     DRILLS,
+    DIGESTS,
 ];
+
+/// Version 9: the content digest of a database's restore point (what its
+/// tables hold), which a restore drill compares with the restored copy.
+const DIGESTS: &str = "ALTER TABLE restore_points ADD COLUMN content_digest TEXT;";
 
 /// Version 8: restore drills, one row per point, place and drill: when a
 /// copy was proven restorable (or failed), from where, and what was found.
@@ -254,6 +259,11 @@ pub struct RestorePoint {
     /// of the state database have none).
     #[serde(skip)]
     pub quickxor: Option<String>,
+    /// A database's content digest ([`crate::document::digest`]); none
+    /// for a folder, or a point made before version 9 of the state
+    /// database.
+    #[serde(skip)]
+    pub content_digest: Option<String>,
     /// Where copies of this restore point exist.
     pub location: Location,
     /// The upload state at the configured destination, if any.
@@ -822,8 +832,8 @@ impl Store {
         let rel = p.file.strip_prefix(&self.home).unwrap_or(&p.file);
         self.db
             .execute(
-                "INSERT INTO restore_points(id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path, quickxor) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                "INSERT INTO restore_points(id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path, quickxor, content_digest) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
                     p.id,
                     p.source,
@@ -835,7 +845,8 @@ impl Store {
                     p.rows as i64,
                     p.fingerprint,
                     p.source_path.to_string_lossy(),
-                    p.quickxor
+                    p.quickxor,
+                    p.content_digest
                 ],
             )
             .map(|_| ())
@@ -847,7 +858,7 @@ impl Store {
         let mut stmt = self
             .db
             .prepare(
-                "SELECT id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path, quickxor \
+                "SELECT id, source, created_at, file, size_bytes, checksum, tables, rows, fingerprint, source_path, quickxor, content_digest \
                  FROM restore_points WHERE ?1 IS NULL OR source = ?1 ORDER BY created_at DESC, id DESC",
             )
             .map_err(self.err())?;
@@ -865,6 +876,7 @@ impl Store {
                 fingerprint: r.get(8)?,
                 source_path: PathBuf::from(r.get::<_, String>(9)?),
                 quickxor: r.get(10)?,
+                content_digest: r.get(11)?,
                 location: Location::Local,
                 upload: None,
                 changes: None,
@@ -1185,6 +1197,7 @@ mod tests {
             source_path: PathBuf::from("/data/shop.db"),
             changes: None,
             proven: None,
+            content_digest: None,
             missing_files: None,
         };
         store.add_restore_point(&p).unwrap();

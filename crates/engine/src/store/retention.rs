@@ -67,6 +67,7 @@ mod tests {
                 source_path: Default::default(),
                 changes: None,
                 proven: None,
+                content_digest: None,
                 missing_files: None,
             })
             .collect()

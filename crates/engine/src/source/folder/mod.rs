@@ -449,6 +449,7 @@ impl Source for FolderSource {
             tables: folder.files.len() as u64,
             rows: folder.bytes(),
             unsettled: folder.unsettled.len() as u64,
+            digest: None,
         })
     }
 

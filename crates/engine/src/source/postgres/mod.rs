@@ -40,7 +40,7 @@ use crate::document::{Document, Meter, SourceInfo};
 use crate::error::{Error, Result};
 use crate::source::{
     Placement, RestoreProgressFn, Restored, SnapshotStats, Source, SourceCheck, SourceKind,
-    StagedRestore, TableProgress,
+    StagedRestore, TableProgress, quote_ident,
 };
 
 /// What a check of a PostgreSQL source found beyond the common counts.
@@ -354,6 +354,7 @@ impl Source for PostgresSource {
             tables: stats.tables,
             rows: stats.rows,
             unsettled: 0,
+            digest: Some(stats.digest),
         })
     }
 
@@ -448,7 +449,96 @@ impl Source for PostgresSource {
     }
 }
 
+/// Temporary databases of restore drills are named with this prefix.
+const DRILL_PREFIX: &str = "nuage_drill_";
+
+/// A database created on the source's server for a restore drill: the
+/// point is restored into it, read back and compared, and it is dropped
+/// when this is (or, after a crash, swept by the next drill).
+pub struct TemporaryDatabase {
+    admin: PostgresSource,
+    name: String,
+    target: PostgresSource,
+}
+
+impl TemporaryDatabase {
+    /// The source that connects to the temporary database.
+    pub fn target(&self) -> &PostgresSource {
+        &self.target
+    }
+}
+
+impl Drop for TemporaryDatabase {
+    fn drop(&mut self) {
+        let Ok(mut c) = self.admin.connect() else {
+            tracing::warn!(database = %self.name, "a drill's temporary database could not be dropped (the server cannot be reached); the next drill drops it");
+            return;
+        };
+        let db = quote_ident(&self.name);
+        // WITH (FORCE) (PostgreSQL 13) ends a session left in it.
+        if c.batch_execute(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .is_err()
+            && let Err(e) = c.batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+        {
+            tracing::warn!(database = %self.name, "a drill's temporary database could not be dropped: {e}; the next drill drops it");
+        }
+    }
+}
+
 impl PostgresSource {
+    /// Creates an empty database beside the source's (`nuage_drill_…`,
+    /// from `template0` in the source's encoding) for a restore drill,
+    /// after dropping any an interrupted drill left behind. Fails when the
+    /// user may not create databases (or a pooler cannot reach a new one).
+    pub fn temporary_database(&self) -> Result<TemporaryDatabase> {
+        let mut c = self.connect()?;
+        let left = rows(
+            &mut c,
+            "databases",
+            &format!(
+                "SELECT datname FROM pg_catalog.pg_database WHERE starts_with(datname, {})",
+                literal(DRILL_PREFIX)
+            ),
+        )?;
+        for r in left {
+            // One still in use (another drill) is left alone.
+            let _ = c.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {}",
+                quote_ident(&text(&r, 0))
+            ));
+        }
+        let encoding = rows(
+            &mut c,
+            "encoding",
+            "SELECT pg_catalog.pg_encoding_to_char(encoding) FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database()",
+        )?
+        .first()
+        .map(|r| text(r, 0))
+        .unwrap_or_else(|| "UTF8".into());
+        let password = self.password()?;
+        let name = format!("{DRILL_PREFIX}{:016x}", fastrand::u64(..));
+        let create = format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name));
+        // The source's encoding where the server's locale allows it.
+        c.batch_execute(&format!("{create} ENCODING {}", literal(&encoding)))
+            .or_else(|_| c.batch_execute(&create))
+            .map_err(|e| failed("a temporary database for the drill could not be created", e))?;
+        let mut spec = self.spec()?.clone();
+        spec.dbname = name.clone();
+        let target = PostgresSource {
+            name: self.name.clone(),
+            shown: PathBuf::from(spec.to_string()),
+            spec: Ok(spec),
+            given_password: password,
+            home: self.home.clone(),
+            settings: self.settings.clone(),
+        };
+        Ok(TemporaryDatabase {
+            admin: self.clone_for_commit(),
+            name,
+            target,
+        })
+    }
+
     fn clone_for_commit(&self) -> PostgresSource {
         PostgresSource {
             name: self.name.clone(),

@@ -48,6 +48,8 @@ pub struct PgStats {
     pub rows: u64,
     /// Attempts that gave way to another session's lock.
     pub yielded: u32,
+    /// The content digest of the tables ([`crate::document::digest`]).
+    pub digest: String,
 }
 
 fn lock_not_available(e: &postgres::Error) -> bool {
@@ -190,7 +192,7 @@ pub fn snapshot<W: Write>(
                         "the connection that watches for sessions waiting on the backup failed; the backup stopped rather than risk holding them up".into(),
                     ));
                 }
-                let (tables, rows) = r?;
+                let (tables, rows, digest) = r?;
                 end.map_err(|e| failed("ending the snapshot", e))?;
                 return Ok((
                     out,
@@ -198,6 +200,7 @@ pub fn snapshot<W: Write>(
                         tables,
                         rows,
                         yielded,
+                        digest,
                     },
                 ));
             }
@@ -295,8 +298,9 @@ fn write_document<W: Write>(
     schemas: &[String],
     out: &mut W,
     progress: &mut dyn FnMut(TableProgress<'_>),
-) -> Result<(u64, u64)> {
+) -> Result<(u64, u64, String)> {
     let cat: Catalog = catalog::read(c, schemas)?;
+    let mut digest = crate::document::digest::ContentDigest::default();
     let io = |e: std::io::Error| Error::Invalid(format!("writing the backup failed: {e}"));
     let json = |e: serde_json::Error| Error::Invalid(format!("writing the backup failed: {e}"));
     write!(
@@ -327,6 +331,7 @@ fn write_document<W: Write>(
         serde_json::to_writer(&mut *out, &cols).map_err(json)?;
         out.write_all(b",\"rows\":[").map_err(io)?;
         let qualified = format!("{}.{}", quote_ident(&t.schema), quote_ident(&t.name));
+        digest.begin_table(&qualified, &cols);
         let collist: Vec<String> = cols.iter().map(|c| quote_ident(c)).collect();
         let mut n = 0u64;
         {
@@ -393,6 +398,8 @@ fn write_document<W: Write>(
                     return Err(Error::Invalid(format!("{qualified}: a value is not UTF-8")));
                 }
                 out.write_all(&row).map_err(io)?;
+                // The row without its separator.
+                digest.row(&row[if n == 0 { 1 } else { 2 }..]);
                 n += 1;
                 if n.is_multiple_of(10_000) {
                     progress(TableProgress {
@@ -422,6 +429,7 @@ fn write_document<W: Write>(
             )));
         }
         write!(out, "],\"row_count\":{n}}}").map_err(io)?;
+        digest.end_table();
         total += n;
         progress(TableProgress {
             table: &t.name,
@@ -435,7 +443,7 @@ fn write_document<W: Write>(
         cat.tables.len()
     )
     .map_err(io)?;
-    Ok((cat.tables.len() as u64, total))
+    Ok((cat.tables.len() as u64, total, digest.finish()))
 }
 
 /// Values longer than this are written as an array of strings of at most

@@ -527,7 +527,8 @@ fn export<W: Write>(
         })?;
         stats.tables += 1;
     }
-    let out = doc.finish(stats.tables, stats.rows).map_err(write_err)?;
+    let (out, digest) = doc.finish(stats.tables, stats.rows).map_err(write_err)?;
+    stats.digest = Some(digest);
     Ok((out, stats))
 }
 
