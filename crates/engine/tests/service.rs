@@ -360,3 +360,56 @@ fn a_weekly_restore_drill_runs_by_itself_and_proves_the_copies() {
             .unwrap()
     );
 }
+
+#[test]
+fn a_scheduled_drill_downloads_within_its_share_and_leaves_the_rest_for_the_next() {
+    // A folder destination lists no hash: its copies are downloaded to be
+    // proven, the bandwidth a scheduled drill must keep to a share.
+    let s = setup(Schedule::Off);
+    let e = Engine::open(&s.home).unwrap();
+    for i in 0..4 {
+        Connection::open(&s.db)
+            .unwrap()
+            .execute("INSERT INTO customers(name) VALUES (?1)", [format!("n{i}")])
+            .unwrap();
+        e.backup(&[], &mut |_| {}).unwrap();
+    }
+    let points = e.restore_points(None).unwrap();
+    assert_eq!(points.len(), 4);
+    let scheduled = nuage_engine::DrillOptions {
+        rotate: true,
+        ..Default::default()
+    };
+    let now = chrono::Utc::now();
+    let first = e.verify_at(&[], scheduled, now, &mut |_| {}).unwrap();
+    let remote: Vec<_> = first.iter().filter(|r| r.place == "destination").collect();
+    // The newest always; the older ones (kept less than a week: all are
+    // sampled) only within one backup's worth of downloads.
+    assert_eq!(remote[0].point, points[0].id);
+    assert!(remote[0].ok, "{first:?}");
+    let deferred: Vec<&str> = remote
+        .iter()
+        .filter(|r| r.deferred)
+        .map(|r| r.point.as_str())
+        .collect();
+    assert!(!deferred.is_empty(), "{first:?}");
+    let downloaded: u64 = remote
+        .iter()
+        .skip(1)
+        .filter(|r| !r.deferred)
+        .map(|r| points.iter().find(|p| p.id == r.point).unwrap().size_bytes)
+        .sum();
+    assert!(downloaded <= points[0].size_bytes, "{first:?}");
+    assert!(remote.iter().all(|r| r.ok || r.deferred), "{first:?}");
+    // The next drill takes those left first.
+    let next = e
+        .verify_at(&[], scheduled, now + chrono::Duration::days(7), &mut |_| {})
+        .unwrap();
+    let again: Vec<_> = next
+        .iter()
+        .filter(|r| r.place == "destination")
+        .skip(1)
+        .collect();
+    assert_eq!(again[0].point, deferred[0], "{next:?}");
+    assert!(again[0].ok && !again[0].deferred, "{next:?}");
+}

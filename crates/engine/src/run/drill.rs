@@ -53,6 +53,9 @@ pub struct DrillReport {
     /// The place could not be reached (offline, throttled, signed out):
     /// not drilled, so neither proven nor recorded as a failed copy.
     pub unreachable: bool,
+    /// A scheduled drill's share of downloads was used: left, unrecorded,
+    /// for a later drill (it comes first then, drilled longest ago).
+    pub deferred: bool,
     /// How it was proven (loaded and compared by content digest, or
     /// validated only, and why), and what could not be restored as it was.
     pub note: Option<String>,
@@ -79,9 +82,12 @@ pub struct DrillOptions {
     /// is good (otherwise the destination's copy is checked by the hash
     /// the destination reports for it).
     pub remote: bool,
-    /// Scheduled drills: besides each newest point, the older point drilled
-    /// longest ago (never, first), so every point is drilled in turn
-    /// within its retention without drilling them all each time.
+    /// Scheduled drills: besides each newest point, a sample of older
+    /// points, those drilled longest ago (never, first), sized so that
+    /// every point is drilled in turn within its retention without
+    /// drilling them all each time; and their downloads (from a destination
+    /// that lists no hash) within a share: at most one backup's worth
+    /// beyond the newest points, the rest left for a later drill.
     pub rotate: bool,
 }
 
@@ -139,12 +145,6 @@ impl Ctx<'_> {
         events: &mut dyn FnMut(Event),
     ) -> Result<Vec<DrillReport>> {
         let stamp = now.to_rfc3339_opts(SecondsFormat::Secs, true);
-        let drilled_at: std::collections::HashMap<String, String> = self
-            .store
-            .latest_drills()?
-            .into_iter()
-            .map(|d| (d.point_id, d.at))
-            .collect();
         let sources = self.store.sources()?;
         for n in names {
             if !sources.iter().any(|s| &s.name == n) {
@@ -152,7 +152,32 @@ impl Ctx<'_> {
             }
         }
         let mut dest = self.open_destination()?;
+        // When each point was last drilled where it matters most: at the
+        // destination when there is one.
+        let place = if dest.is_some() { DESTINATION } else { LOCAL };
+        let drilled_at: std::collections::HashMap<String, String> = self
+            .store
+            .latest_drills()?
+            .into_iter()
+            .filter(|d| d.place == place)
+            .map(|d| (d.point_id, d.at))
+            .collect();
         let mut reports = Vec::new();
+        // A scheduled drill's share of downloads beyond the newest points:
+        // one backup's worth (each source's newest point).
+        let mut share = if opts.rotate {
+            let mut newest = 0;
+            for s in &sources {
+                newest += self
+                    .store
+                    .restore_points(Some(&s.name))?
+                    .first()
+                    .map_or(0, |p| p.size_bytes);
+            }
+            Some(newest)
+        } else {
+            None
+        };
         for s in sources
             .iter()
             .filter(|s| names.is_empty() || names.contains(&s.name))
@@ -164,16 +189,10 @@ impl Ctx<'_> {
                 points.iter().take(1).collect()
             };
             if opts.rotate && !opts.all {
-                // Never drilled first (""), then the one drilled longest ago.
-                if let Some(older) = points
-                    .iter()
-                    .skip(1)
-                    .min_by_key(|p| drilled_at.get(&p.id).cloned().unwrap_or_default())
-                {
-                    chosen.push(older);
-                }
+                let every = self.verify_every()?.unwrap_or(DEFAULT_VERIFY_EVERY_DAYS);
+                chosen.extend(sample(&points, &drilled_at, every, now));
             }
-            for p in chosen {
+            for (i, p) in chosen.into_iter().enumerate() {
                 let local = self.drill_local(p, s.kind, events);
                 let local_ok = local.ok;
                 self.record(&local, &stamp)?;
@@ -195,9 +214,20 @@ impl Ctx<'_> {
                         if state != Some(UploadState::Verified) {
                             continue;
                         }
-                        let r =
-                            self.drill_remote(d.as_mut(), key, p, s.kind, local_ok, opts, events);
-                        if !r.unreachable {
+                        // The newest point is always drilled; an older one
+                        // that needs a download waits when the share is used.
+                        let budget = if i == 0 { &mut None } else { &mut share };
+                        let r = self.drill_remote(
+                            d.as_mut(),
+                            key,
+                            p,
+                            s.kind,
+                            local_ok,
+                            opts,
+                            budget,
+                            events,
+                        );
+                        if !r.unreachable && !r.deferred {
                             self.record(&r, &stamp)?;
                         }
                         reports.push(r);
@@ -297,12 +327,22 @@ impl Ctx<'_> {
         kind: SourceKind,
         local_ok: bool,
         opts: DrillOptions,
+        share: &mut Option<u64>,
         events: &mut dyn FnMut(Event),
     ) -> DrillReport {
         let mut r = report(p, DESTINATION);
         // A destination that lists no hash (a folder, a NAS) is read back:
         // a size alone proves nothing about the bytes.
         let download = opts.remote || !local_ok || !dest.capabilities().listed_hash;
+        if download && let Some(left) = share {
+            if p.size_bytes > *left {
+                r.deferred = true;
+                r.problem =
+                    Some("left for a later drill: this drill's share of downloads is used".into());
+                return r;
+            }
+            *left -= p.size_bytes;
+        }
         let found = (|| -> Result<Checked> {
             if download {
                 let file = self.download_remote(p)?;
@@ -631,6 +671,32 @@ impl Ctx<'_> {
     }
 }
 
+/// The older points a scheduled drill takes besides the newest: those
+/// drilled longest ago (never, first), as many as it takes for each to be
+/// drilled within the time points are kept (the age of the oldest, at
+/// least one interval) — 29 older daily points drilled weekly: 7 a time.
+fn sample<'a>(
+    points: &'a [RestorePoint],
+    drilled_at: &std::collections::HashMap<String, String>,
+    every_days: u32,
+    now: DateTime<Utc>,
+) -> Vec<&'a RestorePoint> {
+    let older = points.get(1..).unwrap_or_default();
+    let Some(oldest) = older.last() else {
+        return Vec::new();
+    };
+    let every = u64::from(every_days.max(1));
+    let kept_days = crate::status::parse_time(&oldest.created_at)
+        .map_or(every, |t| (now - t).num_days().max(0) as u64)
+        .max(every);
+    let n = older.len() as u64;
+    let k = (n * every).div_ceil(kept_days).clamp(1, n) as usize;
+    let mut by_age: Vec<&RestorePoint> = older.iter().collect();
+    by_age.sort_by_key(|p| drilled_at.get(&p.id).cloned().unwrap_or_default());
+    by_age.truncate(k);
+    by_age
+}
+
 /// Orders proofs: the newest, and at the same time the destination's (the
 /// copy that survives the computer).
 pub(crate) fn proof_rank(d: &DrillRecord) -> (&str, bool) {
@@ -648,6 +714,7 @@ fn report(p: &RestorePoint, place: &str) -> DrillReport {
         problem: None,
         healed: None,
         unreachable: false,
+        deferred: false,
         note: None,
     }
 }
@@ -660,5 +727,64 @@ fn missing(p: &RestorePoint, dest: &dyn Destination, why: &str) -> Error {
             p.id,
             dest.describe()
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn points(n: usize, now: DateTime<Utc>, days_apart: i64) -> Vec<RestorePoint> {
+        (0..n)
+            .map(|i| {
+                let at = now - chrono::Duration::days(days_apart * i as i64);
+                RestorePoint {
+                    id: format!("p{i}"),
+                    source: "shop".into(),
+                    created_at: at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                    size_bytes: 1,
+                    tables: 1,
+                    rows: 1,
+                    checksum: String::new(),
+                    quickxor: None,
+                    content_digest: None,
+                    location: crate::store::Location::Local,
+                    upload: None,
+                    file: PathBuf::new(),
+                    fingerprint: String::new(),
+                    source_path: PathBuf::new(),
+                    changes: None,
+                    proven: None,
+                    missing_files: None,
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_scheduled_drill_samples_enough_older_points_to_drill_each_within_its_retention() {
+        let now = Utc::now();
+        let none = std::collections::HashMap::new();
+        // 30 daily points drilled weekly: 29 older ones, 7 at a time, so
+        // each is drilled within the 29 days it is kept.
+        let daily = points(30, now, 1);
+        assert_eq!(sample(&daily, &none, 7, now).len(), 7);
+        // Three points kept two days: every older one, every time.
+        let short = points(3, now, 1);
+        assert_eq!(sample(&short, &none, 7, now).len(), 2);
+        // One point: nothing older.
+        assert!(sample(&daily[..1], &none, 7, now).is_empty());
+        // Never drilled first, then those drilled longest ago.
+        let drilled: std::collections::HashMap<String, String> = daily[1..]
+            .iter()
+            .map(|p| (p.id.clone(), "2026-12-01T00:00:00Z".to_string()))
+            .chain([("p5".to_string(), "2026-01-01T00:00:00Z".to_string())])
+            .filter(|(id, _)| id != "p9")
+            .collect();
+        let picked: Vec<&str> = sample(&daily, &drilled, 7, now)
+            .iter()
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(&picked[..2], &["p9", "p5"]);
     }
 }
