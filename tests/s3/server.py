@@ -826,6 +826,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     # S3 takes versionId=null for the one version of an object
                     # in an unversioned bucket; moto answers 400.
                     forward_query = "&".join(i for i in raw_query.split("&") if i != "versionId=null")
+                # S3 takes any value of the `uploads` flag (rusty-s3 sends
+                # uploads=1); moto only knows it bare or empty.
+                forward_query = "&".join(
+                    "uploads=" if i.startswith("uploads=") else i for i in forward_query.split("&")
+                )
                 try:
                     status, out_headers, out = self.call_moto(raw_path, forward_query, headers, wsgi_input)
                 finally:

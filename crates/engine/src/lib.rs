@@ -41,8 +41,11 @@ pub use alerts::{
 pub use config::Config;
 pub use destination::{
     Capabilities, Destination, DestinationConfig, NoJournal, RemoteFile, UploadJournal,
-    UploadSession, VERSIONS_DIR, file_name, folder::FolderDestination,
-    onedrive::OneDriveDestination, tree_path,
+    UploadSession, VERSIONS_DIR, file_name,
+    folder::FolderDestination,
+    onedrive::OneDriveDestination,
+    s3::{S3Destination, S3Settings},
+    tree_path,
 };
 pub use document::limits;
 pub use document::{Cancel, Document, Meter, SourceInfo};

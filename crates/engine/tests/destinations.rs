@@ -4,6 +4,7 @@ use std::path::Path;
 
 use nuage_engine::FolderDestination;
 use nuage_engine::{Destination, NoJournal, file_name};
+use nuage_engine::{S3Destination, S3Settings};
 use nuage_graph::QuickXorHash;
 
 fn bytes(seed: u64, len: usize) -> Vec<u8> {
@@ -256,6 +257,75 @@ fn folder_destination_passes_the_conformance_suite() {
     assert!(
         root.join("shop/holiday photo.jpg").exists(),
         "foreign files are left alone"
+    );
+}
+
+/// An S3 destination on the strict S3 server (R2's rules), with 2 MiB
+/// parts so that the 5 MiB copies go in three (the server allowing parts
+/// that small).
+fn s3(server: &nuage_s3server::S3Server, bucket: &str, prefix: &str) -> S3Destination {
+    let settings = S3Settings {
+        endpoint: server.endpoint(),
+        bucket: bucket.into(),
+        prefix: prefix.into(),
+        region: nuage_s3server::REGION.into(),
+        access_key_id: nuage_s3server::ACCESS_KEY.into(),
+        path_style: true,
+        lock_days: None,
+    };
+    S3Destination::new(
+        &settings,
+        nuage_s3server::SECRET,
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap()
+    .with_part_size(2 << 20)
+}
+
+fn s3_server(args: &[&str]) -> Option<nuage_s3server::S3Server> {
+    let s = nuage_s3server::S3Server::start(&["nuage"], &["locked"], args);
+    if s.is_none() {
+        eprintln!(
+            "SKIPPED: the S3 server's Python (~/.cache/nuage/s3-venv, made by scripts/deps.sh) is not installed"
+        );
+    }
+    s
+}
+
+#[test]
+fn s3_destination_passes_the_conformance_suite() {
+    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path().join("scratch");
+    std::fs::create_dir(&scratch).unwrap();
+    let mut dest = s3(&server, "nuage", "backups/office");
+    let planter = std::cell::RefCell::new(s3(&server, "nuage", "backups/office"));
+    let plant = |folder: &str, name: &str| {
+        let f = local_file(&scratch, "foreign", b"not a backup");
+        planter
+            .borrow_mut()
+            .put_file(&format!("{folder}/{name}"), &f, &mut NoJournal, &mut |_| {})
+            .unwrap();
+    };
+    conformance(&mut dest, &scratch, &plant);
+    let keys: Vec<String> = server
+        .objects()
+        .iter()
+        .map(|o| o["key"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        keys.contains(&"backups/office/shop/holiday photo.jpg".to_string()),
+        "foreign files are left alone, and everything is under the prefix: {keys:?}"
+    );
+    assert!(
+        keys.iter().all(|k| k.starts_with("backups/office/")),
+        "{keys:?}"
+    );
+    assert!(
+        server.uploads().is_empty(),
+        "no multipart upload left behind"
     );
 }
 
@@ -539,4 +609,177 @@ fn a_renamed_source_takes_its_restore_points_history_and_copies_along() {
     for p in e.restore_points(Some("garage")).unwrap() {
         assert!(p.file.exists(), "{:?}", p.file);
     }
+}
+
+/// A journal kept in memory, as the engine keeps one in its state database.
+#[derive(Default)]
+struct MemJournal(Option<nuage_engine::UploadSession>);
+
+impl nuage_engine::UploadJournal for MemJournal {
+    fn load(&self) -> Option<nuage_engine::UploadSession> {
+        self.0.clone()
+    }
+    fn save(&mut self, s: &nuage_engine::UploadSession) -> nuage_engine::Result<()> {
+        self.0 = Some(s.clone());
+        Ok(())
+    }
+    fn clear(&mut self) -> nuage_engine::Result<()> {
+        self.0 = None;
+        Ok(())
+    }
+}
+
+fn parts_sent(server: &nuage_s3server::S3Server) -> Vec<u64> {
+    server
+        .log()
+        .iter()
+        .filter(|l| l["op"] == "UploadPart" && l["status"] == 200)
+        .map(|l| l["part_number"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_s3_upload_stopped_midway_resumes_from_the_parts_the_server_lists() {
+    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(9, (9 << 20) + 123);
+    let local = local_file(dir.path(), "big", &data);
+    let name = file_name("20261121-054041123-00aa");
+    let mut journal = MemJournal::default();
+
+    // Stopped after two of its five parts (the process dies, the network
+    // goes): the upload is left as it is, and the journal knows it.
+    let mut dest = s3(&server, "nuage", "");
+    let armed = std::cell::Cell::new(false);
+    let e = dest
+        .upload("shop", &name, &local, &mut journal, &mut |n| {
+            if n >= 4 << 20 && !armed.get() {
+                armed.set(true);
+                server.faults(serde_json::json!({"deny": ["UploadPart"]}));
+            }
+        })
+        .unwrap_err();
+    assert!(e.to_string().contains("rights on the bucket"), "{e}");
+    assert_eq!(parts_sent(&server), vec![1, 2]);
+    assert!(journal.0.is_some());
+    assert_eq!(server.uploads().len(), 1);
+
+    // The next run asks the server what it holds (whose listing lags and
+    // omits the last part: that one is sent again, no other).
+    server.faults(serde_json::json!({"deny": [], "listparts_lag": 1}));
+    let mut dest = s3(&server, "nuage", "");
+    let r = dest
+        .upload("shop", &name, &local, &mut journal, &mut |_| {})
+        .unwrap();
+    assert_eq!(r.size, data.len() as u64);
+    assert_eq!(
+        parts_sent(&server),
+        vec![1, 2, 2, 3, 4, 5],
+        "at most one part sent again"
+    );
+    assert!(journal.0.is_none());
+    assert!(server.uploads().is_empty());
+    let mut got = Vec::new();
+    dest.download("shop", &name, &mut got).unwrap();
+    assert!(got == data);
+}
+
+#[test]
+fn an_abandoned_s3_upload_is_aborted_and_storms_cuts_and_a_wrong_clock_are_outlasted() {
+    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(3, (5 << 20) + 7);
+    let local = local_file(dir.path(), "big", &data);
+    let name = file_name("20261121-054041123-00aa");
+    let fast = nuage_graph::retry::RetryConfig {
+        base: std::time::Duration::from_millis(20),
+        cap: std::time::Duration::from_millis(200),
+        max_attempts: 10,
+    };
+
+    // A run that failed for good leaves an upload behind (its journal
+    // lost): the next upload of that copy aborts it first.
+    let mut dest = s3(&server, "nuage", "").with_retry(fast);
+    let armed = std::cell::Cell::new(false);
+    dest.upload(
+        "shop",
+        &name,
+        &local,
+        &mut MemJournal::default(),
+        &mut |n| {
+            if n > 0 && !armed.get() {
+                armed.set(true);
+                server.faults(serde_json::json!({"deny": ["UploadPart"]}));
+            }
+        },
+    )
+    .unwrap_err();
+    assert_eq!(server.uploads().len(), 1);
+    server.reset();
+
+    // SlowDown storms, 500s, a part cut mid-way and a clock 20 minutes
+    // slow: all waited out or corrected, the copy verified.
+    server.faults(serde_json::json!({"slowdown": 3, "retry_after": 0}));
+    server.faults(serde_json::json!({"status500": 2}));
+    server.faults(serde_json::json!({"cut_part": 1, "cut_after": 100_000}));
+    server.faults(serde_json::json!({"skew": 1200}));
+    let r = dest
+        .upload(
+            "shop",
+            &name,
+            &local,
+            &mut MemJournal::default(),
+            &mut |_| {},
+        )
+        .unwrap();
+    assert_eq!(r.size, data.len() as u64);
+    assert!(server.uploads().is_empty(), "{:?}", server.uploads());
+    let log = server.log();
+    assert!(log.iter().any(|l| l["op"] == "AbortMultipartUpload"));
+    assert!(log.iter().any(|l| l["status"] == "cut"), "a part was cut");
+    // No request carried a checksum header (the server refuses them).
+    assert!(log.iter().all(|l| l["status"] != 400), "{log:?}");
+    let mut got = Vec::new();
+    dest.download("shop", &name, &mut got).unwrap();
+    assert!(got == data);
+}
+
+#[test]
+fn a_wrong_s3_secret_or_bucket_is_said_plainly() {
+    let Some(server) = s3_server(&[]) else {
+        return;
+    };
+    let settings = |bucket: &str| S3Settings {
+        endpoint: server.endpoint(),
+        bucket: bucket.into(),
+        prefix: String::new(),
+        region: nuage_s3server::REGION.into(),
+        access_key_id: nuage_s3server::ACCESS_KEY.into(),
+        path_style: true,
+        lock_days: None,
+    };
+    let mut wrong = S3Destination::new(
+        &settings("nuage"),
+        "not-the-secret",
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let e = wrong.list("shop").unwrap_err().to_string();
+    assert!(e.contains("secret access key does not match"), "{e}");
+    assert!(
+        !e.contains("not-the-secret") && !e.contains(nuage_s3server::SECRET),
+        "{e}"
+    );
+    let mut missing = S3Destination::new(
+        &settings("no-such-bucket"),
+        nuage_s3server::SECRET,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let e = missing.list("shop").unwrap_err().to_string();
+    assert!(e.contains("does not exist"), "{e}");
 }

@@ -79,7 +79,8 @@ pub fn http_client() -> Client {
         .expect("a TLS backend is compiled in")
 }
 
-fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
+/// What kind of transport failure `e` is (for the retry policy).
+pub fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
     if e.is_timeout() {
         NetworkErrorKind::Timeout
     } else if e.is_connect() {

@@ -11,6 +11,7 @@
 
 pub mod folder;
 pub mod onedrive;
+pub mod s3;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,1277 @@
+//! S3-compatible object storage (Cloudflare R2, AWS S3, Backblaze B2,
+//! Wasabi, MinIO): the third [`Destination`]. Requests are signed with
+//! `rusty-s3` (sans-IO SigV4, presigned, `UNSIGNED-PAYLOAD`) and sent with
+//! the blocking `reqwest` client the project already uses; bodies stream
+//! from the file, never held whole in memory.
+//!
+//! What every provider gets, because Cloudflare R2 demands it:
+//! - no `x-amz-checksum-*` header or trailer (the AWS SDKs' 2025 default
+//!   broke R2): each body carries `Content-MD5`, which the server checks;
+//! - multipart parts all of one size but the last, that size chosen once
+//!   per upload and kept in the upload journal with its id, so a resume
+//!   never changes it.
+//!
+//! An upload first reads the file once for its MD5s (per part) and its
+//! QuickXorHash; the server's ETag must then equal the MD5 (one PUT) or the
+//! MD5 of the parts' MD5s with `-N` (multipart), or the copy is not
+//! recorded as verified. The expected ETag and the QuickXorHash go with the
+//! object as metadata, so a later look (`file_info`) can tell an object
+//! Nuage stored from one replaced behind its back. A multipart upload
+//! interrupted (even by kill -9) continues from the parts the server lists
+//! (`ListParts`), each checked against the local file's MD5: at most the
+//! part in flight is sent again. Uploads left behind for a key are aborted
+//! (they cost money on every provider) before a new one starts.
+//!
+//! Throttling (`503 SlowDown`, 429), server errors and dropped connections
+//! go through the project's one retry policy ([`nuage_graph::retry`]); a
+//! clock that is off (`RequestTimeTooSkewed`) is corrected from the
+//! server's `Date` once per request and said in the log.
+
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use md5::{Digest, Md5};
+use nuage_graph::QuickXorHash;
+use nuage_graph::retry::{Backoff, Budget, Decision, RetryConfig, Step};
+use reqwest::blocking::{Body, Client, RequestBuilder, Response};
+use rusty_s3::actions::{CreateMultipartUpload, ListObjectsV2, ListParts};
+use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    Capabilities, Destination, RemoteFile, UploadJournal, UploadSession, point_id_of, tree_path,
+};
+use crate::error::{Error, ErrorCode, Result};
+
+/// How long a signed request stays valid: long enough for a slow part.
+const SIGNED_FOR: Duration = Duration::from_secs(3600);
+/// The smallest part Nuage sends (S3 and R2 refuse parts under 5 MiB but
+/// the last); larger files get larger parts, to stay within 10,000.
+pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
+const MAX_PARTS: u64 = 10_000;
+/// Listings are read a page at a time; more entries than this under one
+/// folder are refused rather than listed whole (as the other destinations).
+const MAX_LISTED: usize = 100_000;
+/// The largest error or XML answer read into memory.
+const MAX_ANSWER: u64 = 4 << 20;
+/// Journal entries of this destination start with this.
+const SESSION: &str = "s3-multipart:";
+
+/// Where an S3 destination is, as stored in the state database (the secret
+/// access key is in the keychain).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct S3Settings {
+    /// `https://<account>.r2.cloudflarestorage.com`, `https://s3.eu-west-1.amazonaws.com`,
+    /// `http://nas.local:9000`.
+    pub endpoint: String,
+    pub bucket: String,
+    /// Folders go below this (`backups/shop/…`); empty: at the top.
+    #[serde(default)]
+    pub prefix: String,
+    pub region: String,
+    pub access_key_id: String,
+    /// `https://endpoint/bucket/key` (MinIO, R2, any custom endpoint)
+    /// rather than `https://bucket.endpoint/key` (AWS).
+    pub path_style: bool,
+    /// S3 Object Lock: each copy retained (COMPLIANCE) this many days.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock_days: Option<u32>,
+}
+
+impl S3Settings {
+    /// "S3 bucket nuage at https://…/backups".
+    pub fn label(&self) -> String {
+        let mut at = format!("S3 bucket {} at {}", self.bucket, self.endpoint);
+        if !self.prefix.is_empty() {
+            at.push_str(&format!(" (under {})", self.prefix));
+        }
+        at
+    }
+
+    /// Checks what a person typed: an http(s) endpoint without a path, a
+    /// bucket name S3 accepts, a prefix of plain folder names.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |what: String| Err(Error::Invalid(what));
+        let url = url::Url::parse(&self.endpoint).map_err(|e| {
+            Error::Invalid(format!(
+                "the endpoint '{}' is not an address ({e}): give it as https://host[:port]",
+                self.endpoint
+            ))
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return bad(format!(
+                "the endpoint '{}' must be an http:// or https:// address",
+                self.endpoint
+            ));
+        }
+        if url.path() != "/" && !url.path().is_empty() || url.query().is_some() {
+            return bad(format!(
+                "the endpoint '{}' must not hold a path; give the bucket with --bucket and folders with --prefix",
+                self.endpoint
+            ));
+        }
+        let b = &self.bucket;
+        let ok = (3..=63).contains(&b.len())
+            && b.bytes()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
+            && !b.starts_with(['-', '.'])
+            && !b.ends_with(['-', '.']);
+        if !ok {
+            return bad(format!(
+                "'{b}' is not a bucket name: 3 to 63 lower-case letters, digits, '-' or '.'"
+            ));
+        }
+        for seg in self.prefix.split('/').filter(|s| !s.is_empty()) {
+            if seg == "." || seg == ".." || seg.contains('\\') || seg.len() > 255 {
+                return bad(format!("'{}' is not a folder prefix", self.prefix));
+            }
+        }
+        if self.region.is_empty() || self.access_key_id.trim().is_empty() {
+            return bad("the region and the access key id cannot be empty".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a listing found directly below a prefix: files (name, size), and
+/// folders.
+type Listing = (Vec<(String, u64)>, Vec<String>);
+
+/// A request's failure, as the server or the network said it.
+#[derive(Debug)]
+struct Failure {
+    status: Option<u16>,
+    code: String,
+    message: String,
+}
+
+pub struct S3Destination {
+    settings: S3Settings,
+    bucket: Bucket,
+    creds: Credentials,
+    /// `""` or `backups/` (ends with '/').
+    prefix: String,
+    http: Client,
+    retry: RetryConfig,
+    budget: Budget,
+    /// Seconds the server's clock is ahead of this computer's (corrected
+    /// from a `RequestTimeTooSkewed` answer).
+    skew: i64,
+    part_size: u64,
+}
+
+/// What the first read of a file found: its MD5s and QuickXorHash.
+struct Hashed {
+    size: u64,
+    part_size: u64,
+    /// Raw MD5 of each part (one for a single PUT).
+    parts: Vec<[u8; 16]>,
+    quickxor: String,
+}
+
+impl Hashed {
+    fn multipart(&self) -> bool {
+        self.size > self.part_size
+    }
+
+    /// The ETag S3 gives what Nuage sends: the MD5, or the MD5 of the
+    /// parts' MD5s and their count.
+    fn etag(&self) -> String {
+        if !self.multipart() {
+            return hex(&self.parts[0]);
+        }
+        let mut all = Md5::new();
+        for p in &self.parts {
+            all.update(p);
+        }
+        format!("{}-{}", hex(&all.finalize().into()), self.parts.len())
+    }
+
+    fn part_len(&self, n: usize) -> u64 {
+        let start = n as u64 * self.part_size;
+        self.part_size.min(self.size - start)
+    }
+}
+
+fn hex(b: &[u8; 16]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn b64(b: &[u8; 16]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The part size for a file: the default, or larger so that it takes at
+/// most 10,000 parts (rounded up to a MiB).
+fn part_size_for(size: u64, default: u64) -> u64 {
+    let needed = size.div_ceil(MAX_PARTS).div_ceil(1 << 20) << 20;
+    default.max(needed)
+}
+
+/// Reads `local` once: its size, each part's MD5, the QuickXorHash.
+fn hash_file(local: &Path, part_size: u64) -> Result<Hashed> {
+    let f = File::open(local).map_err(|e| Error::io("read", local, e))?;
+    let size = f.metadata().map_err(|e| Error::io("read", local, e))?.len();
+    let part_size = part_size_for(size, part_size);
+    let mut r = BufReader::with_capacity(1 << 20, f);
+    let mut qx = QuickXorHash::new();
+    let mut parts = Vec::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = size;
+    loop {
+        let mut md5 = Md5::new();
+        let mut in_part = part_size.min(left);
+        while in_part > 0 {
+            let want = (in_part as usize).min(buf.len());
+            r.read_exact(&mut buf[..want])
+                .map_err(|e| Error::io("read", local, e))?;
+            md5.update(&buf[..want]);
+            qx.update(&buf[..want]);
+            in_part -= want as u64;
+            left -= want as u64;
+        }
+        parts.push(md5.finalize().into());
+        if left == 0 {
+            break;
+        }
+    }
+    Ok(Hashed {
+        size,
+        part_size,
+        parts,
+        quickxor: qx.to_base64(),
+    })
+}
+
+/// Text of an S3 XML answer's element (`<Code>…</Code>`); enough for the
+/// error bodies, whose shape is fixed.
+fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))? + start;
+    Some(&xml[start..end])
+}
+
+fn read_capped(r: impl Read) -> String {
+    let mut body = Vec::new();
+    let _ = r.take(MAX_ANSWER).read_to_end(&mut body);
+    String::from_utf8_lossy(&body).into_owned()
+}
+
+impl S3Destination {
+    pub fn new(
+        settings: &S3Settings,
+        secret: &str,
+        retry_budget: Duration,
+    ) -> Result<S3Destination> {
+        settings.validate()?;
+        let endpoint: url::Url = settings
+            .endpoint
+            .parse()
+            .map_err(|e| Error::Invalid(format!("the endpoint is not an address: {e}")))?;
+        let style = if settings.path_style {
+            UrlStyle::Path
+        } else {
+            UrlStyle::VirtualHost
+        };
+        let bucket = Bucket::new(
+            endpoint,
+            style,
+            settings.bucket.clone(),
+            settings.region.clone(),
+        )
+        .map_err(|e| Error::Invalid(format!("the bucket cannot be addressed: {e}")))?;
+        let creds = Credentials::new(settings.access_key_id.clone(), secret.to_string());
+        let prefix = settings
+            .prefix
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .map(|s| format!("{s}/"))
+            .collect();
+        let http = Client::builder()
+            .connect_timeout(Duration::from_secs(20))
+            // Per request: a 16 MiB part within 5 minutes (55 kB/s); a
+            // longer download is continued from where it stopped.
+            .timeout(Duration::from_secs(300))
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("nuage/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Invalid(format!("the HTTP client cannot start: {e}")))?;
+        Ok(S3Destination {
+            settings: settings.clone(),
+            bucket,
+            creds,
+            prefix,
+            http,
+            retry: RetryConfig::default(),
+            budget: Budget::new(Instant::now(), retry_budget),
+            skew: 0,
+            part_size: DEFAULT_PART_SIZE,
+        })
+    }
+
+    /// Parts of this size (tests use small ones; at least 5 MiB for S3).
+    pub fn with_part_size(mut self, bytes: u64) -> S3Destination {
+        self.part_size = bytes.max(1);
+        self
+    }
+
+    /// Retries faster (tests).
+    pub fn with_retry(mut self, retry: RetryConfig) -> S3Destination {
+        self.retry = retry;
+        self
+    }
+
+    fn key(&self, folder: &str, name: &str) -> Result<String> {
+        if point_id_of(name).is_none() || !crate::source::valid_source_name(folder) {
+            return Err(Error::Invalid(format!(
+                "'{folder}/{name}' is not a file Nuage creates"
+            )));
+        }
+        Ok(format!("{}{folder}/{name}", self.prefix))
+    }
+
+    fn tree_key(&self, path: &str) -> Result<String> {
+        Ok(format!("{}{}", self.prefix, tree_path(path)?.join("/")))
+    }
+
+    fn now(&self) -> jiff::Timestamp {
+        let t = jiff::Timestamp::now();
+        t.checked_add(jiff::SignedDuration::from_secs(self.skew))
+            .unwrap_or(t)
+    }
+
+    fn error(&self, f: &Failure) -> Error {
+        let what = self.settings.label();
+        let (code, advice) = match (f.status, f.code.as_str()) {
+            (_, "InvalidAccessKeyId") => (
+                ErrorCode::InvalidInput,
+                "the access key id is not known to the provider: check it, then set the destination again".to_string(),
+            ),
+            (_, "SignatureDoesNotMatch") => (
+                ErrorCode::InvalidInput,
+                "the secret access key does not match the access key id: set the destination again with the right secret".into(),
+            ),
+            (_, "RequestTimeTooSkewed") => (
+                ErrorCode::InvalidInput,
+                "this computer's clock is too far from the provider's: set the clock (turn on automatic time), then try again".into(),
+            ),
+            (_, "NoSuchBucket") => (
+                ErrorCode::DestinationUnavailable,
+                format!(
+                    "the bucket {} does not exist at this endpoint: check its name and the endpoint (or region)",
+                    self.settings.bucket
+                ),
+            ),
+            (_, "AccessDenied" | "AllAccessDisabled") | (Some(403), _) => (
+                ErrorCode::DestinationUnavailable,
+                "the key may not do this in the bucket: give it read, write, list and delete rights on the bucket".into(),
+            ),
+            (_, "QuotaExceeded" | "StorageQuotaExceeded") => (
+                ErrorCode::DestinationFull,
+                "the bucket's storage quota is used up: free space or raise the quota".into(),
+            ),
+            (_, "SlowDown") | (Some(429 | 503), _) => (
+                ErrorCode::Throttled,
+                "the provider asks to slow down; Nuage will try again at the next run".into(),
+            ),
+            (None, _) => (
+                ErrorCode::Offline,
+                "the provider cannot be reached: check the network (and the endpoint); Nuage will try again".into(),
+            ),
+            _ => (
+                ErrorCode::DestinationUnavailable,
+                "Nuage will try again at the next run; if it persists, check the provider's status".into(),
+            ),
+        };
+        let said = match f.status {
+            Some(s) => format!("{s} {}: {}", f.code, f.message),
+            None => f.message.clone(),
+        };
+        Error::Destination {
+            code,
+            message: format!("{what} answered {said}; {advice}."),
+        }
+    }
+
+    /// Sends a request made by `make` (signed at the time given, with a
+    /// fresh body each attempt) until it succeeds, through the retry
+    /// policy. `ok` lists the statuses that are answers (404 for a look
+    /// that may find nothing).
+    fn send(
+        &mut self,
+        ok: &[u16],
+        make: &mut dyn FnMut(&Self, jiff::Timestamp) -> Result<RequestBuilder>,
+    ) -> Result<Response> {
+        let mut backoff = Backoff::new(self.retry);
+        let mut corrected = false;
+        loop {
+            let req = make(self, self.now())?;
+            let (decision, failure) = match req.send() {
+                Ok(resp) if resp.status().is_success() || ok.contains(&resp.status().as_u16()) => {
+                    return Ok(resp);
+                }
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string);
+                    let date = resp
+                        .headers()
+                        .get("date")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok());
+                    let body = read_capped(resp);
+                    let failure = Failure {
+                        status: Some(status),
+                        code: element(&body, "Code").unwrap_or("").to_string(),
+                        message: element(&body, "Message").unwrap_or("").to_string(),
+                    };
+                    if failure.code == "RequestTimeTooSkewed"
+                        && !corrected
+                        && let Some(server) = date
+                    {
+                        corrected = true;
+                        self.skew = server.timestamp() - chrono::Utc::now().timestamp();
+                        tracing::warn!(
+                            seconds = self.skew,
+                            "this computer's clock is off from the S3 provider's; requests are signed with the provider's time"
+                        );
+                        continue;
+                    }
+                    let transient = matches!(status, 429 | 500 | 502 | 503 | 504 | 408)
+                        || matches!(
+                            failure.code.as_str(),
+                            "SlowDown" | "InternalError" | "ServiceUnavailable" | "RequestTimeout"
+                        );
+                    let decision = if !transient {
+                        return Err(self.error(&failure));
+                    } else if let Some(wait) = retry_after
+                        .as_deref()
+                        .and_then(|v| nuage_graph::retry::parse_retry_after(v, chrono::Utc::now()))
+                    {
+                        Decision::RetryAfter(wait)
+                    } else {
+                        Decision::Backoff(nuage_graph::error::GraphError::Throttled {
+                            retry_after: Duration::ZERO,
+                        })
+                    };
+                    (decision, failure)
+                }
+                Err(e) => {
+                    let kind = nuage_graph::client::network_kind(&e);
+                    (
+                        nuage_graph::retry::classify_network(kind),
+                        Failure {
+                            status: None,
+                            code: String::new(),
+                            message: format!("{} ({e})", network_said(kind)),
+                        },
+                    )
+                }
+            };
+            match backoff.next(decision, &self.budget, Instant::now()) {
+                Step::Sleep(d) => {
+                    tracing::info!(
+                        wait_ms = d.as_millis() as u64,
+                        "S3: {} {}; trying again",
+                        failure.code,
+                        failure.message
+                    );
+                    std::thread::sleep(d)
+                }
+                Step::Done => unreachable!("a failure is never done"),
+                _ => return Err(self.error(&failure)),
+            }
+        }
+    }
+
+    /// HEAD of `key`: its size, ETag and Nuage's metadata, or `None`.
+    fn head(&mut self, key: &str) -> Result<Option<Head>> {
+        let resp = self.send(&[404], &mut |d, t| {
+            let url = d
+                .bucket
+                .head_object(Some(&d.creds), key)
+                .sign_with_time(SIGNED_FOR, &t);
+            Ok(d.http.head(url))
+        })?;
+        if resp.status().as_u16() == 404 {
+            return Ok(None);
+        }
+        let h = resp.headers();
+        let text = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        Ok(Some(Head {
+            size: text("content-length")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0),
+            etag: text("etag")
+                .unwrap_or_default()
+                .trim_matches('"')
+                .to_string(),
+            meta_etag: text("x-amz-meta-nuage-etag"),
+            meta_quickxor: text("x-amz-meta-nuage-quickxor"),
+        }))
+    }
+
+    /// What `file_info` and listings report for a HEAD: the QuickXorHash
+    /// Nuage stored with it, when the object is still the one it stored.
+    fn remote(name: String, h: &Head) -> RemoteFile {
+        let ours = h.meta_etag.as_deref() == Some(h.etag.as_str());
+        RemoteFile {
+            name,
+            size: h.size,
+            quickxor: if ours { h.meta_quickxor.clone() } else { None },
+        }
+    }
+
+    /// Keys below `prefix` (one level: with `/` as delimiter), and the
+    /// folders there.
+    fn list_keys(&mut self, prefix: &str) -> Result<Listing> {
+        let mut files = Vec::new();
+        let mut dirs = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let t = token.clone();
+            let resp = self.send(&[], &mut |d, now| {
+                let mut l = d.bucket.list_objects_v2(Some(&d.creds));
+                l.with_prefix(prefix);
+                l.with_delimiter("/");
+                l.with_max_keys(1000);
+                if let Some(t) = &t {
+                    l.with_continuation_token(t.as_str());
+                }
+                Ok(d.http.get(l.sign_with_time(SIGNED_FOR, &now)))
+            })?;
+            let body = read_capped(resp);
+            let page = ListObjectsV2::parse_response(&body).map_err(|e| {
+                self.error(&Failure {
+                    status: Some(200),
+                    code: "InvalidListing".into(),
+                    message: format!("a listing Nuage cannot read ({e})"),
+                })
+            })?;
+            for o in page.contents {
+                if let Some(rest) = o.key.strip_prefix(prefix) {
+                    files.push((rest.to_string(), o.size.unwrap_or(0)));
+                }
+            }
+            for p in page.common_prefixes {
+                if let Some(rest) = p.prefix.strip_prefix(prefix) {
+                    dirs.push(rest.trim_end_matches('/').to_string());
+                }
+            }
+            if files.len() + dirs.len() > MAX_LISTED {
+                return Err(self.error(&Failure {
+                    status: Some(200),
+                    code: "TooManyKeys".into(),
+                    message: format!("{prefix} holds more than {MAX_LISTED} entries"),
+                }));
+            }
+            match page.next_continuation_token {
+                Some(t) => token = Some(t),
+                None => break,
+            }
+        }
+        Ok((files, dirs))
+    }
+
+    /// Lock headers for a new copy, when Object Lock is asked.
+    fn lock_headers(&self) -> Vec<(&'static str, String)> {
+        let Some(days) = self.settings.lock_days else {
+            return Vec::new();
+        };
+        let until = chrono::Utc::now() + chrono::Duration::days(i64::from(days));
+        vec![
+            ("x-amz-object-lock-mode", "COMPLIANCE".to_string()),
+            (
+                "x-amz-object-lock-retain-until-date",
+                until.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            ),
+        ]
+    }
+
+    /// Stores `local` at `key`: one PUT, or a multipart upload resumed
+    /// from `journal`; checked against the ETag the server reports.
+    fn put(
+        &mut self,
+        key: &str,
+        name: &str,
+        local: &Path,
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile> {
+        let hashed = hash_file(local, self.part_size)?;
+        let expected = hashed.etag();
+        let mut meta = vec![
+            ("x-amz-meta-nuage-etag", expected.clone()),
+            ("x-amz-meta-nuage-quickxor", hashed.quickxor.clone()),
+        ];
+        meta.extend(self.lock_headers());
+        let etag = if hashed.multipart() {
+            self.multipart(key, local, &hashed, &meta, journal, progress)?
+        } else {
+            let md5 = b64(&hashed.parts[0]);
+            let size = hashed.size;
+            let resp = self.send(&[], &mut |d, t| {
+                let mut a = d.bucket.put_object(Some(&d.creds), key);
+                a.headers_mut().insert("content-md5", md5.clone());
+                for (k, v) in &meta {
+                    a.headers_mut().insert(*k, v.clone());
+                }
+                let url = a.sign_with_time(SIGNED_FOR, &t);
+                let f = File::open(local).map_err(|e| Error::io("read", local, e))?;
+                let mut req = d
+                    .http
+                    .put(url)
+                    .header("content-md5", &md5)
+                    .header("content-length", size);
+                for (k, v) in &meta {
+                    req = req.header(*k, v);
+                }
+                Ok(req.body(Body::sized(f, size)))
+            })?;
+            let etag = resp
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .trim_matches('"')
+                .to_string();
+            progress(size);
+            etag
+        };
+        if etag != expected {
+            return Err(Error::Destination {
+                code: ErrorCode::HashMismatch,
+                message: format!(
+                    "{} reports {etag} for {name}, not {expected} (the MD5 of what was sent): the copy is not recorded as verified; it will be sent again at the next run.",
+                    self.settings.label()
+                ),
+            });
+        }
+        Ok(RemoteFile {
+            name: name.to_string(),
+            size: hashed.size,
+            quickxor: Some(hashed.quickxor),
+        })
+    }
+
+    /// A multipart upload of `local` to `key`, continued from the journal's
+    /// upload when the server still has it. Returns the completed ETag.
+    #[allow(clippy::too_many_arguments)]
+    fn multipart(
+        &mut self,
+        key: &str,
+        local: &Path,
+        hashed: &Hashed,
+        meta: &[(&'static str, String)],
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<String> {
+        let n = hashed.parts.len();
+        // The upload to continue: same key, same part size.
+        let resumed = journal.load().and_then(|s| {
+            let rest = s.url.strip_prefix(SESSION)?;
+            let (size, rest) = rest.split_once(':')?;
+            let (k, id) = rest.split_once(':')?;
+            (k == key && size.parse::<u64>().ok()? == hashed.part_size).then(|| id.to_string())
+        });
+        let mut have: Vec<Option<String>> = vec![None; n];
+        let upload_id = match resumed {
+            Some(id) => match self.list_parts(key, &id)? {
+                Some(parts) => {
+                    for (number, etag, size) in parts {
+                        let i = usize::from(number).wrapping_sub(1);
+                        let want = format!(
+                            "\"{}\"",
+                            hex(&hashed.parts.get(i).copied().unwrap_or_default())
+                        );
+                        if i < n && size == hashed.part_len(i) && etag == want {
+                            have[i] = Some(etag);
+                        }
+                    }
+                    id
+                }
+                None => self.create_upload(key, meta, hashed, journal)?,
+            },
+            None => self.create_upload(key, meta, hashed, journal)?,
+        };
+        let mut done: u64 = (0..n)
+            .filter(|i| have[*i].is_some())
+            .map(|i| hashed.part_len(i))
+            .sum();
+        progress(done);
+        for i in 0..n {
+            if have[i].is_some() {
+                continue;
+            }
+            let len = hashed.part_len(i);
+            let offset = i as u64 * hashed.part_size;
+            let md5 = b64(&hashed.parts[i]);
+            let number = u16::try_from(i + 1).unwrap_or(u16::MAX);
+            let id = upload_id.clone();
+            let resp = self.send(&[], &mut |d, t| {
+                let mut a = d.bucket.upload_part(Some(&d.creds), key, number, &id);
+                a.headers_mut().insert("content-md5", md5.clone());
+                let url = a.sign_with_time(SIGNED_FOR, &t);
+                let mut f = File::open(local).map_err(|e| Error::io("read", local, e))?;
+                f.seek(SeekFrom::Start(offset))
+                    .map_err(|e| Error::io("read", local, e))?;
+                Ok(d.http
+                    .put(url)
+                    .header("content-md5", &md5)
+                    .header("content-length", len)
+                    .body(Body::sized(f.take(len), len)))
+            })?;
+            let etag = resp
+                .headers()
+                .get("etag")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            have[i] = Some(etag);
+            done += len;
+            progress(done);
+            let contiguous: u64 = (0..n)
+                .take_while(|j| have[*j].is_some())
+                .map(|j| hashed.part_len(j))
+                .sum();
+            journal.save(&UploadSession {
+                url: format!("{SESSION}{}:{key}:{upload_id}", hashed.part_size),
+                next_offset: contiguous,
+            })?;
+        }
+        let etags: Vec<String> = have.into_iter().map(Option::unwrap_or_default).collect();
+        let id = upload_id.clone();
+        let resp = self.send(&[], &mut |d, t| {
+            let c = d.bucket.complete_multipart_upload(
+                Some(&d.creds),
+                key,
+                &id,
+                etags.iter().map(String::as_str),
+            );
+            let url = c.sign_with_time(SIGNED_FOR, &t);
+            Ok(d.http.post(url).body(c.body()))
+        })?;
+        let body = read_capped(resp);
+        // A 200 may carry an error (S3 answers early, then fails).
+        if let Some(code) = element(&body, "Code") {
+            return Err(self.error(&Failure {
+                status: Some(200),
+                code: code.to_string(),
+                message: element(&body, "Message").unwrap_or("").to_string(),
+            }));
+        }
+        journal.clear()?;
+        Ok(element(&body, "ETag")
+            .unwrap_or("")
+            .replace("&quot;", "")
+            .trim_matches('"')
+            .to_string())
+    }
+
+    /// Starts a multipart upload (after aborting any left for this key)
+    /// and journals it.
+    fn create_upload(
+        &mut self,
+        key: &str,
+        meta: &[(&'static str, String)],
+        hashed: &Hashed,
+        journal: &mut dyn UploadJournal,
+    ) -> Result<String> {
+        self.abort_left(key)?;
+        let resp = self.send(&[], &mut |d, t| {
+            let mut a = d.bucket.create_multipart_upload(Some(&d.creds), key);
+            for (k, v) in meta {
+                a.headers_mut().insert(*k, v.clone());
+            }
+            let url = a.sign_with_time(SIGNED_FOR, &t);
+            // No body, but its length said (S3 and R2 want it on a POST).
+            let mut req = d.http.post(url).header("content-length", 0);
+            for (k, v) in meta {
+                req = req.header(*k, v);
+            }
+            Ok(req)
+        })?;
+        let body = read_capped(resp);
+        let id = CreateMultipartUpload::parse_response(&body)
+            .map(|r| r.upload_id().to_string())
+            .map_err(|e| {
+                self.error(&Failure {
+                    status: Some(200),
+                    code: "InvalidResponse".into(),
+                    message: format!("no upload id in its answer ({e})"),
+                })
+            })?;
+        journal.save(&UploadSession {
+            url: format!("{SESSION}{}:{key}:{id}", hashed.part_size),
+            next_offset: 0,
+        })?;
+        Ok(id)
+    }
+
+    /// The parts the server holds for upload `id` (number, ETag, size), or
+    /// `None` when the upload is gone.
+    fn list_parts(&mut self, key: &str, id: &str) -> Result<Option<Vec<(u16, String, u64)>>> {
+        let mut parts = Vec::new();
+        let mut marker: Option<u16> = None;
+        loop {
+            let m = marker;
+            let resp = self.send(&[404], &mut |d, t| {
+                let mut l = d.bucket.list_parts(Some(&d.creds), key, id);
+                l.set_max_parts(1000);
+                if let Some(m) = m {
+                    l.set_part_number_marker(m);
+                }
+                Ok(d.http.get(l.sign_with_time(SIGNED_FOR, &t)))
+            })?;
+            if resp.status().as_u16() == 404 {
+                return Ok(None);
+            }
+            let body = read_capped(resp);
+            let page = ListParts::parse_response(&body).map_err(|e| {
+                self.error(&Failure {
+                    status: Some(200),
+                    code: "InvalidResponse".into(),
+                    message: format!("a list of parts Nuage cannot read ({e})"),
+                })
+            })?;
+            for p in page.parts {
+                parts.push((p.number, p.etag, p.size));
+            }
+            match page.next_part_number_marker {
+                Some(m) if parts.len() < MAX_PARTS as usize => marker = Some(m),
+                _ => break,
+            }
+        }
+        Ok(Some(parts))
+    }
+
+    /// Aborts the multipart uploads left for `key` (by a run that failed
+    /// for good, or another computer): they cost money and are never
+    /// completed.
+    fn abort_left(&mut self, key: &str) -> Result<()> {
+        let resp = self.send(&[], &mut |d, t| {
+            // The bucket itself (`/bucket`, as AWS's own clients send
+            // it: some servers take `/bucket/` for an object named "").
+            let mut url = d.bucket.base_url().clone();
+            let path = url.path().trim_end_matches('/').to_string();
+            url.set_path(&path);
+            let query = [("prefix", key), ("uploads", "")];
+            let signed = rusty_s3::signing::sign(
+                &t,
+                rusty_s3::Method::Get,
+                url,
+                d.creds.key(),
+                d.creds.secret(),
+                d.creds.token(),
+                d.bucket.region(),
+                SIGNED_FOR.as_secs(),
+                query.iter().copied(),
+                std::iter::empty(),
+            );
+            Ok(d.http.get(signed))
+        })?;
+        let body = read_capped(resp);
+        let mut rest = body.as_str();
+        let mut left = Vec::new();
+        while let Some(start) = rest.find("<Upload>") {
+            let end = rest[start..]
+                .find("</Upload>")
+                .map_or(rest.len(), |e| start + e);
+            let upload = &rest[start..end];
+            if let (Some(k), Some(id)) = (element(upload, "Key"), element(upload, "UploadId"))
+                && k == key
+            {
+                left.push(id.to_string());
+            }
+            rest = &rest[end..];
+            if left.len() > 1000 {
+                break;
+            }
+        }
+        for id in left {
+            tracing::info!(key, "S3: aborting an upload left unfinished");
+            self.send(&[404], &mut |d, t| {
+                let url = d
+                    .bucket
+                    .abort_multipart_upload(Some(&d.creds), key, &id)
+                    .sign_with_time(SIGNED_FOR, &t);
+                Ok(d.http.delete(url))
+            })?;
+        }
+        Ok(())
+    }
+
+    /// Streams `key` into `out`, continuing a cut download with a range.
+    /// `missing` makes the error for an absent key.
+    fn get(&mut self, key: &str, out: &mut dyn Write, missing: &dyn Fn() -> Error) -> Result<u64> {
+        let mut written = 0u64;
+        let mut attempts = 0;
+        loop {
+            let from = written;
+            let resp = self.send(&[404], &mut |d, t| {
+                let url = d
+                    .bucket
+                    .get_object(Some(&d.creds), key)
+                    .sign_with_time(SIGNED_FOR, &t);
+                let req = d.http.get(url);
+                Ok(if from > 0 {
+                    req.header("range", format!("bytes={from}-"))
+                } else {
+                    req
+                })
+            })?;
+            if resp.status().as_u16() == 404 {
+                return Err(missing());
+            }
+            let mut r = resp;
+            let before = written;
+            let mut buf = vec![0u8; 256 << 10];
+            let cut = loop {
+                match r.read(&mut buf) {
+                    Ok(0) => break None,
+                    Ok(k) => {
+                        out.write_all(&buf[..k])
+                            .map_err(|e| Error::io("write", Path::new(key), e))?;
+                        written += k as u64;
+                    }
+                    Err(e) => break Some(e),
+                }
+            };
+            match cut {
+                None => return Ok(written),
+                Some(e) if attempts < 5 || written > before => {
+                    // Cut again and again without progress: give up.
+                    attempts = if written > before { 0 } else { attempts + 1 };
+                    tracing::info!("S3: a download was cut ({e}); continuing from byte {written}");
+                }
+                Some(e) => {
+                    return Err(self.error(&Failure {
+                        status: None,
+                        code: String::new(),
+                        message: format!("the download kept being cut ({e})"),
+                    }));
+                }
+            }
+        }
+    }
+
+    fn delete_key(&mut self, key: &str) -> Result<()> {
+        self.send(&[404], &mut |d, t| {
+            let url = d
+                .bucket
+                .delete_object(Some(&d.creds), key)
+                .sign_with_time(SIGNED_FOR, &t);
+            Ok(d.http.delete(url))
+        })?;
+        Ok(())
+    }
+
+    /// Copies `from` to `to` on the server (CopyObject, up to 5 GiB),
+    /// metadata included.
+    fn copy_key(&mut self, from: &str, to: &str) -> Result<()> {
+        let source = format!(
+            "/{}/{}",
+            self.settings.bucket,
+            percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
+        );
+        let resp = self.send(&[], &mut |d, t| {
+            let url = d.bucket.object_url(to);
+            let mut headers = vec![("x-amz-copy-source", source.as_str())];
+            let lock = d.lock_headers();
+            for (k, v) in &lock {
+                headers.push((k, v.as_str()));
+            }
+            headers.sort();
+            let signed = rusty_s3::signing::sign(
+                &t,
+                rusty_s3::Method::Put,
+                url,
+                d.creds.key(),
+                d.creds.secret(),
+                d.creds.token(),
+                d.bucket.region(),
+                SIGNED_FOR.as_secs(),
+                std::iter::empty(),
+                headers.iter().copied(),
+            );
+            let mut req = d.http.put(signed).header("content-length", 0);
+            for (k, v) in &headers {
+                req = req.header(*k, *v);
+            }
+            Ok(req)
+        })?;
+        let body = read_capped(resp);
+        if let Some(code) = element(&body, "Code") {
+            return Err(self.error(&Failure {
+                status: Some(200),
+                code: code.to_string(),
+                message: element(&body, "Message").unwrap_or("").to_string(),
+            }));
+        }
+        Ok(())
+    }
+}
+
+/// Characters escaped in `x-amz-copy-source` (S3's URI encoding, '/' kept).
+const COPY_SOURCE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~')
+    .remove(b'/');
+
+fn network_said(kind: nuage_graph::error::NetworkErrorKind) -> &'static str {
+    use nuage_graph::error::NetworkErrorKind::*;
+    match kind {
+        Dns => "the provider's name could not be resolved",
+        Connect => "the connection to the provider could not be opened",
+        Timeout => "the provider did not answer in time",
+        Reset => "the connection to the provider was interrupted",
+        Tls => "the secure connection to the provider could not be verified",
+        Other => "a network error occurred",
+    }
+}
+
+struct Head {
+    size: u64,
+    etag: String,
+    meta_etag: Option<String>,
+    meta_quickxor: Option<String>,
+}
+
+impl Destination for S3Destination {
+    fn describe(&self) -> String {
+        self.settings.label()
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            // The server's ETag (its MD5) is checked against what was sent.
+            server_hash: true,
+            // Listings carry ETags, whose multipart form depends on the
+            // part size: a drill reads the copy back instead.
+            listed_hash: false,
+            resumable: true,
+        }
+    }
+
+    fn upload(
+        &mut self,
+        folder: &str,
+        name: &str,
+        local: &Path,
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile> {
+        let key = self.key(folder, name)?;
+        self.put(&key, name, local, journal, progress)
+    }
+
+    fn folders(&mut self) -> Result<Vec<String>> {
+        let prefix = self.prefix.clone();
+        let (_, mut dirs) = self.list_keys(&prefix)?;
+        dirs.retain(|d| crate::source::valid_source_name(d));
+        dirs.sort();
+        Ok(dirs)
+    }
+
+    fn list(&mut self, folder: &str) -> Result<Vec<RemoteFile>> {
+        if !crate::source::valid_source_name(folder) {
+            return Err(Error::Invalid(format!("'{folder}' is not a source folder")));
+        }
+        let prefix = format!("{}{folder}/", self.prefix);
+        let (files, _) = self.list_keys(&prefix)?;
+        let mut out: Vec<RemoteFile> = files
+            .into_iter()
+            .filter(|(name, _)| point_id_of(name).is_some())
+            .map(|(name, size)| RemoteFile {
+                name,
+                size,
+                quickxor: None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    fn download(&mut self, folder: &str, name: &str, out: &mut dyn Write) -> Result<u64> {
+        let key = self.key(folder, name)?;
+        let id = name.trim_end_matches(".json.zst").to_string();
+        self.get(&key, out, &|| Error::UnknownRestorePoint(id.clone()))
+    }
+
+    fn delete(&mut self, folder: &str, name: &str) -> Result<()> {
+        let key = self.key(folder, name)?;
+        self.delete_key(&key)
+    }
+
+    fn move_file(&mut self, from: &str, name: &str, to: &str) -> Result<()> {
+        let src = self.key(from, name)?;
+        let dst = self.key(to, name)?;
+        if src == dst {
+            return Ok(());
+        }
+        match (self.head(&src)?, self.head(&dst)?) {
+            (None, Some(_)) => Ok(()),
+            (None, None) => Err(Error::UnknownRestorePoint(
+                name.trim_end_matches(".json.zst").to_string(),
+            )),
+            (Some(a), Some(b)) => {
+                // The same restore point on both sides: the old one goes.
+                if a.size == b.size && a.etag == b.etag {
+                    self.delete_key(&src)?;
+                }
+                Ok(())
+            }
+            (Some(_), None) => {
+                self.copy_key(&src, &dst)?;
+                self.delete_key(&src)
+            }
+        }
+    }
+
+    fn put_file(
+        &mut self,
+        path: &str,
+        local: &Path,
+        journal: &mut dyn UploadJournal,
+        progress: &mut dyn FnMut(u64),
+    ) -> Result<RemoteFile> {
+        let key = self.tree_key(path)?;
+        self.put(&key, path, local, journal, progress)
+    }
+
+    fn file_info(&mut self, path: &str) -> Result<Option<RemoteFile>> {
+        let key = self.tree_key(path)?;
+        Ok(self
+            .head(&key)?
+            .map(|h| S3Destination::remote(path.to_string(), &h)))
+    }
+
+    fn get_file(&mut self, path: &str, out: &mut dyn Write) -> Result<u64> {
+        let key = self.tree_key(path)?;
+        let shown = path.to_string();
+        self.get(&key, out, &|| Error::Destination {
+            code: ErrorCode::NotFound,
+            message: format!(
+                "'{}' is not at the destination",
+                crate::document::shown(&shown)
+            ),
+        })
+    }
+
+    fn move_path(&mut self, from: &str, to: &str) -> Result<()> {
+        let src = self.tree_key(from)?;
+        let dst = self.tree_key(to)?;
+        if self.head(&src)?.is_none() {
+            return Err(Error::Destination {
+                code: ErrorCode::NotFound,
+                message: format!(
+                    "'{}' is not at the destination",
+                    crate::document::shown(from)
+                ),
+            });
+        }
+        self.copy_key(&src, &dst)?;
+        self.delete_key(&src)
+    }
+
+    fn delete_path(&mut self, path: &str) -> Result<()> {
+        let key = self.tree_key(path)?;
+        self.delete_key(&key)
+    }
+
+    fn list_path(&mut self, dir: &str) -> Result<Vec<RemoteFile>> {
+        let prefix = format!("{}{}/", self.prefix, tree_path(dir)?.join("/"));
+        let (files, _) = self.list_keys(&prefix)?;
+        let mut out: Vec<RemoteFile> = files
+            .into_iter()
+            .map(|(name, size)| RemoteFile {
+                name,
+                size,
+                quickxor: None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_are_of_one_size_and_at_most_ten_thousand() {
+        assert_eq!(part_size_for(1 << 30, DEFAULT_PART_SIZE), DEFAULT_PART_SIZE);
+        // 1 TiB: 10,000 parts need 105 MiB each (rounded up to a MiB).
+        let p = part_size_for(1 << 40, DEFAULT_PART_SIZE);
+        assert!((1u64 << 40).div_ceil(p) <= MAX_PARTS);
+        assert_eq!(p % (1 << 20), 0);
+    }
+
+    #[test]
+    fn the_multipart_etag_is_the_md5_of_the_parts_md5s() {
+        // Two parts of "a" * 5 and "b" * 2, as S3 computes it.
+        let md5 = |b: &[u8]| -> [u8; 16] { Md5::digest(b).into() };
+        let h = Hashed {
+            size: 7,
+            part_size: 5,
+            parts: vec![md5(b"aaaaa"), md5(b"bb")],
+            quickxor: String::new(),
+        };
+        let mut all = Vec::new();
+        all.extend_from_slice(&md5(b"aaaaa"));
+        all.extend_from_slice(&md5(b"bb"));
+        assert_eq!(h.etag(), format!("{}-2", hex(&md5(&all))));
+        let one = Hashed {
+            size: 2,
+            part_size: 5,
+            parts: vec![md5(b"bb")],
+            quickxor: String::new(),
+        };
+        assert_eq!(one.etag(), hex(&md5(b"bb")));
+    }
+
+    #[test]
+    fn settings_refuse_what_no_provider_accepts() {
+        let good = S3Settings {
+            endpoint: "https://acct.r2.cloudflarestorage.com".into(),
+            bucket: "shop-backups".into(),
+            prefix: "nuage".into(),
+            region: "auto".into(),
+            access_key_id: "AKIA".into(),
+            path_style: true,
+            lock_days: None,
+        };
+        good.validate().unwrap();
+        for bad in [
+            S3Settings {
+                endpoint: "ftp://x".into(),
+                ..good.clone()
+            },
+            S3Settings {
+                endpoint: "https://x/bucket".into(),
+                ..good.clone()
+            },
+            S3Settings {
+                bucket: "Shop_Backups".into(),
+                ..good.clone()
+            },
+            S3Settings {
+                prefix: "a/../b".into(),
+                ..good.clone()
+            },
+        ] {
+            assert!(bad.validate().is_err(), "{bad:?}");
+        }
+    }
+}

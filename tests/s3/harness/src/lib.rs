@@ -1,0 +1,152 @@
+//! The strict S3 server of `tests/s3/server.py` for Rust tests: started on
+//! a free loopback port with one credential and the buckets asked for,
+//! stopped when dropped (its stdin closes with it, so a test that panics
+//! leaves nothing running). Faults and the request log through its control
+//! API (`/_nuage/…`, see tests/s3/README.md).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub const ACCESS_KEY: &str = "NUAGETESTKEY";
+pub const SECRET: &str = "nuage-test-secret-do-not-use";
+pub const REGION: &str = "us-east-1";
+
+/// The Python of the S3 server's venv (`NUAGE_S3_VENV`, else
+/// `~/.cache/nuage/s3-venv`, as scripts/deps.sh makes it), when installed.
+pub fn python() -> Option<PathBuf> {
+    let venv = std::env::var_os("NUAGE_S3_VENV")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nuage/s3-venv"))
+        })?;
+    let py = venv.join("bin/python");
+    py.exists().then_some(py)
+}
+
+pub struct S3Server {
+    child: Child,
+    port: u16,
+    http: reqwest::blocking::Client,
+}
+
+impl S3Server {
+    /// Starts the server with bucket `bucket` (and `--lock-bucket` for
+    /// those in `locked`); extra `args` as its command line takes them
+    /// (`--min-part 1024`). `None` when its venv is not installed (the
+    /// caller says SKIPPED).
+    pub fn start(buckets: &[&str], locked: &[&str], args: &[&str]) -> Option<S3Server> {
+        let py = python()?;
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server.py");
+        let mut cmd = Command::new(py);
+        cmd.arg(script)
+            .args([
+                "--port",
+                "0",
+                "--access-key",
+                ACCESS_KEY,
+                "--secret",
+                SECRET,
+            ])
+            .args(["--region", REGION]);
+        for b in buckets {
+            cmd.args(["--bucket", b]);
+        }
+        for b in locked {
+            cmd.args(["--lock-bucket", b]);
+        }
+        let mut child = cmd
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start tests/s3/server.py");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("piped"))
+            .read_line(&mut line)
+            .expect("the S3 server's first line");
+        let port = line
+            .trim()
+            .strip_prefix("port ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the S3 server did not start: {line:?}"));
+        Some(S3Server {
+            child,
+            port,
+            http: reqwest::blocking::Client::new(),
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn control(&self, path: &str) -> String {
+        format!("{}/_nuage/{path}", self.endpoint())
+    }
+
+    /// Arms faults (`{"slowdown": 3}`, `{"cut_part": 1, "cut_after": 1000}`…).
+    pub fn faults(&self, faults: serde_json::Value) {
+        let r = self
+            .http
+            .post(self.control("faults"))
+            .json(&faults)
+            .send()
+            .expect("the S3 server's control API");
+        assert!(
+            r.status().is_success(),
+            "faults refused: {}",
+            r.text().unwrap_or_default()
+        );
+    }
+
+    /// The S3 requests seen, oldest first.
+    pub fn log(&self) -> Vec<serde_json::Value> {
+        self.get("log")
+    }
+
+    /// Clears faults and the log.
+    pub fn reset(&self) {
+        self.http.post(self.control("reset")).send().expect("reset");
+    }
+
+    /// Multipart uploads in progress.
+    pub fn uploads(&self) -> Vec<serde_json::Value> {
+        self.get("uploads")
+    }
+
+    /// Stored objects (bucket, key, size, etag, lock).
+    pub fn objects(&self) -> Vec<serde_json::Value> {
+        self.get("objects")
+    }
+
+    fn get(&self, what: &str) -> Vec<serde_json::Value> {
+        let v: serde_json::Value = self
+            .http
+            .get(self.control(what))
+            .send()
+            .and_then(|r| r.json())
+            .expect("the S3 server's control API");
+        match v {
+            serde_json::Value::Array(a) => a,
+            serde_json::Value::Object(mut o) => o
+                .remove(what)
+                .and_then(|x| x.as_array().cloned())
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
