@@ -25,7 +25,8 @@ is no larger), Object Lock headers only on lock buckets.
 Control API, unsigned, on the same port:
   POST /_nuage/faults  JSON, counters used up one per matching request:
       {"slowdown": N}  503 SlowDown        {"status429": N}  429 TooManyRequests
-      {"status500": N} 500 InternalError   optional "ops": [...], "retry_after": S
+      {"status500": N} 500 InternalError   optional "ops": [...], "retry_after": S,
+                       "after": K (let K matching requests through first)
       {"cut_part": N, "cut_after": BYTES}  the next N UploadPart (or "ops")
                        requests: read BYTES of the body, then reset the TCP
                        connection without answering
@@ -223,6 +224,10 @@ class State:
                         ops = ["UploadPart"]
                     if ops is not None and op not in ops:
                         continue
+                    if rule.get("after", 0) > 0:
+                        # Let this many matching requests through first.
+                        rule["after"] -= 1
+                        return None
                     rule["remaining"] -= 1
                     if rule["remaining"] == 0:
                         self.rules.remove(rule)
@@ -1063,6 +1068,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     }
                     for b in list(BACKEND.buckets.values())
                     for k in list(b.keys.values())
+                    # The current version of each key; a delete marker
+                    # (a versioned bucket's deleted key) holds no object.
+                    if hasattr(k, "contentsize")
                 ]
             else:
                 self.send_json(404, {"error": f"no such control endpoint: {self.command} {raw_path}"})
@@ -1079,7 +1087,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(spec, dict):
             raise ValueError("faults: a JSON object")
         known = {"slowdown", "status429", "status500", "cut_part", "cut_after", "listparts_lag", "skew",
-                 "deny", "corrupt", "offset", "ops", "retry_after"}
+                 "deny", "corrupt", "offset", "ops", "retry_after", "after"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
@@ -1093,10 +1101,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for kind in ("slowdown", "status429", "status500"):
                 if spec.get(kind):
                     STATE.rules.append({"kind": kind, "remaining": int(spec[kind]), "ops": ops,
-                                        "retry_after": spec.get("retry_after")})
+                                        "retry_after": spec.get("retry_after"),
+                                        "after": int(spec.get("after", 0))})
             if spec.get("cut_part"):
                 STATE.rules.append({"kind": "cut", "remaining": int(spec["cut_part"]), "ops": ops,
-                                    "cut_after": int(spec.get("cut_after", 0))})
+                                    "cut_after": int(spec.get("cut_after", 0)),
+                                    "after": int(spec.get("after", 0))})
             if "listparts_lag" in spec:
                 STATE.listparts_lag = int(spec["listparts_lag"])
             if "skew" in spec:

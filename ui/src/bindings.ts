@@ -37,7 +37,7 @@ bytes_per_sec: number | null, eta_secs: number | null, };
 /**
  * The kinds of destination, for display.
  */
-export type DestinationKind = "folder" | "onedrive";
+export type DestinationKind = "folder" | "onedrive" | "s3";
 
 /**
  * Where backups go, for display.

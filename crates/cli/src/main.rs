@@ -187,6 +187,51 @@ enum DestinationCmd {
         #[arg(long)]
         share_link: Option<String>,
     },
+    /// An S3-compatible bucket (Cloudflare R2, AWS S3, Backblaze B2,
+    /// Wasabi, MinIO). The secret access key is read from standard input
+    /// and kept in the keychain. Every step a backup needs is tried first.
+    S3 {
+        /// The provider's address, https://HOST[:PORT] (not with
+        /// --r2-account or --aws-region).
+        #[arg(long, required_unless_present_any = ["r2_account", "aws_region"])]
+        endpoint: Option<String>,
+        /// Cloudflare R2: the account id (endpoint
+        /// https://ACCOUNT.r2.cloudflarestorage.com, region auto).
+        #[arg(long, conflicts_with_all = ["endpoint", "aws_region"])]
+        r2_account: Option<String>,
+        /// AWS S3 in this region (endpoint https://s3.REGION.amazonaws.com).
+        #[arg(long, conflicts_with_all = ["endpoint", "r2_account"])]
+        aws_region: Option<String>,
+        #[arg(long)]
+        bucket: String,
+        /// Folders go below this in the bucket.
+        #[arg(long, default_value = "")]
+        prefix: String,
+        /// The signing region of a custom endpoint (us-east-1 unless said).
+        #[arg(long)]
+        region: Option<String>,
+        #[arg(long)]
+        access_key_id: String,
+        /// Read the secret access key from standard input (required).
+        #[arg(long, required = true)]
+        secret_stdin: bool,
+        /// https://bucket.endpoint/key instead of https://endpoint/bucket/key
+        /// (the default for AWS; path style for any other endpoint).
+        #[arg(long)]
+        virtual_host: bool,
+        /// S3 Object Lock: keep each copy undeletable this many days (set it
+        /// to the retention). Said and left off where the bucket has none.
+        #[arg(long, value_name = "DAYS")]
+        object_lock: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try the S3 destination again, step by step (write, read back,
+    /// list, delete, Object Lock).
+    Test {
+        #[arg(long)]
+        json: bool,
+    },
     /// The current destination.
     Show {
         #[arg(long)]
@@ -863,12 +908,68 @@ fn run(cli: Cli) -> Result<i32> {
                 };
                 println!("backups will also be uploaded to {}", config.key());
             }
+            DestinationCmd::S3 {
+                endpoint,
+                r2_account,
+                aws_region,
+                bucket,
+                prefix,
+                region,
+                access_key_id,
+                secret_stdin: _,
+                virtual_host,
+                object_lock,
+                json,
+            } => {
+                let (endpoint, region, path_style) = match (endpoint, r2_account, aws_region) {
+                    (_, Some(account), _) => (
+                        format!("https://{}.r2.cloudflarestorage.com", account.trim()),
+                        "auto".to_string(),
+                        true,
+                    ),
+                    (_, _, Some(r)) => (
+                        format!("https://s3.{}.amazonaws.com", r.trim()),
+                        r.trim().to_string(),
+                        false,
+                    ),
+                    (Some(e), None, None) => (
+                        e.trim().trim_end_matches('/').to_string(),
+                        region.unwrap_or_else(|| "us-east-1".into()),
+                        true,
+                    ),
+                    (None, None, None) => unreachable!("clap requires one"),
+                };
+                let settings = nuage_engine::S3Settings {
+                    endpoint,
+                    bucket,
+                    prefix: prefix.trim_matches('/').to_string(),
+                    region,
+                    access_key_id: access_key_id.trim().to_string(),
+                    path_style: path_style && !virtual_host,
+                    lock_days: object_lock,
+                };
+                let secret = read_secret("S3 secret access key")?;
+                let probe = engine.set_s3_destination(&settings, &secret)?;
+                print_probe(&probe, json)?;
+            }
+            DestinationCmd::Test { json } => {
+                let probe = engine.test_s3_destination()?;
+                print_probe(&probe, json)?;
+            }
             DestinationCmd::Show { json } => {
                 let config = engine.destination()?;
                 if json {
                     print_json(&config)?;
                 } else {
                     match config {
+                        Some(DestinationConfig::S3(s)) => println!(
+                            "{} ({} addressing{})",
+                            s.label(),
+                            if s.path_style { "path" } else { "virtual-host" },
+                            s.lock_days
+                                .map(|d| format!(", Object Lock {d} days"))
+                                .unwrap_or_default()
+                        ),
                         Some(c) => println!("{}", c.key()),
                         None => println!(
                             "no destination: backups are kept locally only. Set one with `nuage destination folder PATH`."
@@ -1436,6 +1537,28 @@ fn read_secret(what: &str) -> Result<String> {
         bail!("no {what} on standard input. Pipe it in, e.g. `... < file`.");
     }
     Ok(s)
+}
+
+/// What a try of an S3 bucket found.
+fn print_probe(p: &nuage_engine::S3Probe, json: bool) -> Result<()> {
+    if json {
+        return print_json(p);
+    }
+    println!(
+        "backups will also be uploaded to {} ({} addressing): writing, reading back, listing and deleting work.",
+        p.destination, p.addressing
+    );
+    println!("Object Lock: {}", p.object_lock);
+    if let Some(d) = p.lock_days {
+        println!("each copy is kept undeletable for {d} days");
+    }
+    if p.clock_off_seconds.abs() > 60 {
+        println!(
+            "note: this computer's clock is {} minutes off the provider's; Nuage signs with the provider's time, but set the clock right (automatic time).",
+            p.clock_off_seconds.abs() / 60
+        );
+    }
+    Ok(())
 }
 
 /// A password typed or piped on standard input (one line).

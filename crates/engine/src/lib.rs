@@ -44,7 +44,7 @@ pub use destination::{
     UploadSession, VERSIONS_DIR, file_name,
     folder::FolderDestination,
     onedrive::OneDriveDestination,
-    s3::{S3Destination, S3Settings},
+    s3::{S3Destination, S3Probe, S3Settings},
     tree_path,
 };
 pub use document::limits;
@@ -532,6 +532,17 @@ impl Engine {
     /// are uploaded to a new destination at the next run.
     pub fn set_destination(&self, config: Option<&DestinationConfig>) -> Result<()> {
         self.ctx().set_destination(config)
+    }
+
+    /// Sets an S3-compatible destination once every step a backup needs
+    /// worked on it; the secret access key goes to the keychain.
+    pub fn set_s3_destination(&self, settings: &S3Settings, secret: &str) -> Result<S3Probe> {
+        self.ctx().set_s3_destination(settings, secret)
+    }
+
+    /// Tries the configured S3 destination again, step by step.
+    pub fn test_s3_destination(&self) -> Result<S3Probe> {
+        self.ctx().test_s3_destination()
     }
 
     /// Restore points wherever they are, newest first: local ones marked

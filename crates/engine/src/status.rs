@@ -247,6 +247,7 @@ pub struct RunProgress {
 pub enum DestinationKind {
     Folder,
     Onedrive,
+    S3,
 }
 
 /// Where backups go, for display.
@@ -693,6 +694,10 @@ impl Ctx<'_> {
                 DestinationConfig::OneDrive { label, .. } => DestinationView {
                     kind: DestinationKind::Onedrive,
                     label,
+                },
+                DestinationConfig::S3(s) => DestinationView {
+                    kind: DestinationKind::S3,
+                    label: s.label(),
                 },
             }),
             schedule: status.schedule.to_setting(),

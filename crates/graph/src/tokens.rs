@@ -406,6 +406,9 @@ pub enum Kind {
     /// A secret of the alerts (the SMTP password, the webhook URL, which
     /// carries its token), under `<home key>.<name>`.
     AlertSecret,
+    /// A destination's secret (an S3 secret access key), under
+    /// `<home key>.<kind>`.
+    DestinationSecret,
 }
 
 impl Kind {
@@ -416,6 +419,7 @@ impl Kind {
             Kind::SealingKey => "sealing-key",
             Kind::SourcePassword => "source-password",
             Kind::AlertSecret => "alert-secret",
+            Kind::DestinationSecret => "destination-secret",
         }
     }
 
@@ -426,6 +430,7 @@ impl Kind {
             Kind::SealingKey => "the key of Nuage's sealed state",
             Kind::SourcePassword => "a database password",
             Kind::AlertSecret => "a secret of the alerts",
+            Kind::DestinationSecret => "a destination's secret key",
         }
     }
 }

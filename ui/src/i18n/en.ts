@@ -282,6 +282,7 @@ export const en = {
   "dest.title": "Destination",
   "dest.current_title": "Where backups go",
   "dest.none": "No destination yet: copies stay on this computer only.",
+  "dest.summary_s3": "S3: {label}",
   "dest.summary_onedrive": "OneDrive: {label}",
   "dest.summary_folder": "Folder: {label}",
   "dest.change": "Change",

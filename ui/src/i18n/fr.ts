@@ -283,6 +283,7 @@ export const fr: Dict = {
   "dest.title": "Destination",
   "dest.current_title": "Où vont les sauvegardes",
   "dest.none": "Pas encore de destination : les copies restent uniquement sur cet ordinateur.",
+  "dest.summary_s3": "S3 : {label}",
   "dest.summary_onedrive": "OneDrive : {label}",
   "dest.summary_folder": "Dossier : {label}",
   "dest.change": "Modifier",

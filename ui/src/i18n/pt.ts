@@ -283,6 +283,7 @@ export const pt: Dict = {
   "dest.title": "Destino",
   "dest.current_title": "Para onde vão as cópias",
   "dest.none": "Ainda sem destino: as cópias ficam apenas neste computador.",
+  "dest.summary_s3": "S3: {label}",
   "dest.summary_onedrive": "OneDrive: {label}",
   "dest.summary_folder": "Pasta: {label}",
   "dest.change": "Alterar",

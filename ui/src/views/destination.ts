@@ -1,12 +1,12 @@
 // Destination: a OneDrive folder picked in a folder browser, a sharing link,
 // or a local folder.
-import { api, type FolderEntry } from "../api";
+import { api, type DestinationKind, type FolderEntry } from "../api";
 import { pathField } from "../components/path-field";
 import type { Ctx, View } from "../context";
 import { append, busy, h } from "../dom";
 import { pickDirectory } from "../dialogs";
 import { errorCode, errorParts } from "../errors";
-import { t, tp } from "../i18n";
+import { t, tp, type Key } from "../i18n";
 
 interface Crumb {
   name: string;
@@ -15,6 +15,11 @@ interface Crumb {
 }
 
 /** "/Backups/Shop" for the crumbs below the root. */
+/** The overview's words for where backups go, by kind of destination. */
+export function summaryKey(kind: DestinationKind): Key {
+  return kind === "onedrive" ? "dest.summary_onedrive" : kind === "s3" ? "dest.summary_s3" : "dest.summary_folder";
+}
+
 export function crumbPath(crumbs: { name: string }[]): string {
   return "/" + crumbs.slice(1).map((c) => c.name).join("/");
 }
@@ -37,7 +42,7 @@ export function destinationView(ctx: Ctx): View {
     const sig = d ? `${d.kind}:${d.label}` : "";
     if (sig === shown) return;
     shown = sig;
-    const text = d ? t(d.kind === "onedrive" ? "dest.summary_onedrive" : "dest.summary_folder", { label: d.label }) : t("dest.none");
+    const text = d ? t(summaryKey(d.kind), { label: d.label }) : t("dest.none");
     current.replaceChildren(
       h("h3", { id: "dest-current-title" }, t("dest.current_title")),
       h("p", { id: "dest-current", "data-kind": d?.kind ?? "none" }, text),

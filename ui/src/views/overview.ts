@@ -7,6 +7,7 @@ import { h, keepFocus } from "../dom";
 import { errorParts, headline } from "../errors";
 import { fmtBytes, fmtCounts, fmtDuration, fmtNextRun, fmtNumber, fmtRelative } from "../format";
 import { t, tp, type Key } from "../i18n";
+import { summaryKey } from "./destination";
 
 const ACTION_KEYS: Record<Action, Key | null> = {
   sign_in: "action.sign_in",
@@ -83,7 +84,7 @@ export function overviewView(ctx: Ctx): View {
         done: s.destination,
         label: "setup.destination",
         help: t("setup.destination_help"),
-        doneText: d ? t(d.kind === "onedrive" ? "dest.summary_onedrive" : "dest.summary_folder", { label: d.label }) : "",
+        doneText: d ? t(summaryKey(d.kind), { label: d.label }) : "",
         button: h("button", { id: "setup-choose-destination", type: "button", class: "btn", onclick: () => ctx.go("destination") }, t("dest.choose")),
       },
     ];
@@ -309,7 +310,7 @@ export function overviewView(ctx: Ctx): View {
       h(
         "p",
         { id: "dest-summary", "data-kind": d?.kind ?? "none" },
-        d ? t(d.kind === "onedrive" ? "dest.summary_onedrive" : "dest.summary_folder", { label: d.label }) : t("dest.none"),
+        d ? t(summaryKey(d.kind), { label: d.label }) : t("dest.none"),
       ),
       h("button", { id: "dest-change", type: "button", class: "btn btn-secondary", onclick: () => ctx.go("destination") }, d ? t("dest.change") : t("dest.choose")),
     );

@@ -64,13 +64,31 @@ impl Outcome {
 /// with `wait4` to learn its peak memory.
 // The child is reaped with `wait4` (for its rusage), not `Child::wait`.
 #[allow(clippy::zombie_processes)]
-pub fn run_command(mut cmd: Command, timeout: Duration) -> Outcome {
+pub fn run_command(cmd: Command, timeout: Duration) -> Outcome {
+    run_command_inner(cmd, None, timeout)
+}
+
+/// [`run_command`] with `input` written to its standard input.
+#[allow(dead_code)]
+pub fn run_command_with_input(mut cmd: Command, input: &str, timeout: Duration) -> Outcome {
+    cmd.stdin(Stdio::piped());
+    run_command_inner(cmd, Some(input.to_string()), timeout)
+}
+
+#[allow(clippy::zombie_processes)]
+fn run_command_inner(mut cmd: Command, input: Option<String>, timeout: Duration) -> Outcome {
     let what = format!("{cmd:?}");
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let start = Instant::now();
     let mut child = cmd
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {what}: {e}"));
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        std::thread::spawn(move || {
+            use std::io::Write as _;
+            let _ = stdin.write_all(input.as_bytes());
+        });
+    }
     let mut out = child.stdout.take().expect("piped stdout");
     let mut err = child.stderr.take().expect("piped stderr");
     let t_out = std::thread::spawn(move || {

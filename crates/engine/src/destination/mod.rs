@@ -225,6 +225,8 @@ pub enum DestinationConfig {
         drive_id: String,
         item_id: String,
     },
+    /// An S3-compatible bucket; its secret access key is in the keychain.
+    S3(s3::S3Settings),
 }
 
 impl DestinationConfig {
@@ -237,6 +239,7 @@ impl DestinationConfig {
                 format!("folder {}", root.display())
             }
             DestinationConfig::OneDrive { label, .. } => label.clone(),
+            DestinationConfig::S3(s) => s.label(),
         }
     }
 
@@ -265,6 +268,22 @@ impl DestinationConfig {
                     label.clone(),
                     Box::new(tokens),
                 )))
+            }
+            DestinationConfig::S3(settings) => {
+                let Some(secret) = s3::secret_slot(home, config).read()? else {
+                    return Err(crate::error::Error::Destination {
+                        code: crate::error::ErrorCode::KeychainUnavailable,
+                        message: format!(
+                            "the secret access key of {} is not in the keychain: set the S3 destination again with its secret.",
+                            settings.label()
+                        ),
+                    });
+                };
+                Ok(Box::new(s3::S3Destination::new(
+                    settings,
+                    &secret,
+                    config.retry_budget,
+                )?))
             }
         }
     }

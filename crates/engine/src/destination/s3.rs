@@ -136,6 +136,38 @@ impl S3Settings {
     }
 }
 
+/// Where the secret access key is kept: the keychain, per home.
+pub(crate) fn secret_slot<'a>(
+    home: &'a Path,
+    config: &'a crate::config::Config,
+) -> crate::secret::Slot<'a> {
+    crate::secret::Slot {
+        home,
+        settings: &config.graph,
+        kind: nuage_graph::tokens::Kind::DestinationSecret,
+        key: format!("{}.s3", nuage_graph::tokens::key_for_home(home)),
+        what: "the S3 secret access key",
+    }
+}
+
+/// What a look at an S3 bucket found (`nuage destination s3`, the app's
+/// "test"): every step a backup needs worked, and what it could not use.
+#[derive(Debug, Clone, Serialize, ts_rs::TS)]
+pub struct S3Probe {
+    /// "S3 bucket … at …"
+    pub destination: String,
+    /// `path` (`https://endpoint/bucket/key`) or `virtual-host`
+    /// (`https://bucket.endpoint/key`).
+    pub addressing: String,
+    /// S3 Object Lock: `enabled`, `not available` (with why), or `not asked`.
+    pub object_lock: String,
+    /// Copies are written with a retention of this many days.
+    pub lock_days: Option<u32>,
+    /// The computer's clock was this many seconds off the provider's
+    /// (corrected when signing; worth setting right).
+    pub clock_off_seconds: i64,
+}
+
 /// What a listing found directly below a prefix: files (name, size), and
 /// folders.
 type Listing = (Vec<(String, u64)>, Vec<String>);
@@ -311,6 +343,134 @@ impl S3Destination {
             budget: Budget::new(Instant::now(), retry_budget),
             skew: 0,
             part_size: DEFAULT_PART_SIZE,
+        })
+    }
+
+    /// The settings, with Object Lock as a probe found it.
+    pub fn settings(&self) -> &S3Settings {
+        &self.settings
+    }
+
+    /// Tries every step a backup needs, each named when it fails: write a
+    /// small object, read it back, list, delete it; then asks whether the
+    /// bucket has S3 Object Lock. Asked for and not available (R2 has
+    /// bucket lock rules instead, outside the S3 API), it is said and the
+    /// copies are written without a retention, rather than failing.
+    pub fn probe(&mut self) -> Result<S3Probe> {
+        let key = format!("{}.nuage-probe-{:016x}", self.prefix, fastrand::u64(..));
+        let body = format!("written by Nuage to check the bucket; deleted at once ({key})");
+        let step = |what: &str, e: Error| match e {
+            Error::Destination { code, message } => Error::Destination {
+                code,
+                message: format!("could not {what}: {message}"),
+            },
+            e => e,
+        };
+        let md5: [u8; 16] = Md5::digest(body.as_bytes()).into();
+        let md5 = b64(&md5);
+        self.send(&[], &mut |d, t| {
+            let mut a = d.bucket.put_object(Some(&d.creds), &key);
+            a.headers_mut().insert("content-md5", md5.clone());
+            Ok(d.http
+                .put(a.sign_with_time(SIGNED_FOR, &t))
+                .header("content-md5", &md5)
+                .body(body.clone()))
+        })
+        .map_err(|e| step("write an object", e))?;
+        let mut got = Vec::new();
+        let shown = key.clone();
+        self.get(&key, &mut got, &|| Error::Destination {
+            code: ErrorCode::DestinationUnavailable,
+            message: format!("{shown} was written but cannot be found"),
+        })
+        .map_err(|e| step("read back what was written", e))?;
+        if got != body.as_bytes() {
+            return Err(Error::Destination {
+                code: ErrorCode::HashMismatch,
+                message: format!(
+                    "{} gave back other bytes than were written: it cannot keep backups",
+                    self.settings.label()
+                ),
+            });
+        }
+        let prefix = self.prefix.clone();
+        let (listed, _) = self
+            .list_keys(&prefix)
+            .map_err(|e| step("list the bucket", e))?;
+        if !listed.iter().any(|(k, _)| format!("{prefix}{k}") == key) {
+            return Err(Error::Destination {
+                code: ErrorCode::DestinationUnavailable,
+                message: format!(
+                    "{} does not list what was written to it: it cannot be used for backups",
+                    self.settings.label()
+                ),
+            });
+        }
+        self.delete_key(&key)
+            .map_err(|e| step("delete (retention needs it)", e))?;
+        let lock = self.object_lock()?;
+        let (object_lock, lock_days) = match (self.settings.lock_days, lock) {
+            (Some(days), Ok(())) => ("enabled".to_string(), Some(days)),
+            (Some(_), Err(why)) => (
+                format!("not available ({why}); copies are written without a retention"),
+                None,
+            ),
+            (None, Ok(())) => (
+                "available on the bucket, not asked for: copies are written without a retention"
+                    .into(),
+                None,
+            ),
+            (None, Err(_)) => ("not asked for".into(), None),
+        };
+        self.settings.lock_days = lock_days;
+        Ok(S3Probe {
+            destination: self.settings.label(),
+            addressing: if self.settings.path_style {
+                "path".into()
+            } else {
+                "virtual-host".into()
+            },
+            object_lock,
+            lock_days,
+            clock_off_seconds: self.skew,
+        })
+    }
+
+    /// Whether the bucket has S3 Object Lock (`GET ?object-lock`), or why
+    /// not.
+    fn object_lock(&mut self) -> Result<std::result::Result<(), String>> {
+        let resp = self.send(&[400, 403, 404, 405, 501], &mut |d, t| {
+            let mut url = d.bucket.base_url().clone();
+            let path = url.path().trim_end_matches('/').to_string();
+            url.set_path(&path);
+            let query = [("object-lock", "")];
+            let signed = rusty_s3::signing::sign(
+                &t,
+                rusty_s3::Method::Get,
+                url,
+                d.creds.key(),
+                d.creds.secret(),
+                d.creds.token(),
+                d.bucket.region(),
+                SIGNED_FOR.as_secs(),
+                query.iter().copied(),
+                std::iter::empty(),
+            );
+            Ok(d.http.get(signed))
+        })?;
+        let status = resp.status().as_u16();
+        let body = read_capped(resp);
+        Ok(match status {
+            200 if body.contains("<ObjectLockEnabled>Enabled</ObjectLockEnabled>") => Ok(()),
+            200 | 404 => Err(
+                "the bucket has no Object Lock; it can only be turned on when a bucket is created"
+                    .into(),
+            ),
+            403 => Err("the key may not read the bucket's Object Lock settings".into()),
+            _ => Err(
+                "the provider does not offer S3 Object Lock (Cloudflare R2 has bucket lock rules instead, set in its dashboard)"
+                    .into(),
+            ),
         })
     }
 

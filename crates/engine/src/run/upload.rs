@@ -93,8 +93,51 @@ impl Ctx<'_> {
             // Refuse a destination that cannot be used right now.
             c.open(self.home(), self.config)?.list("nuage-check")?;
         }
+        let before = self.destination()?;
         let json = config.map(|c| serde_json::to_string(c).expect("serializable"));
-        self.store.set_setting("destination", json.as_deref())
+        self.store.set_setting("destination", json.as_deref())?;
+        // An S3 secret no destination uses any more leaves the keychain.
+        if matches!(before, Some(DestinationConfig::S3(_)))
+            && !matches!(config, Some(DestinationConfig::S3(_)))
+            && let Err(e) = crate::destination::s3::secret_slot(self.home(), self.config).remove()
+        {
+            tracing::warn!("the S3 secret key could not be removed from the keychain: {e}");
+        }
+        Ok(())
+    }
+
+    /// Sets an S3-compatible destination after trying every step a backup
+    /// needs on it ([`crate::S3Destination::probe`]); its secret goes to
+    /// the keychain. Nothing changes when a step fails.
+    pub fn set_s3_destination(
+        &self,
+        settings: &crate::S3Settings,
+        secret: &str,
+    ) -> Result<crate::destination::s3::S3Probe> {
+        let mut d = crate::S3Destination::new(settings, secret, self.config.retry_budget)?;
+        let probe = d.probe()?;
+        let slot = crate::destination::s3::secret_slot(self.home(), self.config);
+        slot.write(secret)?;
+        self.set_destination(Some(&DestinationConfig::S3(d.settings().clone())))?;
+        Ok(probe)
+    }
+
+    /// Tries the configured S3 destination again (the app's "test").
+    pub fn test_s3_destination(&self) -> Result<crate::destination::s3::S3Probe> {
+        let Some(DestinationConfig::S3(settings)) = self.destination()? else {
+            return Err(Error::Invalid(
+                "the destination is not an S3 bucket; a folder or OneDrive destination is checked when it is set and at each run".into(),
+            ));
+        };
+        let Some(secret) = crate::destination::s3::secret_slot(self.home(), self.config).read()?
+        else {
+            return Err(Error::Destination {
+                code: ErrorCode::KeychainUnavailable,
+                message: "the S3 secret access key is not in the keychain: set the S3 destination again with its secret.".into(),
+            });
+        };
+        let mut d = crate::S3Destination::new(&settings, &secret, self.config.retry_budget)?;
+        d.probe()
     }
 
     /// Opens the configured destination for one run.
