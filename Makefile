@@ -68,6 +68,7 @@ bench: deps
 	@bash bench/upload.sh
 	@bash bench/pg.sh
 	@bash bench/folder.sh
+	@bash bench/s3.sh
 	@bash bench/app.sh
 
 fmt:

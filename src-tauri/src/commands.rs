@@ -511,6 +511,27 @@ pub async fn use_local_folder(nuage: State<'_, Nuage>, path: String) -> CmdResul
     .await
 }
 
+/// Sets an S3-compatible bucket as the destination once every step a
+/// backup needs worked there (write, read back, list, delete); what was
+/// found, Object Lock included. The secret goes to the keychain only.
+#[tauri::command]
+pub async fn use_s3(
+    nuage: State<'_, Nuage>,
+    form: nuage_engine::S3Form,
+    secret: String,
+) -> CmdResult<nuage_engine::S3Probe> {
+    changing(&nuage, move |e| {
+        Ok(e.set_s3_destination(&form.settings(), &secret)?)
+    })
+    .await
+}
+
+/// Tries the S3 destination again, step by step.
+#[tauri::command]
+pub async fn test_s3(nuage: State<'_, Nuage>) -> CmdResult<nuage_engine::S3Probe> {
+    with_engine(&nuage, |e| Ok(e.test_s3_destination()?)).await
+}
+
 #[tauri::command]
 pub async fn remove_destination(nuage: State<'_, Nuage>) -> CmdResult<()> {
     changing(&nuage, |e| Ok(e.set_destination(None)?)).await
@@ -868,6 +889,8 @@ pub fn handler<R: Runtime>() -> impl Fn(tauri::ipc::Invoke<R>) -> bool + Send + 
         use_onedrive_folder,
         use_share_link,
         use_local_folder,
+        use_s3,
+        test_s3,
         remove_destination,
         restore_points,
         preview,

@@ -98,6 +98,9 @@ fn generated() -> String {
         DeviceCode,
         Registration,
         Settings,
+        nuage_engine::S3Where,
+        nuage_engine::S3Form,
+        nuage_engine::S3Probe,
         // Errors.
         AppError,
     );

@@ -26,6 +26,8 @@ import type {
   RestorePointList,
   RestoreReport,
   RunRecord,
+  S3Form,
+  S3Probe,
   Settings,
   SourceCheck,
   SourceRecord,
@@ -79,6 +81,9 @@ export const api = {
     invoke<void>("use_onedrive_folder", { driveId, itemId, path }),
   useShareLink: (link: string) => invoke<void>("use_share_link", { link }),
   useLocalFolder: (path: string) => invoke<void>("use_local_folder", { path }),
+  /** An S3-compatible bucket, tried step by step first; the secret goes to the keychain only. */
+  useS3: (form: S3Form, secret: string) => invoke<S3Probe>("use_s3", { form, secret }),
+  testS3: () => invoke<S3Probe>("test_s3"),
   removeDestination: () => invoke<void>("remove_destination"),
 
   restorePoints: (source: string | null) => invoke<RestorePointList>("restore_points", { source }),

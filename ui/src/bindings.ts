@@ -505,6 +505,45 @@ export type Settings = { schedule: string, notifications: boolean, autostart: bo
 verify_every: number | null, };
 
 /**
+ * Where a bucket is, as a person names it: a preset or an endpoint. The
+ * CLI's flags and the app's form both come down to this.
+ */
+export type S3Where = { "provider": "r2", account: string, } | { "provider": "aws", region: string, } | { "provider": "custom", endpoint: string, region: string | null, virtual_host: boolean, };
+
+/**
+ * What a person gives to set an S3 destination (the secret apart).
+ */
+export type S3Form = { where: S3Where, bucket: string, prefix: string, access_key_id: string, lock_days: number | null, };
+
+/**
+ * What a look at an S3 bucket found (`nuage destination s3`, the app's
+ * "test"): every step a backup needs worked, and what it could not use.
+ */
+export type S3Probe = { 
+/**
+ * "S3 bucket … at …"
+ */
+destination: string, 
+/**
+ * `path` (`https://endpoint/bucket/key`) or `virtual-host`
+ * (`https://bucket.endpoint/key`).
+ */
+addressing: string, 
+/**
+ * S3 Object Lock: `enabled`, `not available` (with why), or `not asked`.
+ */
+object_lock: string, 
+/**
+ * Copies are written with a retention of this many days.
+ */
+lock_days: number | null, 
+/**
+ * The computer's clock was this many seconds off the provider's
+ * (corrected when signing; worth setting right).
+ */
+clock_off_seconds: number, };
+
+/**
  * The error every command returns.
  */
 export type AppError = { code: ErrorCode, message: string, };

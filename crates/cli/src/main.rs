@@ -921,33 +921,24 @@ fn run(cli: Cli) -> Result<i32> {
                 object_lock,
                 json,
             } => {
-                let (endpoint, region, path_style) = match (endpoint, r2_account, aws_region) {
-                    (_, Some(account), _) => (
-                        format!("https://{}.r2.cloudflarestorage.com", account.trim()),
-                        "auto".to_string(),
-                        true,
-                    ),
-                    (_, _, Some(r)) => (
-                        format!("https://s3.{}.amazonaws.com", r.trim()),
-                        r.trim().to_string(),
-                        false,
-                    ),
-                    (Some(e), None, None) => (
-                        e.trim().trim_end_matches('/').to_string(),
-                        region.unwrap_or_else(|| "us-east-1".into()),
-                        true,
-                    ),
+                let at = match (endpoint, r2_account, aws_region) {
+                    (_, Some(account), _) => nuage_engine::S3Where::R2 { account },
+                    (_, _, Some(region)) => nuage_engine::S3Where::Aws { region },
+                    (Some(endpoint), None, None) => nuage_engine::S3Where::Custom {
+                        endpoint,
+                        region,
+                        virtual_host,
+                    },
                     (None, None, None) => unreachable!("clap requires one"),
                 };
-                let settings = nuage_engine::S3Settings {
-                    endpoint,
+                let settings = nuage_engine::S3Form {
+                    at,
                     bucket,
-                    prefix: prefix.trim_matches('/').to_string(),
-                    region,
-                    access_key_id: access_key_id.trim().to_string(),
-                    path_style: path_style && !virtual_host,
+                    prefix,
+                    access_key_id,
                     lock_days: object_lock,
-                };
+                }
+                .settings();
                 let secret = read_secret("S3 secret access key")?;
                 let probe = engine.set_s3_destination(&settings, &secret)?;
                 print_probe(&probe, json)?;

@@ -117,6 +117,46 @@ describe("other destinations", () => {
     expect(backend.called("use_local_folder")).toEqual([{ path: "/media/usb/backups" }]);
   });
 
+  test("an S3 bucket: the preset's fields, nothing sent until complete, the probe's findings shown", async () => {
+    const probe = {
+      destination: "S3 bucket shop-backups at https://acct.r2.cloudflarestorage.com",
+      addressing: "path",
+      object_lock: "not available (the provider does not offer S3 Object Lock); copies are written without a retention",
+      lock_days: null,
+      clock_off_seconds: 600,
+    };
+    const { backend } = await openDestination({ use_s3: () => probe, test_s3: () => probe });
+    // R2 by default: its account id, no endpoint or region to type.
+    expect(($("#dest-s3-account-field") as HTMLElement).hidden).toBe(false);
+    expect(($("#dest-s3-endpoint-field") as HTMLElement).hidden).toBe(true);
+    expect(($("#dest-s3-region-field") as HTMLElement).hidden).toBe(true);
+    await type("#dest-s3-bucket", "shop-backups");
+    await click("#dest-s3-use");
+    expect(backend.called("use_s3")).toHaveLength(0);
+    expect(text("#dest-s3-error")).not.toBe("");
+    await type("#dest-s3-account", "acct");
+    await type("#dest-s3-key-id", "KEYID");
+    await type("#dest-s3-secret", "s3cret");
+    await type("#dest-s3-lock", "30");
+    await click("#dest-s3-use");
+    expect(backend.called("use_s3")).toEqual([
+      {
+        form: { where: { provider: "r2", account: "acct" }, bucket: "shop-backups", prefix: "", access_key_id: "KEYID", lock_days: 30 },
+        secret: "s3cret",
+      },
+    ]);
+    await until(() => expect(text("#dest-s3-result")).toContain("Object Lock: not available"));
+    expect(text("#dest-s3-result")).toContain("10 minutes");
+    expect(($("#dest-s3-secret") as HTMLInputElement).value).toBe("");
+    // Another endpoint: its address and region.
+    ($("#dest-s3-provider") as HTMLSelectElement).value = "custom";
+    $("#dest-s3-provider").dispatchEvent(new Event("change"));
+    expect(($("#dest-s3-endpoint-field") as HTMLElement).hidden).toBe(false);
+    expect(($("#dest-s3-region-field") as HTMLElement).hidden).toBe(false);
+    await click("#dest-s3-test");
+    expect(backend.called("test_s3")).toHaveLength(1);
+  });
+
   test("remove the destination after confirming", async () => {
     const { backend } = await openDestination({ remove_destination: () => null });
     await click("#dest-remove");

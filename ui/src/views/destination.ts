@@ -1,6 +1,6 @@
 // Destination: a OneDrive folder picked in a folder browser, a sharing link,
 // or a local folder.
-import { api, type DestinationKind, type FolderEntry } from "../api";
+import { api, type DestinationKind, type FolderEntry, type S3Form, type S3Probe, type S3Where } from "../api";
 import { pathField } from "../components/path-field";
 import type { Ctx, View } from "../context";
 import { append, busy, h } from "../dom";
@@ -312,8 +312,117 @@ export function destinationView(ctx: Ctx): View {
     });
   }
 
+  // (d) An S3-compatible bucket.
+  const provider = h("select", { id: "dest-s3-provider", class: "input", onchange: () => showProvider() },
+    h("option", { value: "r2" }, t("dest.s3_r2")),
+    h("option", { value: "aws" }, t("dest.s3_aws")),
+    h("option", { value: "custom" }, t("dest.s3_other")),
+  ) as HTMLSelectElement;
+  const input = (id: string, type = "text") =>
+    h("input", { id, type, class: "input", autocomplete: "off", spellcheck: "false" }) as HTMLInputElement;
+  const account = input("dest-s3-account");
+  const region = input("dest-s3-region");
+  const endpoint = input("dest-s3-endpoint", "url");
+  const bucket = input("dest-s3-bucket");
+  const prefix = input("dest-s3-prefix");
+  const keyId = input("dest-s3-key-id");
+  const secret = input("dest-s3-secret", "password");
+  const lock = input("dest-s3-lock", "number");
+  lock.min = "1";
+  const field = (id: string, label: string, el: HTMLElement) =>
+    h("div", { class: "field", id: `${id}-field` }, h("label", { for: id }, label), el);
+  const accountField = field("dest-s3-account", t("dest.s3_account"), account);
+  const regionField = field("dest-s3-region", t("dest.s3_region"), region);
+  const endpointField = field("dest-s3-endpoint", t("dest.s3_endpoint"), endpoint);
+  const s3Error = h("p", { id: "dest-s3-error", class: "field-error", "aria-live": "polite" });
+  const s3Result = h("p", { id: "dest-s3-result", class: "muted", role: "status" });
+  function showProvider() {
+    const p = provider.value;
+    accountField.hidden = p !== "r2";
+    regionField.hidden = p === "r2";
+    endpointField.hidden = p !== "custom";
+  }
+  const s3Section = h(
+    "section",
+    { class: "panel", "aria-labelledby": "dest-s3-title" },
+    h("h3", { id: "dest-s3-title" }, t("dest.s3_title")),
+    h("p", { class: "muted" }, t("dest.s3_help")),
+    h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void useS3(); } },
+      field("dest-s3-provider", t("dest.s3_provider"), provider),
+      accountField, endpointField, regionField,
+      field("dest-s3-bucket", t("dest.s3_bucket"), bucket),
+      field("dest-s3-prefix", t("dest.s3_prefix"), prefix),
+      field("dest-s3-key-id", t("dest.s3_key_id"), keyId),
+      field("dest-s3-secret", t("dest.s3_secret"), secret),
+      field("dest-s3-lock", t("dest.s3_lock"), lock),
+      s3Error,
+      h("div", { class: "actions" },
+        h("button", { id: "dest-s3-use", type: "submit", class: "btn" }, t("dest.s3_use")),
+        h("button", { id: "dest-s3-test", type: "button", class: "btn btn-secondary", onclick: (ev: MouseEvent) => void testS3(ev.currentTarget as HTMLButtonElement) }, t("dest.s3_test")),
+      ),
+      s3Result,
+    ),
+  );
+  showProvider();
+
+  /** The form as the engine takes it, or null (and why) when incomplete. */
+  function s3Form(): S3Form | null {
+    const p = provider.value;
+    const where: S3Where | null =
+      p === "r2" ? (account.value.trim() ? { provider: "r2", account: account.value.trim() } : null)
+      : p === "aws" ? (region.value.trim() ? { provider: "aws", region: region.value.trim() } : null)
+      : endpoint.value.trim() ? { provider: "custom", endpoint: endpoint.value.trim(), region: region.value.trim() || null, virtual_host: false }
+      : null;
+    const days = Number(lock.value);
+    if (!where || !bucket.value.trim() || !keyId.value.trim() || !secret.value) return null;
+    return {
+      where,
+      bucket: bucket.value.trim(),
+      prefix: prefix.value.trim(),
+      access_key_id: keyId.value.trim(),
+      lock_days: lock.value && Number.isInteger(days) && days > 0 ? days : null,
+    };
+  }
+
+  function showProbe(p: S3Probe) {
+    const lines = [t("dest.s3_ok", { destination: p.destination, lock: p.object_lock })];
+    if (Math.abs(p.clock_off_seconds) > 60) lines.push(t("dest.s3_clock", { minutes: String(Math.round(Math.abs(p.clock_off_seconds) / 60)) }));
+    s3Result.textContent = lines.join(" ");
+  }
+
+  async function useS3() {
+    const form = s3Form();
+    if (!form) {
+      s3Error.textContent = t("dest.s3_required");
+      return;
+    }
+    s3Error.textContent = "";
+    s3Result.textContent = "";
+    await busy(s3Section.querySelector<HTMLButtonElement>("#dest-s3-use"), async () => {
+      try {
+        const probe = await api.useS3(form, secret.value);
+        secret.value = "";
+        showProbe(probe);
+        await done(probe.destination);
+      } catch (e) {
+        ctx.error(e);
+      }
+    });
+  }
+
+  async function testS3(button: HTMLButtonElement) {
+    s3Result.textContent = "";
+    await busy(button, async () => {
+      try {
+        showProbe(await api.testS3());
+      } catch (e) {
+        ctx.error(e);
+      }
+    });
+  }
+
   renderCurrent();
-  el.append(h("h2", { id: "destination-title", class: "view-title" }, t("dest.title")), current, onedrive, share, localSection);
+  el.append(h("h2", { id: "destination-title", class: "view-title" }, t("dest.title")), current, onedrive, share, s3Section, localSection);
 
   return {
     el,

@@ -81,6 +81,81 @@ pub struct S3Settings {
     pub lock_days: Option<u32>,
 }
 
+/// Where a bucket is, as a person names it: a preset or an endpoint. The
+/// CLI's flags and the app's form both come down to this.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(tag = "provider", rename_all = "snake_case")]
+pub enum S3Where {
+    /// Cloudflare R2: `https://ACCOUNT.r2.cloudflarestorage.com`, region
+    /// `auto`, path-style.
+    R2 { account: String },
+    /// AWS S3 in a region: `https://s3.REGION.amazonaws.com`,
+    /// virtual-hosted.
+    Aws { region: String },
+    /// Any other endpoint (MinIO, B2, Wasabi, a NAS): path-style unless
+    /// asked otherwise; region `us-east-1` unless given.
+    Custom {
+        endpoint: String,
+        region: Option<String>,
+        #[serde(default)]
+        virtual_host: bool,
+    },
+}
+
+/// What a person gives to set an S3 destination (the secret apart).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+pub struct S3Form {
+    #[serde(rename = "where")]
+    #[ts(rename = "where")]
+    pub at: S3Where,
+    pub bucket: String,
+    #[serde(default)]
+    pub prefix: String,
+    pub access_key_id: String,
+    #[serde(default)]
+    pub lock_days: Option<u32>,
+}
+
+impl S3Form {
+    pub fn settings(&self) -> S3Settings {
+        let (endpoint, region, path_style) = match &self.at {
+            S3Where::R2 { account } => (
+                format!("https://{}.r2.cloudflarestorage.com", account.trim()),
+                "auto".to_string(),
+                true,
+            ),
+            S3Where::Aws { region } => (
+                format!("https://s3.{}.amazonaws.com", region.trim()),
+                region.trim().to_string(),
+                false,
+            ),
+            S3Where::Custom {
+                endpoint,
+                region,
+                virtual_host,
+            } => (
+                endpoint.trim().trim_end_matches('/').to_string(),
+                region
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|r| !r.is_empty())
+                    .unwrap_or("us-east-1")
+                    .to_string(),
+                !virtual_host,
+            ),
+        };
+        S3Settings {
+            endpoint,
+            bucket: self.bucket.trim().to_string(),
+            prefix: self.prefix.trim().trim_matches('/').to_string(),
+            region,
+            access_key_id: self.access_key_id.trim().to_string(),
+            path_style,
+            lock_days: self.lock_days,
+        }
+    }
+}
+
 impl S3Settings {
     /// "S3 bucket nuage at https://…/backups".
     pub fn label(&self) -> String {
