@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole local flow on a sample business database (and a PostgreSQL
-# one when a server is installed), offline:
+# The whole local flow on a sample business database, a folder of files,
+# a PostgreSQL database when a server is installed, and the OneDrive and
+# S3 destinations against their local stand-ins, offline:
 # create it, keep writing to it, back it up, list restore points, restore
 # into a new file and prove it identical, export and re-import as JSON.
 set -euo pipefail
@@ -132,6 +133,25 @@ if [ -x "${PGBIN:-}/postgres" ]; then
   done
 else
   echo "No PostgreSQL server installed here (make deps installs one): skipped."
+fi
+
+say "An S3-compatible bucket instead (a local S3 server that demands what Cloudflare R2 does)"
+S3PY=${NUAGE_S3_VENV:-$HOME/.cache/nuage/s3-venv}/bin/python
+if [ -x "$S3PY" ]; then
+  coproc S3 { exec "$S3PY" tests/s3/server.py --port 0 --access-key demo-key --secret demo-secret-key --bucket garage-backups; }
+  s3pid=$S3_PID
+  read -r _ s3port <&"${S3[0]}"
+  echo demo-secret-key | $NUAGE destination s3 --endpoint "http://127.0.0.1:$s3port" --bucket garage-backups \
+    --prefix nuage --access-key-id demo-key --secret-stdin
+  $NUAGE backup
+  curl -s "http://127.0.0.1:$s3port/_nuage/objects" | jq -r '.[] | "  in the bucket: \(.key) (\(.size) bytes, ETag \(.etag))"' | head -8
+  say "Restore drills: every copy restored into a temporary target and compared with what was backed up"
+  $NUAGE verify
+  # Back to OneDrive (the emulator) for the rest of the tour.
+  $NUAGE destination onedrive --folder "Backups/Nuage"
+  kill "$s3pid" 2>/dev/null || true
+else
+  echo "The S3 server's Python is not installed here (make deps installs it): skipped."
 fi
 
 say "Status"

@@ -139,13 +139,33 @@ struct Ui {
 
 impl Ui {
     async fn el(&self, css: &str) -> Element {
-        match self
-            .c
-            .wait()
-            .at_most(Duration::from_secs(20))
-            .for_element(Locator::Css(css))
-            .await
-        {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let found = self
+                .c
+                .wait()
+                .at_most(deadline.saturating_duration_since(Instant::now()))
+                .for_element(Locator::Css(css))
+                .await;
+            match found {
+                // The page re-rendered that element between finding it and
+                // taking its handle (the overview redraws its cards as the
+                // state changes): look again.
+                Err(e) if e.to_string().contains("Stale element") && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+                found => break self.found(css, found).await,
+            }
+        }
+    }
+
+    async fn found(
+        &self,
+        css: &str,
+        found: Result<Element, fantoccini::error::CmdError>,
+    ) -> Element {
+        match found {
             Ok(el) => el,
             Err(e) => {
                 let toast = self.text("#result").await;
@@ -156,19 +176,26 @@ impl Ui {
     }
 
     async fn click(&self, css: &str) {
-        let el = self.el(css).await;
-        // Wait until enabled (buttons are disabled while busy).
         let t = Instant::now();
-        while el.attr("disabled").await.ok().flatten().is_some() {
-            assert!(
-                t.elapsed() < Duration::from_secs(30),
-                "{css} stays disabled"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        loop {
+            let el = self.el(css).await;
+            // Wait until enabled (buttons are disabled while busy).
+            while el.attr("disabled").await.ok().flatten().is_some() {
+                assert!(
+                    t.elapsed() < Duration::from_secs(30),
+                    "{css} stays disabled"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            match el.click().await {
+                Ok(_) => return,
+                // Redrawn since it was found: find it again.
+                Err(e)
+                    if e.to_string().contains("Stale element")
+                        && t.elapsed() < Duration::from_secs(30) => {}
+                Err(e) => panic!("click {css}: {e}"),
+            }
         }
-        el.click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
     async fn type_into(&self, css: &str, text: &str) {

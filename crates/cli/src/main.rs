@@ -1187,7 +1187,7 @@ fn action_hint(action: Action) -> &'static str {
         Action::Retry => "run `nuage backup` again",
         Action::Resume => "resume scheduled backups from the app (Pause/Resume)",
         Action::ChooseFolder => {
-            "choose where copies go: `nuage destination onedrive --folder PATH` or `nuage destination folder PATH`"
+            "choose where copies go: `nuage destination onedrive --folder PATH`, `nuage destination s3 …` or `nuage destination folder PATH`"
         }
         Action::AddSource => "add a database: `nuage source add PATH`",
         Action::CheckSource => "check the source's file, or `nuage source remove NAME`",

@@ -568,7 +568,7 @@ pub fn assess(status: &StatusReport, ctx: &Context) -> (AppState, String, Option
         } else {
             (
                 ErrorCode::NoDestination,
-                "Copies are kept on this computer only. Choose where to keep them: a OneDrive folder or a backup disk.",
+                "Copies are kept on this computer only. Choose where to keep them: a OneDrive folder, an S3 bucket or a backup disk.",
             )
         };
         let summary = if status.sources.is_empty() {

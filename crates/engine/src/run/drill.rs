@@ -571,7 +571,11 @@ impl Ctx<'_> {
         )?;
         let mut not_restored = staged.restored().not_restored.clone();
         let created_at = staged.restored().created_at.clone();
-        not_restored.extend(staged.commit()?);
+        for n in staged.commit()? {
+            if !not_restored.contains(&n) {
+                not_restored.push(n);
+            }
+        }
         let read_back = target.snapshot(
             &created_at,
             &work,
