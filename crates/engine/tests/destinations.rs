@@ -746,6 +746,25 @@ fn an_abandoned_s3_upload_is_aborted_and_storms_cuts_and_a_wrong_clock_are_outla
     let mut got = Vec::new();
     dest.download("shop", &name, &mut got).unwrap();
     assert!(got == data);
+
+    // A clock two hours slow: every presigned request looks expired to
+    // the server, which says so; signed with its time from then on.
+    server.reset();
+    server.faults(serde_json::json!({"skew": 7200}));
+    let mut dest = s3(&server, "nuage", "").with_retry(fast);
+    dest.upload(
+        "shop",
+        &name,
+        &local,
+        &mut MemJournal::default(),
+        &mut |_| {},
+    )
+    .unwrap_or_else(|e| panic!("{e}: {:?}", server.log()));
+    assert!(
+        server.log().iter().any(|l| l["error"] == "AccessDenied"),
+        "the server refused the first request as expired: {:?}",
+        server.log()
+    );
 }
 
 #[test]

@@ -591,7 +591,13 @@ impl S3Destination {
                 ErrorCode::InvalidInput,
                 "the secret access key does not match the access key id: set the destination again with the right secret".into(),
             ),
-            (_, "RequestTimeTooSkewed") => (
+            // AWS answers a signature from a clock far off as expired or
+            // "not yet valid" (presigned requests), others as skewed.
+            (_, "RequestTimeTooSkewed") | (Some(403), "AccessDenied")
+                if f.code == "RequestTimeTooSkewed"
+                    || f.message.contains("expired")
+                    || f.message.contains("not yet valid") =>
+            (
                 ErrorCode::InvalidInput,
                 "this computer's clock is too far from the provider's: set the clock (turn on automatic time), then try again".into(),
             ),
@@ -668,7 +674,13 @@ impl S3Destination {
                         code: element(&body, "Code").unwrap_or("").to_string(),
                         message: element(&body, "Message").unwrap_or("").to_string(),
                     };
-                    if failure.code == "RequestTimeTooSkewed"
+                    // A clock far off: skewed, or (presigned, on AWS and
+                    // others) expired or not yet valid.
+                    let clock = failure.code == "RequestTimeTooSkewed"
+                        || (status == 403
+                            && (failure.message.contains("expired")
+                                || failure.message.contains("not yet valid")));
+                    if clock
                         && !corrected
                         && let Some(server) = date
                     {
@@ -1508,5 +1520,46 @@ mod tests {
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn a_clock_far_off_is_said_as_such() {
+        let d = S3Destination::new(
+            &S3Settings {
+                endpoint: "http://127.0.0.1:9".into(),
+                bucket: "nuage".into(),
+                prefix: String::new(),
+                region: "us-east-1".into(),
+                access_key_id: "k".into(),
+                path_style: true,
+                lock_days: None,
+            },
+            "s",
+            Duration::from_secs(1),
+        )
+        .unwrap();
+        for (code, message) in [
+            ("RequestTimeTooSkewed", "The difference is too large"),
+            ("AccessDenied", "Request has expired"),
+            ("AccessDenied", "Request is not yet valid"),
+        ] {
+            let e = d.error(&Failure {
+                status: Some(403),
+                code: code.into(),
+                message: message.into(),
+            });
+            assert!(e.to_string().contains("clock"), "{e}");
+        }
+        let e = d.error(&Failure {
+            status: Some(403),
+            code: "AccessDenied".into(),
+            message: "Access Denied".into(),
+        });
+        assert!(e.to_string().contains("rights on the bucket"), "{e}");
     }
 }
