@@ -865,17 +865,25 @@ fn run(cli: Cli) -> Result<i32> {
                         );
                     }
                     if r.ok {
+                        let held = if r.kind == nuage_engine::SourceKind::Folder {
+                            format!(
+                                "{} file{}, {}",
+                                r.tables,
+                                if r.tables == 1 { "" } else { "s" },
+                                nuage_engine::human_bytes(r.rows)
+                            )
+                        } else {
+                            format!(
+                                "{} table{}, {} row{}",
+                                r.tables,
+                                if r.tables == 1 { "" } else { "s" },
+                                r.rows,
+                                if r.rows == 1 { "" } else { "s" }
+                            )
+                        };
                         println!(
-                            "{} {}: proven restorable from {place} ({} {}, {})",
-                            r.source,
-                            r.point,
-                            r.tables,
-                            if r.tables == 1 {
-                                "table or file"
-                            } else {
-                                "tables or files"
-                            },
-                            r.rows
+                            "{} {}: proven restorable from {place} ({held})",
+                            r.source, r.point
                         );
                         if let Some(note) = &r.note {
                             println!("  {note}");

@@ -58,6 +58,11 @@ fn verify_proves_the_newest_point_restorable_from_each_place_and_list_says_so() 
         "{points}"
     );
     assert!(env.run_ok(&["list"]).contains("proven restorable from"));
+    let said = env.run_ok(&["verify"]);
+    assert!(
+        said.contains("proven restorable from the destination (3 tables, 47 rows)"),
+        "{said}"
+    );
     assert!(nas.join("shop").exists());
 }
 

@@ -38,6 +38,8 @@ pub(crate) const DESTINATION: &str = "destination";
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, ts_rs::TS)]
 pub struct DrillReport {
     pub source: String,
+    /// A database's points hold tables and rows, a folder's files and bytes.
+    pub kind: SourceKind,
     pub point: String,
     /// `local` or `destination`.
     pub place: String,
@@ -202,7 +204,7 @@ impl Ctx<'_> {
                     Some(Err(e)) => {
                         // Not a failed copy: nothing could be asked. Said,
                         // not recorded; the next drill tries again.
-                        let mut r = report(p, DESTINATION);
+                        let mut r = report(p, DESTINATION, s.kind);
                         r.problem = Some(format!("the destination cannot be used now: {e}"));
                         r.unreachable = true;
                         reports.push(r);
@@ -260,7 +262,7 @@ impl Ctx<'_> {
         kind: SourceKind,
         events: &mut dyn FnMut(Event),
     ) -> DrillReport {
-        let mut r = report(p, LOCAL);
+        let mut r = report(p, LOCAL, kind);
         if let Err(e) = self.verify_point(p) {
             r.problem = Some(e.to_string());
             // Healed from the destination's copy, when it holds a good one.
@@ -330,7 +332,7 @@ impl Ctx<'_> {
         share: &mut Option<u64>,
         events: &mut dyn FnMut(Event),
     ) -> DrillReport {
-        let mut r = report(p, DESTINATION);
+        let mut r = report(p, DESTINATION, kind);
         // A destination that lists no hash (a folder, a NAS) is read back:
         // a size alone proves nothing about the bytes.
         let download = opts.remote || !local_ok || !dest.capabilities().listed_hash;
@@ -707,9 +709,10 @@ pub(crate) fn proof_rank(d: &DrillRecord) -> (&str, bool) {
     (&d.at, d.place == DESTINATION)
 }
 
-fn report(p: &RestorePoint, place: &str) -> DrillReport {
+fn report(p: &RestorePoint, place: &str, kind: SourceKind) -> DrillReport {
     DrillReport {
         source: p.source.clone(),
+        kind,
         point: p.id.clone(),
         place: place.into(),
         ok: false,
