@@ -515,23 +515,7 @@ impl S3Destination {
     /// not.
     fn object_lock(&mut self) -> Result<std::result::Result<(), String>> {
         let resp = self.send(&[400, 403, 404, 405, 501], &mut |d, t| {
-            let mut url = d.bucket.base_url().clone();
-            let path = url.path().trim_end_matches('/').to_string();
-            url.set_path(&path);
-            let query = [("object-lock", "")];
-            let signed = rusty_s3::signing::sign(
-                &t,
-                rusty_s3::Method::Get,
-                url,
-                d.creds.key(),
-                d.creds.secret(),
-                d.creds.token(),
-                d.bucket.region(),
-                SIGNED_FOR.as_secs(),
-                query.iter().copied(),
-                std::iter::empty(),
-            );
-            Ok(d.http.get(signed))
+            Ok(d.http.get(d.bucket_get(&t, &[("object-lock", "")])))
         })?;
         let status = resp.status().as_u16();
         let body = read_capped(resp);
@@ -736,6 +720,40 @@ impl S3Destination {
                 Step::Done => unreachable!("a failure is never done"),
                 _ => return Err(self.error(&failure)),
             }
+        }
+    }
+
+    /// A signed GET of the bucket itself with `query` (sorted by name),
+    /// for the calls rusty-s3 has no action for. The bucket is addressed as
+    /// `/bucket`, as AWS's own clients send it: some servers take
+    /// `/bucket/` for an object named "".
+    fn bucket_get(&self, t: &jiff::Timestamp, query: &[(&str, &str)]) -> url::Url {
+        let mut url = self.bucket.base_url().clone();
+        let path = url.path().trim_end_matches('/').to_string();
+        url.set_path(&path);
+        rusty_s3::signing::sign(
+            t,
+            rusty_s3::Method::Get,
+            url,
+            self.creds.key(),
+            self.creds.secret(),
+            self.creds.token(),
+            self.bucket.region(),
+            SIGNED_FOR.as_secs(),
+            query.iter().copied(),
+            std::iter::empty(),
+        )
+    }
+
+    /// The error a 200 answer's body carries, if any.
+    fn error_in(&self, body: &str) -> Result<()> {
+        match element(body, "Code") {
+            Some(code) => Err(self.error(&Failure {
+                status: Some(200),
+                code: code.to_string(),
+                message: element(body, "Message").unwrap_or("").to_string(),
+            })),
+            None => Ok(()),
         }
     }
 
@@ -1008,13 +1026,7 @@ impl S3Destination {
         })?;
         let body = read_capped(resp);
         // A 200 may carry an error (S3 answers early, then fails).
-        if let Some(code) = element(&body, "Code") {
-            return Err(self.error(&Failure {
-                status: Some(200),
-                code: code.to_string(),
-                message: element(&body, "Message").unwrap_or("").to_string(),
-            }));
-        }
+        self.error_in(&body)?;
         journal.clear()?;
         Ok(element(&body, "ETag")
             .unwrap_or("")
@@ -1105,25 +1117,8 @@ impl S3Destination {
     /// completed.
     fn abort_left(&mut self, key: &str) -> Result<()> {
         let resp = self.send(&[], &mut |d, t| {
-            // The bucket itself (`/bucket`, as AWS's own clients send
-            // it: some servers take `/bucket/` for an object named "").
-            let mut url = d.bucket.base_url().clone();
-            let path = url.path().trim_end_matches('/').to_string();
-            url.set_path(&path);
-            let query = [("prefix", key), ("uploads", "")];
-            let signed = rusty_s3::signing::sign(
-                &t,
-                rusty_s3::Method::Get,
-                url,
-                d.creds.key(),
-                d.creds.secret(),
-                d.creds.token(),
-                d.bucket.region(),
-                SIGNED_FOR.as_secs(),
-                query.iter().copied(),
-                std::iter::empty(),
-            );
-            Ok(d.http.get(signed))
+            Ok(d.http
+                .get(d.bucket_get(&t, &[("prefix", key), ("uploads", "")])))
         })?;
         let body = read_capped(resp);
         let mut rest = body.as_str();
@@ -1256,13 +1251,8 @@ impl S3Destination {
             Ok(req)
         })?;
         let body = read_capped(resp);
-        if let Some(code) = element(&body, "Code") {
-            return Err(self.error(&Failure {
-                status: Some(200),
-                code: code.to_string(),
-                message: element(&body, "Message").unwrap_or("").to_string(),
-            }));
-        }
+        // A 200 may carry an error (S3 answers early, then fails).
+        self.error_in(&body)?;
         Ok(())
     }
 }
