@@ -731,9 +731,22 @@ impl S3Destination {
         let mut url = self.bucket.base_url().clone();
         let path = url.path().trim_end_matches('/').to_string();
         url.set_path(&path);
+        self.sign(t, rusty_s3::Method::Get, url, query, &[])
+    }
+
+    /// Presigns `url` with `query` and signed `headers` (both sorted by
+    /// name; the headers must then be sent as given).
+    fn sign(
+        &self,
+        t: &jiff::Timestamp,
+        method: rusty_s3::Method,
+        url: url::Url,
+        query: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> url::Url {
         rusty_s3::signing::sign(
             t,
-            rusty_s3::Method::Get,
+            method,
             url,
             self.creds.key(),
             self.creds.secret(),
@@ -741,7 +754,7 @@ impl S3Destination {
             self.bucket.region(),
             SIGNED_FOR.as_secs(),
             query.iter().copied(),
-            std::iter::empty(),
+            headers.iter().copied(),
         )
     }
 
@@ -1232,18 +1245,7 @@ impl S3Destination {
                 headers.push((k, v.as_str()));
             }
             headers.sort();
-            let signed = rusty_s3::signing::sign(
-                &t,
-                rusty_s3::Method::Put,
-                url,
-                d.creds.key(),
-                d.creds.secret(),
-                d.creds.token(),
-                d.bucket.region(),
-                SIGNED_FOR.as_secs(),
-                std::iter::empty(),
-                headers.iter().copied(),
-            );
+            let signed = d.sign(&t, rusty_s3::Method::Put, url, &[], &headers);
             let mut req = d.http.put(signed).header("content-length", 0);
             for (k, v) in &headers {
                 req = req.header(*k, *v);
