@@ -210,6 +210,7 @@ class State:
         self.deny = set()
         self.log = collections.deque(maxlen=100_000)
         self.last_part = {}  # uploadId -> part number of the latest UploadPart
+        self.initiated = getattr(self, "initiated", {})  # uploadId -> when started (kept across resets)
 
     def now(self):
         return time.time() + self.skew
@@ -615,6 +616,23 @@ def get_object_retention(bucket, key, version_id):
     return 200, [("Content-Type", "application/xml")], body
 
 
+def initiated_times(body):
+    """Puts each upload's start time in a ListMultipartUploads answer."""
+    text = body.decode("utf-8")
+
+    def fix(m):
+        upload = m.group(0)
+        uid = re.search(r"<UploadId>([^<]*)</UploadId>", upload)
+        with STATE.lock:
+            t = STATE.initiated.get(uid.group(1)) if uid else None
+        if t is None:
+            return upload
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(t))
+        return re.sub(r"<Initiated>[^<]*</Initiated>", f"<Initiated>{stamp}</Initiated>", upload)
+
+    return re.sub(r"<Upload>.*?</Upload>", fix, text, flags=re.S).encode("utf-8")
+
+
 def lag_listparts(upload_id, body):
     """Drops the latest uploaded part from a ListParts answer, once armed."""
     with STATE.lock:
@@ -859,6 +877,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     STATE.last_part[q.get("uploadId")] = entry.get("part_number")
             if status == 200 and op == "ListParts":
                 out = lag_listparts(q.get("uploadId"), out)
+                out_headers = [(k, v) for k, v in out_headers if k.lower() != "content-length"]
+            if status == 200 and op == "CreateMultipartUpload":
+                m = re.search(rb"<UploadId>([^<]*)</UploadId>", out or b"")
+                if m:
+                    with STATE.lock:
+                        STATE.initiated[m.group(1).decode()] = STATE.now()
+            if status == 200 and op == "ListMultipartUploads":
+                # moto answers a fixed 2010 date for every upload: the time
+                # each was started instead (by this server's clock).
+                out = initiated_times(out)
                 out_headers = [(k, v) for k, v in out_headers if k.lower() != "content-length"]
             self.respond(status, out_headers, out, request_id)
             entry["seconds"] = round(time.time() - entry["time"], 4)

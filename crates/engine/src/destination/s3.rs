@@ -580,7 +580,8 @@ impl S3Destination {
             (_, "RequestTimeTooSkewed") | (Some(403), "AccessDenied")
                 if f.code == "RequestTimeTooSkewed"
                     || f.message.contains("expired")
-                    || f.message.contains("not yet valid") =>
+                    || f.message.contains("not yet valid")
+                    || f.message.contains("not valid yet") =>
             (
                 ErrorCode::InvalidInput,
                 "this computer's clock is too far from the provider's: set the clock (turn on automatic time), then try again".into(),
@@ -663,7 +664,8 @@ impl S3Destination {
                     let clock = failure.code == "RequestTimeTooSkewed"
                         || (status == 403
                             && (failure.message.contains("expired")
-                                || failure.message.contains("not yet valid")));
+                                || failure.message.contains("not yet valid")
+                                || failure.message.contains("not valid yet")));
                     if clock
                         && !corrected
                         && let Some(server) = date
@@ -1539,6 +1541,7 @@ mod error_tests {
             ("RequestTimeTooSkewed", "The difference is too large"),
             ("AccessDenied", "Request has expired"),
             ("AccessDenied", "Request is not yet valid"),
+            ("AccessDenied", "Request is not valid yet"),
         ] {
             let e = d.error(&Failure {
                 status: Some(403),
