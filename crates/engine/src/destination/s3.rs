@@ -247,6 +247,12 @@ pub struct S3Probe {
 /// folders.
 type Listing = (Vec<(String, u64)>, Vec<String>);
 
+/// Whether a bucket has S3 Object Lock, or why not.
+enum ObjectLock {
+    Enabled,
+    Unavailable(&'static str),
+}
+
 /// A request's failure, as the server or the network said it.
 #[derive(Debug)]
 struct Failure {
@@ -485,17 +491,17 @@ impl S3Destination {
             .map_err(|e| step("delete (retention needs it)", e))?;
         let lock = self.object_lock()?;
         let (object_lock, lock_days) = match (self.settings.lock_days, lock) {
-            (Some(days), Ok(())) => ("enabled".to_string(), Some(days)),
-            (Some(_), Err(why)) => (
+            (Some(days), ObjectLock::Enabled) => ("enabled".to_string(), Some(days)),
+            (Some(_), ObjectLock::Unavailable(why)) => (
                 format!("not available ({why}); copies are written without a retention"),
                 None,
             ),
-            (None, Ok(())) => (
+            (None, ObjectLock::Enabled) => (
                 "available on the bucket, not asked for: copies are written without a retention"
                     .into(),
                 None,
             ),
-            (None, Err(_)) => ("not asked for".into(), None),
+            (None, ObjectLock::Unavailable(_)) => ("not asked for".into(), None),
         };
         self.settings.lock_days = lock_days;
         Ok(S3Probe {
@@ -513,22 +519,24 @@ impl S3Destination {
 
     /// Whether the bucket has S3 Object Lock (`GET ?object-lock`), or why
     /// not.
-    fn object_lock(&mut self) -> Result<std::result::Result<(), String>> {
+    fn object_lock(&mut self) -> Result<ObjectLock> {
         let resp = self.send(&[400, 403, 404, 405, 501], &mut |d, t| {
             Ok(d.http.get(d.bucket_get(&t, &[("object-lock", "")])))
         })?;
         let status = resp.status().as_u16();
         let body = read_capped(resp);
         Ok(match status {
-            200 if body.contains("<ObjectLockEnabled>Enabled</ObjectLockEnabled>") => Ok(()),
-            200 | 404 => Err(
-                "the bucket has no Object Lock; it can only be turned on when a bucket is created"
-                    .into(),
+            200 if body.contains("<ObjectLockEnabled>Enabled</ObjectLockEnabled>") => {
+                ObjectLock::Enabled
+            }
+            200 | 404 => ObjectLock::Unavailable(
+                "the bucket has no Object Lock; it can only be turned on when a bucket is created",
             ),
-            403 => Err("the key may not read the bucket's Object Lock settings".into()),
-            _ => Err(
-                "the provider does not offer S3 Object Lock (Cloudflare R2 has bucket lock rules instead, set in its dashboard)"
-                    .into(),
+            403 => {
+                ObjectLock::Unavailable("the key may not read the bucket's Object Lock settings")
+            }
+            _ => ObjectLock::Unavailable(
+                "the provider does not offer S3 Object Lock (Cloudflare R2 has bucket lock rules instead, set in its dashboard)",
             ),
         })
     }
@@ -760,6 +768,15 @@ impl S3Destination {
         )
     }
 
+    /// A 200 answer Nuage cannot read (`what`, and why).
+    fn unreadable(&self, what: &str, e: impl std::fmt::Display) -> Error {
+        self.error(&Failure {
+            status: Some(200),
+            code: "InvalidResponse".into(),
+            message: format!("{what} ({e})"),
+        })
+    }
+
     /// The error a 200 answer's body carries, if any.
     fn error_in(&self, body: &str) -> Result<()> {
         match element(body, "Code") {
@@ -829,13 +846,8 @@ impl S3Destination {
                 Ok(d.http.get(l.sign_with_time(SIGNED_FOR, &now)))
             })?;
             let body = read_capped(resp);
-            let page = ListObjectsV2::parse_response(&body).map_err(|e| {
-                self.error(&Failure {
-                    status: Some(200),
-                    code: "InvalidListing".into(),
-                    message: format!("a listing Nuage cannot read ({e})"),
-                })
-            })?;
+            let page = ListObjectsV2::parse_response(&body)
+                .map_err(|e| self.unreadable("a listing Nuage cannot read", e))?;
             for o in page.contents {
                 if let Some(rest) = o.key.strip_prefix(prefix) {
                     files.push((rest.to_string(), o.size.unwrap_or(0)));
@@ -1076,13 +1088,7 @@ impl S3Destination {
         let body = read_capped(resp);
         let id = CreateMultipartUpload::parse_response(&body)
             .map(|r| r.upload_id().to_string())
-            .map_err(|e| {
-                self.error(&Failure {
-                    status: Some(200),
-                    code: "InvalidResponse".into(),
-                    message: format!("no upload id in its answer ({e})"),
-                })
-            })?;
+            .map_err(|e| self.unreadable("no upload id in its answer", e))?;
         journal.save(&UploadSession {
             url: format!("{SESSION}{}:{key}:{id}", hashed.part_size),
             next_offset: 0,
@@ -1109,13 +1115,8 @@ impl S3Destination {
                 return Ok(None);
             }
             let body = read_capped(resp);
-            let page = ListParts::parse_response(&body).map_err(|e| {
-                self.error(&Failure {
-                    status: Some(200),
-                    code: "InvalidResponse".into(),
-                    message: format!("a list of parts Nuage cannot read ({e})"),
-                })
-            })?;
+            let page = ListParts::parse_response(&body)
+                .map_err(|e| self.unreadable("a list of parts Nuage cannot read", e))?;
             for p in page.parts {
                 parts.push((p.number, p.etag, p.size));
             }
