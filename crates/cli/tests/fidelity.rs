@@ -26,7 +26,8 @@ fn python() -> Option<PathBuf> {
 }
 
 fn apps() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fidelity/apps.py")
+    Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("tests run by cargo"))
+        .join("../../tests/fidelity/apps.py")
 }
 
 fn library_round_trip(lib: &str) {

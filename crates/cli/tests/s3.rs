@@ -48,6 +48,37 @@ fn set_s3(env: &Env, server: &S3Server, bucket: &str, extra: &[&str]) -> Outcome
     run_with_stdin(env, &args, &format!("{SECRET}\n"))
 }
 
+/// Leaves a multipart upload under `<prefix>/<folder>/` of the bucket
+/// `shop-backups`, started `age_days` ago by the server's clock, as a run
+/// that died would (a copy retention removed before its upload finished).
+fn leave_upload(server: &S3Server, folder: &str, local: &Path, age_days: f64) -> String {
+    use nuage_engine::Destination as _;
+    server.faults(serde_json::json!({"skew": -age_days * 86400.0, "deny": ["UploadPart"]}));
+    let settings = nuage_engine::S3Settings {
+        endpoint: server.endpoint(),
+        bucket: "shop-backups".into(),
+        prefix: "nuage".into(),
+        region: nuage_s3server::REGION.into(),
+        access_key_id: ACCESS_KEY.into(),
+        path_style: true,
+        lock_days: None,
+    };
+    let mut d = nuage_engine::S3Destination::new(&settings, SECRET, Duration::from_secs(60))
+        .unwrap()
+        .with_part_size(5 << 20);
+    let name = nuage_engine::file_name("20261101-010101000-00aa");
+    d.upload(
+        folder,
+        &name,
+        local,
+        &mut nuage_engine::NoJournal,
+        &mut |_| {},
+    )
+    .unwrap_err();
+    server.faults(serde_json::json!({"skew": 0, "deny": []}));
+    format!("nuage/{folder}/{name}")
+}
+
 fn json(out: &str) -> serde_json::Value {
     serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
@@ -299,12 +330,25 @@ fn a_backup_killed_mid_upload_resumes_and_sends_at_most_one_part_again() {
             .collect::<Vec<_>>()
     );
     server.reset();
+    // And an upload abandoned eight days ago under this source's folder.
+    let abandoned = leave_upload(&server, "big", &db, 8.0);
+    assert_eq!(server.uploads().len(), 2, "{:?}", server.uploads());
+    server.reset();
 
-    // The next run continues it: only parts the server does not hold.
+    // The next run continues the first: only parts the server does not
+    // hold. It aborts the abandoned one (billed while kept).
     let out = json(&env.run_ok(&["backup", "--json"]));
     assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
     let again = parts(&server);
     let repeated = again.iter().filter(|n| before.contains(n)).count();
     assert!(repeated <= 1, "sent before {before:?}, then {again:?}");
     assert!(server.uploads().is_empty(), "{:?}", server.uploads());
+    assert!(
+        server
+            .log()
+            .iter()
+            .any(|l| l["op"] == "AbortMultipartUpload" && l["key"] == abandoned.as_str()),
+        "{:?}",
+        server.log()
+    );
 }

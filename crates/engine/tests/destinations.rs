@@ -768,6 +768,89 @@ fn an_abandoned_s3_upload_is_aborted_and_storms_cuts_and_a_wrong_clock_are_outla
 }
 
 #[test]
+fn s3_uploads_abandoned_a_week_ago_below_a_source_folder_are_aborted_and_no_others() {
+    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(5, (3 << 20) + 11);
+    let local = local_file(dir.path(), "big", &data);
+    // Leaves an upload as a run that died after starting it would.
+    let leave = |prefix: &str, folder: &str, point: &str, journal: &mut MemJournal| {
+        let mut d = s3(&server, "nuage", prefix);
+        server.faults(serde_json::json!({"deny": ["UploadPart"]}));
+        d.upload(folder, &file_name(point), &local, journal, &mut |_| {})
+            .unwrap_err();
+        server.faults(serde_json::json!({"deny": []}));
+    };
+    let uploads = || {
+        let mut keys: Vec<String> = server
+            .uploads()
+            .iter()
+            .map(|u| u["key"].as_str().unwrap().to_string())
+            .collect();
+        keys.sort();
+        keys
+    };
+
+    // Started eight days ago by the provider's clock: one below a source
+    // folder (a copy retention removed before its upload finished), one
+    // in a folder that is no source's, one under another prefix (another
+    // program sharing the bucket).
+    server.faults(serde_json::json!({"skew": -8.0 * 86400.0}));
+    let mut journaled = MemJournal::default();
+    leave("nuage", "shop", "20261101-010101000-00aa", &mut journaled);
+    leave(
+        "nuage",
+        "photos-app",
+        "20261101-010101000-00ab",
+        &mut MemJournal::default(),
+    );
+    leave(
+        "other",
+        "shop",
+        "20261101-010101000-00ac",
+        &mut MemJournal::default(),
+    );
+    // Started now: a run may still continue it.
+    server.faults(serde_json::json!({"skew": 0}));
+    leave(
+        "nuage",
+        "shop",
+        "20261201-010101000-00ad",
+        &mut MemJournal::default(),
+    );
+    assert_eq!(uploads().len(), 4, "{:?}", server.uploads());
+
+    let mut d = s3(&server, "nuage", "nuage");
+    let folders = ["shop".to_string(), "garage".to_string()];
+    assert_eq!(d.sweep_uploads(&folders).unwrap(), 1);
+    assert_eq!(
+        uploads(),
+        [
+            format!("nuage/photos-app/{}", file_name("20261101-010101000-00ab")),
+            format!("nuage/shop/{}", file_name("20261201-010101000-00ad")),
+            format!("other/shop/{}", file_name("20261101-010101000-00ac")),
+        ]
+    );
+    assert_eq!(
+        d.sweep_uploads(&folders).unwrap(),
+        0,
+        "nothing more to abort"
+    );
+
+    // A run that comes back to the aborted upload starts it again.
+    let name = file_name("20261101-010101000-00aa");
+    let r = d
+        .upload("shop", &name, &local, &mut journaled, &mut |_| {})
+        .unwrap();
+    assert_eq!(r.size, data.len() as u64);
+    let mut got = Vec::new();
+    d.download("shop", &name, &mut got).unwrap();
+    assert!(got == data);
+}
+
+#[test]
 fn a_wrong_s3_secret_or_bucket_is_said_plainly() {
     let Some(server) = s3_server(&[]) else {
         return;

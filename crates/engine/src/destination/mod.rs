@@ -169,6 +169,16 @@ pub trait Destination: Send {
     fn flush_files(&mut self) -> Result<()> {
         Ok(())
     }
+    /// Aborts what interrupted uploads left below these source folders
+    /// that no run will continue and that costs money while kept (an S3
+    /// multipart upload started [`s3::ABANDONED_AFTER`] ago or more, by
+    /// the provider's clock); returns how many. Called once per run.
+    /// Destinations whose leftovers expire by themselves (OneDrive's
+    /// upload sessions) or are swept at start (a folder's temporary
+    /// files) have nothing to do.
+    fn sweep_uploads(&mut self, _folders: &[String]) -> Result<usize> {
+        Ok(0)
+    }
     /// The files directly in the folder `dir` (a tree path), sorted by
     /// name, with sizes (hashes where listings carry them). An absent
     /// folder is empty.

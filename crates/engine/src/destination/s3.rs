@@ -20,7 +20,9 @@
 //! interrupted (even by kill -9) continues from the parts the server lists
 //! (`ListParts`), each checked against the local file's MD5: at most the
 //! part in flight is sent again. Uploads left behind for a key are aborted
-//! (they cost money on every provider) before a new one starts.
+//! (they cost money on every provider) before a new one starts, and each
+//! run aborts those started [`ABANDONED_AFTER`] ago or more below a
+//! source's folder ([`Destination::sweep_uploads`]).
 //!
 //! Throttling (`503 SlowDown`, 429), server errors and dropped connections
 //! go through the project's one retry policy ([`nuage_graph::retry`]); a
@@ -33,6 +35,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use instant_xml::FromXml;
 use md5::{Digest, Md5};
 use nuage_graph::QuickXorHash;
 use nuage_graph::retry::{Backoff, Budget, Decision, RetryConfig, Step};
@@ -246,6 +249,40 @@ pub struct S3Probe {
 /// What a listing found directly below a prefix: files (name, size), and
 /// folders.
 type Listing = (Vec<(String, u64)>, Vec<String>);
+
+/// S3's XML namespace, which its answers carry.
+const S3_NS: &str = "http://s3.amazonaws.com/doc/2006-03-01/";
+
+/// One page of a `ListMultipartUploads` answer (rusty-s3 has no action for
+/// it; its XML crate reads the answer).
+#[derive(Debug, FromXml)]
+#[xml(rename = "ListMultipartUploadsResult", ns(S3_NS))]
+struct UploadsPage {
+    uploads: Vec<UploadEntry>,
+    #[xml(rename = "IsTruncated")]
+    is_truncated: Option<bool>,
+    #[xml(rename = "NextKeyMarker")]
+    next_key_marker: Option<String>,
+    #[xml(rename = "NextUploadIdMarker")]
+    next_upload_id_marker: Option<String>,
+}
+
+/// A multipart upload in progress.
+#[derive(Debug, FromXml)]
+#[xml(rename = "Upload", ns(S3_NS))]
+struct UploadEntry {
+    #[xml(rename = "Key")]
+    key: String,
+    #[xml(rename = "UploadId")]
+    upload_id: String,
+    #[xml(rename = "Initiated")]
+    initiated: String,
+}
+
+/// A multipart upload started longer ago than this (by the provider's
+/// clock) is abandoned: no run continues one that long (R2 aborts them
+/// after as long itself; AWS keeps them, and bills them, until aborted).
+pub const ABANDONED_AFTER: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// Whether a bucket has S3 Object Lock, or why not.
 enum ObjectLock {
@@ -1128,41 +1165,66 @@ impl S3Destination {
         Ok(Some(parts))
     }
 
+    /// The multipart uploads in progress below `prefix` (a page at a
+    /// time, at most [`MAX_LISTED`]), and the server's time of the answer.
+    fn uploads_left(&mut self, prefix: &str) -> Result<(Vec<UploadEntry>, jiff::Timestamp)> {
+        let mut all = Vec::new();
+        let mut markers: Option<(String, String)> = None;
+        loop {
+            let m = markers.clone();
+            let resp = self.send(&[], &mut |d, t| {
+                let mut query = vec![("prefix", prefix), ("uploads", "")];
+                if let Some((key, id)) = &m {
+                    query.push(("key-marker", key));
+                    query.push(("upload-id-marker", id));
+                }
+                query.sort();
+                Ok(d.http.get(d.bucket_get(&t, &query)))
+            })?;
+            let server_now = resp
+                .headers()
+                .get("date")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+                .and_then(|d| jiff::Timestamp::from_second(d.timestamp()).ok())
+                .unwrap_or_else(|| self.now());
+            let body = read_capped(resp);
+            let page: UploadsPage = instant_xml::from_str(&body)
+                .map_err(|e| self.unreadable("a list of uploads Nuage cannot read", e))?;
+            let next = page.next_key_marker.zip(page.next_upload_id_marker);
+            all.extend(page.uploads);
+            match next {
+                Some(n)
+                    if page.is_truncated == Some(true)
+                        && all.len() < MAX_LISTED
+                        && markers.as_ref() != Some(&n) =>
+                {
+                    markers = Some(n)
+                }
+                _ => return Ok((all, server_now)),
+            }
+        }
+    }
+
+    fn abort_upload(&mut self, key: &str, id: &str) -> Result<()> {
+        self.send(&[404], &mut |d, t| {
+            let url = d
+                .bucket
+                .abort_multipart_upload(Some(&d.creds), key, id)
+                .sign_with_time(SIGNED_FOR, &t);
+            Ok(d.http.delete(url))
+        })
+        .map(drop)
+    }
+
     /// Aborts the multipart uploads left for `key` (by a run that failed
     /// for good, or another computer): they cost money and are never
     /// completed.
     fn abort_left(&mut self, key: &str) -> Result<()> {
-        let resp = self.send(&[], &mut |d, t| {
-            Ok(d.http
-                .get(d.bucket_get(&t, &[("prefix", key), ("uploads", "")])))
-        })?;
-        let body = read_capped(resp);
-        let mut rest = body.as_str();
-        let mut left = Vec::new();
-        while let Some(start) = rest.find("<Upload>") {
-            let end = rest[start..]
-                .find("</Upload>")
-                .map_or(rest.len(), |e| start + e);
-            let upload = &rest[start..end];
-            if let (Some(k), Some(id)) = (element(upload, "Key"), element(upload, "UploadId"))
-                && k == key
-            {
-                left.push(id.to_string());
-            }
-            rest = &rest[end..];
-            if left.len() > 1000 {
-                break;
-            }
-        }
-        for id in left {
+        let (left, _) = self.uploads_left(key)?;
+        for u in left.into_iter().filter(|u| u.key == key) {
             tracing::info!(key, "S3: aborting an upload left unfinished");
-            self.send(&[404], &mut |d, t| {
-                let url = d
-                    .bucket
-                    .abort_multipart_upload(Some(&d.creds), key, &id)
-                    .sign_with_time(SIGNED_FOR, &t);
-                Ok(d.http.delete(url))
-            })?;
+            self.abort_upload(key, &u.upload_id)?;
         }
         Ok(())
     }
@@ -1429,6 +1491,32 @@ impl Destination for S3Destination {
     fn delete_path(&mut self, path: &str) -> Result<()> {
         let key = self.tree_key(path)?;
         self.delete_key(&key)
+    }
+
+    fn sweep_uploads(&mut self, folders: &[String]) -> Result<usize> {
+        let prefix = self.prefix.clone();
+        let (left, server_now) = self.uploads_left(&prefix)?;
+        let horizon = server_now - ABANDONED_AFTER;
+        let mut aborted = 0;
+        for u in left {
+            // Only below a source's folder: another program's uploads
+            // in the same bucket are its own business.
+            let ours = u.key.strip_prefix(&prefix).is_some_and(|rest| {
+                rest.split_once('/')
+                    .is_some_and(|(folder, _)| folders.iter().any(|f| f == folder))
+            });
+            // A start time that cannot be read is not known to be old.
+            let old = u
+                .initiated
+                .parse::<jiff::Timestamp>()
+                .is_ok_and(|started| started <= horizon);
+            if ours && old {
+                tracing::info!(key = %u.key, initiated = %u.initiated, "S3: aborting an upload abandoned a week ago or more");
+                self.abort_upload(&u.key, &u.upload_id)?;
+                aborted += 1;
+            }
+        }
+        Ok(aborted)
     }
 
     fn list_path(&mut self, dir: &str) -> Result<Vec<RemoteFile>> {

@@ -107,6 +107,22 @@ impl Ctx<'_> {
             });
             outcomes.push(outcome);
         }
+        // Uploads abandoned at the destination (a copy removed by
+        // retention before its upload finished, a computer replaced) are
+        // aborted: they are billed while kept. Never a reason to fail.
+        if let Some(Ok((_, dest))) = destination.as_mut() {
+            let folders: Vec<String> = self.store.sources()?.into_iter().map(|s| s.name).collect();
+            match dest.sweep_uploads(&folders) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    uploads = n,
+                    "uploads abandoned at the destination were aborted"
+                ),
+                Err(e) => {
+                    tracing::warn!(error = %e, "uploads abandoned at the destination stay until the next run")
+                }
+            }
+        }
         events(Event::RunFinished {
             failed: outcomes
                 .iter()

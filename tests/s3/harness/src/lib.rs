@@ -24,6 +24,19 @@ pub fn python() -> Option<PathBuf> {
     py.exists().then_some(py)
 }
 
+/// `tests/s3/server.py` of the checkout under test, found from the test's
+/// package folder as cargo and nextest give it when tests run. The folder
+/// compiled into this crate is where it was built: a target folder shared
+/// between checkouts (CI keeps one) would run another checkout's server.
+fn script() -> PathBuf {
+    let here = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    here.ancestors()
+        .map(|d| d.join("tests/s3/server.py"))
+        .find(|p| p.exists())
+        .unwrap_or_else(|| panic!("no tests/s3/server.py above {}", here.display()))
+}
+
 pub struct S3Server {
     child: Child,
     port: u16,
@@ -37,7 +50,7 @@ impl S3Server {
     /// caller says SKIPPED).
     pub fn start(buckets: &[&str], locked: &[&str], args: &[&str]) -> Option<S3Server> {
         let py = python()?;
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../server.py");
+        let script = script();
         let mut cmd = Command::new(py);
         cmd.arg(script)
             .args([
