@@ -34,6 +34,9 @@ Control API, unsigned, on the same port:
       {"skew": SECONDS}     the server's clock offset (Date header included)
       {"deny": ["DeleteObject", ...]}  those operations: 403 AccessDenied
       {"corrupt": "bucket/key", "offset": N}  flip one stored byte, same ETag
+      {"endless": N}        the next N listings (ListObjectsV2, ListParts,
+                            ListMultipartUploads) answer an empty page that
+                            says more follow, with a new marker each time
   GET  /_nuage/faults    what is armed
   GET  /_nuage/log       the S3 requests seen, oldest first
   POST /_nuage/reset     clears faults and log
@@ -206,6 +209,7 @@ class State:
     def reset(self):
         self.rules = []  # [{"kind", "remaining", "ops", "retry_after", "cut_after"}]
         self.listparts_lag = 0
+        self.endless = 0
         self.skew = 0.0
         self.deny = set()
         self.log = collections.deque(maxlen=100_000)
@@ -240,6 +244,7 @@ class State:
             return {
                 "rules": [dict(r) for r in self.rules],
                 "listparts_lag": self.listparts_lag,
+                "endless": self.endless,
                 "skew": self.skew,
                 "deny": sorted(self.deny),
             }
@@ -616,6 +621,31 @@ def get_object_retention(bucket, key, version_id):
     return 200, [("Content-Type", "application/xml")], body
 
 
+def endless_page(op, q):
+    """An empty listing page that says more follow (the "endless" fault)."""
+    if op not in ("ListObjectsV2", "ListParts", "ListMultipartUploads"):
+        return None
+    with STATE.lock:
+        if STATE.endless <= 0:
+            return None
+        STATE.endless -= 1
+        n = STATE.endless
+    ns = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+    if op == "ListObjectsV2":
+        inner = (f"<Prefix>{escape(q.get('prefix', ''))}</Prefix><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys>"
+                 f"<IsTruncated>true</IsTruncated><NextContinuationToken>t{n}</NextContinuationToken>")
+        root = "ListBucketResult"
+    elif op == "ListParts":
+        inner = (f"<MaxParts>1000</MaxParts><IsTruncated>true</IsTruncated>"
+                 f"<NextPartNumberMarker>{1 + n % 9999}</NextPartNumberMarker>")
+        root = "ListPartsResult"
+    else:
+        inner = (f"<IsTruncated>true</IsTruncated><NextKeyMarker>k{n}</NextKeyMarker>"
+                 f"<NextUploadIdMarker>u{n}</NextUploadIdMarker>")
+        root = "ListMultipartUploadsResult"
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<{root} {ns}>{inner}</{root}>'.encode()
+
+
 def initiated_times(body):
     """Puts each upload's start time in a ListMultipartUploads answer."""
     text = body.decode("utf-8")
@@ -694,6 +724,9 @@ class BodyReader(io.RawIOBase):
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "NuageS3Test"
+    # Headers and body go in separate writes: with Nagle's algorithm the
+    # body waits for the client's delayed ACK (40 ms an answer).
+    disable_nagle_algorithm = True
 
     def version_string(self):
         return self.server_version
@@ -813,6 +846,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     }[rule["kind"]]
                     err.retry_after = rule.get("retry_after")
                     raise err
+                endless = endless_page(op, q)
+                if endless is not None:
+                    entry["status"] = 200
+                    self.respond(200, [("Content-Type", "application/xml")], endless, request_id)
+                    return
                 if body.remaining and STATE.rules:
                     rule = STATE.take(("cut",), op)
                     if rule:
@@ -1115,7 +1153,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(spec, dict):
             raise ValueError("faults: a JSON object")
         known = {"slowdown", "status429", "status500", "cut_part", "cut_after", "listparts_lag", "skew",
-                 "deny", "corrupt", "offset", "ops", "retry_after", "after"}
+                 "endless", "deny", "corrupt", "offset", "ops", "retry_after", "after"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
@@ -1139,6 +1177,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE.listparts_lag = int(spec["listparts_lag"])
             if "skew" in spec:
                 STATE.skew = float(spec["skew"])
+            if "endless" in spec:
+                STATE.endless = int(spec["endless"])
             if "deny" in spec:
                 STATE.deny = set(spec["deny"])
         result.update(STATE.describe())

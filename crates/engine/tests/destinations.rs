@@ -851,6 +851,55 @@ fn s3_uploads_abandoned_a_week_ago_below_a_source_folder_are_aborted_and_no_othe
 }
 
 #[test]
+fn s3_listings_that_never_end_are_refused_after_a_bounded_number_of_pages() {
+    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(6, (3 << 20) + 5);
+    let local = local_file(dir.path(), "big", &data);
+    let name = file_name("20261121-054041123-00aa");
+    // An upload stopped after its first part, to be resumed.
+    let mut journal = MemJournal::default();
+    let mut d = s3(&server, "nuage", "");
+    server.faults(serde_json::json!({"deny": ["UploadPart"]}));
+    d.upload("shop", &name, &local, &mut journal, &mut |_| {})
+        .unwrap_err();
+    server.faults(serde_json::json!({"deny": []}));
+    assert!(journal.0.is_some());
+
+    // Every listing answers "more follows", without end: each is refused
+    // with what happened, and nothing is changed.
+    let endless = |e: nuage_engine::Error| {
+        let said = e.to_string();
+        assert!(said.contains("did not end after 1000 pages"), "{said}");
+        server.faults(serde_json::json!({"endless": 0}));
+    };
+    let mut d = s3(&server, "nuage", "");
+    let t = std::time::Instant::now();
+    server.faults(serde_json::json!({"endless": 1_000_000}));
+    endless(d.list("shop").unwrap_err());
+    server.faults(serde_json::json!({"endless": 1_000_000}));
+    endless(d.folders().unwrap_err());
+    server.faults(serde_json::json!({"endless": 1_000_000}));
+    endless(d.sweep_uploads(&["shop".into()]).unwrap_err());
+    server.faults(serde_json::json!({"endless": 1_000_000}));
+    endless(
+        d.upload("shop", &name, &local, &mut journal, &mut |_| {})
+            .unwrap_err(),
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(120));
+    assert_eq!(server.uploads().len(), 1, "the upload is left to resume");
+
+    // An honest server again: the upload resumes and completes.
+    d.upload("shop", &name, &local, &mut journal, &mut |_| {})
+        .unwrap();
+    let mut got = Vec::new();
+    d.download("shop", &name, &mut got).unwrap();
+    assert!(got == data);
+}
+
+#[test]
 fn a_wrong_s3_secret_or_bucket_is_said_plainly() {
     let Some(server) = s3_server(&[]) else {
         return;

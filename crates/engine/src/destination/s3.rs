@@ -58,6 +58,9 @@ const MAX_PARTS: u64 = 10_000;
 /// Listings are read a page at a time; more entries than this under one
 /// folder are refused rather than listed whole (as the other destinations).
 const MAX_LISTED: usize = 100_000;
+/// Listings are read at most this many pages deep: a server that keeps
+/// answering "more follows" (with pages empty or nearly) is refused.
+const MAX_PAGES: usize = 1000;
 /// The largest error or XML answer read into memory.
 const MAX_ANSWER: u64 = 4 << 20;
 /// Journal entries of this destination start with this.
@@ -814,6 +817,15 @@ impl S3Destination {
         })
     }
 
+    /// A listing still saying "more follows" after [`MAX_PAGES`] pages.
+    fn endless(&self, what: &str) -> Error {
+        self.error(&Failure {
+            status: Some(200),
+            code: "TooManyPages".into(),
+            message: format!("a listing of '{what}' that did not end after {MAX_PAGES} pages"),
+        })
+    }
+
     /// The error a 200 answer's body carries, if any.
     fn error_in(&self, body: &str) -> Result<()> {
         match element(body, "Code") {
@@ -870,7 +882,7 @@ impl S3Destination {
         let mut files = Vec::new();
         let mut dirs = Vec::new();
         let mut token: Option<String> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let t = token.clone();
             let resp = self.send(&[], &mut |d, now| {
                 let mut l = d.bucket.list_objects_v2(Some(&d.creds));
@@ -904,10 +916,10 @@ impl S3Destination {
             }
             match page.next_continuation_token {
                 Some(t) => token = Some(t),
-                None => break,
+                None => return Ok((files, dirs)),
             }
         }
-        Ok((files, dirs))
+        Err(self.endless(prefix))
     }
 
     /// Lock headers for a new copy, when Object Lock is asked.
@@ -1138,7 +1150,7 @@ impl S3Destination {
     fn list_parts(&mut self, key: &str, id: &str) -> Result<Option<Vec<(u16, String, u64)>>> {
         let mut parts = Vec::new();
         let mut marker: Option<u16> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let m = marker;
             let resp = self.send(&[404], &mut |d, t| {
                 let mut l = d.bucket.list_parts(Some(&d.creds), key, id);
@@ -1159,10 +1171,10 @@ impl S3Destination {
             }
             match page.next_part_number_marker {
                 Some(m) if parts.len() < MAX_PARTS as usize => marker = Some(m),
-                _ => break,
+                _ => return Ok(Some(parts)),
             }
         }
-        Ok(Some(parts))
+        Err(self.endless(key))
     }
 
     /// The multipart uploads in progress below `prefix` (a page at a
@@ -1170,7 +1182,7 @@ impl S3Destination {
     fn uploads_left(&mut self, prefix: &str) -> Result<(Vec<UploadEntry>, jiff::Timestamp)> {
         let mut all = Vec::new();
         let mut markers: Option<(String, String)> = None;
-        loop {
+        for _ in 0..MAX_PAGES {
             let m = markers.clone();
             let resp = self.send(&[], &mut |d, t| {
                 let mut query = vec![("prefix", prefix), ("uploads", "")];
@@ -1204,6 +1216,7 @@ impl S3Destination {
                 _ => return Ok((all, server_now)),
             }
         }
+        Err(self.endless(prefix))
     }
 
     fn abort_upload(&mut self, key: &str, id: &str) -> Result<()> {
