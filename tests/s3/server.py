@@ -34,6 +34,12 @@ Control API, unsigned, on the same port:
       {"skew": SECONDS}     the server's clock offset (Date header included)
       {"deny": ["DeleteObject", ...]}  those operations: 403 AccessDenied
       {"corrupt": "bucket/key", "offset": N}  flip one stored byte, same ETag
+      {"cut_answer": N, "cut_after": BYTES}  the next N answers
+                            to GetObject (or "ops"), when 2xx: headers and BYTES
+                            of the body, then the connection is reset
+      {"ignore_range": N}   the next N ranged GetObject: the whole object, 200
+      {"endless_get": N}    the next N GetObject: 200 with a body that never
+                            ends (zeros, a 1 TiB Content-Length)
       {"endless": N}        the next N listings (ListObjectsV2, ListParts,
                             ListMultipartUploads) answer an empty page that
                             says more follow, with a new marker each time
@@ -210,6 +216,9 @@ class State:
         self.rules = []  # [{"kind", "remaining", "ops", "retry_after", "cut_after"}]
         self.listparts_lag = 0
         self.endless = 0
+        self.cut_answer = []  # [(ops, bytes after which to cut)], one per answer
+        self.ignore_range = 0
+        self.endless_get = 0
         self.skew = 0.0
         self.deny = set()
         self.log = collections.deque(maxlen=100_000)
@@ -245,6 +254,9 @@ class State:
                 "rules": [dict(r) for r in self.rules],
                 "listparts_lag": self.listparts_lag,
                 "endless": self.endless,
+                "cut_answer": [[ops, n] for ops, n in self.cut_answer],
+                "ignore_range": self.ignore_range,
+                "endless_get": self.endless_get,
                 "skew": self.skew,
                 "deny": sorted(self.deny),
             }
@@ -762,6 +774,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             length = dict((k.lower(), v) for k, v in headers).get("content-length") if self.command == "HEAD" else None
             self.send_header("Content-Length", str(length if length is not None else len(body)))
             self.end_headers()
+            cut = getattr(self, "cut_answer_after", None)
+            if cut is not None and status < 300:
+                self.wfile.write(body[:cut])
+                self.wfile.flush()
+                self.cut()
+                return
             if self.command != "HEAD" and body:
                 self.wfile.write(body)
         else:
@@ -774,6 +792,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if retry is not None:
             headers.append(("Retry-After", str(retry)))
         self.respond(err.status, headers, b"" if self.command == "HEAD" else body, request_id)
+
+    def endless_body(self):
+        """200 with a body of zeros that never ends, until the client goes."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(1 << 40))
+        self.end_headers()
+        zeros = bytes(1 << 16)
+        try:
+            while True:
+                self.wfile.write(zeros)
+        except OSError:
+            self.close_connection = True
 
     def cut(self):
         """Resets the connection: no answer, the client sees ECONNRESET/EOF."""
@@ -869,6 +900,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     body.drain()
                 self.respond_error(err, resource, request_id)
                 return
+            self.cut_answer_after = None
+            with STATE.lock:
+                if STATE.cut_answer and op in STATE.cut_answer[0][0]:
+                    self.cut_answer_after = STATE.cut_answer.pop(0)[1]
+            if op == "GetObject":
+                with STATE.lock:
+                    ignore = "range" in h and STATE.ignore_range > 0
+                    if ignore:
+                        STATE.ignore_range -= 1
+                    endless = STATE.endless_get > 0
+                    if endless:
+                        STATE.endless_get -= 1
+                if ignore:
+                    entry["range_ignored"] = h.pop("range")
+                    headers = [(k, v) for k, v in headers if k.lower() != "range"]
+                if endless:
+                    entry["status"] = "endless"
+                    self.endless_body()
+                    return
             if op == "GetObjectRetention":
                 try:
                     status, out_headers, out = get_object_retention(bucket, key, q.get("versionId"))
@@ -1050,6 +1100,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(end - start + 1))
             self.end_headers()
             entry["status"] = status
+            cut = getattr(self, "cut_answer_after", None)
+            if cut is not None:
+                self.wfile.flush()
+                self.connection.sendfile(f, start, min(cut, end - start + 1))
+                entry["status"] = "cut"
+                self.cut()
+                return True
             self.connection.sendfile(f, start, end - start + 1)
         return True
 
@@ -1153,7 +1210,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(spec, dict):
             raise ValueError("faults: a JSON object")
         known = {"slowdown", "status429", "status500", "cut_part", "cut_after", "listparts_lag", "skew",
-                 "endless", "deny", "corrupt", "offset", "ops", "retry_after", "after"}
+                 "endless", "cut_answer", "ignore_range", "endless_get", "deny", "corrupt", "offset", "ops", "retry_after", "after"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
@@ -1179,6 +1236,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE.skew = float(spec["skew"])
             if "endless" in spec:
                 STATE.endless = int(spec["endless"])
+            if spec.get("cut_answer"):
+                STATE.cut_answer = [(ops or ["GetObject"], int(spec.get("cut_after", 0)))] * int(spec["cut_answer"])
+            if "ignore_range" in spec:
+                STATE.ignore_range = int(spec["ignore_range"])
+            if "endless_get" in spec:
+                STATE.endless_get = int(spec["endless_get"])
             if "deny" in spec:
                 STATE.deny = set(spec["deny"])
         result.update(STATE.describe())

@@ -900,6 +900,111 @@ fn s3_listings_that_never_end_are_refused_after_a_bounded_number_of_pages() {
 }
 
 #[test]
+fn s3_answers_cut_replaced_or_without_end_are_continued_or_refused_safely() {
+    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(7, (5 << 20) + 3);
+    let local = local_file(dir.path(), "big", &data);
+    let name = file_name("20261121-054041123-00aa");
+    let fast = nuage_graph::retry::RetryConfig {
+        base: std::time::Duration::from_millis(20),
+        cap: std::time::Duration::from_millis(100),
+        max_attempts: 3,
+    };
+    let mut d = s3(&server, "nuage", "").with_retry(fast);
+
+    // The answer to CompleteMultipartUpload lost on the way (the object is
+    // complete; asking again finds no upload): the object shows it whole,
+    // and the copy counts as verified.
+    server.faults(
+        serde_json::json!({"cut_answer": 1, "cut_after": 0, "ops": ["CompleteMultipartUpload"]}),
+    );
+    let mut journal = MemJournal::default();
+    let r = d
+        .upload("shop", &name, &local, &mut journal, &mut |_| {})
+        .unwrap_or_else(|e| panic!("{e}: {:?}", server.log()));
+    assert_eq!(r.size, data.len() as u64);
+    assert!(journal.0.is_none());
+    let completes = server
+        .log()
+        .iter()
+        .filter(|l| l["op"] == "CompleteMultipartUpload")
+        .count();
+    assert_eq!(completes, 2, "asked again once");
+
+    // A download cut midway continues with the rest of the same object.
+    server.faults(serde_json::json!({"cut_answer": 1, "cut_after": 1_000_000}));
+    let mut got = Vec::new();
+    d.download("shop", &name, &mut got).unwrap();
+    assert!(got == data);
+
+    // A server that answers the continuation with the whole object again:
+    // refused, nothing spliced.
+    server.faults(serde_json::json!({"cut_answer": 1, "cut_after": 1_000_000, "ignore_range": 1}));
+    let e = d
+        .download("shop", &name, &mut Vec::new())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("could not be continued"), "{e}");
+
+    // A probe whose object is read back without end is refused within
+    // bounds (it reads no more than it wrote).
+    server.faults(serde_json::json!({"endless_get": 1}));
+    let t = std::time::Instant::now();
+    let e = d.probe().unwrap_err().to_string();
+    assert!(e.contains("gave back other bytes"), "{e}");
+    assert!(
+        !server
+            .objects()
+            .iter()
+            .any(|o| o["key"].as_str().unwrap().contains(".nuage-probe")),
+        "the probe's object is deleted all the same"
+    );
+    assert!(t.elapsed() < std::time::Duration::from_secs(60));
+
+    // A clock two hours off, first met by a HEAD (whose answer has no body
+    // to say why): corrected all the same.
+    let path = "shop/jobs/card.json";
+    d.put_file(path, &local, &mut MemJournal::default(), &mut |_| {})
+        .unwrap();
+    server.faults(serde_json::json!({"skew": 7200}));
+    let mut skewed = s3(&server, "nuage", "").with_retry(fast);
+    let info = skewed.file_info(path).unwrap().expect("found");
+    assert_eq!(info.size, data.len() as u64);
+    server.faults(serde_json::json!({"skew": 0}));
+
+    // A provider that cannot be reached: the error says so, without the
+    // presigned URL (its signature opens the bucket for an hour).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let settings = S3Settings {
+        endpoint: format!("http://127.0.0.1:{port}"),
+        bucket: "nuage".into(),
+        prefix: String::new(),
+        region: nuage_s3server::REGION.into(),
+        access_key_id: nuage_s3server::ACCESS_KEY.into(),
+        path_style: true,
+        lock_days: None,
+    };
+    let mut gone = S3Destination::new(
+        &settings,
+        nuage_s3server::SECRET,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap()
+    .with_retry(fast);
+    let e = gone.list("shop").unwrap_err().to_string();
+    assert!(e.contains("cannot be reached"), "{e}");
+    assert!(
+        !e.contains("X-Amz-") && !e.contains(nuage_s3server::ACCESS_KEY),
+        "{e}"
+    );
+}
+
+#[test]
 fn a_wrong_s3_secret_or_bucket_is_said_plainly() {
     let Some(server) = s3_server(&[]) else {
         return;

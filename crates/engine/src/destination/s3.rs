@@ -58,6 +58,10 @@ const MAX_PARTS: u64 = 10_000;
 /// Listings are read a page at a time; more entries than this under one
 /// folder are refused rather than listed whole (as the other destinations).
 const MAX_LISTED: usize = 100_000;
+/// The most bytes of names (keys, ids) a listing keeps: 100,000 entries of
+/// about 160 bytes. S3 keys are at most 1024 bytes; a longer one is refused.
+const MAX_LISTED_BYTES: usize = 16 << 20;
+const MAX_KEY: usize = 1024;
 /// Listings are read at most this many pages deep: a server that keeps
 /// answering "more follows" (with pages empty or nearly) is refused.
 const MAX_PAGES: usize = 1000;
@@ -408,10 +412,45 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
+/// An error body, as much of it as arrives (up to [`MAX_ANSWER`]): only
+/// its code and message are read.
 fn read_capped(r: impl Read) -> String {
     let mut body = Vec::new();
     let _ = r.take(MAX_ANSWER).read_to_end(&mut body);
     String::from_utf8_lossy(&body).into_owned()
+}
+
+/// An answer read whole, with what of its headers Nuage uses.
+struct Answer {
+    status: u16,
+    /// The server's `Date`.
+    date: Option<jiff::Timestamp>,
+    body: String,
+}
+
+/// Reads an answer's body whole: an error when the connection is cut
+/// before its end, or when it is larger than [`MAX_ANSWER`].
+fn read_answer(resp: Response) -> std::io::Result<Answer> {
+    let status = resp.status().as_u16();
+    let date = resp
+        .headers()
+        .get("date")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
+        .and_then(|d| jiff::Timestamp::from_second(d.timestamp()).ok());
+    let mut body = Vec::new();
+    resp.take(MAX_ANSWER + 1).read_to_end(&mut body)?;
+    if body.len() as u64 > MAX_ANSWER {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("an answer larger than {} MiB", MAX_ANSWER >> 20),
+        ));
+    }
+    Ok(Answer {
+        status,
+        date,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    })
 }
 
 impl S3Destination {
@@ -498,37 +537,12 @@ impl S3Destination {
                 .body(body.clone()))
         })
         .map_err(|e| step("write an object", e))?;
-        let mut got = Vec::new();
-        let shown = key.clone();
-        self.get(&key, &mut got, &|| Error::Destination {
-            code: ErrorCode::DestinationUnavailable,
-            message: format!("{shown} was written but cannot be found"),
-        })
-        .map_err(|e| step("read back what was written", e))?;
-        if got != body.as_bytes() {
-            return Err(Error::Destination {
-                code: ErrorCode::HashMismatch,
-                message: format!(
-                    "{} gave back other bytes than were written: it cannot keep backups",
-                    self.settings.label()
-                ),
-            });
-        }
-        let prefix = self.prefix.clone();
-        let (listed, _) = self
-            .list_keys(&prefix)
-            .map_err(|e| step("list the bucket", e))?;
-        if !listed.iter().any(|(k, _)| format!("{prefix}{k}") == key) {
-            return Err(Error::Destination {
-                code: ErrorCode::DestinationUnavailable,
-                message: format!(
-                    "{} does not list what was written to it: it cannot be used for backups",
-                    self.settings.label()
-                ),
-            });
-        }
-        self.delete_key(&key)
-            .map_err(|e| step("delete (retention needs it)", e))?;
+        let checked = self.probe_read_and_list(&key, &body, &step);
+        let deleted = self
+            .delete_key(&key)
+            .map_err(|e| step("delete (retention needs it)", e));
+        checked?;
+        deleted?;
         let lock = self.object_lock()?;
         let (object_lock, lock_days) = match (self.settings.lock_days, lock) {
             (Some(days), ObjectLock::Enabled) => ("enabled".to_string(), Some(days)),
@@ -557,14 +571,58 @@ impl S3Destination {
         })
     }
 
+    /// The probe's object `key` reads back as `body` (no more) and is
+    /// listed.
+    fn probe_read_and_list(
+        &mut self,
+        key: &str,
+        body: &str,
+        step: &dyn Fn(&str, Error) -> Error,
+    ) -> Result<()> {
+        let other_bytes = |d: &Self| Error::Destination {
+            code: ErrorCode::HashMismatch,
+            message: format!(
+                "{} gave back other bytes than were written: it cannot keep backups",
+                d.settings.label()
+            ),
+        };
+        let mut got = crate::fsutil::Limited::new(Vec::new(), body.len() as u64);
+        let shown = key.to_string();
+        match self.get(key, &mut got, &|| Error::Destination {
+            code: ErrorCode::DestinationUnavailable,
+            message: format!("{shown} was written but cannot be found"),
+        }) {
+            Ok(_) => {}
+            // Writing into memory fails only past what was written.
+            Err(Error::Io { .. }) => return Err(other_bytes(self)),
+            Err(e) => return Err(step("read back what was written", e)),
+        }
+        if got.into_inner() != body.as_bytes() {
+            return Err(other_bytes(self));
+        }
+        let prefix = self.prefix.clone();
+        let (listed, _) = self
+            .list_keys(&prefix)
+            .map_err(|e| step("list the bucket", e))?;
+        if !listed.iter().any(|(k, _)| format!("{prefix}{k}") == key) {
+            return Err(Error::Destination {
+                code: ErrorCode::DestinationUnavailable,
+                message: format!(
+                    "{} does not list what was written to it: it cannot be used for backups",
+                    self.settings.label()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Whether the bucket has S3 Object Lock (`GET ?object-lock`), or why
     /// not.
     fn object_lock(&mut self) -> Result<ObjectLock> {
-        let resp = self.send(&[400, 403, 404, 405, 501], &mut |d, t| {
-            Ok(d.http.get(d.bucket_get(&t, &[("object-lock", "")])))
-        })?;
-        let status = resp.status().as_u16();
-        let body = read_capped(resp);
+        let Answer { status, body, .. } = self
+            .send_read(&[400, 403, 404, 405, 501], &mut |d, t| {
+                Ok(d.http.get(d.bucket_get(&t, &[("object-lock", "")])))
+            })?;
         Ok(match status {
             200 if body.contains("<ObjectLockEnabled>Enabled</ObjectLockEnabled>") => {
                 ObjectLock::Enabled
@@ -709,11 +767,17 @@ impl S3Destination {
                     };
                     // A clock far off: skewed, or (presigned, on AWS and
                     // others) expired or not yet valid.
+                    // A HEAD's answer has no body to say why: a 403 with
+                    // the server's clock over 15 minutes off is the clock.
+                    let off = date.is_some_and(|d| {
+                        (d.timestamp() - (chrono::Utc::now().timestamp() + self.skew)).abs() > 900
+                    });
                     let clock = failure.code == "RequestTimeTooSkewed"
                         || (status == 403
                             && (failure.message.contains("expired")
                                 || failure.message.contains("not yet valid")
-                                || failure.message.contains("not valid yet")));
+                                || failure.message.contains("not valid yet")
+                                || (failure.code.is_empty() && off)));
                     if clock
                         && !corrected
                         && let Some(server) = date
@@ -752,7 +816,9 @@ impl S3Destination {
                         Failure {
                             status: None,
                             code: String::new(),
-                            message: format!("{} ({e})", network_said(kind)),
+                            // Without its URL: a presigned one lets whoever
+                            // reads it act on the bucket for an hour.
+                            message: format!("{} ({})", network_said(kind), e.without_url()),
                         },
                     )
                 }
@@ -769,6 +835,33 @@ impl S3Destination {
                 }
                 Step::Done => unreachable!("a failure is never done"),
                 _ => return Err(self.error(&failure)),
+            }
+        }
+    }
+
+    /// [`Self::send`], reading the answer whole: one cut before its end is
+    /// sent again (a few times), one too large is refused.
+    fn send_read(
+        &mut self,
+        ok: &[u16],
+        make: &mut dyn FnMut(&Self, jiff::Timestamp) -> Result<RequestBuilder>,
+    ) -> Result<Answer> {
+        let mut cuts = 0;
+        loop {
+            let resp = self.send(ok, make)?;
+            match read_answer(resp) {
+                Ok(a) => return Ok(a),
+                Err(e) if e.kind() != std::io::ErrorKind::InvalidData && cuts < 3 => {
+                    cuts += 1;
+                    tracing::info!("S3: an answer was cut ({e}); asking again");
+                }
+                Err(e) => {
+                    return Err(self.error(&Failure {
+                        status: None,
+                        code: String::new(),
+                        message: format!("the answer could not be read whole ({e})"),
+                    }));
+                }
             }
         }
     }
@@ -815,6 +908,31 @@ impl S3Destination {
             code: "InvalidResponse".into(),
             message: format!("{what} ({e})"),
         })
+    }
+
+    /// The bytes `name` adds to a listing that kept `kept` so far, or why
+    /// the listing is refused.
+    fn listed_name(&self, name: &str, kept: usize) -> Result<usize> {
+        let refuse = |message: String| {
+            Err(self.error(&Failure {
+                status: Some(200),
+                code: "InvalidResponse".into(),
+                message,
+            }))
+        };
+        if name.len() > MAX_KEY {
+            return refuse(format!(
+                "a listing with a name of {} bytes (S3 allows {MAX_KEY})",
+                name.len()
+            ));
+        }
+        if kept + name.len() > MAX_LISTED_BYTES {
+            return refuse(format!(
+                "a listing of more than {} MiB of names",
+                MAX_LISTED_BYTES >> 20
+            ));
+        }
+        Ok(name.len())
     }
 
     /// A listing still saying "more follows" after [`MAX_PAGES`] pages.
@@ -882,27 +1000,31 @@ impl S3Destination {
         let mut files = Vec::new();
         let mut dirs = Vec::new();
         let mut token: Option<String> = None;
+        let mut kept = 0;
         for _ in 0..MAX_PAGES {
             let t = token.clone();
-            let resp = self.send(&[], &mut |d, now| {
-                let mut l = d.bucket.list_objects_v2(Some(&d.creds));
-                l.with_prefix(prefix);
-                l.with_delimiter("/");
-                l.with_max_keys(1000);
-                if let Some(t) = &t {
-                    l.with_continuation_token(t.as_str());
-                }
-                Ok(d.http.get(l.sign_with_time(SIGNED_FOR, &now)))
-            })?;
-            let body = read_capped(resp);
+            let body = self
+                .send_read(&[], &mut |d, now| {
+                    let mut l = d.bucket.list_objects_v2(Some(&d.creds));
+                    l.with_prefix(prefix);
+                    l.with_delimiter("/");
+                    l.with_max_keys(1000);
+                    if let Some(t) = &t {
+                        l.with_continuation_token(t.as_str());
+                    }
+                    Ok(d.http.get(l.sign_with_time(SIGNED_FOR, &now)))
+                })?
+                .body;
             let page = ListObjectsV2::parse_response(&body)
                 .map_err(|e| self.unreadable("a listing Nuage cannot read", e))?;
             for o in page.contents {
+                kept += self.listed_name(&o.key, kept)?;
                 if let Some(rest) = o.key.strip_prefix(prefix) {
                     files.push((rest.to_string(), o.size.unwrap_or(0)));
                 }
             }
             for p in page.common_prefixes {
+                kept += self.listed_name(&p.prefix, kept)?;
                 if let Some(rest) = p.prefix.strip_prefix(prefix) {
                     dirs.push(rest.trim_end_matches('/').to_string());
                 }
@@ -1020,7 +1142,8 @@ impl S3Destination {
         let resumed = journal.load().and_then(|s| {
             let rest = s.url.strip_prefix(SESSION)?;
             let (size, rest) = rest.split_once(':')?;
-            let (k, id) = rest.split_once(':')?;
+            // Keys may hold ':'; upload ids (base64-like) do not.
+            let (k, id) = rest.rsplit_once(':')?;
             (k == key && size.parse::<u64>().ok()? == hashed.part_size).then(|| id.to_string())
         });
         let mut have: Vec<Option<String>> = vec![None; n];
@@ -1090,7 +1213,9 @@ impl S3Destination {
         }
         let etags: Vec<String> = have.into_iter().map(Option::unwrap_or_default).collect();
         let id = upload_id.clone();
-        let resp = self.send(&[], &mut |d, t| {
+        // 404: the upload is gone — completed by an attempt whose answer
+        // was lost, or aborted.
+        let answer = self.send_read(&[404], &mut |d, t| {
             let c = d.bucket.complete_multipart_upload(
                 Some(&d.creds),
                 key,
@@ -1099,16 +1224,44 @@ impl S3Destination {
             );
             let url = c.sign_with_time(SIGNED_FOR, &t);
             Ok(d.http.post(url).body(c.body()))
-        })?;
-        let body = read_capped(resp);
-        // A 200 may carry an error (S3 answers early, then fails).
-        self.error_in(&body)?;
+        });
+        let said = match &answer {
+            Ok(a) if a.status != 404 => {
+                // A 200 may carry an error (S3 answers early, then fails).
+                self.error_in(&a.body)?;
+                element(&a.body, "ETag")
+                    .unwrap_or("")
+                    .replace("&quot;", "")
+                    .trim_matches('"')
+                    .to_string()
+            }
+            _ => String::new(),
+        };
+        let etag = if said.is_empty() {
+            // No answer to read: the object says whether it is complete.
+            let expected = hashed.etag();
+            match self.head(key)? {
+                Some(h) if h.etag == expected && h.meta_etag.as_deref() == Some(&expected) => {
+                    tracing::info!(
+                        key,
+                        "S3: an upload's completion was not answered; the object shows it complete"
+                    );
+                    h.etag
+                }
+                _ => {
+                    answer?;
+                    return Err(self.error(&Failure {
+                        status: Some(404),
+                        code: "NoSuchUpload".into(),
+                        message: "the upload was gone before it was completed".into(),
+                    }));
+                }
+            }
+        } else {
+            said
+        };
         journal.clear()?;
-        Ok(element(&body, "ETag")
-            .unwrap_or("")
-            .replace("&quot;", "")
-            .trim_matches('"')
-            .to_string())
+        Ok(etag)
     }
 
     /// Starts a multipart upload (after aborting any left for this key)
@@ -1121,20 +1274,21 @@ impl S3Destination {
         journal: &mut dyn UploadJournal,
     ) -> Result<String> {
         self.abort_left(key)?;
-        let resp = self.send(&[], &mut |d, t| {
-            let mut a = d.bucket.create_multipart_upload(Some(&d.creds), key);
-            for (k, v) in meta {
-                a.headers_mut().insert(*k, v.clone());
-            }
-            let url = a.sign_with_time(SIGNED_FOR, &t);
-            // No body, but its length said (S3 and R2 want it on a POST).
-            let mut req = d.http.post(url).header("content-length", 0);
-            for (k, v) in meta {
-                req = req.header(*k, v);
-            }
-            Ok(req)
-        })?;
-        let body = read_capped(resp);
+        let body = self
+            .send_read(&[], &mut |d, t| {
+                let mut a = d.bucket.create_multipart_upload(Some(&d.creds), key);
+                for (k, v) in meta {
+                    a.headers_mut().insert(*k, v.clone());
+                }
+                let url = a.sign_with_time(SIGNED_FOR, &t);
+                // No body, but its length said (S3 and R2 want it on a POST).
+                let mut req = d.http.post(url).header("content-length", 0);
+                for (k, v) in meta {
+                    req = req.header(*k, v);
+                }
+                Ok(req)
+            })?
+            .body;
         let id = CreateMultipartUpload::parse_response(&body)
             .map(|r| r.upload_id().to_string())
             .map_err(|e| self.unreadable("no upload id in its answer", e))?;
@@ -1152,7 +1306,7 @@ impl S3Destination {
         let mut marker: Option<u16> = None;
         for _ in 0..MAX_PAGES {
             let m = marker;
-            let resp = self.send(&[404], &mut |d, t| {
+            let answer = self.send_read(&[404], &mut |d, t| {
                 let mut l = d.bucket.list_parts(Some(&d.creds), key, id);
                 l.set_max_parts(1000);
                 if let Some(m) = m {
@@ -1160,14 +1314,17 @@ impl S3Destination {
                 }
                 Ok(d.http.get(l.sign_with_time(SIGNED_FOR, &t)))
             })?;
-            if resp.status().as_u16() == 404 {
+            if answer.status == 404 {
                 return Ok(None);
             }
-            let body = read_capped(resp);
-            let page = ListParts::parse_response(&body)
+            let page = ListParts::parse_response(&answer.body)
                 .map_err(|e| self.unreadable("a list of parts Nuage cannot read", e))?;
             for p in page.parts {
-                parts.push((p.number, p.etag, p.size));
+                // A part's ETag is its MD5 in quotes; a longer one is no
+                // part Nuage sent, and is not kept.
+                if p.etag.len() <= 34 {
+                    parts.push((p.number, p.etag, p.size));
+                }
             }
             match page.next_part_number_marker {
                 Some(m) if parts.len() < MAX_PARTS as usize => marker = Some(m),
@@ -1182,9 +1339,10 @@ impl S3Destination {
     fn uploads_left(&mut self, prefix: &str) -> Result<(Vec<UploadEntry>, jiff::Timestamp)> {
         let mut all = Vec::new();
         let mut markers: Option<(String, String)> = None;
+        let mut kept = 0;
         for _ in 0..MAX_PAGES {
             let m = markers.clone();
-            let resp = self.send(&[], &mut |d, t| {
+            let answer = self.send_read(&[], &mut |d, t| {
                 let mut query = vec![("prefix", prefix), ("uploads", "")];
                 if let Some((key, id)) = &m {
                     query.push(("key-marker", key));
@@ -1193,18 +1351,16 @@ impl S3Destination {
                 query.sort();
                 Ok(d.http.get(d.bucket_get(&t, &query)))
             })?;
-            let server_now = resp
-                .headers()
-                .get("date")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
-                .and_then(|d| jiff::Timestamp::from_second(d.timestamp()).ok())
-                .unwrap_or_else(|| self.now());
-            let body = read_capped(resp);
-            let page: UploadsPage = instant_xml::from_str(&body)
+            let server_now = answer.date.unwrap_or_else(|| self.now());
+            let page: UploadsPage = instant_xml::from_str(&answer.body)
                 .map_err(|e| self.unreadable("a list of uploads Nuage cannot read", e))?;
             let next = page.next_key_marker.zip(page.next_upload_id_marker);
-            all.extend(page.uploads);
+            for u in page.uploads {
+                kept += self.listed_name(&u.key, kept)?;
+                kept += self.listed_name(&u.upload_id, kept)?;
+                kept += self.listed_name(&u.initiated, kept)?;
+                all.push(u);
+            }
             match next {
                 Some(n)
                     if page.is_truncated == Some(true)
@@ -1247,22 +1403,49 @@ impl S3Destination {
     fn get(&mut self, key: &str, out: &mut dyn Write, missing: &dyn Fn() -> Error) -> Result<u64> {
         let mut written = 0u64;
         let mut attempts = 0;
+        // The object first read: a continued read must be of the same one.
+        let mut etag: Option<String> = None;
         loop {
             let from = written;
-            let resp = self.send(&[404], &mut |d, t| {
+            let same = etag.clone();
+            let resp = self.send(&[404, 412], &mut |d, t| {
                 let url = d
                     .bucket
                     .get_object(Some(&d.creds), key)
                     .sign_with_time(SIGNED_FOR, &t);
                 let req = d.http.get(url);
-                Ok(if from > 0 {
-                    req.header("range", format!("bytes={from}-"))
-                } else {
-                    req
+                Ok(match (from, &same) {
+                    (0, _) => req,
+                    (_, Some(e)) => req
+                        .header("range", format!("bytes={from}-"))
+                        .header("if-match", e),
+                    (_, None) => req.header("range", format!("bytes={from}-")),
                 })
             })?;
             if resp.status().as_u16() == 404 {
                 return Err(missing());
+            }
+            let header = |name: &str| {
+                resp.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_string)
+            };
+            if from == 0 {
+                etag = header("etag");
+            } else if resp.status().as_u16() != 206
+                || !header("content-range")
+                    .is_some_and(|r| r.starts_with(&format!("bytes {from}-")))
+            {
+                // Replaced since the read began (412), or the server sent
+                // something other than the rest: nothing is spliced.
+                return Err(self.error(&Failure {
+                    status: Some(resp.status().as_u16()),
+                    code: "InvalidRange".into(),
+                    message: format!(
+                        "a download cut at byte {from} could not be continued with the rest of the same object"
+                    ),
+                }));
             }
             let mut r = resp;
             let before = written;
@@ -1315,22 +1498,23 @@ impl S3Destination {
             self.settings.bucket,
             percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
         );
-        let resp = self.send(&[], &mut |d, t| {
-            let url = d.bucket.object_url(to);
-            let mut headers = vec![("x-amz-copy-source", source.as_str())];
-            let lock = d.lock_headers();
-            for (k, v) in &lock {
-                headers.push((k, v.as_str()));
-            }
-            headers.sort();
-            let signed = d.sign(&t, rusty_s3::Method::Put, url, &[], &headers);
-            let mut req = d.http.put(signed).header("content-length", 0);
-            for (k, v) in &headers {
-                req = req.header(*k, *v);
-            }
-            Ok(req)
-        })?;
-        let body = read_capped(resp);
+        let body = self
+            .send_read(&[], &mut |d, t| {
+                let url = d.bucket.object_url(to);
+                let mut headers = vec![("x-amz-copy-source", source.as_str())];
+                let lock = d.lock_headers();
+                for (k, v) in &lock {
+                    headers.push((k, v.as_str()));
+                }
+                headers.sort();
+                let signed = d.sign(&t, rusty_s3::Method::Put, url, &[], &headers);
+                let mut req = d.http.put(signed).header("content-length", 0);
+                for (k, v) in &headers {
+                    req = req.header(*k, *v);
+                }
+                Ok(req)
+            })?
+            .body;
         // A 200 may carry an error (S3 answers early, then fails).
         self.error_in(&body)?;
         Ok(())
