@@ -236,6 +236,9 @@ fn tree(dest: &mut dyn Destination, scratch: &Path) {
     assert_eq!(dest.file_info("docs/clips/a b.mp4").unwrap(), None);
     let info = dest.file_info("docs/.nuage-versions/x").unwrap().unwrap();
     assert_eq!(info.size, clip.len() as u64);
+    // Still known as the file Nuage stored (a copy sent in parts keeps
+    // what identifies it), so the next run does not send it again.
+    assert_eq!(info.quickxor.as_deref(), Some(quickxor(&clip).as_str()));
     dest.delete_path("docs/.nuage-versions/x").unwrap();
     dest.delete_path("docs/.nuage-versions/x").unwrap();
     assert_eq!(dest.file_info("docs/.nuage-versions/x").unwrap(), None);
@@ -684,6 +687,33 @@ fn an_s3_upload_stopped_midway_resumes_from_the_parts_the_server_lists() {
     let mut got = Vec::new();
     dest.download("shop", &name, &mut got).unwrap();
     assert!(got == data);
+}
+
+#[test]
+fn an_s3_upload_below_a_prefix_holding_a_colon_resumes_too() {
+    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(8, (5 << 20) + 9);
+    let local = local_file(dir.path(), "big", &data);
+    let name = file_name("20261121-054041123-00aa");
+    let mut journal = MemJournal::default();
+    let mut dest = s3(&server, "nuage", "team:one");
+    let armed = std::cell::Cell::new(false);
+    dest.upload("shop", &name, &local, &mut journal, &mut |n| {
+        if n >= 2 << 20 && !armed.get() {
+            armed.set(true);
+            server.faults(serde_json::json!({"deny": ["UploadPart"]}));
+        }
+    })
+    .unwrap_err();
+    assert_eq!(parts_sent(&server), vec![1]);
+    server.faults(serde_json::json!({"deny": []}));
+    dest.upload("shop", &name, &local, &mut journal, &mut |_| {})
+        .unwrap();
+    assert_eq!(parts_sent(&server), vec![1, 2, 3], "no part sent twice");
+    assert!(server.uploads().is_empty());
 }
 
 #[test]

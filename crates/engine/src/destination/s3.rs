@@ -414,6 +414,11 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 
 /// An error body, as much of it as arrives (up to [`MAX_ANSWER`]): only
 /// its code and message are read.
+/// An ETag as XML carries it (`&quot;…&quot;` or `"…"`), bare.
+fn unquoted(etag: &str) -> String {
+    etag.replace("&quot;", "").trim_matches('"').to_string()
+}
+
 fn read_capped(r: impl Read) -> String {
     let mut body = Vec::new();
     let _ = r.take(MAX_ANSWER).read_to_end(&mut body);
@@ -980,6 +985,7 @@ impl S3Destination {
                 .to_string(),
             meta_etag: text("x-amz-meta-nuage-etag"),
             meta_quickxor: text("x-amz-meta-nuage-quickxor"),
+            meta_part_size: text("x-amz-meta-nuage-part-size").and_then(|v| v.parse().ok()),
         }))
     }
 
@@ -1075,6 +1081,9 @@ impl S3Destination {
             ("x-amz-meta-nuage-etag", expected.clone()),
             ("x-amz-meta-nuage-quickxor", hashed.quickxor.clone()),
         ];
+        if hashed.multipart() {
+            meta.push(("x-amz-meta-nuage-part-size", hashed.part_size.to_string()));
+        }
         meta.extend(self.lock_headers());
         let etag = if hashed.multipart() {
             self.multipart(key, local, &hashed, &meta, journal, progress)?
@@ -1212,14 +1221,29 @@ impl S3Destination {
             })?;
         }
         let etags: Vec<String> = have.into_iter().map(Option::unwrap_or_default).collect();
-        let id = upload_id.clone();
+        let etag = self.complete(key, &upload_id, &etags, &hashed.etag())?;
+        journal.clear()?;
+        Ok(etag)
+    }
+
+    /// Completes upload `id` of `key` from its parts' ETags and returns
+    /// the object's ETag. When the answer is lost (cut, or a repeat finds
+    /// the upload gone), the object itself says whether it is complete
+    /// with the `expected` ETag.
+    fn complete(
+        &mut self,
+        key: &str,
+        id: &str,
+        etags: &[String],
+        expected: &str,
+    ) -> Result<String> {
         // 404: the upload is gone — completed by an attempt whose answer
         // was lost, or aborted.
         let answer = self.send_read(&[404], &mut |d, t| {
             let c = d.bucket.complete_multipart_upload(
                 Some(&d.creds),
                 key,
-                &id,
+                id,
                 etags.iter().map(String::as_str),
             );
             let url = c.sign_with_time(SIGNED_FOR, &t);
@@ -1229,39 +1253,30 @@ impl S3Destination {
             Ok(a) if a.status != 404 => {
                 // A 200 may carry an error (S3 answers early, then fails).
                 self.error_in(&a.body)?;
-                element(&a.body, "ETag")
-                    .unwrap_or("")
-                    .replace("&quot;", "")
-                    .trim_matches('"')
-                    .to_string()
+                unquoted(element(&a.body, "ETag").unwrap_or(""))
             }
             _ => String::new(),
         };
-        let etag = if said.is_empty() {
-            // No answer to read: the object says whether it is complete.
-            let expected = hashed.etag();
-            match self.head(key)? {
-                Some(h) if h.etag == expected && h.meta_etag.as_deref() == Some(&expected) => {
-                    tracing::info!(
-                        key,
-                        "S3: an upload's completion was not answered; the object shows it complete"
-                    );
-                    h.etag
-                }
-                _ => {
-                    answer?;
-                    return Err(self.error(&Failure {
-                        status: Some(404),
-                        code: "NoSuchUpload".into(),
-                        message: "the upload was gone before it was completed".into(),
-                    }));
-                }
+        if !said.is_empty() {
+            return Ok(said);
+        }
+        match self.head(key)? {
+            Some(h) if h.etag == expected && h.meta_etag.as_deref() == Some(expected) => {
+                tracing::info!(
+                    key,
+                    "S3: an upload's completion was not answered; the object shows it complete"
+                );
+                Ok(h.etag)
             }
-        } else {
-            said
-        };
-        journal.clear()?;
-        Ok(etag)
+            _ => {
+                answer?;
+                Err(self.error(&Failure {
+                    status: Some(404),
+                    code: "NoSuchUpload".into(),
+                    message: "the upload was gone before it was completed".into(),
+                }))
+            }
+        }
     }
 
     /// Starts a multipart upload (after aborting any left for this key)
@@ -1274,6 +1289,16 @@ impl S3Destination {
         journal: &mut dyn UploadJournal,
     ) -> Result<String> {
         self.abort_left(key)?;
+        let id = self.start_upload(key, meta)?;
+        journal.save(&UploadSession {
+            url: format!("{SESSION}{}:{key}:{id}", hashed.part_size),
+            next_offset: 0,
+        })?;
+        Ok(id)
+    }
+
+    /// CreateMultipartUpload of `key` with `meta`: the upload id.
+    fn start_upload(&mut self, key: &str, meta: &[(&'static str, String)]) -> Result<String> {
         let body = self
             .send_read(&[], &mut |d, t| {
                 let mut a = d.bucket.create_multipart_upload(Some(&d.creds), key);
@@ -1289,14 +1314,9 @@ impl S3Destination {
                 Ok(req)
             })?
             .body;
-        let id = CreateMultipartUpload::parse_response(&body)
+        CreateMultipartUpload::parse_response(&body)
             .map(|r| r.upload_id().to_string())
-            .map_err(|e| self.unreadable("no upload id in its answer", e))?;
-        journal.save(&UploadSession {
-            url: format!("{SESSION}{}:{key}:{id}", hashed.part_size),
-            next_offset: 0,
-        })?;
-        Ok(id)
+            .map_err(|e| self.unreadable("no upload id in its answer", e))
     }
 
     /// The parts the server holds for upload `id` (number, ETag, size), or
@@ -1490,14 +1510,129 @@ impl S3Destination {
         Ok(())
     }
 
-    /// Copies `from` to `to` on the server (CopyObject, up to 5 GiB),
-    /// metadata included.
+    /// Copies `from` to `to` on the server, metadata included, keeping its
+    /// ETag: an object uploaded in parts is copied in the same parts
+    /// (UploadPartCopy: a CopyObject would give it the MD5 of the whole
+    /// as ETag, and refuses objects over 5 GiB), one sent whole with
+    /// CopyObject.
     fn copy_key(&mut self, from: &str, to: &str) -> Result<()> {
-        let source = format!(
+        let Some(head) = self.head(from)? else {
+            return Err(Error::Destination {
+                code: ErrorCode::NotFound,
+                message: format!(
+                    "'{}' is not at the destination",
+                    crate::document::shown(from)
+                ),
+            });
+        };
+        match head
+            .etag
+            .rsplit_once('-')
+            .and_then(|(_, n)| n.parse::<u64>().ok())
+        {
+            Some(parts) => self.copy_in_parts(from, to, &head, parts),
+            None => self.copy_whole(from, to),
+        }
+    }
+
+    fn copy_source(&self, from: &str) -> String {
+        format!(
             "/{}/{}",
             self.settings.bucket,
             percent_encoding::utf8_percent_encode(from, COPY_SOURCE)
-        );
+        )
+    }
+
+    /// UploadPartCopy of `from` (ETag `-parts`) to `to`, with the part
+    /// size it was uploaded with; the copy must end with the same ETag.
+    fn copy_in_parts(&mut self, from: &str, to: &str, head: &Head, parts: u64) -> Result<()> {
+        let fits = |p: u64| p > 0 && head.size.div_ceil(p) == parts;
+        let part_size = head
+            .meta_part_size
+            .into_iter()
+            .chain([
+                part_size_for(head.size, self.part_size),
+                part_size_for(head.size, DEFAULT_PART_SIZE),
+            ])
+            .find(|p| fits(*p))
+            .ok_or_else(|| Error::Destination {
+                code: ErrorCode::DestinationUnavailable,
+                message: format!(
+                    "'{}' was uploaded in parts of a size Nuage cannot tell, so it cannot be copied as it is; it stays where it is",
+                    crate::document::shown(from)
+                ),
+            })?;
+        let mut meta: Vec<(&'static str, String)> = Vec::new();
+        if let Some(e) = &head.meta_etag {
+            meta.push(("x-amz-meta-nuage-etag", e.clone()));
+        }
+        if let Some(q) = &head.meta_quickxor {
+            meta.push(("x-amz-meta-nuage-quickxor", q.clone()));
+        }
+        meta.push(("x-amz-meta-nuage-part-size", part_size.to_string()));
+        meta.extend(self.lock_headers());
+        self.abort_left(to)?;
+        let id = self.start_upload(to, &meta)?;
+        let source = self.copy_source(from);
+        let if_match = format!("\"{}\"", head.etag);
+        let copied = (|| -> Result<String> {
+            let mut etags = Vec::new();
+            for i in 0..parts {
+                let first = i * part_size;
+                let last = (first + part_size).min(head.size) - 1;
+                let range = format!("bytes={first}-{last}");
+                let number = (i + 1).to_string();
+                let body = self
+                    .send_read(&[], &mut |d, t| {
+                        let headers = [
+                            ("x-amz-copy-source", source.as_str()),
+                            ("x-amz-copy-source-if-match", if_match.as_str()),
+                            ("x-amz-copy-source-range", range.as_str()),
+                        ];
+                        let query = [("partNumber", number.as_str()), ("uploadId", id.as_str())];
+                        let url = d.sign(
+                            &t,
+                            rusty_s3::Method::Put,
+                            d.bucket.object_url(to),
+                            &query,
+                            &headers,
+                        );
+                        let mut req = d.http.put(url).header("content-length", 0);
+                        for (k, v) in headers {
+                            req = req.header(k, v);
+                        }
+                        Ok(req)
+                    })?
+                    .body;
+                self.error_in(&body)?;
+                etags.push(format!(
+                    "\"{}\"",
+                    unquoted(element(&body, "ETag").unwrap_or(""))
+                ));
+            }
+            self.complete(to, &id, &etags, &head.etag)
+        })();
+        match copied {
+            Ok(etag) if etag == head.etag => Ok(()),
+            Ok(etag) => Err(Error::Destination {
+                code: ErrorCode::HashMismatch,
+                message: format!(
+                    "{} made a copy of '{}' that reports {etag}, not {}: the original stays where it is",
+                    self.settings.label(),
+                    crate::document::shown(from),
+                    head.etag
+                ),
+            }),
+            Err(e) => {
+                let _ = self.abort_upload(to, &id);
+                Err(e)
+            }
+        }
+    }
+
+    /// CopyObject of `from` to `to` (an object sent in one PUT).
+    fn copy_whole(&mut self, from: &str, to: &str) -> Result<()> {
+        let source = self.copy_source(from);
         let body = self
             .send_read(&[], &mut |d, t| {
                 let url = d.bucket.object_url(to);
@@ -1546,6 +1681,8 @@ struct Head {
     etag: String,
     meta_etag: Option<String>,
     meta_quickxor: Option<String>,
+    /// The part size of a multipart upload, which a copy keeps.
+    meta_part_size: Option<u64>,
 }
 
 impl Destination for S3Destination {
@@ -1807,9 +1944,8 @@ mod tests {
 mod error_tests {
     use super::*;
 
-    #[test]
-    fn a_clock_far_off_is_said_as_such() {
-        let d = S3Destination::new(
+    fn offline() -> S3Destination {
+        S3Destination::new(
             &S3Settings {
                 endpoint: "http://127.0.0.1:9".into(),
                 bucket: "nuage".into(),
@@ -1822,7 +1958,30 @@ mod error_tests {
             "s",
             Duration::from_secs(1),
         )
-        .unwrap();
+        .unwrap()
+    }
+
+    #[test]
+    fn listings_keep_names_s3_allows_and_no_more_than_their_share_of_memory() {
+        let d = offline();
+        assert_eq!(d.listed_name(&"k".repeat(MAX_KEY), 0).unwrap(), MAX_KEY);
+        let e = d.listed_name(&"k".repeat(MAX_KEY + 1), 0).unwrap_err();
+        assert!(e.to_string().contains("a name of 1025 bytes"), "{e}");
+        // A server listing many names of the longest kind.
+        let mut kept = 0;
+        let e = loop {
+            match d.listed_name(&"k".repeat(MAX_KEY), kept) {
+                Ok(n) => kept += n,
+                Err(e) => break e,
+            }
+        };
+        assert!(kept <= MAX_LISTED_BYTES);
+        assert!(e.to_string().contains("more than 16 MiB of names"), "{e}");
+    }
+
+    #[test]
+    fn a_clock_far_off_is_said_as_such() {
+        let d = offline();
         for (code, message) in [
             ("RequestTimeTooSkewed", "The difference is too large"),
             ("AccessDenied", "Request has expired"),
