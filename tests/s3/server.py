@@ -40,6 +40,9 @@ Control API, unsigned, on the same port:
       {"ignore_range": N}   the next N ranged GetObject: the whole object, 200
       {"endless_get": N}    the next N GetObject: 200 with a body that never
                             ends (zeros, a 1 TiB Content-Length)
+      {"kms": true}         as a bucket encrypted with SSE-KMS: PutObject and
+                            HeadObject answers say so, with ETags that are
+                            not the MD5 of the object
       {"endless": N}        the next N listings (ListObjectsV2, ListParts,
                             ListMultipartUploads) answer an empty page that
                             says more follow, with a new marker each time
@@ -216,6 +219,7 @@ class State:
         self.rules = []  # [{"kind", "remaining", "ops", "retry_after", "cut_after"}]
         self.listparts_lag = 0
         self.endless = 0
+        self.kms = False
         self.cut_answer = []  # [(ops, bytes after which to cut)], one per answer
         self.ignore_range = 0
         self.endless_get = 0
@@ -254,6 +258,7 @@ class State:
                 "rules": [dict(r) for r in self.rules],
                 "listparts_lag": self.listparts_lag,
                 "endless": self.endless,
+                "kms": self.kms,
                 "cut_answer": [[ops, n] for ops, n in self.cut_answer],
                 "ignore_range": self.ignore_range,
                 "endless_get": self.endless_get,
@@ -966,6 +971,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if status == 200 and op == "ListParts":
                 out = lag_listparts(q.get("uploadId"), out)
                 out_headers = [(k, v) for k, v in out_headers if k.lower() != "content-length"]
+            if status == 200 and STATE.kms and op in ("PutObject", "HeadObject"):
+                # SSE-KMS: S3's ETag is then no MD5 of the object.
+                out_headers = [
+                    (k, '"' + hashlib.md5((v + "kms").encode()).hexdigest() + '"') if k.lower() == "etag" else (k, v)
+                    for k, v in out_headers
+                ] + [("x-amz-server-side-encryption", "aws:kms")]
             if status == 200 and op == "CreateMultipartUpload":
                 m = re.search(rb"<UploadId>([^<]*)</UploadId>", out or b"")
                 if m:
@@ -1210,7 +1221,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(spec, dict):
             raise ValueError("faults: a JSON object")
         known = {"slowdown", "status429", "status500", "cut_part", "cut_after", "listparts_lag", "skew",
-                 "endless", "cut_answer", "ignore_range", "endless_get", "deny", "corrupt", "offset", "ops", "retry_after", "after"}
+                 "endless", "kms", "cut_answer", "ignore_range", "endless_get", "deny", "corrupt", "offset", "ops", "retry_after", "after"}
         unknown = set(spec) - known
         if unknown:
             raise ValueError(f"unknown fault keys: {sorted(unknown)}")
@@ -1236,6 +1247,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE.skew = float(spec["skew"])
             if "endless" in spec:
                 STATE.endless = int(spec["endless"])
+            if "kms" in spec:
+                STATE.kms = bool(spec["kms"])
             if spec.get("cut_answer"):
                 STATE.cut_answer = [(ops or ["GetObject"], int(spec.get("cut_after", 0)))] * int(spec["cut_answer"])
             if "ignore_range" in spec:

@@ -1035,6 +1035,55 @@ fn s3_answers_cut_replaced_or_without_end_are_continued_or_refused_safely() {
 }
 
 #[test]
+fn an_s3_bucket_in_another_region_or_whose_copies_cannot_be_verified_is_said_plainly() {
+    let Some(server) = s3_server(&[]) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let local = local_file(dir.path(), "small", b"a small copy");
+    let name = file_name("20261121-054041123-00aa");
+
+    // SSE-KMS: ETags are no MD5, so no copy could be verified. Said by the
+    // test before any backup, and by an upload.
+    server.faults(serde_json::json!({"kms": true}));
+    let mut d = s3(&server, "nuage", "");
+    let e = d.probe().unwrap_err().to_string();
+    assert!(e.contains("SSE-KMS") && e.contains("SSE-S3"), "{e}");
+    let e = d
+        .upload(
+            "shop",
+            &name,
+            &local,
+            &mut MemJournal::default(),
+            &mut |_| {},
+        )
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("SSE-KMS"), "{e}");
+    server.faults(serde_json::json!({"kms": false}));
+    assert!(d.probe().is_ok());
+
+    // Another region than the bucket's.
+    let settings = S3Settings {
+        endpoint: server.endpoint(),
+        bucket: "nuage".into(),
+        prefix: String::new(),
+        region: "eu-west-3".into(),
+        access_key_id: nuage_s3server::ACCESS_KEY.into(),
+        path_style: true,
+        lock_days: None,
+    };
+    let mut elsewhere = S3Destination::new(
+        &settings,
+        nuage_s3server::SECRET,
+        std::time::Duration::from_secs(5),
+    )
+    .unwrap();
+    let e = elsewhere.list("shop").unwrap_err().to_string();
+    assert!(e.contains("in another region"), "{e}");
+}
+
+#[test]
 fn a_wrong_s3_secret_or_bucket_is_said_plainly() {
     let Some(server) = s3_server(&[]) else {
         return;

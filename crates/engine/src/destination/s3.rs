@@ -532,17 +532,34 @@ impl S3Destination {
             e => e,
         };
         let md5: [u8; 16] = Md5::digest(body.as_bytes()).into();
+        let md5_hex = hex(&md5);
         let md5 = b64(&md5);
-        self.send(&[], &mut |d, t| {
-            let mut a = d.bucket.put_object(Some(&d.creds), &key);
-            a.headers_mut().insert("content-md5", md5.clone());
-            Ok(d.http
-                .put(a.sign_with_time(SIGNED_FOR, &t))
-                .header("content-md5", &md5)
-                .body(body.clone()))
-        })
-        .map_err(|e| step("write an object", e))?;
-        let checked = self.probe_read_and_list(&key, &body, &step);
+        let written = self
+            .send(&[], &mut |d, t| {
+                let mut a = d.bucket.put_object(Some(&d.creds), &key);
+                a.headers_mut().insert("content-md5", md5.clone());
+                Ok(d.http
+                    .put(a.sign_with_time(SIGNED_FOR, &t))
+                    .header("content-md5", &md5)
+                    .body(body.clone()))
+            })
+            .map_err(|e| step("write an object", e))?;
+        let etag = written
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(unquoted);
+        let checked = self.probe_read_and_list(&key, &body, &step).and_then(|()| {
+            // Every copy is verified by its ETag: one that is not the MD5
+            // of what was sent (SSE-KMS) would fail every backup.
+            match etag {
+                Some(e) if e == md5_hex => Ok(()),
+                _ => {
+                    let kms = self.head(&key).ok().flatten().is_some_and(|h| h.kms);
+                    Err(self.unverifiable(kms))
+                }
+            }
+        });
         let deleted = self
             .delete_key(&key)
             .map_err(|e| step("delete (retention needs it)", e));
@@ -697,6 +714,13 @@ impl S3Destination {
                 ErrorCode::InvalidInput,
                 "this computer's clock is too far from the provider's: set the clock (turn on automatic time), then try again".into(),
             ),
+            (_, "PermanentRedirect" | "IllegalLocationConstraintException" | "AuthorizationHeaderMalformed")
+            | (Some(301), _)
+                if f.code != "AuthorizationHeaderMalformed" || f.message.contains("region") =>
+            (
+                ErrorCode::InvalidInput,
+                "the bucket is in another region than the one set: set the destination again with the bucket's region".into(),
+            ),
             (_, "NoSuchBucket") => (
                 ErrorCode::DestinationUnavailable,
                 format!(
@@ -725,9 +749,18 @@ impl S3Destination {
                 "Nuage will try again at the next run; if it persists, check the provider's status".into(),
             ),
         };
+        // The server's words, as many as a person reads, without control
+        // characters (a terminal's escapes).
+        let words = |t: &str| -> String {
+            let mut clean: String = t.chars().filter(|c| !c.is_control()).take(300).collect();
+            if t.chars().count() > 300 {
+                clean.push('…');
+            }
+            clean
+        };
         let said = match f.status {
-            Some(s) => format!("{s} {}: {}", f.code, f.message),
-            None => f.message.clone(),
+            Some(s) => format!("{s} {}: {}", words(&f.code), words(&f.message)),
+            None => words(&f.message),
         };
         Error::Destination {
             code,
@@ -940,6 +973,25 @@ impl S3Destination {
         Ok(name.len())
     }
 
+    /// A copy whose ETag is not the MD5 of what was sent: SSE-KMS (`kms`,
+    /// when the object shows it) or a provider that does not do it.
+    fn unverifiable(&self, kms: bool) -> Error {
+        Error::Destination {
+            code: ErrorCode::DestinationUnavailable,
+            message: if kms {
+                format!(
+                    "{} encrypts the bucket with KMS keys (SSE-KMS), whose ETags are not the MD5 of what was sent, so Nuage cannot verify a copy there: set the bucket's default encryption to SSE-S3, or use another bucket.",
+                    self.settings.label()
+                )
+            } else {
+                format!(
+                    "{} does not report the MD5 of what was sent as its ETag, so Nuage cannot verify a copy there: use another bucket or provider.",
+                    self.settings.label()
+                )
+            },
+        }
+    }
+
     /// A listing still saying "more follows" after [`MAX_PAGES`] pages.
     fn endless(&self, what: &str) -> Error {
         self.error(&Failure {
@@ -986,6 +1038,7 @@ impl S3Destination {
             meta_etag: text("x-amz-meta-nuage-etag"),
             meta_quickxor: text("x-amz-meta-nuage-quickxor"),
             meta_part_size: text("x-amz-meta-nuage-part-size").and_then(|v| v.parse().ok()),
+            kms: text("x-amz-server-side-encryption").is_some_and(|v| v.starts_with("aws:kms")),
         }))
     }
 
@@ -1119,6 +1172,9 @@ impl S3Destination {
             etag
         };
         if etag != expected {
+            if self.head(key).ok().flatten().is_some_and(|h| h.kms) {
+                return Err(self.unverifiable(true));
+            }
             return Err(Error::Destination {
                 code: ErrorCode::HashMismatch,
                 message: format!(
@@ -1683,6 +1739,8 @@ struct Head {
     meta_quickxor: Option<String>,
     /// The part size of a multipart upload, which a copy keeps.
     meta_part_size: Option<u64>,
+    /// Encrypted with KMS keys (SSE-KMS): its ETag is no MD5.
+    kms: bool,
 }
 
 impl Destination for S3Destination {
@@ -1977,6 +2035,20 @@ mod error_tests {
         };
         assert!(kept <= MAX_LISTED_BYTES);
         assert!(e.to_string().contains("more than 16 MiB of names"), "{e}");
+    }
+
+    #[test]
+    fn a_servers_words_are_shown_short_and_without_terminal_escapes() {
+        let e = offline()
+            .error(&Failure {
+                status: Some(500),
+                code: "Internal\u{1b}[2JError".into(),
+                message: format!("\u{1b}]0;owned\u{7}{}", "x".repeat(1 << 20)),
+            })
+            .to_string();
+        assert!(!e.chars().any(char::is_control), "{e:?}");
+        assert!(e.len() < 1000, "{} bytes", e.len());
+        assert!(e.contains("500 Internal") && e.contains('…'), "{e}");
     }
 
     #[test]

@@ -416,6 +416,8 @@ fn run(shared: &Shared, engine: &Engine, names: &[String]) -> Vec<String> {
     });
     let mut c = shared.control();
     c.running = None;
+    // The overview kept says "backing up" until it is computed again.
+    c.stale = true;
     if matches!(result, Err(Error::Busy { .. })) {
         // The run never started: it stays due, retried after BUSY_RETRY.
         c.last_started = previous_start;
