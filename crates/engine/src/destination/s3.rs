@@ -414,6 +414,27 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
 
 /// An error body, as much of it as arrives (up to [`MAX_ANSWER`]): only
 /// its code and message are read.
+/// `text` with every URL in it replaced: a presigned URL (its signature)
+/// lets whoever reads it act on the bucket for an hour.
+fn without_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = ["http://", "https://"]
+        .iter()
+        .filter_map(|scheme| rest.find(scheme))
+        .min()
+    {
+        out.push_str(&rest[..at]);
+        out.push_str("(a URL)");
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, ')' | '"' | '\'' | '>'))
+            .map_or(rest.len(), |e| at + e);
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// An ETag as XML carries it (`&quot;…&quot;` or `"…"`), bare.
 fn unquoted(etag: &str) -> String {
     etag.replace("&quot;", "").trim_matches('"').to_string()
@@ -750,8 +771,10 @@ impl S3Destination {
             ),
         };
         // The server's words, as many as a person reads, without control
-        // characters (a terminal's escapes).
+        // characters (a terminal's escapes) or URLs (a presigned one opens
+        // the bucket).
         let words = |t: &str| -> String {
+            let t = without_urls(t);
             let mut clean: String = t.chars().filter(|c| !c.is_control()).take(300).collect();
             if t.chars().count() > 300 {
                 clean.push('…');
@@ -891,7 +914,14 @@ impl S3Destination {
                 Ok(a) => return Ok(a),
                 Err(e) if e.kind() != std::io::ErrorKind::InvalidData && cuts < 3 => {
                     cuts += 1;
-                    tracing::info!("S3: an answer was cut ({e}); asking again");
+                    tracing::info!(
+                        "S3: an answer was cut ({}); asking again",
+                        without_urls(&e.to_string())
+                    );
+                }
+                // Too large: the answer itself is wrong, not the network.
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err(self.unreadable("an answer Nuage does not read", e));
                 }
                 Err(e) => {
                     return Err(self.error(&Failure {
@@ -1542,7 +1572,10 @@ impl S3Destination {
                 Some(e) if attempts < 5 || written > before => {
                     // Cut again and again without progress: give up.
                     attempts = if written > before { 0 } else { attempts + 1 };
-                    tracing::info!("S3: a download was cut ({e}); continuing from byte {written}");
+                    tracing::info!(
+                        "S3: a download was cut ({}); continuing from byte {written}",
+                        without_urls(&e.to_string())
+                    );
                 }
                 Some(e) => {
                     return Err(self.error(&Failure {
@@ -2035,6 +2068,23 @@ mod error_tests {
         };
         assert!(kept <= MAX_LISTED_BYTES);
         assert!(e.to_string().contains("more than 16 MiB of names"), "{e}");
+    }
+
+    #[test]
+    fn no_url_is_ever_said() {
+        let e = offline()
+            .error(&Failure {
+                status: None,
+                code: String::new(),
+                message: "error sending request for url (http://127.0.0.1:9/nuage/a?X-Amz-Credential=k%2F2026&X-Amz-Signature=abc): connection refused".into(),
+            })
+            .to_string();
+        assert!(!e.contains("X-Amz-") && !e.contains("127.0.0.1:9/"), "{e}");
+        assert!(e.contains("((a URL)): connection refused"), "{e}");
+        assert_eq!(
+            without_urls("see https://a.b/c?d and http://e"),
+            "see (a URL) and (a URL)"
+        );
     }
 
     #[test]
