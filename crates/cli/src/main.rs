@@ -599,22 +599,31 @@ fn describe_outcome(o: &nuage_engine::SourceOutcome) -> String {
     }
 }
 
+/// What a restore point holds, as its kind counts it: a folder's files and
+/// bytes, a database's tables and rows.
+fn held(kind: nuage_engine::SourceKind, tables: u64, rows: u64) -> String {
+    let s = |n: u64| if n == 1 { "" } else { "s" };
+    if kind == nuage_engine::SourceKind::Folder {
+        format!("{tables} file{}, {}", s(tables), human_bytes(rows))
+    } else {
+        format!("{tables} table{}, {rows} row{}", s(tables), s(rows))
+    }
+}
+
 fn describe_local(o: &nuage_engine::SourceOutcome) -> String {
     match o.status {
         RunOutcome::BackedUp if o.kind == nuage_engine::SourceKind::Folder => format!(
-            "{}: backed up as {} ({} files, {})",
+            "{}: backed up as {} ({})",
             o.source,
             o.id.as_deref().unwrap_or("?"),
-            o.tables.unwrap_or(0),
-            human_bytes(o.rows.unwrap_or(0))
+            held(o.kind, o.tables.unwrap_or(0), o.rows.unwrap_or(0))
         ),
         RunOutcome::BackedUp => format!(
-            "{}: backed up as {} ({}, {} tables, {} rows)",
+            "{}: backed up as {} ({}, {})",
             o.source,
             o.id.as_deref().unwrap_or("?"),
             human_bytes(o.size_bytes.unwrap_or(0)),
-            o.tables.unwrap_or(0),
-            o.rows.unwrap_or(0)
+            held(o.kind, o.tables.unwrap_or(0), o.rows.unwrap_or(0))
         ),
         RunOutcome::Unchanged => format!(
             "{}: unchanged since {}, no new copy",
@@ -865,22 +874,7 @@ fn run(cli: Cli) -> Result<i32> {
                         );
                     }
                     if r.ok {
-                        let held = if r.kind == nuage_engine::SourceKind::Folder {
-                            format!(
-                                "{} file{}, {}",
-                                r.tables,
-                                if r.tables == 1 { "" } else { "s" },
-                                nuage_engine::human_bytes(r.rows)
-                            )
-                        } else {
-                            format!(
-                                "{} table{}, {} row{}",
-                                r.tables,
-                                if r.tables == 1 { "" } else { "s" },
-                                r.rows,
-                                if r.rows == 1 { "" } else { "s" }
-                            )
-                        };
+                        let held = held(r.kind, r.tables, r.rows);
                         println!(
                             "{} {}: proven restorable from {place} ({held})",
                             r.source, r.point
@@ -1145,12 +1139,11 @@ fn run(cli: Cli) -> Result<i32> {
                 for s in &st.sources {
                     match &s.last_backup {
                         Some(p) => println!(
-                            "{}: last backup {} ({}, {} tables, {} rows), {} restore points",
+                            "{}: last backup {} ({}, {}), {} restore points",
                             s.name,
                             ago(&p.created_at),
                             human_bytes(p.size_bytes),
-                            p.tables,
-                            p.rows,
+                            held(s.kind, p.tables, p.rows),
                             s.restore_points
                         ),
                         None => println!("{}: never backed up ({})", s.name, s.path.display()),
@@ -1625,25 +1618,18 @@ fn report_restore(r: &nuage_engine::RestoreReport, json: bool) -> Result<()> {
     if json {
         return print_json(r);
     }
-    if r.kind == nuage_engine::SourceKind::Folder {
-        println!(
-            "restored {} ({} files, {}, backed up {}) into {}, each verified against its BLAKE3",
-            r.source,
-            r.tables.len(),
-            human_bytes(r.rows),
-            r.created_at,
-            r.target.display()
-        );
-    } else {
-        println!(
-            "restored {} ({} tables, {} rows, backed up {}) into {}",
-            r.source,
-            r.tables.len(),
-            r.rows,
-            r.created_at,
-            r.target.display()
-        );
-    }
+    println!(
+        "restored {} ({}, backed up {}) into {}{}",
+        r.source,
+        held(r.kind, r.tables.len() as u64, r.rows),
+        r.created_at,
+        r.target.display(),
+        if r.kind == nuage_engine::SourceKind::Folder {
+            ", each verified against its BLAKE3"
+        } else {
+            ""
+        }
+    );
     for n in &r.not_restored {
         println!("note: {n}");
     }

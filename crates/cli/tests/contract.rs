@@ -877,6 +877,12 @@ fn with_a_destination_a_folder_keeps_no_local_copy_unless_asked() {
     env.run_ok(&["source", "add", "--folder", s(&dir), "--name", "docs"]);
     env.folder_destination();
     backup_settled(&env);
+    // Its status counts files and bytes, not tables and rows.
+    let status = env.run_ok(&["status"]);
+    assert!(
+        status.contains("1 file, 7 B), 1 restore points"),
+        "{status}"
+    );
     let copies = env.home().join("copies/docs");
     assert!(
         !copies
