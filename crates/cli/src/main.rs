@@ -1139,10 +1139,16 @@ fn run(cli: Cli) -> Result<i32> {
                 for s in &st.sources {
                     match &s.last_backup {
                         Some(p) => println!(
-                            "{}: last backup {} ({}, {}), {} restore points",
+                            "{}: last backup {} ({}{}), {} restore points",
                             s.name,
                             ago(&p.created_at),
-                            human_bytes(p.size_bytes),
+                            // A folder's point is its manifest: its own
+                            // size says nothing of the files.
+                            if s.kind == nuage_engine::SourceKind::Folder {
+                                String::new()
+                            } else {
+                                format!("{}, ", human_bytes(p.size_bytes))
+                            },
                             held(s.kind, p.tables, p.rows),
                             s.restore_points
                         ),

@@ -880,7 +880,7 @@ fn with_a_destination_a_folder_keeps_no_local_copy_unless_asked() {
     // Its status counts files and bytes, not tables and rows.
     let status = env.run_ok(&["status"]);
     assert!(
-        status.contains("1 file, 7 B), 1 restore points"),
+        status.contains("docs: last backup just now (1 file, 7 B), 1 restore points"),
         "{status}"
     );
     let copies = env.home().join("copies/docs");
