@@ -34,8 +34,8 @@ Control API, unsigned, on the same port:
       {"skew": SECONDS}     the server's clock offset (Date header included)
       {"deny": ["DeleteObject", ...]}  those operations: 403 AccessDenied
       {"corrupt": "bucket/key", "offset": N}  flip one stored byte, same ETag
-      {"cut_answer": N, "cut_after": BYTES}  the next N answers
-                            to GetObject (or "ops"), when 2xx: headers and BYTES
+      {"cut_answer": N, "cut_after": BYTES}  the next N 2xx answers
+                            to GetObject (or "ops"): headers and BYTES
                             of the body, then the connection is reset
       {"ignore_range": N}   the next N ranged GetObject: the whole object, 200
       {"endless_get": N}    the next N GetObject: 200 with a body that never
@@ -638,6 +638,14 @@ def get_object_retention(bucket, key, version_id):
     return 200, [("Content-Type", "application/xml")], body
 
 
+def take_cut(op):
+    """The bytes after which this 2xx answer is cut (the "cut_answer" fault), or None."""
+    with STATE.lock:
+        if STATE.cut_answer and op in STATE.cut_answer[0][0]:
+            return STATE.cut_answer.pop(0)[1]
+    return None
+
+
 def endless_page(op, q):
     """An empty listing page that says more follow (the "endless" fault)."""
     if op not in ("ListObjectsV2", "ListParts", "ListMultipartUploads"):
@@ -779,11 +787,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             length = dict((k.lower(), v) for k, v in headers).get("content-length") if self.command == "HEAD" else None
             self.send_header("Content-Length", str(length if length is not None else len(body)))
             self.end_headers()
-            cut = getattr(self, "cut_answer_after", None)
-            if cut is not None and status < 300:
+            cut = take_cut(getattr(self, "op", None)) if status < 300 else None
+            if cut is not None:
                 self.wfile.write(body[:cut])
-                self.wfile.flush()
-                self.cut()
+                self.end_early()
                 return
             if self.command != "HEAD" and body:
                 self.wfile.write(body)
@@ -811,6 +818,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             self.close_connection = True
 
+    def end_early(self):
+        """Closes the connection after what was written arrives, short of
+        the Content-Length said: the client sees the answer end early."""
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        self.close_connection = True
+
     def cut(self):
         """Resets the connection: no answer, the client sees ECONNRESET/EOF."""
         s = self.connection
@@ -826,6 +843,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def serve(self):
         raw_path, raw_query = split_target(self.path)
+        self.op = None
         if raw_path.startswith("/_nuage/"):
             return self.control(raw_path, raw_query)
         request_id = new_request_id()
@@ -838,6 +856,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         q = dict(query_pairs)
         bucket, key = locate(h.get("host"), raw_path)
         op = operation(self.command, bucket, key, q, h)
+        self.op = op
         entry = {
             "time": time.time(),
             "method": self.command,
@@ -905,10 +924,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     body.drain()
                 self.respond_error(err, resource, request_id)
                 return
-            self.cut_answer_after = None
-            with STATE.lock:
-                if STATE.cut_answer and op in STATE.cut_answer[0][0]:
-                    self.cut_answer_after = STATE.cut_answer.pop(0)[1]
             if op == "GetObject":
                 with STATE.lock:
                     ignore = "range" in h and STATE.ignore_range > 0
@@ -1111,12 +1126,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(end - start + 1))
             self.end_headers()
             entry["status"] = status
-            cut = getattr(self, "cut_answer_after", None)
+            cut = take_cut("GetObject")
             if cut is not None:
                 self.wfile.flush()
                 self.connection.sendfile(f, start, min(cut, end - start + 1))
                 entry["status"] = "cut"
-                self.cut()
+                self.end_early()
                 return True
             self.connection.sendfile(f, start, end - start + 1)
         return True

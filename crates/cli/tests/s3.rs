@@ -54,18 +54,7 @@ fn set_s3(env: &Env, server: &S3Server, bucket: &str, extra: &[&str]) -> Outcome
 fn leave_upload(server: &S3Server, folder: &str, local: &Path, age_days: f64) -> String {
     use nuage_engine::Destination as _;
     server.faults(serde_json::json!({"skew": -age_days * 86400.0, "deny": ["UploadPart"]}));
-    let settings = nuage_engine::S3Settings {
-        endpoint: server.endpoint(),
-        bucket: "shop-backups".into(),
-        prefix: "nuage".into(),
-        region: nuage_s3server::REGION.into(),
-        access_key_id: ACCESS_KEY.into(),
-        path_style: true,
-        lock_days: None,
-    };
-    let mut d = nuage_engine::S3Destination::new(&settings, SECRET, Duration::from_secs(60))
-        .unwrap()
-        .with_part_size(5 << 20);
+    let mut d = engine_destination(server).with_part_size(5 << 20);
     let name = nuage_engine::file_name("20261101-010101000-00aa");
     d.upload(
         folder,
@@ -77,6 +66,21 @@ fn leave_upload(server: &S3Server, folder: &str, local: &Path, age_days: f64) ->
     .unwrap_err();
     server.faults(serde_json::json!({"skew": 0, "deny": []}));
     format!("nuage/{folder}/{name}")
+}
+
+/// The engine's S3 destination for `shop-backups` under `nuage`, as
+/// `set_s3` configures it.
+fn engine_destination(server: &S3Server) -> nuage_engine::S3Destination {
+    let settings = nuage_engine::S3Settings {
+        endpoint: server.endpoint(),
+        bucket: "shop-backups".into(),
+        prefix: "nuage".into(),
+        region: nuage_s3server::REGION.into(),
+        access_key_id: ACCESS_KEY.into(),
+        path_style: true,
+        lock_days: None,
+    };
+    nuage_engine::S3Destination::new(&settings, SECRET, Duration::from_secs(60)).unwrap()
 }
 
 fn json(out: &str) -> serde_json::Value {
@@ -351,4 +355,46 @@ fn a_backup_killed_mid_upload_resumes_and_sends_at_most_one_part_again() {
         "{:?}",
         server.log()
     );
+}
+
+#[test]
+fn a_file_rclone_sent_in_parts_of_its_own_size_is_still_moved_in_the_bucket() {
+    use nuage_engine::Destination as _;
+    let Some(server) = server() else { return };
+    let env = Env::new();
+    // 11 MiB in rclone's 5 MiB parts: an ETag "-3" of a size Nuage did
+    // not choose, and no metadata of Nuage's.
+    let data: Vec<u8> = (0..11u32 << 20)
+        .map(|i| (i.wrapping_mul(2654435761) >> 24) as u8)
+        .collect();
+    let local = env.path("clip.bin");
+    std::fs::write(&local, &data).unwrap();
+    let o = rclone(
+        &server,
+        &[
+            "copyto",
+            s(&local),
+            "s3:shop-backups/nuage/docs/clips/a.bin",
+            "--s3-chunk-size",
+            "5M",
+            "--s3-upload-cutoff",
+            "5M",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listed = server.objects();
+    let placed = listed
+        .iter()
+        .find(|o| o["key"] == "nuage/docs/clips/a.bin")
+        .unwrap();
+    assert!(placed["etag"].as_str().unwrap().ends_with("-3"), "{placed}");
+
+    // Moved aside (as a folder's earlier version is) by a copy in the bucket.
+    let mut d = engine_destination(&server);
+    d.move_path("docs/clips/a.bin", "docs/.nuage-versions/a")
+        .unwrap();
+    assert_eq!(d.file_info("docs/clips/a.bin").unwrap(), None);
+    let mut got = Vec::new();
+    d.get_file("docs/.nuage-versions/a", &mut got).unwrap();
+    assert!(got == data);
 }

@@ -55,6 +55,8 @@ const SIGNED_FOR: Duration = Duration::from_secs(3600);
 /// the last); larger files get larger parts, to stay within 10,000.
 pub const DEFAULT_PART_SIZE: u64 = 16 << 20;
 const MAX_PARTS: u64 = 10_000;
+/// The largest object CopyObject copies (S3's limit).
+const MAX_COPY_OBJECT: u64 = 5 << 30;
 /// Listings are read a page at a time; more entries than this under one
 /// folder are refused rather than listed whole (as the other destinations).
 const MAX_LISTED: usize = 100_000;
@@ -283,7 +285,7 @@ struct UploadEntry {
     #[xml(rename = "UploadId")]
     upload_id: String,
     #[xml(rename = "Initiated")]
-    initiated: String,
+    initiated: Option<String>,
 }
 
 /// A multipart upload started longer ago than this (by the provider's
@@ -1464,7 +1466,7 @@ impl S3Destination {
             for u in page.uploads {
                 kept += self.listed_name(&u.key, kept)?;
                 kept += self.listed_name(&u.upload_id, kept)?;
-                kept += self.listed_name(&u.initiated, kept)?;
+                kept += self.listed_name(u.initiated.as_deref().unwrap_or(""), kept)?;
                 all.push(u);
             }
             match next {
@@ -1614,13 +1616,34 @@ impl S3Destination {
                 ),
             });
         };
-        match head
+        let parts = head
             .etag
             .rsplit_once('-')
-            .and_then(|(_, n)| n.parse::<u64>().ok())
-        {
-            Some(parts) => self.copy_in_parts(from, to, &head, parts),
-            None => self.copy_whole(from, to),
+            .and_then(|(_, n)| n.parse::<u64>().ok());
+        // The part size it was sent in: recorded by Nuage, or Nuage's own.
+        let fits = |p: u64, n: u64| p > 0 && head.size.div_ceil(p) == n;
+        let part_size = parts.and_then(|n| {
+            head.meta_part_size
+                .into_iter()
+                .chain([
+                    part_size_for(head.size, self.part_size),
+                    part_size_for(head.size, DEFAULT_PART_SIZE),
+                ])
+                .find(|p| fits(*p, n))
+                .map(|p| (n, p))
+        });
+        match part_size {
+            Some((n, p)) => self.copy_in_parts(from, to, &head, n, p),
+            // Sent whole, or in parts of an unknown size by another
+            // program (its ETag then changes, as it is no copy of Nuage's).
+            None if head.size <= MAX_COPY_OBJECT => self.copy_whole(from, to),
+            None => Err(Error::Destination {
+                code: ErrorCode::DestinationUnavailable,
+                message: format!(
+                    "'{}' was uploaded in parts of a size Nuage cannot tell and is too large to copy whole, so it cannot be moved; it stays where it is",
+                    crate::document::shown(from)
+                ),
+            }),
         }
     }
 
@@ -1634,23 +1657,14 @@ impl S3Destination {
 
     /// UploadPartCopy of `from` (ETag `-parts`) to `to`, with the part
     /// size it was uploaded with; the copy must end with the same ETag.
-    fn copy_in_parts(&mut self, from: &str, to: &str, head: &Head, parts: u64) -> Result<()> {
-        let fits = |p: u64| p > 0 && head.size.div_ceil(p) == parts;
-        let part_size = head
-            .meta_part_size
-            .into_iter()
-            .chain([
-                part_size_for(head.size, self.part_size),
-                part_size_for(head.size, DEFAULT_PART_SIZE),
-            ])
-            .find(|p| fits(*p))
-            .ok_or_else(|| Error::Destination {
-                code: ErrorCode::DestinationUnavailable,
-                message: format!(
-                    "'{}' was uploaded in parts of a size Nuage cannot tell, so it cannot be copied as it is; it stays where it is",
-                    crate::document::shown(from)
-                ),
-            })?;
+    fn copy_in_parts(
+        &mut self,
+        from: &str,
+        to: &str,
+        head: &Head,
+        parts: u64,
+        part_size: u64,
+    ) -> Result<()> {
         let mut meta: Vec<(&'static str, String)> = Vec::new();
         if let Some(e) = &head.meta_etag {
             meta.push(("x-amz-meta-nuage-etag", e.clone()));
@@ -1703,15 +1717,19 @@ impl S3Destination {
         })();
         match copied {
             Ok(etag) if etag == head.etag => Ok(()),
-            Ok(etag) => Err(Error::Destination {
-                code: ErrorCode::HashMismatch,
-                message: format!(
-                    "{} made a copy of '{}' that reports {etag}, not {}: the original stays where it is",
-                    self.settings.label(),
-                    crate::document::shown(from),
-                    head.etag
-                ),
-            }),
+            Ok(etag) => {
+                // Not the same object: it must not pass for the moved copy.
+                let _ = self.delete_key(to);
+                Err(Error::Destination {
+                    code: ErrorCode::HashMismatch,
+                    message: format!(
+                        "{} made a copy of '{}' that reports {etag}, not {}: the original stays where it is",
+                        self.settings.label(),
+                        crate::document::shown(from),
+                        head.etag
+                    ),
+                })
+            }
             Err(e) => {
                 let _ = self.abort_upload(to, &id);
                 Err(e)
@@ -1933,10 +1951,11 @@ impl Destination for S3Destination {
             // A start time that cannot be read is not known to be old.
             let old = u
                 .initiated
-                .parse::<jiff::Timestamp>()
-                .is_ok_and(|started| started <= horizon);
+                .as_deref()
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .is_some_and(|started| started <= horizon);
             if ours && old {
-                tracing::info!(key = %u.key, initiated = %u.initiated, "S3: aborting an upload abandoned a week ago or more");
+                tracing::info!(key = %u.key, initiated = ?u.initiated, "S3: aborting an upload abandoned a week ago or more");
                 self.abort_upload(&u.key, &u.upload_id)?;
                 aborted += 1;
             }

@@ -111,8 +111,11 @@ impl Ctx<'_> {
         // retention before its upload finished, a computer replaced) are
         // aborted: they are billed while kept. Never a reason to fail.
         if let Some(Ok((_, dest))) = destination.as_mut() {
-            let folders: Vec<String> = self.store.sources()?.into_iter().map(|s| s.name).collect();
-            match dest.sweep_uploads(&folders) {
+            let swept = self.store.sources().and_then(|all| {
+                let folders: Vec<String> = all.into_iter().map(|s| s.name).collect();
+                dest.sweep_uploads(&folders)
+            });
+            match swept {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
                     uploads = n,
