@@ -456,16 +456,27 @@ struct Answer {
     body: String,
 }
 
+/// The server's time (its `Date`), in seconds since the epoch.
+fn server_date(resp: &Response) -> Option<i64> {
+    let date = resp.headers().get("date")?.to_str().ok()?;
+    chrono::DateTime::parse_from_rfc2822(date)
+        .ok()
+        .map(|d| d.timestamp())
+}
+
+/// An answer's ETag, bare.
+fn etag_of(resp: &Response) -> Option<String> {
+    resp.headers()
+        .get("etag")
+        .and_then(|v| v.to_str().ok())
+        .map(unquoted)
+}
+
 /// Reads an answer's body whole: an error when the connection is cut
 /// before its end, or when it is larger than [`MAX_ANSWER`].
 fn read_answer(resp: Response) -> std::io::Result<Answer> {
     let status = resp.status().as_u16();
-    let date = resp
-        .headers()
-        .get("date")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok())
-        .and_then(|d| jiff::Timestamp::from_second(d.timestamp()).ok());
+    let date = server_date(&resp).and_then(|d| jiff::Timestamp::from_second(d).ok());
     let mut body = Vec::new();
     resp.take(MAX_ANSWER + 1).read_to_end(&mut body)?;
     if body.len() as u64 > MAX_ANSWER {
@@ -567,18 +578,14 @@ impl S3Destination {
                     .body(body.clone()))
             })
             .map_err(|e| step("write an object", e))?;
-        let etag = written
-            .headers()
-            .get("etag")
-            .and_then(|v| v.to_str().ok())
-            .map(unquoted);
+        let etag = etag_of(&written);
         let checked = self.probe_read_and_list(&key, &body, &step).and_then(|()| {
             // Every copy is verified by its ETag: one that is not the MD5
             // of what was sent (SSE-KMS) would fail every backup.
             match etag {
                 Some(e) if e == md5_hex => Ok(()),
                 _ => {
-                    let kms = self.head(&key).ok().flatten().is_some_and(|h| h.kms);
+                    let kms = self.kms(&key);
                     Err(self.unverifiable(kms))
                 }
             }
@@ -802,13 +809,54 @@ impl S3Destination {
         ok: &[u16],
         make: &mut dyn FnMut(&Self, jiff::Timestamp) -> Result<RequestBuilder>,
     ) -> Result<Response> {
+        self.send_then(ok, make, &mut Ok)
+    }
+
+    /// [`Self::send`], reading the answer whole: one cut before its end
+    /// goes through the retry policy as a dropped connection; one larger
+    /// than [`MAX_ANSWER`] is refused.
+    fn send_read(
+        &mut self,
+        ok: &[u16],
+        make: &mut dyn FnMut(&Self, jiff::Timestamp) -> Result<RequestBuilder>,
+    ) -> Result<Answer> {
+        self.send_then(ok, make, &mut read_answer)
+    }
+
+    /// Sends until an answer `take` accepts: `take` reads what it needs
+    /// of a successful answer (an I/O error there is a dropped connection).
+    fn send_then<T>(
+        &mut self,
+        ok: &[u16],
+        make: &mut dyn FnMut(&Self, jiff::Timestamp) -> Result<RequestBuilder>,
+        take: &mut dyn FnMut(Response) -> std::io::Result<T>,
+    ) -> Result<T> {
         let mut backoff = Backoff::new(self.retry);
         let mut corrected = false;
         loop {
             let req = make(self, self.now())?;
             let (decision, failure) = match req.send() {
                 Ok(resp) if resp.status().is_success() || ok.contains(&resp.status().as_u16()) => {
-                    return Ok(resp);
+                    match take(resp) {
+                        Ok(t) => return Ok(t),
+                        // Too large: the answer itself is wrong, not the network.
+                        Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                            return Err(self.unreadable("an answer Nuage does not read", e));
+                        }
+                        Err(e) => (
+                            nuage_graph::retry::classify_network(
+                                nuage_graph::error::NetworkErrorKind::Reset,
+                            ),
+                            Failure {
+                                status: None,
+                                code: String::new(),
+                                message: format!(
+                                    "the answer was cut ({})",
+                                    without_urls(&e.to_string())
+                                ),
+                            },
+                        ),
+                    }
                 }
                 Ok(resp) => {
                     let status = resp.status().as_u16();
@@ -817,11 +865,7 @@ impl S3Destination {
                         .get("retry-after")
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
-                    let date = resp
-                        .headers()
-                        .get("date")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|d| chrono::DateTime::parse_from_rfc2822(d).ok());
+                    let date = server_date(&resp);
                     let body = read_capped(resp);
                     let failure = Failure {
                         status: Some(status),
@@ -833,7 +877,7 @@ impl S3Destination {
                     // A HEAD's answer has no body to say why: a 403 with
                     // the server's clock over 15 minutes off is the clock.
                     let off = date.is_some_and(|d| {
-                        (d.timestamp() - (chrono::Utc::now().timestamp() + self.skew)).abs() > 900
+                        (d - (chrono::Utc::now().timestamp() + self.skew)).abs() > 900
                     });
                     let clock = failure.code == "RequestTimeTooSkewed"
                         || (status == 403
@@ -846,7 +890,7 @@ impl S3Destination {
                         && let Some(server) = date
                     {
                         corrected = true;
-                        self.skew = server.timestamp() - chrono::Utc::now().timestamp();
+                        self.skew = server - chrono::Utc::now().timestamp();
                         tracing::warn!(
                             seconds = self.skew,
                             "this computer's clock is off from the S3 provider's; requests are signed with the provider's time"
@@ -898,40 +942,6 @@ impl S3Destination {
                 }
                 Step::Done => unreachable!("a failure is never done"),
                 _ => return Err(self.error(&failure)),
-            }
-        }
-    }
-
-    /// [`Self::send`], reading the answer whole: one cut before its end is
-    /// sent again (a few times), one too large is refused.
-    fn send_read(
-        &mut self,
-        ok: &[u16],
-        make: &mut dyn FnMut(&Self, jiff::Timestamp) -> Result<RequestBuilder>,
-    ) -> Result<Answer> {
-        let mut cuts = 0;
-        loop {
-            let resp = self.send(ok, make)?;
-            match read_answer(resp) {
-                Ok(a) => return Ok(a),
-                Err(e) if e.kind() != std::io::ErrorKind::InvalidData && cuts < 3 => {
-                    cuts += 1;
-                    tracing::info!(
-                        "S3: an answer was cut ({}); asking again",
-                        without_urls(&e.to_string())
-                    );
-                }
-                // Too large: the answer itself is wrong, not the network.
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                    return Err(self.unreadable("an answer Nuage does not read", e));
-                }
-                Err(e) => {
-                    return Err(self.error(&Failure {
-                        status: None,
-                        code: String::new(),
-                        message: format!("the answer could not be read whole ({e})"),
-                    }));
-                }
             }
         }
     }
@@ -1005,6 +1015,11 @@ impl S3Destination {
         Ok(name.len())
     }
 
+    /// Whether `key` is encrypted with KMS keys (as far as a HEAD says).
+    fn kms(&mut self, key: &str) -> bool {
+        self.head(key).ok().flatten().is_some_and(|h| h.kms)
+    }
+
     /// A copy whose ETag is not the MD5 of what was sent: SSE-KMS (`kms`,
     /// when the object shows it) or a provider that does not do it.
     fn unverifiable(&self, kms: bool) -> Error {
@@ -1063,10 +1078,7 @@ impl S3Destination {
             size: text("content-length")
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0),
-            etag: text("etag")
-                .unwrap_or_default()
-                .trim_matches('"')
-                .to_string(),
+            etag: etag_of(&resp).unwrap_or_default(),
             meta_etag: text("x-amz-meta-nuage-etag"),
             meta_quickxor: text("x-amz-meta-nuage-quickxor"),
             meta_part_size: text("x-amz-meta-nuage-part-size").and_then(|v| v.parse().ok()),
@@ -1135,6 +1147,22 @@ impl S3Destination {
         Err(self.endless(prefix))
     }
 
+    /// The files directly below `prefix`, sorted by name, with sizes
+    /// (listings carry no hash Nuage can use).
+    fn files_below(&mut self, prefix: &str) -> Result<Vec<RemoteFile>> {
+        let (files, _) = self.list_keys(prefix)?;
+        let mut out: Vec<RemoteFile> = files
+            .into_iter()
+            .map(|(name, size)| RemoteFile {
+                name,
+                size,
+                quickxor: None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
     /// Lock headers for a new copy, when Object Lock is asked.
     fn lock_headers(&self) -> Vec<(&'static str, String)> {
         let Some(days) = self.settings.lock_days else {
@@ -1193,18 +1221,11 @@ impl S3Destination {
                 }
                 Ok(req.body(Body::sized(f, size)))
             })?;
-            let etag = resp
-                .headers()
-                .get("etag")
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or("")
-                .trim_matches('"')
-                .to_string();
             progress(size);
-            etag
+            etag_of(&resp).unwrap_or_default()
         };
         if etag != expected {
-            if self.head(key).ok().flatten().is_some_and(|h| h.kms) {
+            if self.kms(key) {
                 return Err(self.unverifiable(true));
             }
             return Err(Error::Destination {
@@ -1835,17 +1856,8 @@ impl Destination for S3Destination {
             return Err(Error::Invalid(format!("'{folder}' is not a source folder")));
         }
         let prefix = format!("{}{folder}/", self.prefix);
-        let (files, _) = self.list_keys(&prefix)?;
-        let mut out: Vec<RemoteFile> = files
-            .into_iter()
-            .filter(|(name, _)| point_id_of(name).is_some())
-            .map(|(name, size)| RemoteFile {
-                name,
-                size,
-                quickxor: None,
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut out = self.files_below(&prefix)?;
+        out.retain(|f| point_id_of(&f.name).is_some());
         Ok(out)
     }
 
@@ -1965,17 +1977,7 @@ impl Destination for S3Destination {
 
     fn list_path(&mut self, dir: &str) -> Result<Vec<RemoteFile>> {
         let prefix = format!("{}{}/", self.prefix, tree_path(dir)?.join("/"));
-        let (files, _) = self.list_keys(&prefix)?;
-        let mut out: Vec<RemoteFile> = files
-            .into_iter()
-            .map(|(name, size)| RemoteFile {
-                name,
-                size,
-                quickxor: None,
-            })
-            .collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(out)
+        self.files_below(&prefix)
     }
 }
 
