@@ -220,7 +220,6 @@ class State:
         self.listparts_lag = 0
         self.endless = 0
         self.kms = False
-        self.cut_answer = []  # [(ops, bytes after which to cut)], one per answer
         self.ignore_range = 0
         self.endless_get = 0
         self.skew = 0.0
@@ -240,6 +239,8 @@ class State:
                     ops = rule["ops"]
                     if ops is None and rule["kind"] == "cut":
                         ops = ["UploadPart"]
+                    if ops is None and rule["kind"] == "cut_answer":
+                        ops = ["GetObject"]
                     if ops is not None and op not in ops:
                         continue
                     if rule.get("after", 0) > 0:
@@ -259,7 +260,6 @@ class State:
                 "listparts_lag": self.listparts_lag,
                 "endless": self.endless,
                 "kms": self.kms,
-                "cut_answer": [[ops, n] for ops, n in self.cut_answer],
                 "ignore_range": self.ignore_range,
                 "endless_get": self.endless_get,
                 "skew": self.skew,
@@ -640,10 +640,8 @@ def get_object_retention(bucket, key, version_id):
 
 def take_cut(op):
     """The bytes after which this 2xx answer is cut (the "cut_answer" fault), or None."""
-    with STATE.lock:
-        if STATE.cut_answer and op in STATE.cut_answer[0][0]:
-            return STATE.cut_answer.pop(0)[1]
-    return None
+    rule = STATE.take(("cut_answer",), op)
+    return rule["cut_after"] if rule else None
 
 
 def endless_page(op, q):
@@ -1265,7 +1263,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if "kms" in spec:
                 STATE.kms = bool(spec["kms"])
             if spec.get("cut_answer"):
-                STATE.cut_answer = [(ops or ["GetObject"], int(spec.get("cut_after", 0)))] * int(spec["cut_answer"])
+                STATE.rules.append({"kind": "cut_answer", "remaining": int(spec["cut_answer"]), "ops": ops,
+                                    "cut_after": int(spec.get("cut_after", 0)),
+                                    "after": int(spec.get("after", 0))})
             if "ignore_range" in spec:
                 STATE.ignore_range = int(spec["ignore_range"])
             if "endless_get" in spec:

@@ -295,14 +295,6 @@ fn a_backup_killed_mid_upload_resumes_and_sends_at_most_one_part_again() {
     let o = set_s3(&env, &server, "shop-backups", &[]);
     assert!(o.succeeded(), "{}", o.describe());
 
-    let parts = |server: &S3Server| -> Vec<u64> {
-        server
-            .log()
-            .iter()
-            .filter(|l| l["op"] == "UploadPart" && l["status"] == 200)
-            .map(|l| l["part_number"].as_u64().unwrap())
-            .collect()
-    };
     // The first part goes in, then the server fails every part (so the
     // run waits between retries), and the process is killed outright.
     server.faults(serde_json::json!({"status500": 1000, "ops": ["UploadPart"], "after": 1}));
@@ -323,7 +315,7 @@ fn a_backup_killed_mid_upload_resumes_and_sends_at_most_one_part_again() {
     }
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
     child.wait().unwrap();
-    let before = parts(&server);
+    let before = server.parts_sent();
     assert!(
         !server.uploads().is_empty(),
         "the upload is left to continue: {before:?} {:?}",
@@ -343,7 +335,7 @@ fn a_backup_killed_mid_upload_resumes_and_sends_at_most_one_part_again() {
     // hold. It aborts the abandoned one (billed while kept).
     let out = json(&env.run_ok(&["backup", "--json"]));
     assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
-    let again = parts(&server);
+    let again = server.parts_sent();
     let repeated = again.iter().filter(|n| before.contains(n)).count();
     assert!(repeated <= 1, "sent before {before:?}, then {again:?}");
     assert!(server.uploads().is_empty(), "{:?}", server.uploads());

@@ -268,13 +268,8 @@ fn folder_destination_passes_the_conformance_suite() {
 /// that small).
 fn s3(server: &nuage_s3server::S3Server, bucket: &str, prefix: &str) -> S3Destination {
     let settings = S3Settings {
-        endpoint: server.endpoint(),
-        bucket: bucket.into(),
         prefix: prefix.into(),
-        region: nuage_s3server::REGION.into(),
-        access_key_id: nuage_s3server::ACCESS_KEY.into(),
-        path_style: true,
-        lock_days: None,
+        ..s3_settings(server.endpoint(), bucket)
     };
     S3Destination::new(
         &settings,
@@ -283,6 +278,19 @@ fn s3(server: &nuage_s3server::S3Server, bucket: &str, prefix: &str) -> S3Destin
     )
     .unwrap()
     .with_part_size(2 << 20)
+}
+
+/// `bucket` at `endpoint` with the test server's key, path-style, no prefix.
+fn s3_settings(endpoint: String, bucket: &str) -> S3Settings {
+    S3Settings {
+        endpoint,
+        bucket: bucket.into(),
+        prefix: String::new(),
+        region: nuage_s3server::REGION.into(),
+        access_key_id: nuage_s3server::ACCESS_KEY.into(),
+        path_style: true,
+        lock_days: None,
+    }
 }
 
 fn s3_server(args: &[&str]) -> Option<nuage_s3server::S3Server> {
@@ -632,15 +640,6 @@ impl nuage_engine::UploadJournal for MemJournal {
     }
 }
 
-fn parts_sent(server: &nuage_s3server::S3Server) -> Vec<u64> {
-    server
-        .log()
-        .iter()
-        .filter(|l| l["op"] == "UploadPart" && l["status"] == 200)
-        .map(|l| l["part_number"].as_u64().unwrap())
-        .collect()
-}
-
 #[test]
 fn an_s3_upload_stopped_midway_resumes_from_the_parts_the_server_lists() {
     let Some(server) = s3_server(&["--min-part", "1048576"]) else {
@@ -665,7 +664,7 @@ fn an_s3_upload_stopped_midway_resumes_from_the_parts_the_server_lists() {
         })
         .unwrap_err();
     assert!(e.to_string().contains("rights on the bucket"), "{e}");
-    assert_eq!(parts_sent(&server), vec![1, 2]);
+    assert_eq!(server.parts_sent(), vec![1, 2]);
     assert!(journal.0.is_some());
     assert_eq!(server.uploads().len(), 1);
 
@@ -678,7 +677,7 @@ fn an_s3_upload_stopped_midway_resumes_from_the_parts_the_server_lists() {
         .unwrap();
     assert_eq!(r.size, data.len() as u64);
     assert_eq!(
-        parts_sent(&server),
+        server.parts_sent(),
         vec![1, 2, 2, 3, 4, 5],
         "at most one part sent again"
     );
@@ -708,11 +707,11 @@ fn an_s3_upload_below_a_prefix_holding_a_colon_resumes_too() {
         }
     })
     .unwrap_err();
-    assert_eq!(parts_sent(&server), vec![1]);
+    assert_eq!(server.parts_sent(), vec![1]);
     server.faults(serde_json::json!({"deny": []}));
     dest.upload("shop", &name, &local, &mut journal, &mut |_| {})
         .unwrap();
-    assert_eq!(parts_sent(&server), vec![1, 2, 3], "no part sent twice");
+    assert_eq!(server.parts_sent(), vec![1, 2, 3], "no part sent twice");
     assert!(server.uploads().is_empty());
 }
 
@@ -1010,15 +1009,7 @@ fn s3_answers_cut_replaced_or_without_end_are_continued_or_refused_safely() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = closed.local_addr().unwrap().port();
     drop(closed);
-    let settings = S3Settings {
-        endpoint: format!("http://127.0.0.1:{port}"),
-        bucket: "nuage".into(),
-        prefix: String::new(),
-        region: nuage_s3server::REGION.into(),
-        access_key_id: nuage_s3server::ACCESS_KEY.into(),
-        path_style: true,
-        lock_days: None,
-    };
+    let settings = s3_settings(format!("http://127.0.0.1:{port}"), "nuage");
     let mut gone = S3Destination::new(
         &settings,
         nuage_s3server::SECRET,
@@ -1065,13 +1056,8 @@ fn an_s3_bucket_in_another_region_or_whose_copies_cannot_be_verified_is_said_pla
 
     // Another region than the bucket's.
     let settings = S3Settings {
-        endpoint: server.endpoint(),
-        bucket: "nuage".into(),
-        prefix: String::new(),
         region: "eu-west-3".into(),
-        access_key_id: nuage_s3server::ACCESS_KEY.into(),
-        path_style: true,
-        lock_days: None,
+        ..s3_settings(server.endpoint(), "nuage")
     };
     let mut elsewhere = S3Destination::new(
         &settings,
@@ -1088,15 +1074,7 @@ fn a_wrong_s3_secret_or_bucket_is_said_plainly() {
     let Some(server) = s3_server(&[]) else {
         return;
     };
-    let settings = |bucket: &str| S3Settings {
-        endpoint: server.endpoint(),
-        bucket: bucket.into(),
-        prefix: String::new(),
-        region: nuage_s3server::REGION.into(),
-        access_key_id: nuage_s3server::ACCESS_KEY.into(),
-        path_style: true,
-        lock_days: None,
-    };
+    let settings = |bucket: &str| s3_settings(server.endpoint(), bucket);
     let mut wrong = S3Destination::new(
         &settings("nuage"),
         "not-the-secret",

@@ -124,6 +124,15 @@ impl S3Server {
         self.get("log")
     }
 
+    /// The part numbers of the parts the server accepted, in order.
+    pub fn parts_sent(&self) -> Vec<u64> {
+        self.log()
+            .iter()
+            .filter(|l| l["op"] == "UploadPart" && l["status"] == 200)
+            .filter_map(|l| l["part_number"].as_u64())
+            .collect()
+    }
+
     /// Clears faults and the log.
     pub fn reset(&self) {
         self.http.post(self.control("reset")).send().expect("reset");
