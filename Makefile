@@ -5,10 +5,9 @@ CARGO ?= cargo
 WORKSPACE := --workspace --all-targets --locked
 # Tests run on a private D-Bus session bus with a real Secret Service (the
 # token store's tests, crates/graph/tests/keychain.rs): a gnome-keyring-daemon
-# with its keyrings in a temporary folder, unlocked with a throwaway password.
-# It waits until the daemon owns its bus name; a client arriving earlier would
-# make the bus start a second, locked daemon.
-WITH_KEYCHAIN = dbus-run-session -- sh -c 'd=$$(mktemp -d) && trap "rm -rf $$d" EXIT && echo -n nuage-test | XDG_DATA_HOME=$$d XDG_RUNTIME_DIR=$$d gnome-keyring-daemon --unlock --components=secrets >/dev/null && for i in $$(seq 50); do dbus-send --session --print-reply --dest=org.freedesktop.DBus / org.freedesktop.DBus.NameHasOwner string:org.freedesktop.secrets | grep -q true && break; sleep 0.1; done && "$$@"' with-keychain
+# with its keyrings in a temporary folder, unlocked with a throwaway password,
+# started (and started again) by the bus on demand.
+WITH_KEYCHAIN = sh scripts/with-keychain.sh
 
 # The end-to-end test drives the real app window: an X server (Xvfb) for it.
 WITH_DISPLAY = xvfb-run -a -s "-screen 0 1280x800x24 -nolisten tcp"

@@ -324,7 +324,7 @@ async fn launch(emu: &nuage_emulator::Handle, extra_env: &[(&str, &str)]) -> Ses
     // The driver's ports are chosen free, then bound by tauri-driver and
     // WebKitWebDriver: another test's server can take one in between, and
     // the driver then drops the session request. A fresh pair of ports
-    // is tried then (a window that never appears still fails below).
+    // is tried then (a window that never appears three times still fails).
     let mut attempt = 0;
     let (c, driver) = loop {
         attempt += 1;
@@ -372,16 +372,24 @@ async fn launch(emu: &nuage_emulator::Handle, extra_env: &[(&str, &str)]) -> Ses
         builder.capabilities(caps);
         let url = format!("http://127.0.0.1:{}", driver.port);
         let connect = builder.connect(&url);
-        let c = tokio::time::timeout(Duration::from_secs(60), connect)
-            .await
-            .expect("the app window did not appear within 60 s (another instance running?)");
-        match c {
-            Ok(c) => break (c, driver),
-            Err(e) if attempt < 3 => {
+        // WebKitWebDriver picks the port of the app's inspector itself: when
+        // another test's server holds it, the app starts but the session
+        // never answers ("Failed to start remote inspector server … Address
+        // already in use"), so a session that hangs is tried again too.
+        match tokio::time::timeout(Duration::from_secs(30), connect).await {
+            Ok(Ok(c)) => break (c, driver),
+            Ok(Err(e)) if attempt < 3 => {
                 eprintln!("the WebDriver session did not start ({e}); trying again on other ports");
                 drop(driver);
             }
-            Err(e) => panic!("a WebDriver session with the app: {e}"),
+            Err(_) if attempt < 3 => {
+                eprintln!("the app window did not appear within 30 s; trying again on other ports");
+                drop(driver);
+            }
+            Ok(Err(e)) => panic!("a WebDriver session with the app: {e}"),
+            Err(_) => panic!(
+                "the app window did not appear within 30 s, three times (another instance running?)"
+            ),
         }
     };
     let ui = Ui {

@@ -627,23 +627,46 @@ fn platform_failure(_inner: &(dyn std::error::Error + Send + Sync + 'static)) ->
     Failure::Other
 }
 
-/// Whether a keychain failure is a busy keychain that answers when asked
-/// again (the Secret Service's D-Bus reply timed out: gnome-keyring under
-/// load), not a missing, locked or refusing one.
+/// Whether a keychain failure is one that asking again can mend, not a
+/// missing, locked or refusing keychain: the Secret Service gave no reply —
+/// busy (gnome-keyring under load lets the D-Bus call time out) or gone
+/// mid-call (gnome-keyring 42 aborts now and then when another client goes
+/// away during a call, an upstream race; the session bus or the user's
+/// service manager starts it again on the next call, and each call here
+/// connects anew).
 fn transient(e: &keyring::Error) -> bool {
     match e {
-        keyring::Error::PlatformFailure(inner) => {
-            let text = inner.to_string();
-            ["Did not receive a reply", "NoReply", "Timeout", "timed out"]
-                .iter()
-                .any(|m| text.contains(m))
-        }
+        keyring::Error::PlatformFailure(inner) => no_reply(inner.as_ref()),
         _ => false,
     }
 }
 
+#[cfg(target_os = "linux")]
+fn no_reply(inner: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    let name = match inner.downcast_ref::<dbus_secret_service::Error>() {
+        Some(dbus_secret_service::Error::Dbus(e)) => e.name(),
+        _ => None,
+    };
+    matches!(
+        name,
+        Some("org.freedesktop.DBus.Error.NoReply" | "org.freedesktop.DBus.Error.Timeout")
+    ) || says_no_reply(inner)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_reply(inner: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    says_no_reply(inner)
+}
+
+fn says_no_reply(inner: &(dyn std::error::Error + Send + Sync + 'static)) -> bool {
+    let text = inner.to_string();
+    ["Did not receive a reply", "NoReply", "Timeout", "timed out"]
+        .iter()
+        .any(|m| text.contains(m))
+}
+
 /// `call`, asked again (up to three times in all, a moment apart) while the
-/// keychain is only busy.
+/// keychain gives no reply.
 fn patiently<T>(mut call: impl FnMut() -> keyring::Result<T>) -> keyring::Result<T> {
     let mut tries = 1;
     loop {
