@@ -942,6 +942,14 @@ fn a_folder_is_mirrored_as_browsable_files_and_every_point_restores_from_onedriv
     file("notes/draft ", b"a trailing space");
     file("Readme.txt", b"upper");
     file("README.txt", b"same name but for case");
+    // A file so deep in its folders that its path would pass OneDrive's 400
+    // characters (it failed the whole push before).
+    let deep = (0..10)
+        .map(|i| format!("Patient file {i} — letters, scans and notes"))
+        .collect::<Vec<_>>()
+        .join("/");
+    let deep_file = format!("{deep}/Scan 2026-12-06.pdf");
+    file(&deep_file, b"a scan deep down");
     let clip = file(
         "clips/front door.mp4",
         &common::pseudo_random_bytes(3, 6 << 20),
@@ -987,8 +995,19 @@ fn a_folder_is_mirrored_as_browsable_files_and_every_point_restores_from_onedriv
     assert!(o.succeeded(), "{}", o.describe());
     let out = json(&o.stdout);
     assert_eq!(out[0]["upload"]["state"], "verified", "{out}");
-    assert_eq!(out[0]["tables"], 8, "{out}");
+    assert_eq!(out[0]["tables"], 9, "{out}");
     let first = out[0]["id"].as_str().unwrap().to_string();
+    // The deep file is in the long-paths folder, under its own name.
+    let tag = &blake3::hash(deep_file.as_bytes()).to_hex()[..10];
+    assert_eq!(
+        c.emu
+            .file_bytes(
+                "personal",
+                &format!("/Backups/clips/.nuage-long-paths/Scan 2026-12-06 ({tag}).pdf")
+            )
+            .as_deref(),
+        Some(&b"a scan deep down"[..])
+    );
 
     // The files are in OneDrive as themselves, names mapped where OneDrive
     // refuses them, every byte equal.
@@ -1099,7 +1118,7 @@ fn a_folder_is_mirrored_as_browsable_files_and_every_point_restores_from_onedriv
     let out = c.env.path("restored");
     let o = c.run(&["restore", &first, "--to", s(&out)]);
     assert!(o.succeeded(), "{}", o.describe());
-    assert!(o.stdout.contains("8 files"), "{}", o.stdout);
+    assert!(o.stdout.contains("9 files"), "{}", o.stdout);
     let clean = |v: Vec<(String, Vec<u8>, u32, i64)>| -> Vec<_> {
         v.into_iter().filter(|e| !e.0.ends_with(".tmp")).collect()
     };

@@ -10,12 +10,29 @@
 //! reversed exactly, and a path keeps its remote name from one run to the
 //! next. Hand-written: the mapping is specific to these rules and to the
 //! manifest that records it; no crate does this.
+//!
+//! OneDrive and SharePoint refuse a path longer than 400 characters in all
+//! (`pathIsTooLong`), the destination folder and the source's name
+//! included. A file whose remote path below its source folder would exceed
+//! [`MAX_REMOTE_CHARS`] is kept in [`LONG_PATHS_DIR`] instead, under its own
+//! name and a tag from its whole path, so a deeply nested file is backed up
+//! with the rest (and found by its name when browsing) rather than failing
+//! the whole push; the manifest brings it back to its place.
 
 use std::collections::{HashMap, HashSet};
 
 use nuage_graph::names::validate_name;
 
 use crate::destination::{VERSIONS_DIR, point_id_of};
+
+/// The longest remote path of a file below its source folder. With a source
+/// name of at most 64 characters, a destination folder path of up to 85
+/// characters keeps every path within OneDrive's 400.
+pub const MAX_REMOTE_CHARS: usize = 250;
+
+/// The folder, directly in a source's folder at the destination, of the
+/// files whose paths are too deep to be kept where they are.
+pub const LONG_PATHS_DIR: &str = ".nuage-long-paths";
 
 /// The full-width look-alike of a character OneDrive refuses in names.
 fn look_alike(c: char) -> Option<char> {
@@ -66,14 +83,31 @@ pub fn map_segment(name: &str) -> String {
     out
 }
 
+/// `name` with ` (tag)` before its extension, the rest of its stem cut to
+/// `max_stem` characters.
+fn tagged(name: &str, tag: &str, max_stem: usize) -> String {
+    let (stem, ext) = match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 10 => (stem, Some(ext)),
+        _ => (name, None),
+    };
+    let stem: String = stem.chars().take(max_stem).collect();
+    match ext {
+        Some(ext) => format!("{stem} ({tag}).{ext}"),
+        None => format!("{stem} ({tag})"),
+    }
+}
+
 /// `name` with ` (n)` before its extension.
 fn numbered(name: &str, n: u32) -> String {
-    match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 10 => {
-            format!("{stem} ({n}).{ext}")
-        }
-        _ => format!("{name} ({n})"),
-    }
+    tagged(name, &n.to_string(), usize::MAX)
+}
+
+/// The name in [`LONG_PATHS_DIR`] of the file at `path` (mapped `base`):
+/// its own name, shortened if need be, tagged with a hash of its whole
+/// path so that files of the same name from different folders stay apart.
+fn long_path_name(path: &str, base: &str) -> String {
+    let hash = blake3::hash(path.as_bytes()).to_hex();
+    tagged(base, &hash[..10], 150)
 }
 
 /// Assigns remote paths to local relative paths (folders first, then
@@ -102,12 +136,29 @@ impl<'p> Mapper<'p> {
     fn free(&self, remote: &str, top: bool, name: &str) -> bool {
         !self.taken.contains(&remote.to_lowercase())
             && validate_name(name).is_ok()
-            && !(top && (point_id_of(name).is_some() || name.eq_ignore_ascii_case(VERSIONS_DIR)))
+            && !(top
+                && (point_id_of(name).is_some()
+                    || name.eq_ignore_ascii_case(VERSIONS_DIR)
+                    || name.eq_ignore_ascii_case(LONG_PATHS_DIR)))
     }
 
-    /// The remote path of the local relative path `path` (its folder
-    /// mapped already, or mapped now).
+    /// The remote path of the file at the local relative path `path` (its
+    /// folder mapped already, or mapped now).
     pub fn map(&mut self, path: &str) -> String {
+        self.assign(path, true)
+    }
+
+    /// Maps a local folder (and its parents).
+    pub fn map_dir(&mut self, path: &str) -> String {
+        if let Some(r) = self.dirs.get(path) {
+            return r.clone();
+        }
+        let remote = self.assign(path, false);
+        self.dirs.insert(path.to_string(), remote.clone());
+        remote
+    }
+
+    fn assign(&mut self, path: &str, file: bool) -> String {
         let (parent, name) = match path.rsplit_once('/') {
             Some((p, n)) => (Some(p), n),
             None => (None, path),
@@ -116,12 +167,25 @@ impl<'p> Mapper<'p> {
             Some(r) => r.clone(),
             None => self.map_dir(p),
         });
+        let mut base = map_segment(name);
+        let joined = match &remote_parent {
+            Some(p) => format!("{p}/{base}"),
+            None => base.clone(),
+        };
+        // Too deep for OneDrive: into the long-paths folder. (Only files
+        // are ever written at a destination; folders need no place.)
+        let remote_parent = if file && joined.chars().count() > MAX_REMOTE_CHARS {
+            base = long_path_name(path, &base);
+            Some(LONG_PATHS_DIR.to_string())
+        } else {
+            remote_parent
+        };
         let join = |n: &str| match &remote_parent {
             Some(p) => format!("{p}/{n}"),
             None => n.to_string(),
         };
         let top = remote_parent.is_none();
-        // The name it had, if its folder is still where it was.
+        // The name it had, if it still goes in the same folder.
         if let Some(prev) = self.previous.get(path) {
             let (pp, pn) = match prev.rsplit_once('/') {
                 Some((p, n)) => (Some(p), n),
@@ -132,7 +196,6 @@ impl<'p> Mapper<'p> {
                 return prev.clone();
             }
         }
-        let base = map_segment(name);
         let mut candidate = base.clone();
         let mut n = 1;
         while !self.free(&join(&candidate), top, &candidate) {
@@ -146,16 +209,6 @@ impl<'p> Mapper<'p> {
         }
         let remote = join(&candidate);
         self.taken.insert(remote.to_lowercase());
-        remote
-    }
-
-    /// Maps a local folder (and its parents).
-    pub fn map_dir(&mut self, path: &str) -> String {
-        if let Some(r) = self.dirs.get(path) {
-            return r.clone();
-        }
-        let remote = self.map(path);
-        self.dirs.insert(path.to_string(), remote.clone());
         remote
     }
 }
@@ -211,5 +264,55 @@ mod tests {
         let mut m = Mapper::new(&prev);
         assert_eq!(m.map("notes.txt"), "notes.txt");
         assert_eq!(m.map("Notes.txt"), "Notes (2).txt");
+    }
+
+    #[test]
+    fn files_too_deep_for_onedrive_go_to_the_long_paths_folder_under_their_own_name() {
+        let deep = (0..12)
+            .map(|i| format!("Patient records {i} — consultations and letters"))
+            .collect::<Vec<_>>()
+            .join("/");
+        let a = format!("{deep}/Scan: 2026-12-06.pdf");
+        let b = format!("{deep}/more/Scan: 2026-12-06.pdf");
+        let none = HashMap::new();
+        let mut m = Mapper::new(&none);
+        assert_eq!(m.map("top.txt"), "top.txt");
+        let ra = m.map(&a);
+        let rb = m.map(&b);
+        let tag = |p: &str| blake3::hash(p.as_bytes()).to_hex()[..10].to_string();
+        assert_eq!(
+            ra,
+            format!("{LONG_PATHS_DIR}/Scan： 2026-12-06 ({}).pdf", tag(&a))
+        );
+        assert_eq!(
+            rb,
+            format!("{LONG_PATHS_DIR}/Scan： 2026-12-06 ({}).pdf", tag(&b))
+        );
+        // A shallow file in the same folders keeps its place while it fits.
+        assert_eq!(
+            m.map("Patient records 0 — consultations and letters/x.txt"),
+            "Patient records 0 — consultations and letters/x.txt"
+        );
+        // A folder of the source with that name directly in it is another one.
+        assert_eq!(m.map(".nuage-long-paths"), ".nuage-long-paths (2)");
+        // A very long name is shortened; every path fits and is one a
+        // destination keeps.
+        let c = format!("{deep}/{}.mov", "x".repeat(240));
+        let rc = m.map(&c);
+        assert!(rc.starts_with(&format!("{LONG_PATHS_DIR}/xxx")), "{rc}");
+        assert!(rc.ends_with(&format!(" ({}).mov", tag(&c))), "{rc}");
+        for r in [&ra, &rb, &rc] {
+            assert!(r.chars().count() <= MAX_REMOTE_CHARS, "{r}");
+            crate::destination::tree_path(&format!("shop/{r}")).unwrap();
+        }
+        // Sticky from one point to the next, like every remote name.
+        let prev: HashMap<String, String> = [(a.clone(), ra.clone())].into();
+        let mut m = Mapper::new(&prev);
+        assert_eq!(m.map(&a), ra);
+        // A file kept there by an earlier point goes back to its place when
+        // its path fits again.
+        let prev: HashMap<String, String> = [("short/Scan.pdf".to_string(), ra.clone())].into();
+        let mut m = Mapper::new(&prev);
+        assert_eq!(m.map("short/Scan.pdf"), "short/Scan.pdf");
     }
 }
