@@ -1111,6 +1111,21 @@ fn a_folder_is_mirrored_as_browsable_files_and_every_point_restores_from_onedriv
         list.contains("1 added, 1 changed, 1 removed, 1 moved"),
         "{list}"
     );
+    // A drill of both points finds every file in OneDrive, the renamed
+    // clip of the first point where the second moved it (it said the clip
+    // was missing before).
+    let o = c.run(&["verify", "--all", "--json"]);
+    assert!(o.succeeded(), "{}", o.describe());
+    let reports = json(&o.stdout);
+    let at_destination: Vec<&Value> = reports
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["place"] == "destination")
+        .collect();
+    // (The first, empty point, and the two since.)
+    assert_eq!(at_destination.len(), 3, "{reports}");
+    assert!(at_destination.iter().all(|r| r["ok"] == true), "{reports}");
 
     // The folder is lost (and the local store holds no file): the first
     // point comes back whole from OneDrive, byte for byte, mode and time.

@@ -141,11 +141,13 @@ impl OneDriveDestination {
     fn tree_item(&mut self, path: &str) -> Result<Option<nuage_graph::types::DriveItem>> {
         tree_path(path)?;
         let root = self.root.clone();
-        Ok(self
-            .graph()
-            .child_by_path(&root, path)
-            .map_err(graph_error)?
-            .filter(|i| i.is_file()))
+        match self.graph().child_by_path(&root, path) {
+            Ok(item) => Ok(item.filter(|i| i.is_file())),
+            // A path too long for OneDrive holds nothing (an earlier
+            // point's name for a file, before such files had a place).
+            Err(GraphError::PathTooLong) => Ok(None),
+            Err(e) => Err(graph_error(e)),
+        }
     }
 
     fn file_location(&mut self, folder: &str, name: &str) -> Result<Option<ItemLocation>> {

@@ -417,16 +417,14 @@ impl Ctx<'_> {
     }
 
     /// Every file a folder point names is at the destination with its
-    /// size and hash, under its path or among the kept versions.
+    /// size and hash, where a restore would look for it: among the kept
+    /// versions, under its path, or where a later point moved it.
     fn check_folder_files(&self, dest: &mut dyn Destination, p: &RestorePoint) -> Result<()> {
         let m = self.local_manifest(p)?;
+        let elsewhere = self.elsewhere(&p.source);
         for f in &m.folder.files {
-            let places = [
-                super::mirror::versions_path(&p.source, &f.blake3),
-                format!("{}/{}", p.source, f.remote),
-            ];
             let mut found = false;
-            for at in places {
+            for at in super::mirror::remote_places(&p.source, f, &elsewhere) {
                 if let Some(info) = dest.file_info(&at)?
                     && info.size == f.size
                     && info.quickxor.as_deref().is_none_or(|q| q == f.quickxor)

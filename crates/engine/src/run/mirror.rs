@@ -403,8 +403,19 @@ impl Ctx<'_> {
             .source(name)
             .ok()
             .filter(|s| s.kind == SourceKind::Folder);
-        // Other points' manifests name other places the same contents
-        // were kept at the destination (renamed, moved).
+        Fetcher {
+            ctx: self,
+            name: name.to_string(),
+            folder: source.map(|s| s.path),
+            destination: None,
+            elsewhere: self.elsewhere(name),
+        }
+    }
+
+    /// Other places at the destination the recent points of source `name`
+    /// name for each contents (by BLAKE3): a file renamed or moved since a
+    /// point was made is there now, not at the point's own path.
+    pub(crate) fn elsewhere(&self, name: &str) -> HashMap<String, Vec<String>> {
         let mut elsewhere: HashMap<String, Vec<String>> = HashMap::new();
         if let Ok(points) = self.store.restore_points(Some(name)) {
             for p in points.iter().take(8) {
@@ -415,14 +426,29 @@ impl Ctx<'_> {
                 }
             }
         }
-        Fetcher {
-            ctx: self,
-            name: name.to_string(),
-            folder: source.map(|s| s.path),
-            destination: None,
-            elsewhere,
+        elsewhere
+    }
+}
+
+/// Where at the destination the contents of `f` (of source `name`) may be:
+/// the versions folder, its own remote path, then the other paths recent
+/// points gave the same contents.
+pub(crate) fn remote_places(
+    name: &str,
+    f: &FileEntry,
+    elsewhere: &HashMap<String, Vec<String>>,
+) -> Vec<String> {
+    let mut places = vec![
+        versions_path(name, &f.blake3),
+        format!("{name}/{}", f.remote),
+    ];
+    for r in elsewhere.get(&f.blake3).into_iter().flatten() {
+        let p = format!("{name}/{r}");
+        if !places.contains(&p) {
+            places.push(p);
         }
     }
+    places
 }
 
 /// Finds contents by BLAKE3 for a folder restore: the folder itself, the
@@ -501,17 +527,7 @@ impl ContentStore for Fetcher<'_> {
         let Some(Ok(d)) = self.destination.as_mut() else {
             return Ok(false);
         };
-        let mut remotes = vec![
-            versions_path(&self.name, &f.blake3),
-            format!("{}/{}", self.name, f.remote),
-        ];
-        for r in self.elsewhere.get(&f.blake3).into_iter().flatten() {
-            let p = format!("{}/{r}", self.name);
-            if !remotes.contains(&p) {
-                remotes.push(p);
-            }
-        }
-        for path in remotes {
+        for path in remote_places(&self.name, f, &self.elsewhere) {
             // The listed size and hash first: a path holding other
             // contents now is not downloaded.
             match d.file_info(&path) {

@@ -289,6 +289,9 @@ impl Source for FolderSource {
         let candidates: HashSet<(u64, u64)> = w.files.iter().map(|f| (f.dev, f.ino)).collect();
         let held = scan::open_for_writing(&candidates);
         let mut h = blake3::Hasher::new();
+        // How remote names are given: a folder is snapshotted again when
+        // that changes, so its next point carries the new names.
+        h.update(names::MAPPING.as_bytes());
         for f in &w.files {
             let settled = !self.unsettled(f, now, &held);
             h.update(

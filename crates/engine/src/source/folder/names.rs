@@ -12,27 +12,44 @@
 //! manifest that records it; no crate does this.
 //!
 //! OneDrive and SharePoint refuse a path longer than 400 characters in all
-//! (`pathIsTooLong`), the destination folder and the source's name
-//! included. A file whose remote path below its source folder would exceed
-//! [`MAX_REMOTE_CHARS`] is kept in [`LONG_PATHS_DIR`] instead, under its own
-//! name and a tag from its whole path, so a deeply nested file is backed up
-//! with the rest (and found by its name when browsing) rather than failing
-//! the whole push; the manifest brings it back to its place.
+//! (`pathIsTooLong`; UTF-16 units, as the service counts), the destination
+//! folder and the source's name included. A file whose remote path below
+//! its source folder would exceed [`MAX_REMOTE_LEN`] is kept in
+//! [`LONG_PATHS_DIR`] instead, under its own name and a tag from its local
+//! path, so a deeply nested file is backed up with the rest (and found by
+//! its name when browsing) rather than failing the whole push; the manifest
+//! brings it back to its place.
 
 use std::collections::{HashMap, HashSet};
 
-use nuage_graph::names::validate_name;
+use nuage_graph::names::{MAX_NAME_LEN, validate_name};
 
 use crate::destination::{VERSIONS_DIR, point_id_of};
 
-/// The longest remote path of a file below its source folder. With a source
-/// name of at most 64 characters, a destination folder path of up to 85
-/// characters keeps every path within OneDrive's 400.
-pub const MAX_REMOTE_CHARS: usize = 250;
+/// The longest remote path of a file below its source folder, in UTF-16
+/// units. With a source name of at most 64 characters and the two slashes,
+/// a destination folder path of up to 84 keeps every path within
+/// OneDrive's 400.
+pub const MAX_REMOTE_LEN: usize = 250;
+
+/// How remote names are given, part of a folder's fingerprint: a folder is
+/// snapshotted again when this changes, so that its next point carries the
+/// new names (a point of an earlier version whose push failed on a long
+/// path is then superseded, not pushed again and again).
+pub const MAPPING: &str = "remote names 2 (long paths)";
+
+/// A ` (n)` or ` (tag)` suffix is at most this long; the budget keeps room
+/// for it.
+const SUFFIX_ROOM: usize = 20;
 
 /// The folder, directly in a source's folder at the destination, of the
 /// files whose paths are too deep to be kept where they are.
 pub const LONG_PATHS_DIR: &str = ".nuage-long-paths";
+
+/// Length as OneDrive counts it (UTF-16 units).
+fn units(s: &str) -> usize {
+    s.encode_utf16().count()
+}
 
 /// The full-width look-alike of a character OneDrive refuses in names.
 fn look_alike(c: char) -> Option<char> {
@@ -83,28 +100,39 @@ pub fn map_segment(name: &str) -> String {
     out
 }
 
-/// `name` with ` (tag)` before its extension, the rest of its stem cut to
-/// `max_stem` characters.
+/// `name` with ` (tag)` before its extension, its stem cut to at most
+/// `max_stem` UTF-16 units and as many bytes (a local disk's names hold 255
+/// bytes).
 fn tagged(name: &str, tag: &str, max_stem: usize) -> String {
     let (stem, ext) = match name.rsplit_once('.') {
         Some((stem, ext)) if !stem.is_empty() && ext.len() <= 10 => (stem, Some(ext)),
         _ => (name, None),
     };
-    let stem: String = stem.chars().take(max_stem).collect();
+    let (mut len, mut bytes) = (0, 0);
+    let stem: String = stem
+        .chars()
+        .take_while(|c| {
+            len += c.len_utf16();
+            bytes += c.len_utf8();
+            len <= max_stem && bytes <= max_stem
+        })
+        .collect();
     match ext {
         Some(ext) => format!("{stem} ({tag}).{ext}"),
         None => format!("{stem} ({tag})"),
     }
 }
 
-/// `name` with ` (n)` before its extension.
+/// `name` with ` (n)` before its extension (its stem shortened when the
+/// name would be too long).
 fn numbered(name: &str, n: u32) -> String {
-    tagged(name, &n.to_string(), usize::MAX)
+    tagged(name, &n.to_string(), MAX_NAME_LEN - SUFFIX_ROOM - 12)
 }
 
-/// The name in [`LONG_PATHS_DIR`] of the file at `path` (mapped `base`):
-/// its own name, shortened if need be, tagged with a hash of its whole
-/// path so that files of the same name from different folders stay apart.
+/// The name in [`LONG_PATHS_DIR`] of the file at the local relative path
+/// `path` (mapped `base`): its own name, shortened if need be, tagged with
+/// a hash of its path so that files of the same name from different folders
+/// stay apart.
 fn long_path_name(path: &str, base: &str) -> String {
     let hash = blake3::hash(path.as_bytes()).to_hex();
     tagged(base, &hash[..10], 150)
@@ -174,7 +202,7 @@ impl<'p> Mapper<'p> {
         };
         // Too deep for OneDrive: into the long-paths folder. (Only files
         // are ever written at a destination; folders need no place.)
-        let remote_parent = if file && joined.chars().count() > MAX_REMOTE_CHARS {
+        let remote_parent = if file && units(&joined) + SUFFIX_ROOM > MAX_REMOTE_LEN {
             base = long_path_name(path, &base);
             Some(LONG_PATHS_DIR.to_string())
         } else {
@@ -204,7 +232,11 @@ impl<'p> Mapper<'p> {
             if n > 10_000 {
                 // Unreachable in practice: distinct names run out long
                 // after any folder does.
-                candidate = format!("{base} ({:016x})", fastrand::u64(..));
+                candidate = tagged(
+                    &base,
+                    &format!("{:016x}", fastrand::u64(..)),
+                    MAX_NAME_LEN - SUFFIX_ROOM - 12,
+                );
             }
         }
         let remote = join(&candidate);
@@ -302,7 +334,7 @@ mod tests {
         assert!(rc.starts_with(&format!("{LONG_PATHS_DIR}/xxx")), "{rc}");
         assert!(rc.ends_with(&format!(" ({}).mov", tag(&c))), "{rc}");
         for r in [&ra, &rb, &rc] {
-            assert!(r.chars().count() <= MAX_REMOTE_CHARS, "{r}");
+            assert!(units(r) <= MAX_REMOTE_LEN, "{r}");
             crate::destination::tree_path(&format!("shop/{r}")).unwrap();
         }
         // Sticky from one point to the next, like every remote name.
@@ -314,5 +346,29 @@ mod tests {
         let prev: HashMap<String, String> = [("short/Scan.pdf".to_string(), ra.clone())].into();
         let mut m = Mapper::new(&prev);
         assert_eq!(m.map("short/Scan.pdf"), "short/Scan.pdf");
+    }
+
+    #[test]
+    fn lengths_are_counted_as_onedrive_counts_them_and_long_names_never_loop() {
+        // 120 emoji are 120 characters but 240 UTF-16 units: with the
+        // folder they pass the budget.
+        let deep = format!("{}/{}", "d".repeat(20), "🎞".repeat(120));
+        let none = HashMap::new();
+        let mut m = Mapper::new(&none);
+        let r = m.map(&format!("{deep}/clip.mp4"));
+        assert!(r.starts_with(LONG_PATHS_DIR), "{r}");
+        // Two folder names of 254 characters equal but for case: the
+        // second gets a shortened numbered name (it never ended before).
+        let upper = format!("A{}", "b".repeat(253));
+        let lower = upper.to_lowercase();
+        assert_eq!(m.map_dir(&upper), upper);
+        let second = m.map_dir(&lower);
+        assert!(second.ends_with(" (2)"), "{second}");
+        assert!(validate_name(&second).is_ok(), "{second}");
+        // Tags keep names within a local disk's 255 bytes.
+        let cjk = format!("{deep}/{}.pdf", "檔".repeat(80));
+        let r = m.map(&cjk);
+        let name = r.rsplit('/').next().unwrap();
+        assert!(name.len() <= 255, "{} bytes: {name}", name.len());
     }
 }
