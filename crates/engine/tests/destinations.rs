@@ -222,6 +222,10 @@ fn tree(dest: &mut dyn Destination, scratch: &Path) {
         assert_eq!(&got, data, "{path}");
     }
     assert_eq!(dest.file_info("docs/jobs/gone.json").unwrap(), None);
+    // A path longer than OneDrive's 400 characters (one an earlier point
+    // may name) holds nothing; asking is not an error.
+    let deep = format!("docs/{}/x.json", vec!["a".repeat(100); 5].join("/"));
+    assert_eq!(dest.file_info(&deep).unwrap(), None);
     let listed: Vec<String> = dest
         .list_path("docs/jobs/00")
         .unwrap()
