@@ -521,7 +521,7 @@ pub async fn use_s3(
     secret: String,
 ) -> CmdResult<nuage_engine::S3Probe> {
     changing(&nuage, move |e| {
-        Ok(e.set_s3_destination(&form.settings(), &secret)?)
+        Ok(e.set_s3_destination(&form.settings()?, &secret)?)
     })
     .await
 }

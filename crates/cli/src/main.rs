@@ -940,7 +940,7 @@ fn run(cli: Cli) -> Result<i32> {
                     access_key_id,
                     lock_days: object_lock,
                 }
-                .settings();
+                .settings()?;
                 let secret = read_secret("S3 secret access key")?;
                 let probe = engine.set_s3_destination(&settings, &secret)?;
                 print_probe(&probe, json)?;

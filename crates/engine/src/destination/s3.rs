@@ -129,18 +129,50 @@ pub struct S3Form {
 }
 
 impl S3Form {
-    pub fn settings(&self) -> S3Settings {
+    /// The settings the form gives, after checking what the presets build
+    /// addresses from (an account id, a region), so that a mistyped one is
+    /// named as what it is, not as an endpoint the person never typed.
+    pub fn settings(&self) -> Result<S3Settings> {
+        let bucket = self.bucket.trim().to_string();
         let (endpoint, region, path_style) = match &self.at {
-            S3Where::R2 { account } => (
-                format!("https://{}.r2.cloudflarestorage.com", account.trim()),
-                "auto".to_string(),
-                true,
-            ),
-            S3Where::Aws { region } => (
-                format!("https://s3.{}.amazonaws.com", region.trim()),
-                region.trim().to_string(),
-                false,
-            ),
+            S3Where::R2 { account } => {
+                let account = account.trim();
+                if account.len() != 32 || !account.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(Error::Invalid(format!(
+                        "'{}' is not a Cloudflare account ID: it is 32 letters and digits (0-9, a-f), shown in the R2 overview of the Cloudflare dashboard",
+                        crate::document::shown(account)
+                    )));
+                }
+                (
+                    format!(
+                        "https://{}.r2.cloudflarestorage.com",
+                        account.to_ascii_lowercase()
+                    ),
+                    "auto".to_string(),
+                    true,
+                )
+            }
+            S3Where::Aws { region } => {
+                let region = region.trim();
+                if !(2..=32).contains(&region.len())
+                    || !region.contains('-')
+                    || !region
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                {
+                    return Err(Error::Invalid(format!(
+                        "'{}' is not an AWS region: give its code, such as eu-west-3 or us-east-1",
+                        crate::document::shown(region)
+                    )));
+                }
+                (
+                    format!("https://s3.{region}.amazonaws.com"),
+                    region.to_string(),
+                    // A bucket name with dots is not covered by AWS's
+                    // certificate as a host name: addressed by path.
+                    bucket.contains('.'),
+                )
+            }
             S3Where::Custom {
                 endpoint,
                 region,
@@ -156,15 +188,43 @@ impl S3Form {
                 !virtual_host,
             ),
         };
-        S3Settings {
+        Ok(S3Settings {
             endpoint,
-            bucket: self.bucket.trim().to_string(),
-            prefix: self.prefix.trim().trim_matches('/').to_string(),
+            bucket,
+            prefix: self
+                .prefix
+                .trim()
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join("/"),
             region,
             access_key_id: self.access_key_id.trim().to_string(),
             path_style,
             lock_days: self.lock_days,
+        })
+    }
+}
+
+/// Whether `url`'s host is this computer or one of the local network
+/// (a private or link-local address, a name without a dot, `.local`,
+/// `.lan`, `.home.arpa`, `.internal`): where plain http is a choice, not
+/// a leak across the internet.
+fn local_host(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv6(ip)) => {
+            let first = ip.segments()[0];
+            ip.is_loopback() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
         }
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            !d.contains('.')
+                || [".local", ".lan", ".home.arpa", ".internal", ".localhost"]
+                    .iter()
+                    .any(|tld| d.ends_with(tld))
+        }
+        None => false,
     }
 }
 
@@ -196,24 +256,47 @@ impl S3Settings {
         }
         if url.path() != "/" && !url.path().is_empty() || url.query().is_some() {
             return bad(format!(
-                "the endpoint '{}' must not hold a path; give the bucket with --bucket and folders with --prefix",
+                "the endpoint '{}' must not hold a path: it is the server's address alone, and the bucket and its folders (the prefix) are given apart",
+                self.endpoint
+            ));
+        }
+        if url.scheme() == "http" && !local_host(&url) {
+            return bad(format!(
+                "the endpoint '{}' is plain http:// to a server on the internet: backups would travel unencrypted and could be read or changed on the way. Give its https:// address (plain http:// is only for a server on this computer or the local network)",
                 self.endpoint
             ));
         }
         let b = &self.bucket;
+        let ip_shaped = b.split('.').count() == 4
+            && b.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
         let ok = (3..=63).contains(&b.len())
             && b.bytes()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
             && !b.starts_with(['-', '.'])
-            && !b.ends_with(['-', '.']);
+            && !b.ends_with(['-', '.'])
+            && !b.contains("..")
+            && !ip_shaped
+            && !b.starts_with("xn--")
+            && !b.ends_with("-s3alias")
+            && !b.ends_with("--ol-s3");
         if !ok {
             return bad(format!(
-                "'{b}' is not a bucket name: 3 to 63 lower-case letters, digits, '-' or '.'"
+                "'{}' is not a bucket name: 3 to 63 lower-case letters, digits, '-' or '.', beginning and ending with a letter or digit, not shaped like an IP address",
+                crate::document::shown(b)
+            ));
+        }
+        if b.contains('.') && !self.path_style && url.scheme() == "https" {
+            return bad(format!(
+                "the bucket '{b}' holds '.', so virtual-hosted addressing over https cannot reach it (the provider's certificate does not cover such a host name): use path-style addressing, or a bucket without dots"
             ));
         }
         for seg in self.prefix.split('/').filter(|s| !s.is_empty()) {
             if seg == "." || seg == ".." || seg.contains('\\') || seg.len() > 255 {
-                return bad(format!("'{}' is not a folder prefix", self.prefix));
+                return bad(format!(
+                    "'{}' is not a folder prefix: folder names separated by '/', none of them '.', '..' or holding '\\'",
+                    crate::document::shown(&self.prefix)
+                ));
             }
         }
         if self.region.is_empty() || self.access_key_id.trim().is_empty() {
@@ -2049,6 +2132,98 @@ mod tests {
         ] {
             assert!(bad.validate().is_err(), "{bad:?}");
         }
+        let with = |endpoint: &str, bucket: &str, path_style: bool| S3Settings {
+            endpoint: endpoint.into(),
+            bucket: bucket.into(),
+            path_style,
+            ..good.clone()
+        };
+        let refused = |s: S3Settings, words: &str| {
+            let e = s.validate().unwrap_err().to_string();
+            assert!(e.contains(words), "{s:?}: {e}");
+            // Said for every front end alike: no flag of one of them.
+            assert!(!e.contains(" --"), "{e}");
+        };
+        refused(
+            with("https://x/shop-backups", "shop-backups", true),
+            "bucket and its folders",
+        );
+        // Plain http only to this computer or the local network.
+        refused(with("http://s3.example.com", "shop", true), "https://");
+        refused(with("http://203.0.113.7:9000", "shop", true), "unencrypted");
+        for local in [
+            "http://127.0.0.1:9000",
+            "http://192.168.1.20:9000",
+            "http://10.0.0.5",
+            "http://[::1]:9000",
+            "http://[fd00::5]:9000",
+            "http://nas:9000",
+            "http://nas.local:9000",
+            "http://minio.home.arpa",
+            "http://localhost:9000",
+        ] {
+            with(local, "shop", true).validate().unwrap();
+        }
+        for bucket in ["a..b", "192.168.1.1", "xn--shop", "shop-s3alias", "-shop"] {
+            refused(
+                with("https://s3.example.com", bucket, true),
+                "not a bucket name",
+            );
+        }
+        // A dotted bucket cannot be a host name under https.
+        refused(
+            with("https://s3.example.com", "shop.backups", false),
+            "path-style",
+        );
+        with("https://s3.example.com", "shop.backups", true)
+            .validate()
+            .unwrap();
+    }
+
+    #[test]
+    fn the_presets_check_what_they_build_addresses_from() {
+        let form = |at: S3Where, bucket: &str, prefix: &str| S3Form {
+            at,
+            bucket: bucket.into(),
+            prefix: prefix.into(),
+            access_key_id: "AKIA".into(),
+            lock_days: None,
+        };
+        let r2 = |account: &str| S3Where::R2 {
+            account: account.into(),
+        };
+        let aws = |region: &str| S3Where::Aws {
+            region: region.into(),
+        };
+        let s = form(r2(" 0123456789ABCDEF0123456789abcdef "), "shop", "/a//b/")
+            .settings()
+            .unwrap();
+        assert_eq!(
+            s.endpoint,
+            "https://0123456789abcdef0123456789abcdef.r2.cloudflarestorage.com"
+        );
+        assert_eq!(s.prefix, "a/b");
+        for bad in ["evil.example#", "0123", ""] {
+            let e = form(r2(bad), "shop", "")
+                .settings()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("Cloudflare account ID"), "{e}");
+        }
+        let e = form(aws("EU (Ireland)"), "shop", "")
+            .settings()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an AWS region"), "{e}");
+        let s = form(aws("eu-west-3"), "shop", "").settings().unwrap();
+        assert_eq!(s.endpoint, "https://s3.eu-west-3.amazonaws.com");
+        assert!(!s.path_style);
+        // A dotted bucket on AWS: by path, which its certificate covers.
+        let s = form(aws("eu-west-3"), "shop.backups", "")
+            .settings()
+            .unwrap();
+        assert!(s.path_style);
+        s.validate().unwrap();
     }
 }
 

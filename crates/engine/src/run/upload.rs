@@ -93,6 +93,11 @@ impl Ctx<'_> {
             // Refuse a destination that cannot be used right now.
             c.open(self.home(), self.config)?.list("nuage-check")?;
         }
+        self.save_destination(config)
+    }
+
+    /// Records `config` as the destination, already checked.
+    fn save_destination(&self, config: Option<&DestinationConfig>) -> Result<()> {
         let before = self.destination()?;
         let json = config.map(|c| serde_json::to_string(c).expect("serializable"));
         self.store.set_setting("destination", json.as_deref())?;
@@ -108,18 +113,39 @@ impl Ctx<'_> {
 
     /// Sets an S3-compatible destination after trying every step a backup
     /// needs on it ([`crate::S3Destination::probe`]); its secret goes to
-    /// the keychain. Nothing changes when a step fails.
+    /// the keychain. Nothing changes when a step fails: the secret of the
+    /// destination in use (the keychain keeps one per home) is put back if
+    /// the new one cannot be recorded.
     pub fn set_s3_destination(
         &self,
         settings: &crate::S3Settings,
         secret: &str,
     ) -> Result<crate::destination::s3::S3Probe> {
-        let mut d = crate::S3Destination::new(settings, secret, self.config.retry_budget)?;
+        let mut d = crate::S3Destination::new(settings, secret, self.probe_budget())?;
         let probe = d.probe()?;
         let slot = crate::destination::s3::secret_slot(self.home(), self.config);
+        let before = slot.read()?;
         slot.write(secret)?;
-        self.set_destination(Some(&DestinationConfig::S3(d.settings().clone())))?;
+        // The probe tried more than a listing would: recorded unchecked.
+        if let Err(e) = self.save_destination(Some(&DestinationConfig::S3(d.settings().clone()))) {
+            let restored = match before {
+                Some(old) => slot.write(&old),
+                None => slot.remove(),
+            };
+            if let Err(r) = restored {
+                tracing::warn!("the previous S3 secret key could not be put back: {r}");
+            }
+            return Err(e);
+        }
         Ok(probe)
+    }
+
+    /// How long a probe a person waits for keeps retrying: half a minute
+    /// (a mistyped host is said then, not after a run's whole budget).
+    fn probe_budget(&self) -> std::time::Duration {
+        self.config
+            .retry_budget
+            .min(std::time::Duration::from_secs(30))
     }
 
     /// Tries the configured S3 destination again (the app's "test").
@@ -136,7 +162,7 @@ impl Ctx<'_> {
                 message: "the S3 secret access key is not in the keychain: set the S3 destination again with its secret.".into(),
             });
         };
-        let mut d = crate::S3Destination::new(&settings, &secret, self.config.retry_budget)?;
+        let mut d = crate::S3Destination::new(&settings, &secret, self.probe_budget())?;
         d.probe()
     }
 
