@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "vitest";
-import type { FolderPage } from "../api";
+import type { AppOverview, FolderPage } from "../api";
 import { $, $$, boot, click, overview, teardown, text, type, until, type Handler } from "../test/harness";
 import { crumbPath, validFolderName } from "./destination";
 
@@ -121,22 +121,43 @@ describe("other destinations", () => {
     const probe = {
       destination: "S3 bucket shop-backups at https://acct.r2.cloudflarestorage.com",
       addressing: "path",
-      object_lock: "not available (the provider does not offer S3 Object Lock); copies are written without a retention",
-      lock_days: null,
+      object_lock: "enabled",
+      lock_days: 30,
       clock_off_seconds: 600,
     };
-    const { backend } = await openDestination({ use_s3: () => probe, test_s3: () => probe });
-    // R2 by default: its account id, no endpoint or region to type.
+    let destination: AppOverview["destination"] = { kind: "onedrive", label: "OneDrive folder /Backups" };
+    const { backend } = await openDestination({
+      use_s3: () => {
+        destination = { kind: "s3", label: probe.destination };
+        return probe;
+      },
+      test_s3: () => probe,
+      overview: () => overview({ destination }),
+    });
+    // Testing again is for a bucket in use: none yet.
+    expect($("#dest-s3-test").hidden).toBe(true);
+    // R2 by default: its account id, no endpoint, region or addressing to type.
     expect(($("#dest-s3-account-field") as HTMLElement).hidden).toBe(false);
     expect(($("#dest-s3-endpoint-field") as HTMLElement).hidden).toBe(true);
     expect(($("#dest-s3-region-field") as HTMLElement).hidden).toBe(true);
+    expect(($("#dest-s3-addressing-field") as HTMLElement).hidden).toBe(true);
     await type("#dest-s3-bucket", "shop-backups");
     await click("#dest-s3-use");
     expect(backend.called("use_s3")).toHaveLength(0);
-    expect(text("#dest-s3-error")).not.toBe("");
+    expect(text("#dest-s3-error")).toContain("Fill in");
+    // The first field missing is marked and focused.
+    expect($("#dest-s3-account").getAttribute("aria-invalid")).toBe("true");
+    expect(document.activeElement?.id).toBe("dest-s3-account");
+    expect($("#dest-s3-bucket").hasAttribute("aria-invalid")).toBe(false);
     await type("#dest-s3-account", "acct");
     await type("#dest-s3-key-id", "KEYID");
-    await type("#dest-s3-secret", "s3cret");
+    await type("#dest-s3-secret", " s3cret ");
+    // A lock that is not a whole number of days is said, not dropped.
+    await type("#dest-s3-lock", "1.5");
+    await click("#dest-s3-use");
+    expect(backend.called("use_s3")).toHaveLength(0);
+    expect(text("#dest-s3-error")).toContain("whole number");
+    expect(document.activeElement?.id).toBe("dest-s3-lock");
     await type("#dest-s3-lock", "30");
     await click("#dest-s3-use");
     expect(backend.called("use_s3")).toEqual([
@@ -145,16 +166,45 @@ describe("other destinations", () => {
         secret: "s3cret",
       },
     ]);
-    await until(() => expect(text("#dest-s3-result")).toContain("Object Lock: not available"));
+    await until(() => expect(text("#dest-s3-result")).toContain("kept undeletable for 30 days"));
+    expect(text("#dest-s3-result")).toContain("Addressing: path-style");
     expect(text("#dest-s3-result")).toContain("10 minutes");
     expect(($("#dest-s3-secret") as HTMLInputElement).value).toBe("");
-    // Another endpoint: its address and region.
+    await until(() => expect($("#dest-s3-test").hidden).toBe(false));
+    // Another endpoint: its address, region and addressing.
     ($("#dest-s3-provider") as HTMLSelectElement).value = "custom";
     $("#dest-s3-provider").dispatchEvent(new Event("change"));
     expect(($("#dest-s3-endpoint-field") as HTMLElement).hidden).toBe(false);
     expect(($("#dest-s3-region-field") as HTMLElement).hidden).toBe(false);
+    expect(($("#dest-s3-addressing-field") as HTMLElement).hidden).toBe(false);
+    await type("#dest-s3-endpoint", "https://s3.example.com");
+    ($("#dest-s3-addressing") as HTMLSelectElement).value = "virtual";
+    await type("#dest-s3-secret", "s3cret");
+    await click("#dest-s3-use");
+    expect(backend.called("use_s3")[1].form.where).toEqual({
+      provider: "custom",
+      endpoint: "https://s3.example.com",
+      region: null,
+      virtual_host: true,
+    });
     await click("#dest-s3-test");
     expect(backend.called("test_s3")).toHaveLength(1);
+  });
+
+  test("an S3 probe that fails says why beside the form", async () => {
+    await openDestination({
+      use_s3: () => {
+        throw { code: "invalid_input", message: "the secret access key does not match the access key id." };
+      },
+    });
+    await type("#dest-s3-account", "acct");
+    await type("#dest-s3-bucket", "shop");
+    await type("#dest-s3-key-id", "KEYID");
+    await type("#dest-s3-secret", "wrong");
+    await click("#dest-s3-use");
+    await until(() => expect(text("#dest-s3-error")).toContain("the secret access key does not match"));
+    expect(text("#dest-s3-error")).toContain("Please check what you entered.");
+    expect(text("#dest-s3-result")).toBe("");
   });
 
   test("remove the destination after confirming", async () => {

@@ -47,6 +47,8 @@ export function destinationView(ctx: Ctx): View {
       h("h3", { id: "dest-current-title" }, t("dest.current_title")),
       h("p", { id: "dest-current", "data-kind": d?.kind ?? "none" }, text),
     );
+    // Testing again is for the bucket in use, not for the form below.
+    s3Test.hidden = d?.kind !== "s3";
     if (d) {
       const confirmBox = h("div", { class: "confirm", hidden: true });
       const removeBtn = h("button", { id: "dest-remove", type: "button", class: "btn btn-danger" }, t("dest.remove"));
@@ -329,11 +331,19 @@ export function destinationView(ctx: Ctx): View {
   const secret = input("dest-s3-secret", "password");
   const lock = input("dest-s3-lock", "number");
   lock.min = "1";
+  lock.step = "1";
+  const addressing = h("select", { id: "dest-s3-addressing", class: "input" },
+    h("option", { value: "path" }, t("dest.s3_path_style")),
+    h("option", { value: "virtual" }, t("dest.s3_virtual_host")),
+  ) as HTMLSelectElement;
   const field = (id: string, label: string, el: HTMLElement) =>
     h("div", { class: "field", id: `${id}-field` }, h("label", { for: id }, label), el);
   const accountField = field("dest-s3-account", t("dest.s3_account"), account);
   const regionField = field("dest-s3-region", t("dest.s3_region"), region);
   const endpointField = field("dest-s3-endpoint", t("dest.s3_endpoint"), endpoint);
+  const addressingField = field("dest-s3-addressing", t("dest.s3_addressing_label"), addressing);
+  endpoint.placeholder = "https://minio.local:9000";
+  region.placeholder = "eu-west-3";
   const s3Error = h("p", { id: "dest-s3-error", class: "field-error", "aria-live": "polite" });
   const s3Result = h("p", { id: "dest-s3-result", class: "muted", role: "status" });
   function showProvider() {
@@ -341,7 +351,9 @@ export function destinationView(ctx: Ctx): View {
     accountField.hidden = p !== "r2";
     regionField.hidden = p === "r2";
     endpointField.hidden = p !== "custom";
+    addressingField.hidden = p !== "custom";
   }
+  const s3Test = h("button", { id: "dest-s3-test", type: "button", class: "btn btn-secondary", hidden: true, onclick: (ev: MouseEvent) => void testS3(ev.currentTarget as HTMLButtonElement) }, t("dest.s3_test"));
   const s3Section = h(
     "section",
     { class: "panel", "aria-labelledby": "dest-s3-title" },
@@ -349,7 +361,7 @@ export function destinationView(ctx: Ctx): View {
     h("p", { class: "muted" }, t("dest.s3_help")),
     h("form", { novalidate: true, onsubmit: (ev: SubmitEvent) => { ev.preventDefault(); void useS3(); } },
       field("dest-s3-provider", t("dest.s3_provider"), provider),
-      accountField, endpointField, regionField,
+      accountField, endpointField, addressingField, regionField,
       field("dest-s3-bucket", t("dest.s3_bucket"), bucket),
       field("dest-s3-prefix", t("dest.s3_prefix"), prefix),
       field("dest-s3-key-id", t("dest.s3_key_id"), keyId),
@@ -358,65 +370,93 @@ export function destinationView(ctx: Ctx): View {
       s3Error,
       h("div", { class: "actions" },
         h("button", { id: "dest-s3-use", type: "submit", class: "btn" }, t("dest.s3_use")),
-        h("button", { id: "dest-s3-test", type: "button", class: "btn btn-secondary", onclick: (ev: MouseEvent) => void testS3(ev.currentTarget as HTMLButtonElement) }, t("dest.s3_test")),
+        s3Test,
       ),
       s3Result,
     ),
   );
   showProvider();
 
-  /** The form as the engine takes it, or null (and why) when incomplete. */
+  /**
+   * The form as the engine takes it; or null, with the first field that
+   * needs the person marked, focused and said.
+   */
   function s3Form(): S3Form | null {
     const p = provider.value;
-    const where: S3Where | null =
-      p === "r2" ? (account.value.trim() ? { provider: "r2", account: account.value.trim() } : null)
-      : p === "aws" ? (region.value.trim() ? { provider: "aws", region: region.value.trim() } : null)
-      : endpoint.value.trim() ? { provider: "custom", endpoint: endpoint.value.trim(), region: region.value.trim() || null, virtual_host: false }
-      : null;
+    const missing = [
+      p === "r2" ? account : p === "aws" ? region : endpoint,
+      bucket,
+      keyId,
+      secret,
+    ].filter((el) => !el.value.trim());
+    for (const el of [account, region, endpoint, bucket, keyId, secret, lock]) el.removeAttribute("aria-invalid");
     const days = Number(lock.value);
-    if (!where || !bucket.value.trim() || !keyId.value.trim() || !secret.value) return null;
+    const badLock = lock.value.trim() !== "" && !(Number.isInteger(days) && days > 0 && days <= 36500);
+    if (badLock) missing.push(lock);
+    if (missing.length > 0) {
+      for (const el of missing) el.setAttribute("aria-invalid", "true");
+      s3Error.textContent = missing[0] === lock ? t("dest.s3_lock_invalid") : t("dest.s3_required");
+      missing[0].focus();
+      return null;
+    }
+    const where: S3Where =
+      p === "r2" ? { provider: "r2", account: account.value.trim() }
+      : p === "aws" ? { provider: "aws", region: region.value.trim() }
+      : { provider: "custom", endpoint: endpoint.value.trim(), region: region.value.trim() || null, virtual_host: addressing.value === "virtual" };
     return {
       where,
       bucket: bucket.value.trim(),
       prefix: prefix.value.trim(),
       access_key_id: keyId.value.trim(),
-      lock_days: lock.value && Number.isInteger(days) && days > 0 ? days : null,
+      lock_days: lock.value.trim() ? days : null,
     };
   }
 
   function showProbe(p: S3Probe) {
-    const lines = [t("dest.s3_ok", { destination: p.destination, lock: p.object_lock })];
+    const lock = p.lock_days ? t("dest.s3_lock_days", { days: String(p.lock_days) }) : p.object_lock;
+    const lines = [
+      t("dest.s3_ok", { destination: p.destination, lock }),
+      t("dest.s3_addressing", { addressing: p.addressing === "path" ? t("dest.s3_path_style") : t("dest.s3_virtual_host") }),
+    ];
     if (Math.abs(p.clock_off_seconds) > 60) lines.push(t("dest.s3_clock", { minutes: String(Math.round(Math.abs(p.clock_off_seconds) / 60)) }));
     s3Result.textContent = lines.join(" ");
   }
 
+  /** A failed probe, said beside the form as well as in the result bar. */
+  function s3Failed(e: unknown) {
+    const parts = errorParts(e);
+    s3Result.textContent = "";
+    s3Error.textContent = parts.message ? `${parts.headline} ${parts.message}` : parts.headline;
+    ctx.error(e);
+  }
+
   async function useS3() {
     const form = s3Form();
-    if (!form) {
-      s3Error.textContent = t("dest.s3_required");
-      return;
-    }
+    if (!form) return;
     s3Error.textContent = "";
-    s3Result.textContent = "";
+    // The probe asks the provider for up to half a minute.
+    s3Result.textContent = t("dest.s3_testing");
     await busy(s3Section.querySelector<HTMLButtonElement>("#dest-s3-use"), async () => {
       try {
-        const probe = await api.useS3(form, secret.value);
+        // A secret pasted with a space around it is the same secret.
+        const probe = await api.useS3(form, secret.value.trim());
         secret.value = "";
         showProbe(probe);
         await done(probe.destination);
       } catch (e) {
-        ctx.error(e);
+        s3Failed(e);
       }
     });
   }
 
   async function testS3(button: HTMLButtonElement) {
-    s3Result.textContent = "";
+    s3Error.textContent = "";
+    s3Result.textContent = t("dest.s3_testing");
     await busy(button, async () => {
       try {
         showProbe(await api.testS3());
       } catch (e) {
-        ctx.error(e);
+        s3Failed(e);
       }
     });
   }

@@ -90,7 +90,7 @@ describe("problem", () => {
     await boot({ overview: withProblem("retry", "offline") });
     const p = $("#problem");
     expect(p.dataset.code).toBe("offline");
-    expect(p.textContent).toContain("No connection to OneDrive.");
+    expect(p.textContent).toContain("No connection to the internet or the destination.");
     expect(p.textContent).toContain("Details in English.");
     expect($$("#problem-action")).toHaveLength(1);
     expect($("#problem-action").dataset.action).toBe("retry");

@@ -54,10 +54,10 @@ describe("restore points", () => {
   test("newest first, with translated location and upload status", async () => {
     await openRestore();
     expect($$(".point-row").map((r) => r.dataset.id)).toEqual(["new", "mid", "old", "far"]);
-    expect(row("new").textContent).toContain("In OneDrive, verified");
+    expect(row("new").textContent).toContain("At the destination, verified");
     expect(row("mid").textContent).toContain("Upload pending");
     expect(row("old").textContent).toContain("On this computer only");
-    expect(row("far").textContent).toContain("Only in OneDrive");
+    expect(row("far").textContent).toContain("Only at the destination");
     expect(row("new").textContent).toContain("12 tables · 48,210 rows · 3.1 MB");
   });
 
