@@ -14,14 +14,20 @@ pub const REGION: &str = "us-east-1";
 
 /// The Python of the S3 server's venv (`NUAGE_S3_VENV`, else
 /// `~/.cache/nuage/s3-venv`, as scripts/deps.sh makes it), when installed.
+/// Under `make test` (`NUAGE_REQUIRE_SERVERS` set) a missing one fails the
+/// test instead of letting it say SKIPPED.
 pub fn python() -> Option<PathBuf> {
-    let venv = std::env::var_os("NUAGE_S3_VENV")
+    let py = std::env::var_os("NUAGE_S3_VENV")
         .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nuage/s3-venv"))
-        })?;
-    let py = venv.join("bin/python");
-    py.exists().then_some(py)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/nuage/s3-venv")))
+        .map(|venv| venv.join("bin/python"))
+        .filter(|py| py.exists());
+    if py.is_none() && std::env::var_os("NUAGE_REQUIRE_SERVERS").is_some() {
+        panic!(
+            "the S3 server's Python is required here (NUAGE_REQUIRE_SERVERS) and is not installed: run scripts/deps.sh, which makes ~/.cache/nuage/s3-venv"
+        );
+    }
+    py
 }
 
 /// `tests/s3/server.py` of the checkout under test, found from the test's
