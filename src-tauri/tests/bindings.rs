@@ -100,6 +100,7 @@ fn generated() -> String {
         Settings,
         nuage_engine::S3Where,
         nuage_engine::S3Form,
+        nuage_engine::LockFound,
         nuage_engine::S3Probe,
         // Errors.
         AppError,

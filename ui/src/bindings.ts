@@ -516,6 +516,11 @@ export type S3Where = { "provider": "r2", account: string, } | { "provider": "aw
 export type S3Form = { where: S3Where, bucket: string, prefix: string, access_key_id: string, lock_days: number | null, };
 
 /**
+ * What a probe found of S3 Object Lock.
+ */
+export type LockFound = "enabled" | "available" | "unavailable" | "not_asked";
+
+/**
  * What a look at an S3 bucket found (`nuage destination s3`, the app's
  * "test"): every step a backup needs worked, and what it could not use.
  */
@@ -530,13 +535,24 @@ destination: string,
  */
 addressing: string, 
 /**
- * S3 Object Lock: `enabled`, `not available` (with why), or `not asked`.
+ * S3 Object Lock, in words: `enabled`, `not available` (with why), or
+ * `not asked for`.
  */
 object_lock: string, 
+/**
+ * The same, for a front end to say in the person's language, with the
+ * provider's reason when it is not available.
+ */
+lock: LockFound, lock_why: string | null, 
 /**
  * Copies are written with a retention of this many days.
  */
 lock_days: number | null, 
+/**
+ * The bucket, its endpoint and its folder prefix (for a label in the
+ * person's language).
+ */
+bucket: string, endpoint: string, prefix: string, 
 /**
  * The computer's clock was this many seconds off the provider's
  * (corrected when signing; worth setting right).

@@ -44,7 +44,7 @@ pub use destination::{
     UploadSession, VERSIONS_DIR, file_name,
     folder::FolderDestination,
     onedrive::OneDriveDestination,
-    s3::{S3Destination, S3Form, S3Probe, S3Settings, S3Where},
+    s3::{LockFound, S3Destination, S3Form, S3Probe, S3Settings, S3Where},
     tree_path,
 };
 pub use document::limits;

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "vitest";
 import type { AppOverview, FolderPage } from "../api";
-import { $, $$, boot, click, overview, teardown, text, type, until, type Handler } from "../test/harness";
+import { $, $$, boot, click, overview, settings, teardown, text, type, until, type Handler } from "../test/harness";
 import { crumbPath, validFolderName } from "./destination";
 
 afterEach(teardown);
@@ -122,7 +122,12 @@ describe("other destinations", () => {
       destination: "S3 bucket shop-backups at https://acct.r2.cloudflarestorage.com",
       addressing: "path",
       object_lock: "enabled",
+      lock: "enabled" as const,
+      lock_why: null,
       lock_days: 30,
+      bucket: "shop-backups",
+      endpoint: "https://acct.r2.cloudflarestorage.com",
+      prefix: "",
       clock_off_seconds: 600,
     };
     let destination: AppOverview["destination"] = { kind: "onedrive", label: "OneDrive folder /Backups" };
@@ -167,6 +172,7 @@ describe("other destinations", () => {
       },
     ]);
     await until(() => expect(text("#dest-s3-result")).toContain("kept undeletable for 30 days"));
+    expect(text("#dest-s3-result")).toContain("Bucket shop-backups at https://acct.r2.cloudflarestorage.com: writing");
     expect(text("#dest-s3-result")).toContain("Addressing: path-style");
     expect(text("#dest-s3-result")).toContain("10 minutes");
     expect(($("#dest-s3-secret") as HTMLInputElement).value).toBe("");
@@ -189,6 +195,33 @@ describe("other destinations", () => {
     });
     await click("#dest-s3-test");
     expect(backend.called("test_s3")).toHaveLength(1);
+  });
+
+  test("an S3 probe's findings are said in the person's language", async () => {
+    const probe = {
+      destination: "S3 bucket shop at https://nas.local:9000 (under nuage)",
+      addressing: "path",
+      object_lock: "not available (the bucket has no Object Lock); copies are written without a retention",
+      lock: "unavailable" as const,
+      lock_why: "the bucket has no Object Lock",
+      lock_days: null,
+      bucket: "shop",
+      endpoint: "https://nas.local:9000",
+      prefix: "nuage",
+      clock_off_seconds: 0,
+    };
+    await openDestination({ use_s3: () => probe, settings: () => settings({ language: "fr" }) });
+    ($("#dest-s3-provider") as HTMLSelectElement).value = "custom";
+    $("#dest-s3-provider").dispatchEvent(new Event("change"));
+    await type("#dest-s3-endpoint", "https://nas.local:9000");
+    await type("#dest-s3-bucket", "shop");
+    await type("#dest-s3-prefix", "nuage");
+    await type("#dest-s3-key-id", "KEYID");
+    await type("#dest-s3-secret", "s3cret");
+    await click("#dest-s3-use");
+    await until(() => expect(text("#dest-s3-result")).toContain("Bucket shop sur https://nas.local:9000, dossier nuage : écriture"));
+    expect(text("#dest-s3-result")).toContain("Object Lock : non disponible (the bucket has no Object Lock)");
+    expect(text("#dest-s3-result")).toContain("Adressage : par chemin");
   });
 
   test("an S3 probe that fails says why beside the form", async () => {

@@ -413,9 +413,16 @@ export function destinationView(ctx: Ctx): View {
   }
 
   function showProbe(p: S3Probe) {
-    const lock = p.lock_days ? t("dest.s3_lock_days", { days: String(p.lock_days) }) : p.object_lock;
+    const lock =
+      p.lock === "enabled" && p.lock_days ? t("dest.s3_lock_days", { days: String(p.lock_days) })
+      : p.lock === "available" ? t("dest.s3_lock_available")
+      : p.lock === "unavailable" ? t("dest.s3_lock_unavailable", { why: p.lock_why ?? "" })
+      : t("dest.s3_lock_not_asked");
+    const where = p.prefix
+      ? t("dest.s3_where_prefix", { bucket: p.bucket, endpoint: p.endpoint, prefix: p.prefix })
+      : t("dest.s3_where", { bucket: p.bucket, endpoint: p.endpoint });
     const lines = [
-      t("dest.s3_ok", { destination: p.destination, lock }),
+      t("dest.s3_ok", { destination: where, lock }),
       t("dest.s3_addressing", { addressing: p.addressing === "path" ? t("dest.s3_path_style") : t("dest.s3_virtual_host") }),
     ];
     if (Math.abs(p.clock_off_seconds) > 60) lines.push(t("dest.s3_clock", { minutes: String(Math.round(Math.abs(p.clock_off_seconds) / 60)) }));

@@ -329,13 +329,37 @@ pub struct S3Probe {
     /// `path` (`https://endpoint/bucket/key`) or `virtual-host`
     /// (`https://bucket.endpoint/key`).
     pub addressing: String,
-    /// S3 Object Lock: `enabled`, `not available` (with why), or `not asked`.
+    /// S3 Object Lock, in words: `enabled`, `not available` (with why), or
+    /// `not asked for`.
     pub object_lock: String,
+    /// The same, for a front end to say in the person's language, with the
+    /// provider's reason when it is not available.
+    pub lock: LockFound,
+    pub lock_why: Option<String>,
     /// Copies are written with a retention of this many days.
     pub lock_days: Option<u32>,
+    /// The bucket, its endpoint and its folder prefix (for a label in the
+    /// person's language).
+    pub bucket: String,
+    pub endpoint: String,
+    pub prefix: String,
     /// The computer's clock was this many seconds off the provider's
     /// (corrected when signing; worth setting right).
     pub clock_off_seconds: i64,
+}
+
+/// What a probe found of S3 Object Lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ts_rs::TS)]
+#[serde(rename_all = "snake_case")]
+pub enum LockFound {
+    /// Asked for and enabled on the bucket: copies get a retention.
+    Enabled,
+    /// On the bucket, not asked for.
+    Available,
+    /// Asked for, not offered by the bucket: copies have no retention.
+    Unavailable,
+    /// Neither asked for nor on the bucket.
+    NotAsked,
 }
 
 /// What a listing found directly below a prefix: files (name, size), and
@@ -679,21 +703,34 @@ impl S3Destination {
         checked?;
         deleted?;
         let lock = self.object_lock()?;
-        let (object_lock, lock_days) = match (self.settings.lock_days, lock) {
-            (Some(days), ObjectLock::Enabled) => ("enabled".to_string(), Some(days)),
+        let (object_lock, found, why, lock_days) = match (self.settings.lock_days, lock) {
+            (Some(days), ObjectLock::Enabled) => {
+                ("enabled".to_string(), LockFound::Enabled, None, Some(days))
+            }
             (Some(_), ObjectLock::Unavailable(why)) => (
                 format!("not available ({why}); copies are written without a retention"),
+                LockFound::Unavailable,
+                Some(why.to_string()),
                 None,
             ),
             (None, ObjectLock::Enabled) => (
                 "available on the bucket, not asked for: copies are written without a retention"
                     .into(),
+                LockFound::Available,
+                None,
                 None,
             ),
-            (None, ObjectLock::Unavailable(_)) => ("not asked for".into(), None),
+            (None, ObjectLock::Unavailable(_)) => {
+                ("not asked for".into(), LockFound::NotAsked, None, None)
+            }
         };
         self.settings.lock_days = lock_days;
         Ok(S3Probe {
+            lock: found,
+            lock_why: why,
+            bucket: self.settings.bucket.clone(),
+            endpoint: self.settings.endpoint.clone(),
+            prefix: self.settings.prefix.clone(),
             destination: self.settings.label(),
             addressing: if self.settings.path_style {
                 "path".into()
