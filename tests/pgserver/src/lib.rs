@@ -266,7 +266,6 @@ impl PgServer {
                 String::from_utf8_lossy(&out.stderr)
             ));
         }
-        let port = free_port().map_err(|e| err("port", &e))?;
         let mut tls_args: Vec<String> = Vec::new();
         if tls {
             make_certificates(dir.path(), run_as)?;
@@ -279,20 +278,31 @@ impl PgServer {
                 format!("ssl_key_file={}", dir.path().join("server.key").display()),
             ];
         }
-        let mut cmd = PgServer::command(run_as, &bin.join("postgres"));
-        cmd.args(&tls_args);
-        cmd.arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(dir.path())
-            .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
-            .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
-            .args(["-c", "max_connections=40", "-c", "shared_buffers=32MB"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("server.log")).map_err(|e| err("log", &e))?,
-            ));
-        let postmaster = cmd.spawn().map_err(|e| err("postgres", &e))?;
+        let home = dir.path().to_path_buf();
+        let spawn = |port: u16| -> Result<std::process::Child, String> {
+            let mut cmd = PgServer::command(run_as, &bin.join("postgres"));
+            cmd.args(&tls_args);
+            cmd.arg("-D")
+                .arg(&data)
+                .args(["-p", &port.to_string(), "-k"])
+                .arg(&home)
+                .args(["-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"])
+                .args(["-c", "synchronous_commit=off", "-c", "full_page_writes=off"])
+                .args(["-c", "max_connections=40", "-c", "shared_buffers=32MB"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::from(
+                    std::fs::File::create(home.join("server.log")).map_err(|e| err("log", &e))?,
+                ));
+            cmd.spawn().map_err(|e| err("postgres", &e))
+        };
+        // (A test of this retry names a taken port to begin with.)
+        let port = match std::env::var("NUAGE_PGSERVER_FIRST_PORT") {
+            Ok(p) => p
+                .parse()
+                .map_err(|e| err("NUAGE_PGSERVER_FIRST_PORT", &e))?,
+            Err(_) => free_port().map_err(|e| err("port", &e))?,
+        };
+        let postmaster = spawn(port)?;
         let mut server = PgServer {
             dir,
             bin: bin.to_path_buf(),
@@ -301,8 +311,21 @@ impl PgServer {
             postmaster,
             run_as,
         };
-        server.wait_ready()?;
-        Ok(server)
+        // The port was free when chosen; another test's socket can take it
+        // before the server binds it. The server then exits saying so, and
+        // starts again on another one.
+        let mut attempt = 1;
+        loop {
+            match server.wait_ready() {
+                Ok(()) => return Ok(server),
+                Err(e) if attempt < 3 && e.contains("Address already in use") => {
+                    attempt += 1;
+                    server.port = free_port().map_err(|e| err("port", &e))?;
+                    server.postmaster = spawn(server.port)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// A command run as the server's user, killed if this process dies.
@@ -349,7 +372,9 @@ impl PgServer {
                 .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q"])
                 .status()
                 .is_ok_and(|s| s.success());
-            if ok {
+            // And it is this server that answers: its own postmaster.pid
+            // says it listens on that port and is ready.
+            if ok && self.says_ready() {
                 return Ok(());
             }
             if started.elapsed() > Duration::from_secs(30) {
@@ -359,6 +384,16 @@ impl PgServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Whether the data folder's `postmaster.pid` says the server listens
+    /// on `self.port` and accepts connections (its 4th and 8th lines).
+    fn says_ready(&self) -> bool {
+        let pid = std::fs::read_to_string(self.dir.path().join("data/postmaster.pid"))
+            .unwrap_or_default();
+        let lines: Vec<&str> = pid.lines().collect();
+        lines.get(3).map(|l| l.trim()) == Some(self.port.to_string().as_str())
+            && lines.get(7).map(|l| l.trim()) == Some("ready")
     }
 
     /// A client program: the server's own, else the system's (the
@@ -448,52 +483,73 @@ impl PgBouncer {
             .prefix("nuage-pgbouncer-")
             .tempdir()
             .map_err(|e| e.to_string())?;
-        let port = free_port().map_err(|e| e.to_string())?;
         let ini = dir.path().join("pgbouncer.ini");
+        let log = dir.path().join("pgbouncer.log");
         std::fs::write(
             dir.path().join("users.txt"),
             format!("\"{ADMIN}\" \"{}\"\n", server.password()),
         )
         .map_err(|e| e.to_string())?;
-        std::fs::write(
-            &ini,
-            format!(
-                "[databases]\n* = host=127.0.0.1 port={}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = scram-sha-256\nauth_file = {}\npool_mode = {mode}\nmax_client_conn = 50\ndefault_pool_size = 5\nlogfile = {}\n",
-                server.port(),
-                dir.path().join("users.txt").display(),
-                dir.path().join("pgbouncer.log").display(),
-            ),
-        )
-        .map_err(|e| e.to_string())?;
-        if let Some((uid, gid)) = server.run_as {
-            for p in [
-                dir.path().to_path_buf(),
-                ini.clone(),
-                dir.path().join("users.txt"),
-            ] {
-                std::os::unix::fs::chown(&p, Some(uid), Some(gid)).map_err(|e| e.to_string())?;
+        // The port was free when chosen; another test's socket can take it
+        // before PgBouncer binds it: it then exits saying so, and starts
+        // again on another one. Ready when its own log says so (a socket
+        // that answers could be another program's).
+        for attempt in 1..=3 {
+            let port = free_port().map_err(|e| e.to_string())?;
+            std::fs::write(
+                &ini,
+                format!(
+                    "[databases]\n* = host=127.0.0.1 port={}\n[pgbouncer]\nlisten_addr = 127.0.0.1\nlisten_port = {port}\nunix_socket_dir =\nauth_type = scram-sha-256\nauth_file = {}\npool_mode = {mode}\nmax_client_conn = 50\ndefault_pool_size = 5\nlogfile = {}\n",
+                    server.port(),
+                    dir.path().join("users.txt").display(),
+                    log.display(),
+                ),
+            )
+            .map_err(|e| e.to_string())?;
+            let _ = std::fs::remove_file(&log);
+            if let Some((uid, gid)) = server.run_as {
+                for p in [
+                    dir.path().to_path_buf(),
+                    ini.clone(),
+                    dir.path().join("users.txt"),
+                ] {
+                    std::os::unix::fs::chown(&p, Some(uid), Some(gid))
+                        .map_err(|e| e.to_string())?;
+                }
+            }
+            let mut child = PgServer::command(server.run_as, &bin)
+                .arg(&ini)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .map_err(|e| format!("pgbouncer: {e}"))?;
+            let started = Instant::now();
+            loop {
+                let said = std::fs::read_to_string(&log).unwrap_or_default();
+                if let Ok(Some(status)) = child.try_wait() {
+                    if attempt < 3 && said.contains("Address already in use") {
+                        break;
+                    }
+                    return Err(format!("pgbouncer exited ({status}):\n{said}"));
+                }
+                if said.contains(&format!("listening on 127.0.0.1:{port}"))
+                    && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+                {
+                    return Ok(PgBouncer {
+                        _dir: dir,
+                        port,
+                        child,
+                    });
+                }
+                if started.elapsed() > Duration::from_secs(15) {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    return Err(format!("pgbouncer did not start:\n{said}"));
+                }
+                std::thread::sleep(Duration::from_millis(50));
             }
         }
-        let child = PgServer::command(server.run_as, &bin)
-            .arg(&ini)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("pgbouncer: {e}"))?;
-        let started = Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if started.elapsed() > Duration::from_secs(15) {
-                let log =
-                    std::fs::read_to_string(dir.path().join("pgbouncer.log")).unwrap_or_default();
-                return Err(format!("pgbouncer did not start:\n{log}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Ok(PgBouncer {
-            _dir: dir,
-            port,
-            child,
-        })
+        unreachable!("the last attempt returns")
     }
 
     /// A connection URL for database `db` through the pooler.
@@ -554,5 +610,24 @@ mod tests {
         let alive = unsafe { libc::kill(pid as libc::pid_t, 0) } == 0;
         assert!(!alive, "the postmaster is still running");
         assert!(TcpListener::bind(("127.0.0.1", port)).is_ok());
+    }
+
+    #[test]
+    fn a_port_taken_before_the_server_binds_it_is_replaced_by_another() {
+        let Some(bin) = find_bin() else {
+            eprintln!("SKIPPED: no PostgreSQL server binaries");
+            return;
+        };
+        // Another program holds the port the server is given first.
+        let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = taken.local_addr().unwrap().port();
+        // SAFETY: each test runs in a process of its own (nextest), and no
+        // other thread reads the environment meanwhile.
+        unsafe { std::env::set_var("NUAGE_PGSERVER_FIRST_PORT", port.to_string()) };
+        let s = PgServer::start_with(&bin).unwrap();
+        unsafe { std::env::remove_var("NUAGE_PGSERVER_FIRST_PORT") };
+        assert_ne!(s.port(), port);
+        s.create_db("shop").unwrap();
+        assert_eq!(s.psql("shop", "SELECT 40 + 2").unwrap(), "42");
     }
 }
