@@ -135,8 +135,8 @@ fn read_catalog(pg: &PgServer, spec: &ConnSpec, pw: Option<&str>) {
 fn fixture_server() -> Option<(PgServer, ConnSpec, Option<String>)> {
     let Some(bin) = nuage_pgserver::find_bin() else {
         assert!(
-            std::env::var_os("NUAGE_REQUIRE_SERVERS").is_none(),
-            "no PostgreSQL server binaries, and the tests require one (NUAGE_REQUIRE_SERVERS): install the postgresql package (scripts/deps.sh)"
+            !nuage_pgserver::servers_required(),
+            "no PostgreSQL server binaries, and the tests require one: install the postgresql package (scripts/deps.sh), or set NUAGE_REQUIRE_SERVERS=0 to skip"
         );
         eprintln!("SKIPPED: no PostgreSQL server to test against");
         return None;

@@ -207,12 +207,20 @@ impl S3Form {
 }
 
 /// Whether `url`'s host is this computer or one of the local network
-/// (a private or link-local address, a name without a dot, `.local`,
-/// `.lan`, `.home.arpa`, `.internal`): where plain http is a choice, not
-/// a leak across the internet.
+/// (a private, link-local or carrier-grade NAT address — a VPN such as
+/// Tailscale —, a name without a dot, or under a suffix home and office
+/// networks use: `.local`, `.lan`, `.home.arpa`, `.internal`, `.home`,
+/// `.localdomain`, `.fritz.box`): where plain http is a choice, not a leak
+/// across the internet.
 fn local_host(url: &url::Url) -> bool {
     match url.host() {
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback() || ip.is_private() || ip.is_link_local(),
+        Some(url::Host::Ipv4(ip)) => {
+            let [a, b, ..] = ip.octets();
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || (a == 100 && (64..128).contains(&b))
+        }
         Some(url::Host::Ipv6(ip)) => {
             let first = ip.segments()[0];
             ip.is_loopback() || first & 0xfe00 == 0xfc00 || first & 0xffc0 == 0xfe80
@@ -220,9 +228,18 @@ fn local_host(url: &url::Url) -> bool {
         Some(url::Host::Domain(d)) => {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             !d.contains('.')
-                || [".local", ".lan", ".home.arpa", ".internal", ".localhost"]
-                    .iter()
-                    .any(|tld| d.ends_with(tld))
+                || [
+                    ".local",
+                    ".lan",
+                    ".home.arpa",
+                    ".internal",
+                    ".localhost",
+                    ".home",
+                    ".localdomain",
+                    ".fritz.box",
+                ]
+                .iter()
+                .any(|tld| d.ends_with(tld))
         }
         None => false,
     }
@@ -260,35 +277,16 @@ impl S3Settings {
                 self.endpoint
             ));
         }
-        if url.scheme() == "http" && !local_host(&url) {
-            return bad(format!(
-                "the endpoint '{}' is plain http:// to a server on the internet: backups would travel unencrypted and could be read or changed on the way. Give its https:// address (plain http:// is only for a server on this computer or the local network)",
-                self.endpoint
-            ));
-        }
         let b = &self.bucket;
-        let ip_shaped = b.split('.').count() == 4
-            && b.split('.')
-                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
         let ok = (3..=63).contains(&b.len())
             && b.bytes()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-' || c == b'.')
             && !b.starts_with(['-', '.'])
-            && !b.ends_with(['-', '.'])
-            && !b.contains("..")
-            && !ip_shaped
-            && !b.starts_with("xn--")
-            && !b.ends_with("-s3alias")
-            && !b.ends_with("--ol-s3");
+            && !b.ends_with(['-', '.']);
         if !ok {
             return bad(format!(
-                "'{}' is not a bucket name: 3 to 63 lower-case letters, digits, '-' or '.', beginning and ending with a letter or digit, not shaped like an IP address",
+                "'{}' is not a bucket name: 3 to 63 lower-case letters, digits, '-' or '.', beginning and ending with a letter or digit",
                 crate::document::shown(b)
-            ));
-        }
-        if b.contains('.') && !self.path_style && url.scheme() == "https" {
-            return bad(format!(
-                "the bucket '{b}' holds '.', so virtual-hosted addressing over https cannot reach it (the provider's certificate does not cover such a host name): use path-style addressing, or a bucket without dots"
             ));
         }
         for seg in self.prefix.split('/').filter(|s| !s.is_empty()) {
@@ -301,6 +299,43 @@ impl S3Settings {
         }
         if self.region.is_empty() || self.access_key_id.trim().is_empty() {
             return bad("the region and the access key id cannot be empty".into());
+        }
+        Ok(())
+    }
+
+    /// [`S3Settings::validate`], and what a destination being set must also
+    /// be (a saved one keeps working if these rules grow): plain http only
+    /// to this computer or the local network; a bucket name no provider
+    /// refuses, reachable as it is addressed.
+    pub fn validate_new(&self) -> Result<()> {
+        self.validate()?;
+        let bad = |what: String| Err(Error::Invalid(what));
+        let url = url::Url::parse(&self.endpoint).map_err(|e| Error::Invalid(e.to_string()))?;
+        if url.scheme() == "http" && !local_host(&url) {
+            return bad(format!(
+                "the endpoint '{}' is plain http:// to a server on the internet: backups would travel unencrypted and could be read or changed on the way. Give its https:// address; plain http:// is only for a server on this computer or the local network, given by its local address (such as http://192.168.1.10:9000) or local name",
+                self.endpoint
+            ));
+        }
+        let b = &self.bucket;
+        let ip_shaped = b.split('.').count() == 4
+            && b.split('.')
+                .all(|p| !p.is_empty() && p.bytes().all(|c| c.is_ascii_digit()));
+        if b.contains("..")
+            || ip_shaped
+            || b.starts_with("xn--")
+            || b.ends_with("-s3alias")
+            || b.ends_with("--ol-s3")
+        {
+            return bad(format!(
+                "'{}' is not a bucket name: no '..', not shaped like an IP address, not beginning with 'xn--' or ending with '-s3alias'",
+                crate::document::shown(b)
+            ));
+        }
+        if b.contains('.') && !self.path_style && url.scheme() == "https" {
+            return bad(format!(
+                "the bucket '{b}' holds '.', so virtual-hosted addressing over https cannot reach it (the provider's certificate does not cover such a host name): use path-style addressing, or a bucket without dots"
+            ));
         }
         Ok(())
     }
@@ -2176,7 +2211,7 @@ mod tests {
             ..good.clone()
         };
         let refused = |s: S3Settings, words: &str| {
-            let e = s.validate().unwrap_err().to_string();
+            let e = s.validate_new().unwrap_err().to_string();
             assert!(e.contains(words), "{s:?}: {e}");
             // Said for every front end alike: no flag of one of them.
             assert!(!e.contains(" --"), "{e}");
@@ -2198,9 +2233,15 @@ mod tests {
             "http://nas.local:9000",
             "http://minio.home.arpa",
             "http://localhost:9000",
+            "http://100.101.102.103:9000",
+            "http://nas.fritz.box:9000",
         ] {
-            with(local, "shop", true).validate().unwrap();
+            with(local, "shop", true).validate_new().unwrap();
         }
+        // A destination saved before a rule was added keeps working.
+        with("http://s3.example.com", "shop", true)
+            .validate()
+            .unwrap();
         for bucket in ["a..b", "192.168.1.1", "xn--shop", "shop-s3alias", "-shop"] {
             refused(
                 with("https://s3.example.com", bucket, true),
@@ -2213,7 +2254,7 @@ mod tests {
             "path-style",
         );
         with("https://s3.example.com", "shop.backups", true)
-            .validate()
+            .validate_new()
             .unwrap();
     }
 
@@ -2260,7 +2301,7 @@ mod tests {
             .settings()
             .unwrap();
         assert!(s.path_style);
-        s.validate().unwrap();
+        s.validate_new().unwrap();
     }
 }
 

@@ -121,6 +121,7 @@ impl Ctx<'_> {
         settings: &crate::S3Settings,
         secret: &str,
     ) -> Result<crate::destination::s3::S3Probe> {
+        settings.validate_new()?;
         let mut d = crate::S3Destination::new(settings, secret, self.probe_budget())?;
         let probe = d.probe()?;
         let slot = crate::destination::s3::secret_slot(self.home(), self.config);

@@ -95,6 +95,11 @@ pub fn map_segment(name: &str) -> String {
         while validate_name(&out).is_err() && out.chars().count() > 16 {
             let keep = out.chars().count() - 8;
             out = out.chars().take(keep).collect();
+            // A cut can leave a trailing dot or space: mapped again.
+            if let Some(last @ ('.' | ' ')) = out.chars().last() {
+                out.pop();
+                out.push(if last == '.' { '．' } else { '␠' });
+            }
         }
     }
     out
@@ -105,7 +110,9 @@ pub fn map_segment(name: &str) -> String {
 /// bytes).
 fn tagged(name: &str, tag: &str, max_stem: usize) -> String {
     let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && ext.len() <= 10 => (stem, Some(ext)),
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() && ext.len() <= 10 => {
+            (stem, Some(ext))
+        }
         _ => (name, None),
     };
     let (mut len, mut bytes) = (0, 0);
@@ -232,11 +239,9 @@ impl<'p> Mapper<'p> {
             if n > 10_000 {
                 // Unreachable in practice: distinct names run out long
                 // after any folder does.
-                candidate = tagged(
-                    &base,
-                    &format!("{:016x}", fastrand::u64(..)),
-                    MAX_NAME_LEN - SUFFIX_ROOM - 12,
-                );
+                // A name of hex digits alone is always one a destination
+                // keeps.
+                candidate = format!("{:016x}", fastrand::u64(..));
             }
         }
         let remote = join(&candidate);
@@ -365,6 +370,27 @@ mod tests {
         let second = m.map_dir(&lower);
         assert!(second.ends_with(" (2)"), "{second}");
         assert!(validate_name(&second).is_ok(), "{second}");
+        // Names that are all dots after a cut (legal on Linux) end.
+        for name in [
+            format!("con{}", ".".repeat(252)),
+            format!("~${}", ".".repeat(253)),
+        ] {
+            // As files (too long: the long-paths folder) and as folders
+            // (kept where they are; the second one numbered).
+            let file = m.map(&name);
+            assert!(
+                validate_name(file.rsplit('/').next().unwrap()).is_ok(),
+                "{file}"
+            );
+            let first = m.map_dir(&format!("d/{name}"));
+            let again = m.map_dir(&format!("d/{}", name.to_uppercase()));
+            for r in [&first, &again] {
+                assert!(validate_name(r.rsplit('/').next().unwrap()).is_ok(), "{r}");
+            }
+            if name.to_uppercase() != name {
+                assert_ne!(first.to_lowercase(), again.to_lowercase());
+            }
+        }
         // Tags keep names within a local disk's 255 bytes.
         let cjk = format!("{deep}/{}.pdf", "檔".repeat(80));
         let r = m.map(&cjk);
