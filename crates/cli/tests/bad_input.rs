@@ -1450,3 +1450,34 @@ fn a_copy_hashed_as_it_was_written_is_not_read_again_to_be_listed() {
         .unwrap();
     assert!(ok, "the new copy is recorded as verified");
 }
+
+#[test]
+fn an_unreadable_stored_destination_can_be_chosen_again_or_removed() {
+    let env = Env::new();
+    env.add_sample_source("app.db");
+    env.folder_destination();
+    let spoil = || {
+        // Written by a newer Nuage, or damaged: no destination this one reads.
+        let state = rusqlite::Connection::open(env.home().join("state.sqlite")).unwrap();
+        state
+            .execute(
+                "INSERT INTO settings(key, value) VALUES ('destination', '{\"kind\":\"tape\"}') \
+                 ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                [],
+            )
+            .unwrap();
+    };
+    spoil();
+    let o = env.run_full(&["backup"]);
+    assert_stderr_has(&o, &["destination", "choose the destination again"]);
+    // Chosen again, as the message says: it works (it was refused before).
+    let other = env.path("nas2");
+    fs::create_dir(&other).unwrap();
+    env.run_ok(&["destination", "folder", s(&other)]);
+    env.run_ok(&["backup"]);
+    assert!(fs::read_dir(other.join("app")).unwrap().count() > 0);
+    // Or removed.
+    spoil();
+    env.run_ok(&["destination", "remove"]);
+    env.run_ok(&["backup"]);
+}

@@ -98,11 +98,15 @@ impl Ctx<'_> {
 
     /// Records `config` as the destination, already checked.
     fn save_destination(&self, config: Option<&DestinationConfig>) -> Result<()> {
-        let before = self.destination()?;
+        // An unreadable stored destination is replaced (its error says to
+        // choose the destination again); it may have been a bucket.
+        let was_s3 = self
+            .destination()
+            .map_or(true, |d| matches!(d, Some(DestinationConfig::S3(_))));
         let json = config.map(|c| serde_json::to_string(c).expect("serializable"));
         self.store.set_setting("destination", json.as_deref())?;
         // An S3 secret no destination uses any more leaves the keychain.
-        if matches!(before, Some(DestinationConfig::S3(_)))
+        if was_s3
             && !matches!(config, Some(DestinationConfig::S3(_)))
             && let Err(e) = crate::destination::s3::secret_slot(self.home(), self.config).remove()
         {
