@@ -96,7 +96,7 @@ pub fn network_kind(e: &reqwest::Error) -> NetworkErrorKind {
 pub const MAX_ANSWER: u64 = 4 << 20;
 
 /// Reads an answer's body, refusing more than [`MAX_ANSWER`] bytes.
-pub(crate) fn read_capped(resp: impl Read) -> std::io::Result<Vec<u8>> {
+pub fn read_capped(resp: impl Read) -> std::io::Result<Vec<u8>> {
     let mut body = Vec::new();
     resp.take(MAX_ANSWER + 1).read_to_end(&mut body)?;
     if body.len() as u64 > MAX_ANSWER {

@@ -38,6 +38,8 @@ use base64::Engine as _;
 use instant_xml::FromXml;
 use md5::{Digest, Md5};
 use nuage_graph::QuickXorHash;
+// The largest answer read into memory, and its reader: the Graph client's.
+use nuage_graph::client::{MAX_ANSWER, read_capped};
 use nuage_graph::retry::{Backoff, Budget, Decision, RetryConfig, Step};
 use reqwest::blocking::{Body, Client, RequestBuilder, Response};
 use rusty_s3::actions::{CreateMultipartUpload, ListObjectsV2, ListParts};
@@ -67,8 +69,6 @@ const MAX_KEY: usize = 1024;
 /// Listings are read at most this many pages deep: a server that keeps
 /// answering "more follows" (with pages empty or nearly) is refused.
 const MAX_PAGES: usize = 1000;
-/// The largest error or XML answer read into memory.
-const MAX_ANSWER: u64 = 4 << 20;
 /// Journal entries of this destination start with this.
 const SESSION: &str = "s3-multipart:";
 
@@ -556,8 +556,6 @@ fn element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
     Some(&xml[start..end])
 }
 
-/// An error body, as much of it as arrives (up to [`MAX_ANSWER`]): only
-/// its code and message are read.
 /// `text` with every URL in it replaced: a presigned URL (its signature)
 /// lets whoever reads it act on the bucket for an hour.
 fn without_urls(text: &str) -> String {
@@ -584,7 +582,9 @@ fn unquoted(etag: &str) -> String {
     etag.replace("&quot;", "").trim_matches('"').to_string()
 }
 
-fn read_capped(r: impl Read) -> String {
+/// An error body, as much of it as arrives (up to [`MAX_ANSWER`]): only
+/// its code and message are read.
+fn error_body(r: impl Read) -> String {
     let mut body = Vec::new();
     let _ = r.take(MAX_ANSWER).read_to_end(&mut body);
     String::from_utf8_lossy(&body).into_owned()
@@ -619,14 +619,7 @@ fn etag_of(resp: &Response) -> Option<String> {
 fn read_answer(resp: Response) -> std::io::Result<Answer> {
     let status = resp.status().as_u16();
     let date = server_date(&resp).and_then(|d| jiff::Timestamp::from_second(d).ok());
-    let mut body = Vec::new();
-    resp.take(MAX_ANSWER + 1).read_to_end(&mut body)?;
-    if body.len() as u64 > MAX_ANSWER {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("an answer larger than {} MiB", MAX_ANSWER >> 20),
-        ));
-    }
+    let body = read_capped(resp)?;
     Ok(Answer {
         status,
         date,
@@ -1021,7 +1014,7 @@ impl S3Destination {
                         .and_then(|v| v.to_str().ok())
                         .map(str::to_string);
                     let date = server_date(&resp);
-                    let body = read_capped(resp);
+                    let body = error_body(resp);
                     let failure = Failure {
                         status: Some(status),
                         code: element(&body, "Code").unwrap_or("").to_string(),
