@@ -15,6 +15,7 @@
 //! whose last drill failed is a problem of the state model (and so an
 //! alert).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -157,7 +158,7 @@ impl Ctx<'_> {
         // When each point was last drilled where it matters most: at the
         // destination when there is one.
         let place = if dest.is_some() { DESTINATION } else { LOCAL };
-        let drilled_at: std::collections::HashMap<String, String> = self
+        let drilled_at: HashMap<String, String> = self
             .store
             .latest_drills()?
             .into_iter()
@@ -194,6 +195,9 @@ impl Ctx<'_> {
                 let every = self.verify_every()?.unwrap_or(DEFAULT_VERIFY_EVERY_DAYS);
                 chosen.extend(sample(&points, &drilled_at, every, now));
             }
+            // Where the source's recent points put each contents, read
+            // once for all its points that need it.
+            let mut elsewhere = None;
             for (i, p) in chosen.into_iter().enumerate() {
                 let local = self.drill_local(p, s.kind, events);
                 let local_ok = local.ok;
@@ -227,6 +231,7 @@ impl Ctx<'_> {
                             local_ok,
                             opts,
                             budget,
+                            &mut elsewhere,
                             events,
                         );
                         if !r.unreachable && !r.deferred {
@@ -330,6 +335,7 @@ impl Ctx<'_> {
         local_ok: bool,
         opts: DrillOptions,
         share: &mut Option<u64>,
+        elsewhere: &mut Option<HashMap<String, Vec<String>>>,
         events: &mut dyn FnMut(Event),
     ) -> DrillReport {
         let mut r = report(p, DESTINATION, kind);
@@ -376,7 +382,8 @@ impl Ctx<'_> {
                 ));
             }
             if kind == SourceKind::Folder {
-                self.check_folder_files(dest, p)?;
+                let elsewhere = elsewhere.get_or_insert_with(|| self.elsewhere(&p.source));
+                self.check_folder_files(dest, p, elsewhere)?;
             }
             Ok(Checked {
                 tables: p.tables,
@@ -419,12 +426,16 @@ impl Ctx<'_> {
     /// Every file a folder point names is at the destination with its
     /// size and hash, where a restore would look for it: among the kept
     /// versions, under its path, or where a later point moved it.
-    fn check_folder_files(&self, dest: &mut dyn Destination, p: &RestorePoint) -> Result<()> {
+    fn check_folder_files(
+        &self,
+        dest: &mut dyn Destination,
+        p: &RestorePoint,
+        elsewhere: &HashMap<String, Vec<String>>,
+    ) -> Result<()> {
         let m = self.local_manifest(p)?;
-        let elsewhere = self.elsewhere(&p.source);
         for f in &m.folder.files {
             let mut found = false;
-            for at in super::mirror::remote_places(&p.source, f, &elsewhere) {
+            for at in super::mirror::remote_places(&p.source, f, elsewhere) {
                 if let Some(info) = dest.file_info(&at)?
                     && info.size == f.size
                     && info.quickxor.as_deref().is_none_or(|q| q == f.quickxor)
@@ -681,7 +692,7 @@ impl Ctx<'_> {
 /// least one interval) — 29 older daily points drilled weekly: 7 a time.
 fn sample<'a>(
     points: &'a [RestorePoint],
-    drilled_at: &std::collections::HashMap<String, String>,
+    drilled_at: &HashMap<String, String>,
     every_days: u32,
     now: DateTime<Utc>,
 ) -> Vec<&'a RestorePoint> {
