@@ -1245,15 +1245,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if "corrupt" in spec:
             result["corrupted"] = corrupt(spec["corrupt"], spec.get("offset"))
         with STATE.lock:
-            for kind in ("slowdown", "status429", "status500"):
-                if spec.get(kind):
-                    STATE.rules.append({"kind": kind, "remaining": int(spec[kind]), "ops": ops,
+            # The counted faults: one rule each, every rule with the same
+            # options (a kind reads those it needs).
+            for key, kind in (("slowdown", "slowdown"), ("status429", "status429"),
+                              ("status500", "status500"), ("cut_part", "cut"),
+                              ("cut_answer", "cut_answer")):
+                if spec.get(key):
+                    STATE.rules.append({"kind": kind, "remaining": int(spec[key]), "ops": ops,
                                         "retry_after": spec.get("retry_after"),
+                                        "cut_after": int(spec.get("cut_after", 0)),
                                         "after": int(spec.get("after", 0))})
-            if spec.get("cut_part"):
-                STATE.rules.append({"kind": "cut", "remaining": int(spec["cut_part"]), "ops": ops,
-                                    "cut_after": int(spec.get("cut_after", 0)),
-                                    "after": int(spec.get("after", 0))})
             if "listparts_lag" in spec:
                 STATE.listparts_lag = int(spec["listparts_lag"])
             if "skew" in spec:
@@ -1262,10 +1263,6 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE.endless = int(spec["endless"])
             if "kms" in spec:
                 STATE.kms = bool(spec["kms"])
-            if spec.get("cut_answer"):
-                STATE.rules.append({"kind": "cut_answer", "remaining": int(spec["cut_answer"]), "ops": ops,
-                                    "cut_after": int(spec.get("cut_after", 0)),
-                                    "after": int(spec.get("after", 0))})
             if "ignore_range" in spec:
                 STATE.ignore_range = int(spec["ignore_range"])
             if "endless_get" in spec:

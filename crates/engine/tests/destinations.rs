@@ -307,6 +307,37 @@ fn s3_server(args: &[&str]) -> Option<nuage_s3server::S3Server> {
     s
 }
 
+/// A strict S3 server taking parts of 1 MiB (so a few MiB are a multipart
+/// upload), and a local copy of `len` seeded bytes to send to it.
+struct Multipart {
+    server: nuage_s3server::S3Server,
+    _dir: tempfile::TempDir,
+    data: Vec<u8>,
+    local: std::path::PathBuf,
+}
+
+fn multipart(seed: u64, len: usize) -> Option<Multipart> {
+    let server = s3_server(&["--min-part", "1048576"])?;
+    let dir = tempfile::tempdir().unwrap();
+    let data = bytes(seed, len);
+    let local = local_file(dir.path(), "big", &data);
+    Some(Multipart {
+        server,
+        _dir: dir,
+        data,
+        local,
+    })
+}
+
+/// Retries a moment apart, so that a test waits milliseconds, not seconds.
+fn fast_retry(cap_ms: u64, max_attempts: u32) -> nuage_graph::retry::RetryConfig {
+    nuage_graph::retry::RetryConfig {
+        base: std::time::Duration::from_millis(20),
+        cap: std::time::Duration::from_millis(cap_ms),
+        max_attempts,
+    }
+}
+
 #[test]
 fn s3_destination_passes_the_conformance_suite() {
     let Some(server) = s3_server(&["--min-part", "1048576"]) else {
@@ -646,12 +677,15 @@ impl nuage_engine::UploadJournal for MemJournal {
 
 #[test]
 fn an_s3_upload_stopped_midway_resumes_from_the_parts_the_server_lists() {
-    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+    let Some(Multipart {
+        server,
+        _dir,
+        data,
+        local,
+    }) = multipart(9, (9 << 20) + 123)
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = bytes(9, (9 << 20) + 123);
-    let local = local_file(dir.path(), "big", &data);
     let name = file_name("20261121-054041123-00aa");
     let mut journal = MemJournal::default();
 
@@ -694,12 +728,15 @@ fn an_s3_upload_stopped_midway_resumes_from_the_parts_the_server_lists() {
 
 #[test]
 fn an_s3_upload_below_a_prefix_holding_a_colon_resumes_too() {
-    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+    let Some(Multipart {
+        server,
+        _dir,
+        data: _,
+        local,
+    }) = multipart(8, (5 << 20) + 9)
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = bytes(8, (5 << 20) + 9);
-    let local = local_file(dir.path(), "big", &data);
     let name = file_name("20261121-054041123-00aa");
     let mut journal = MemJournal::default();
     let mut dest = s3(&server, "nuage", "team:one");
@@ -721,18 +758,17 @@ fn an_s3_upload_below_a_prefix_holding_a_colon_resumes_too() {
 
 #[test]
 fn an_abandoned_s3_upload_is_aborted_and_storms_cuts_and_a_wrong_clock_are_outlasted() {
-    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+    let Some(Multipart {
+        server,
+        _dir,
+        data,
+        local,
+    }) = multipart(3, (5 << 20) + 7)
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = bytes(3, (5 << 20) + 7);
-    let local = local_file(dir.path(), "big", &data);
     let name = file_name("20261121-054041123-00aa");
-    let fast = nuage_graph::retry::RetryConfig {
-        base: std::time::Duration::from_millis(20),
-        cap: std::time::Duration::from_millis(200),
-        max_attempts: 10,
-    };
+    let fast = fast_retry(200, 10);
 
     // A run that failed for good leaves an upload behind (its journal
     // lost): the next upload of that copy aborts it first.
@@ -802,12 +838,15 @@ fn an_abandoned_s3_upload_is_aborted_and_storms_cuts_and_a_wrong_clock_are_outla
 
 #[test]
 fn s3_uploads_abandoned_a_week_ago_below_a_source_folder_are_aborted_and_no_others() {
-    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+    let Some(Multipart {
+        server,
+        _dir,
+        data,
+        local,
+    }) = multipart(5, (3 << 20) + 11)
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = bytes(5, (3 << 20) + 11);
-    let local = local_file(dir.path(), "big", &data);
     // Leaves an upload as a run that died after starting it would.
     let leave = |prefix: &str, folder: &str, point: &str, journal: &mut MemJournal| {
         let mut d = s3(&server, "nuage", prefix);
@@ -885,12 +924,15 @@ fn s3_uploads_abandoned_a_week_ago_below_a_source_folder_are_aborted_and_no_othe
 
 #[test]
 fn s3_listings_that_never_end_are_refused_after_a_bounded_number_of_pages() {
-    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+    let Some(Multipart {
+        server,
+        _dir,
+        data,
+        local,
+    }) = multipart(6, (3 << 20) + 5)
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = bytes(6, (3 << 20) + 5);
-    let local = local_file(dir.path(), "big", &data);
     let name = file_name("20261121-054041123-00aa");
     // An upload stopped after its first part, to be resumed.
     let mut journal = MemJournal::default();
@@ -934,18 +976,17 @@ fn s3_listings_that_never_end_are_refused_after_a_bounded_number_of_pages() {
 
 #[test]
 fn s3_answers_cut_replaced_or_without_end_are_continued_or_refused_safely() {
-    let Some(server) = s3_server(&["--min-part", "1048576"]) else {
+    let Some(Multipart {
+        server,
+        _dir,
+        data,
+        local,
+    }) = multipart(7, (5 << 20) + 3)
+    else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let data = bytes(7, (5 << 20) + 3);
-    let local = local_file(dir.path(), "big", &data);
     let name = file_name("20261121-054041123-00aa");
-    let fast = nuage_graph::retry::RetryConfig {
-        base: std::time::Duration::from_millis(20),
-        cap: std::time::Duration::from_millis(100),
-        max_attempts: 3,
-    };
+    let fast = fast_retry(100, 3);
     let mut d = s3(&server, "nuage", "").with_retry(fast);
 
     // The answer to CompleteMultipartUpload lost on the way (the object is

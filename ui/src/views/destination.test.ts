@@ -21,6 +21,18 @@ function browse(a: { driveId: string | null; itemId: string | null; next: string
   return { folders: [], next: null };
 }
 
+/** Picks the S3 provider, as a person does. */
+function chooseProvider(value: string) {
+  const select = $("#dest-s3-provider") as HTMLSelectElement;
+  select.value = value;
+  select.dispatchEvent(new Event("change"));
+}
+
+/** Types each field of the S3 form (`bucket` → `#dest-s3-bucket`). */
+async function fillS3(fields: Record<string, string>) {
+  for (const [field, value] of Object.entries(fields)) await type(`#dest-s3-${field}`, value);
+}
+
 async function openDestination(handlers: Record<string, Handler> = {}) {
   const r = await boot({ browse_onedrive: browse, use_onedrive_folder: () => null, ...handlers });
   await click("#nav-destination");
@@ -178,8 +190,7 @@ describe("other destinations", () => {
     expect(($("#dest-s3-secret") as HTMLInputElement).value).toBe("");
     await until(() => expect($("#dest-s3-test").hidden).toBe(false));
     // Another endpoint: its address, region and addressing.
-    ($("#dest-s3-provider") as HTMLSelectElement).value = "custom";
-    $("#dest-s3-provider").dispatchEvent(new Event("change"));
+    chooseProvider("custom");
     expect(($("#dest-s3-endpoint-field") as HTMLElement).hidden).toBe(false);
     expect(($("#dest-s3-region-field") as HTMLElement).hidden).toBe(false);
     expect(($("#dest-s3-addressing-field") as HTMLElement).hidden).toBe(false);
@@ -211,13 +222,8 @@ describe("other destinations", () => {
       clock_off_seconds: 0,
     };
     await openDestination({ use_s3: () => probe, settings: () => settings({ language: "fr" }) });
-    ($("#dest-s3-provider") as HTMLSelectElement).value = "custom";
-    $("#dest-s3-provider").dispatchEvent(new Event("change"));
-    await type("#dest-s3-endpoint", "https://nas.local:9000");
-    await type("#dest-s3-bucket", "shop");
-    await type("#dest-s3-prefix", "nuage");
-    await type("#dest-s3-key-id", "KEYID");
-    await type("#dest-s3-secret", "s3cret");
+    chooseProvider("custom");
+    await fillS3({ endpoint: "https://nas.local:9000", bucket: "shop", prefix: "nuage", "key-id": "KEYID", secret: "s3cret" });
     await click("#dest-s3-use");
     await until(() => expect(text("#dest-s3-result")).toContain("Bucket shop sur https://nas.local:9000, dossier nuage : écriture"));
     expect(text("#dest-s3-result")).toContain("Object Lock : non disponible (the bucket has no Object Lock)");
@@ -230,10 +236,7 @@ describe("other destinations", () => {
         throw { code: "invalid_input", message: "the secret access key does not match the access key id." };
       },
     });
-    await type("#dest-s3-account", "acct");
-    await type("#dest-s3-bucket", "shop");
-    await type("#dest-s3-key-id", "KEYID");
-    await type("#dest-s3-secret", "wrong");
+    await fillS3({ account: "acct", bucket: "shop", "key-id": "KEYID", secret: "wrong" });
     await click("#dest-s3-use");
     await until(() => expect(text("#dest-s3-error")).toContain("the secret access key does not match"));
     expect(text("#dest-s3-error")).toContain("Please check what you entered.");
